@@ -1,0 +1,50 @@
+/* Every default and hard limit of mod_tiler and its daemons, in one place.
+ * The module's directives, the daemons' options and the docs refer to these. */
+#ifndef TILER_DEFAULTS_H
+#define TILER_DEFAULTS_H
+
+#define TILER_VERSION_STRING        "0.1.0"
+
+/* Kafka */
+#define TILER_DEFAULT_BROKERS       "127.0.0.1:9092"
+#define TILER_DEFAULT_TOPIC_TASKS   "tasks"
+#define TILER_DEFAULT_TOPIC_RESULTS "results"
+#define TILER_DEFAULT_TOPIC_HEARTBEATS "heartbeats"
+#define TILER_DEFAULT_WORKER_GROUP  "tiler-workers"
+#define TILER_DEFAULT_RESULTS_GROUP "tiler-results"
+#define TILER_DEFAULT_MONITOR_GROUP "tiler-monitor"
+
+/* Topic layout set on creation (see conf/topics.md). */
+#define TILER_TASKS_PARTITIONS      12
+#define TILER_RESULTS_PARTITIONS    4
+#define TILER_HEARTBEATS_PARTITIONS 1
+#define TILER_TASKS_RETENTION_MS    "86400000"   /* 1 day */
+#define TILER_RESULTS_RETENTION_MS  "86400000"
+#define TILER_HEARTBEATS_RETENTION_MS "3600000"  /* 1 hour */
+/* The largest message any tile may become (header + pixels). Topics, the
+ * producer's message.max.bytes and the consumers' fetch sizes follow it. */
+#define TILER_MAX_MESSAGE_BYTES     (32 * 1024 * 1024)
+
+/* The spool (TilerSpoolDir); relative paths are under ServerRoot. */
+#define TILER_DEFAULT_SPOOL_DIR     "/var/lib/apache2/tiler"
+
+/* Images and tiles */
+#define TILER_DEFAULT_TILE_SIZE     512
+#define TILER_MIN_TILE_SIZE         16
+#define TILER_MAX_TILE_SIZE         2048
+#define TILER_DEFAULT_MAX_UPLOAD    (256L * 1024 * 1024)      /* bytes */
+#define TILER_DEFAULT_MAX_PIXELS    (100L * 1000 * 1000)      /* 100 MP */
+#define TILER_HARD_MAX_PIXELS       (2147483647L / 4)         /* raster offsets, gd's int sizes */
+#define TILER_MAX_OPS               16
+#define TILER_DEFAULT_SIGMA         3.0
+#define TILER_MAX_SIGMA             64.0
+#define TILER_JPEG_QUALITY          90
+#define TILER_PNG_LEVEL             6
+
+/* Timing */
+#define TILER_DEFAULT_PRODUCE_TIMEOUT_MS 30000
+#define TILER_DEFAULT_HEARTBEAT_MS  5000
+#define TILER_DEFAULT_DEAD_AFTER_MS 15000
+#define TILER_DEFAULT_SESSION_TIMEOUT_MS 10000
+
+#endif

@@ -1,0 +1,15 @@
+/* Applies an op chain to a truecolor gd image in place. */
+#ifndef TILER_FILTER_H
+#define TILER_FILTER_H
+
+#include <gd.h>
+#include "tiler_ops.h"
+
+/* 0, or -1 (out of memory / not truecolor). */
+int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain);
+
+/* Separable Gaussian with radius ceil(3*sigma), 16-bit fixed-point weights
+ * and edge-clamped borders, on all four channels of gd's truecolor pixels. */
+int tiler_blur(gdImagePtr im, double sigma);
+
+#endif

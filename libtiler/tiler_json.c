@@ -1,0 +1,63 @@
+#include "tiler_json.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void tiler_json_str(yajl_gen g, const char *s)
+{
+    yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+void tiler_json_kv_str(yajl_gen g, const char *key, const char *value)
+{
+    tiler_json_str(g, key);
+    if (value) tiler_json_str(g, value);
+    else yajl_gen_null(g);
+}
+
+void tiler_json_kv_int(yajl_gen g, const char *key, long long value)
+{
+    tiler_json_str(g, key);
+    yajl_gen_integer(g, value);
+}
+
+void tiler_json_kv_double(yajl_gen g, const char *key, double value)
+{
+    tiler_json_str(g, key);
+    yajl_gen_double(g, value);
+}
+
+void tiler_rfc3339(char buf[64], int64_t usec)
+{
+    time_t secs = (time_t)(usec / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(usec / 1000 % 1000));
+}
+
+void tiler_json_job(yajl_gen g, const tiler_job *j, const char *base)
+{
+    char ts[64], url[512];
+    yajl_gen_map_open(g);
+    tiler_json_kv_str(g, "id", j->id);
+    tiler_json_kv_str(g, "state", j->state);
+    tiler_json_kv_int(g, "width", j->width);
+    tiler_json_kv_int(g, "height", j->height);
+    tiler_json_kv_str(g, "ops", j->ops);
+    tiler_json_kv_str(g, "format", j->format);
+    tiler_json_kv_int(g, "tile_size", j->tile_size);
+    tiler_json_kv_int(g, "tiles_total", j->tiles_total);
+    tiler_json_kv_int(g, "tiles_done", j->tiles_done);
+    tiler_rfc3339(ts, j->created);
+    tiler_json_kv_str(g, "created", ts);
+    if (j->finished) tiler_rfc3339(ts, j->finished);
+    tiler_json_kv_str(g, "finished", j->finished ? ts : NULL);
+    if (j->error) tiler_json_kv_str(g, "error", j->error);
+    snprintf(url, sizeof(url), "%s/api/jobs/%s", base, j->id);
+    tiler_json_kv_str(g, "status_url", url);
+    snprintf(url, sizeof(url), "%s/api/jobs/%s/result", base, j->id);
+    tiler_json_kv_str(g, "result_url", url);
+    yajl_gen_map_close(g);
+}

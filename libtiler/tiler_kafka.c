@@ -1,0 +1,117 @@
+#include "tiler_kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+#include "tiler_defaults.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int set(rd_kafka_conf_t *c, const char *k, const char *v, char *err, size_t errlen)
+{
+    char why[256];
+    if (rd_kafka_conf_set(c, k, v, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "Kafka property %s: %s", k, why);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers,
+                                      const tiler_prop *extra, int nextra, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    char buf[32];
+    int i;
+    if (set(c, "bootstrap.servers", brokers, err, errlen)) goto bad;
+    if (role == TILER_KAFKA_PRODUCER) {
+        /* At-least-once without duplicates from retries, and nothing
+         * acknowledged before every in-sync replica has it. */
+        snprintf(buf, sizeof(buf), "%d", TILER_MAX_MESSAGE_BYTES + 65536);
+        if (set(c, "enable.idempotence", "true", err, errlen) || set(c, "acks", "all", err, errlen)
+            || set(c, "message.max.bytes", buf, err, errlen)
+            || set(c, "linger.ms", "5", err, errlen)
+            || set(c, "compression.type", "none", err, errlen))
+            goto bad;
+    } else {
+        /* Offsets are stored by the application once a message's work is
+         * durable, and committed in the background from those stores. */
+        snprintf(buf, sizeof(buf), "%d", TILER_MAX_MESSAGE_BYTES + 65536);
+        if (set(c, "enable.auto.offset.store", "false", err, errlen)
+            || set(c, "enable.auto.commit", "true", err, errlen)
+            || set(c, "auto.commit.interval.ms", "1000", err, errlen)
+            || set(c, "auto.offset.reset", "earliest", err, errlen)
+            || set(c, "max.partition.fetch.bytes", buf, err, errlen)
+            || set(c, "fetch.max.bytes", "67108864", err, errlen)
+            || set(c, "receive.message.max.bytes", "68157440", err, errlen)
+            || set(c, "queued.max.messages.kbytes", "131072", err, errlen)
+            || set(c, "session.timeout.ms", STR(TILER_DEFAULT_SESSION_TIMEOUT_MS), err, errlen)
+            || set(c, "heartbeat.interval.ms", "1000", err, errlen))
+            goto bad;
+    }
+    for (i = 0; i < nextra; i++)
+        if (set(c, extra[i].key, extra[i].value, err, errlen)) goto bad;
+    return c;
+bad:
+    rd_kafka_conf_destroy(c);
+    return NULL;
+}
+
+static rd_kafka_NewTopic_t *new_topic(const char *name, int partitions, int replication, const char *retention,
+                                      char *err, size_t errlen)
+{
+    char why[256], maxbytes[32];
+    rd_kafka_NewTopic_t *t = rd_kafka_NewTopic_new(name, partitions, replication, why, sizeof(why));
+    if (!t) { snprintf(err, errlen, "topic %s: %s", name, why); return NULL; }
+    snprintf(maxbytes, sizeof(maxbytes), "%d", TILER_MAX_MESSAGE_BYTES + 65536);
+    rd_kafka_NewTopic_set_config(t, "retention.ms", retention);
+    rd_kafka_NewTopic_set_config(t, "max.message.bytes", maxbytes);
+    return t;
+}
+
+int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_NewTopic_t *topics[3] = { 0 };
+    rd_kafka_AdminOptions_t *opts = NULL;
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_event_t *ev = NULL;
+    const rd_kafka_CreateTopics_result_t *res;
+    const rd_kafka_topic_result_t **results;
+    size_t i, n;
+    char why[256];
+    int rc = -1;
+
+    if (!(topics[0] = new_topic(tp->tasks, TILER_TASKS_PARTITIONS, tp->replication, TILER_TASKS_RETENTION_MS, err, errlen))
+        || !(topics[1] = new_topic(tp->results, TILER_RESULTS_PARTITIONS, tp->replication, TILER_RESULTS_RETENTION_MS, err, errlen))
+        || !(topics[2] = new_topic(tp->heartbeats, TILER_HEARTBEATS_PARTITIONS, tp->replication, TILER_HEARTBEATS_RETENTION_MS, err, errlen)))
+        goto out;
+    opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
+    q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, topics, 3, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    if (!ev) { snprintf(err, errlen, "creating topics timed out after %d ms", timeout_ms); goto out; }
+    if (rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "creating topics: %s", rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    res = rd_kafka_event_CreateTopics_result(ev);
+    results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(results[i]),
+                     rd_kafka_topic_result_error_string(results[i]) ? rd_kafka_topic_result_error_string(results[i])
+                                                                    : rd_kafka_err2str(e));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (ev) rd_kafka_event_destroy(ev);
+    if (q) rd_kafka_queue_destroy(q);
+    if (opts) rd_kafka_AdminOptions_destroy(opts);
+    for (i = 0; i < 3; i++) if (topics[i]) rd_kafka_NewTopic_destroy(topics[i]);
+    return rc;
+}

@@ -1,0 +1,29 @@
+/* librdkafka configuration shared by the module and the daemons, and the
+ * creation of the project's topics through the Admin API. */
+#ifndef TILER_KAFKA_H
+#define TILER_KAFKA_H
+
+#include <stddef.h>
+#include <librdkafka/rdkafka.h>
+
+typedef struct { const char *key, *value; } tiler_prop;
+
+typedef enum { TILER_KAFKA_PRODUCER, TILER_KAFKA_CONSUMER } tiler_kafka_role;
+
+typedef struct {
+    const char *tasks, *results, *heartbeats;
+    int replication; /* -1: the broker's default.replication.factor */
+} tiler_topics;
+
+/* A config with the brokers, the settings every tiler client needs for its
+ * role (message sizes; idempotence and acks=all for producers; manual
+ * offset store for consumers), then the operator's pass-through properties,
+ * which win. NULL with a reason naming the bad property. */
+rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers,
+                                      const tiler_prop *extra, int nextra, char *err, size_t errlen);
+
+/* Creates the three topics when they are missing (an existing one is fine).
+ * 0, or -1 with a reason. */
+int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *t, int timeout_ms, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,121 @@
+#include "tiler_msg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
+static void put16(unsigned char *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+static uint32_t get32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+size_t tiler_msg_header_size(const tiler_msg *m)
+{
+    return TILER_MSG_FIXED_BYTES + strlen(m->ops);
+}
+
+size_t tiler_msg_size(const tiler_msg *m)
+{
+    return tiler_msg_header_size(m) + (size_t)m->src.w * m->src.h * 4;
+}
+
+static void put_rect(unsigned char *p, const tiler_rect *r)
+{
+    put32(p, r->x); put32(p + 4, r->y); put32(p + 8, r->w); put32(p + 12, r->h);
+}
+
+static void get_rect(const unsigned char *p, tiler_rect *r)
+{
+    r->x = get32(p); r->y = get32(p + 4); r->w = get32(p + 8); r->h = get32(p + 12);
+}
+
+size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf)
+{
+    size_t ops_len = strlen(m->ops), hdr = TILER_MSG_FIXED_BYTES + ops_len;
+    memcpy(buf, TILER_MSG_MAGIC, 4);
+    buf[4] = TILER_MSG_VERSION;
+    buf[5] = (unsigned char)m->kind;
+    put16(buf + 6, (uint16_t)hdr);
+    memcpy(buf + 8, m->job_id, 16);
+    put32(buf + 24, m->tile_index);
+    put32(buf + 28, m->tiles_total);
+    put32(buf + 32, m->image_w);
+    put32(buf + 36, m->image_h);
+    put_rect(buf + 40, &m->core);
+    put_rect(buf + 56, &m->src);
+    put16(buf + 72, (uint16_t)ops_len);
+    put16(buf + 74, 0);
+    memcpy(buf + 76, m->ops, ops_len);
+    return hdr;
+}
+
+static int inside(const tiler_rect *r, uint32_t w, uint32_t h)
+{
+    return r->w && r->h && r->x < w && r->y < h && r->w <= w - r->x && r->h <= h - r->y;
+}
+
+static int contains(const tiler_rect *outer, const tiler_rect *in)
+{
+    return in->x >= outer->x && in->y >= outer->y
+        && (uint64_t)in->x + in->w <= (uint64_t)outer->x + outer->w
+        && (uint64_t)in->y + in->h <= (uint64_t)outer->y + outer->h;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size_t errlen)
+{
+    const unsigned char *buf = vbuf;
+    size_t hdr, ops_len, i;
+    uint64_t pix;
+
+    if (len < TILER_MSG_FIXED_BYTES) FAIL("message of %zu bytes is shorter than the %d-byte header", len, TILER_MSG_FIXED_BYTES);
+    if (memcmp(buf, TILER_MSG_MAGIC, 4)) FAIL("message has no TILE magic");
+    if (buf[4] != TILER_MSG_VERSION) FAIL("message has unknown version %u (this build speaks %d)", buf[4], TILER_MSG_VERSION);
+    if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT) FAIL("message has unknown kind %u", buf[5]);
+    m->kind = buf[5];
+    hdr = get16(buf + 6);
+    ops_len = get16(buf + 72);
+    if (ops_len > TILER_MSG_MAX_OPS_LEN || hdr != TILER_MSG_FIXED_BYTES + ops_len || hdr > len)
+        FAIL("message header length %zu is inconsistent", hdr);
+    memcpy(m->job_id, buf + 8, 16);
+    m->tile_index = get32(buf + 24);
+    m->tiles_total = get32(buf + 28);
+    m->image_w = get32(buf + 32);
+    m->image_h = get32(buf + 36);
+    get_rect(buf + 40, &m->core);
+    get_rect(buf + 56, &m->src);
+    for (i = 0; i < ops_len; i++) {
+        unsigned char c = buf[76 + i];
+        if (c < 0x20 || c > 0x7e) FAIL("message op chain has a non-printable byte");
+        m->ops[i] = (char)c;
+    }
+    m->ops[ops_len] = '\0';
+    if (!m->tiles_total || m->tile_index >= m->tiles_total) FAIL("tile index %u is outside 0..%u", m->tile_index, m->tiles_total);
+    if (!inside(&m->core, m->image_w, m->image_h)) FAIL("tile core rectangle lies outside the %ux%u image", m->image_w, m->image_h);
+    if (!inside(&m->src, m->image_w, m->image_h)) FAIL("tile source rectangle lies outside the %ux%u image", m->image_w, m->image_h);
+    if (!contains(&m->src, &m->core)) FAIL("tile source rectangle does not contain its core");
+    pix = (uint64_t)m->src.w * m->src.h * 4;
+    if (pix != len - hdr) FAIL("message carries %zu pixel bytes, its header says %llu", len - hdr, (unsigned long long)pix);
+    m->pixels = buf + hdr;
+    return 0;
+}
+
+void tiler_pixels_to_wire(unsigned char *dst, const int *src, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(dst, src, n * 4);
+#else
+    size_t i;
+    for (i = 0; i < n; i++) put32(dst + 4 * i, (uint32_t)src[i]);
+#endif
+}
+
+void tiler_pixels_from_wire(int *dst, const unsigned char *src, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(dst, src, n * 4);
+#else
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = (int)get32(src + 4 * i);
+#endif
+}

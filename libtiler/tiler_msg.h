@@ -1,0 +1,39 @@
+/* The tile wire format (docs/protocol.md): a fixed little-endian header,
+ * the op chain as text, then raw pixels. Tasks and results share it. */
+#ifndef TILER_MSG_H
+#define TILER_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tiler_grid.h"
+
+#define TILER_MSG_MAGIC       "TILE"
+#define TILER_MSG_VERSION     1
+#define TILER_MSG_FIXED_BYTES 76
+#define TILER_MSG_MAX_OPS_LEN 512
+
+typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2 } tiler_msg_kind;
+
+typedef struct {
+    tiler_msg_kind kind;
+    unsigned char job_id[16];
+    uint32_t tile_index, tiles_total;
+    uint32_t image_w, image_h;
+    tiler_rect core;            /* the part of the image this tile owns */
+    tiler_rect src;             /* the rectangle the pixels cover */
+    char ops[TILER_MSG_MAX_OPS_LEN + 1];
+    const unsigned char *pixels; /* decode: points into the buffer; src.w*src.h*4 bytes */
+} tiler_msg;
+
+size_t tiler_msg_header_size(const tiler_msg *m);
+size_t tiler_msg_size(const tiler_msg *m);
+/* Writes the header; the caller writes src.w*src.h pixels after it. Returns header size. */
+size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf);
+/* Validates everything (magic, version, kind, rectangles, sizes). 0 or -1 with a reason. */
+int tiler_msg_decode(tiler_msg *m, const void *buf, size_t len, char *err, size_t errlen);
+
+/* Pixels on the wire are gd truecolor ints stored little-endian. */
+void tiler_pixels_to_wire(unsigned char *dst, const int *src, size_t n);
+void tiler_pixels_from_wire(int *dst, const unsigned char *src, size_t n);
+
+#endif

@@ -1,0 +1,35 @@
+/* The op chain: parsing, canonical text form and the halo it needs. */
+#ifndef TILER_OPS_H
+#define TILER_OPS_H
+
+#include <stddef.h>
+#include "tiler_defaults.h"
+
+typedef enum { TILER_OP_GRAYSCALE = 1, TILER_OP_INVERT = 2, TILER_OP_BLUR = 3 } tiler_op_kind;
+
+typedef struct {
+    tiler_op_kind kind;
+    double sigma;   /* blur only */
+    int radius;     /* blur only: ceil(3 * sigma) */
+} tiler_op;
+
+typedef struct {
+    int count;
+    tiler_op ops[TILER_MAX_OPS];
+} tiler_chain;
+
+/* Parses "grayscale,blur:3,invert". Returns 0, or -1 with a one-line reason
+ * naming the offending item in err. max_ops <= TILER_MAX_OPS. */
+int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops,
+                      char *err, size_t errlen);
+
+/* Writes the canonical form (sigma with %g) into buf; returns its length or -1. */
+int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len);
+
+/* Pixels of context each tile needs so that the stitched result equals the
+ * whole-image result: the sum of the blur radii (point ops need none). */
+int tiler_chain_halo(const tiler_chain *chain);
+
+int tiler_blur_radius(double sigma);
+
+#endif

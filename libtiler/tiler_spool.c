@@ -1,0 +1,104 @@
+#include "tiler_spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tiler_id.h"
+
+int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which)
+{
+    static const char *const leaf[] = { "", "/input", "/raster", "/result", "/result.tmp" };
+    unsigned char raw[16];
+    int n;
+    if (!id || tiler_id_parse(id, strlen(id), raw) < 0) return -1;
+    n = snprintf(buf, len, "%s/jobs/%s%s", spool, id, leaf[which]);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) FAIL("cannot create raster: %s", strerror(errno));
+    if (ftruncate(fd, (off_t)width * height * 4) < 0) {
+        int e = errno;
+        close(fd);
+        FAIL("cannot size raster: %s", strerror(e));
+    }
+    return close(fd) < 0 ? -1 : 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w; off += w;
+    }
+    return 0;
+}
+
+int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen)
+{
+    uint32_t row;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
+    /* The wire and the raster share the pixel encoding: rows copy as bytes. */
+    for (row = 0; row < m->src.h; row++) {
+        off_t off = ((off_t)(m->src.y + row) * width + m->src.x) * 4;
+        if (pwrite_all(fd, m->pixels + (size_t)row * m->src.w * 4, (size_t)m->src.w * 4, off) < 0) {
+            int e = errno;
+            close(fd);
+            FAIL("cannot write raster: %s", strerror(e));
+        }
+    }
+    if (close(fd) < 0) FAIL("cannot write raster: %s", strerror(errno));
+    return 0;
+}
+
+gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen)
+{
+    gdImagePtr im;
+    unsigned char *buf;
+    uint32_t y;
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open raster: %s", strerror(errno)); return NULL; }
+    im = gdImageCreateTrueColor((int)width, (int)height);
+    buf = malloc((size_t)width * 4);
+    if (!im || !buf) {
+        snprintf(err, errlen, "out of memory loading a %ux%u raster", width, height);
+        goto bad;
+    }
+    for (y = 0; y < height; y++) {
+        if (fread(buf, 4, width, f) != width) {
+            snprintf(err, errlen, "raster is shorter than %ux%u", width, height);
+            goto bad;
+        }
+        tiler_pixels_from_wire(im->tpixels[y], buf, width);
+    }
+    free(buf);
+    fclose(f);
+    gdImageAlphaBlending(im, 0);
+    gdImageSaveAlpha(im, 1);
+    return im;
+bad:
+    free(buf);
+    if (im) gdImageDestroy(im);
+    fclose(f);
+    return NULL;
+}
+
+int tiler_spool_remove(const char *spool, const char *id)
+{
+    char path[4096];
+    tiler_spool_file which;
+    for (which = TILER_SPOOL_INPUT; which <= TILER_SPOOL_RESULT_TMP; which++)
+        if (tiler_spool_path(path, sizeof(path), spool, id, which) == 0) unlink(path);
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    return rmdir(path);
+}

@@ -1,0 +1,28 @@
+/* The spool: one directory per job holding the upload, the raster the
+ * results are assembled into, and the encoded result. Paths are built only
+ * here, and only from ids that pass tiler_id_parse. */
+#ifndef TILER_SPOOL_H
+#define TILER_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <gd.h>
+#include "tiler_msg.h"
+
+typedef enum { TILER_SPOOL_DIR, TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT,
+               TILER_SPOOL_RESULT_TMP } tiler_spool_file;
+
+/* 0, or -1 when the id is not a valid job id or the path does not fit. */
+int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which);
+
+/* A sparse file of width*height gd truecolor ints (little-endian). */
+int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
+/* Writes the result message's pixels (its src rectangle) into the raster.
+ * Writing the same tile twice leaves the same bytes. */
+int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen);
+gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
+
+/* Removes a job's directory and its files. */
+int tiler_spool_remove(const char *spool, const char *id);
+
+#endif

@@ -1,0 +1,46 @@
+/* The job store: job metadata, state history and counted tiles, in SQLite
+ * (WAL) through apr-util's apr_dbd, shared by every httpd child. Pixels are
+ * not here; they live in the spool raster. A connection is used by one
+ * thread at a time. */
+#ifndef TILER_STORE_H
+#define TILER_STORE_H
+
+#include <stdint.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+typedef struct tiler_store tiler_store;
+
+typedef struct {
+    char id[33];
+    const char *state;         /* queued | running | done | failed */
+    uint32_t width, height, tile_size;
+    const char *ops;           /* canonical chain */
+    const char *format;        /* result format: png | jpeg */
+    uint32_t tiles_total, tiles_done;
+    int64_t created, finished; /* apr_time_t microseconds; 0 when unset */
+    const char *error;         /* NULL unless failed */
+} tiler_job;
+
+/* Opens (creating the schema when needed). On failure returns -1 and sets
+ * *err (allocated from p). The store lives until p is cleared. */
+int tiler_store_open(tiler_store **s, const char *path, apr_pool_t *p, const char **err);
+const char *tiler_store_error(tiler_store *s);
+
+int tiler_store_create_job(tiler_store *s, const tiler_job *j);
+/* 0 found, 1 not found, -1 error. Strings are allocated from p. */
+int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p);
+/* Newest first, at most limit; an array of tiler_job. */
+int tiler_store_list_jobs(tiler_store *s, int limit, apr_array_header_t **jobs, apr_pool_t *p);
+/* Counts tile idx of job once, whatever the number of calls, and moves a
+ * queued job to running. *counted says whether this call counted it. The
+ * job after the update is returned in *after. 0, 1 no such job, -1 error. */
+int tiler_store_count_tile(tiler_store *s, const char *id, uint32_t idx, int *counted,
+                           tiler_job *after, apr_pool_t *p);
+/* Moves a job that is not yet done or failed to done/failed, with finished
+ * time and error text. 0, or -1. */
+int tiler_store_finish(tiler_store *s, const char *id, const char *state, const char *error);
+/* Ids of jobs whose tiles are all counted but which are not done yet. */
+int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, apr_pool_t *p);
+
+#endif

@@ -1,0 +1,19 @@
+/* Tiles as messages: cutting a task out of an image, and turning a task into
+ * its result. The module, the worker and the tests all go through here. */
+#ifndef TILER_TILE_H
+#define TILER_TILE_H
+
+#include <stddef.h>
+#include <gd.h>
+#include "tiler_grid.h"
+#include "tiler_msg.h"
+
+/* A malloc'd task message for tile idx (core + halo pixels), or NULL. */
+unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
+                               const unsigned char job_id[16], const char *ops, size_t *len);
+
+/* Applies the task's op chain to its pixels and returns the malloc'd result
+ * message (core pixels only), or NULL with a reason. */
+unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err, size_t errlen);
+
+#endif

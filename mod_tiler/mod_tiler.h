@@ -1,0 +1,44 @@
+/* mod_tiler: shared declarations of the httpd glue. Everything that does
+ * not need httpd lives in libtiler/. */
+#ifndef MOD_TILER_H
+#define MOD_TILER_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <apr_tables.h>
+
+#include "tiler_kafka.h"
+
+/* mod_tiler.c declares the module, which also declares its log index. */
+#ifndef MOD_TILER_DECLARES_MODULE
+APLOG_USE_MODULE(tiler);
+#endif
+extern module AP_MODULE_DECLARE_DATA tiler_module;
+
+/* Server-wide settings. Unset values are -1 / NULL until merged, and take
+ * their defaults from tiler_defaults.h in tiler_config_finish(). */
+typedef struct {
+    const char *brokers;
+    const char *spool_dir;
+    int tile_size;
+    const char *topic_tasks, *topic_results, *topic_heartbeats;
+    const char *results_group;
+    const char *monitor_snapshot;
+    apr_array_header_t *kafka_props;   /* of tiler_prop */
+    apr_off_t max_upload_bytes;
+    apr_int64_t max_pixels;
+    int max_ops;
+    int produce_timeout_ms;
+    int topic_replication;
+} tiler_srv_conf;
+
+/* Per-<Location>: where the API is mounted. */
+typedef struct {
+    const char *base;   /* the Location path, without a trailing slash */
+} tiler_dir_conf;
+
+tiler_srv_conf *tiler_srv(server_rec *s);
+const char *tiler_store_path(apr_pool_t *p, const tiler_srv_conf *c);
+
+#endif

@@ -1,0 +1,203 @@
+#include "mod_tiler_config.h"
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <http_core.h>
+#include "tiler_defaults.h"
+
+tiler_srv_conf *tiler_srv(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &tiler_module);
+}
+
+void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    tiler_srv_conf *c = apr_pcalloc(p, sizeof(*c));
+    (void)s;
+    c->tile_size = -1;
+    c->max_upload_bytes = -1;
+    c->max_pixels = -1;
+    c->max_ops = -1;
+    c->produce_timeout_ms = -1;
+    c->topic_replication = -2;
+    c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
+    return c;
+}
+
+#define PICK(f, unset) c->f = (add->f != (unset)) ? add->f : base->f
+
+void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    tiler_srv_conf *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
+    PICK(brokers, NULL); PICK(spool_dir, NULL); PICK(tile_size, -1);
+    PICK(topic_tasks, NULL); PICK(topic_results, NULL); PICK(topic_heartbeats, NULL);
+    PICK(results_group, NULL); PICK(monitor_snapshot, NULL);
+    PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
+    PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
+    c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
+    return c;
+}
+
+void *tiler_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    tiler_dir_conf *d = apr_pcalloc(p, sizeof(*d));
+    if (dir) {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/') n--;
+        d->base = n == 1 && dir[0] == '/' ? "" : apr_pstrndup(p, dir, n);
+    }
+    return d;
+}
+
+/* ---- one setter per kind of value; cmd->info says which field and range ---- */
+
+typedef struct { size_t offset; apr_int64_t min, max; int is_int; } number_spec;
+typedef struct { size_t offset; int kind; } string_spec;
+enum { STR_BROKERS, STR_TOPIC, STR_GROUP };
+
+static const char *set_number(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const number_spec *spec = cmd->info;
+    tiler_srv_conf *c = tiler_srv(cmd->server);
+    char *end;
+    apr_int64_t v;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    (void)dc;
+    if (err) return err;
+    v = apr_strtoi64(arg, &end, 10);
+    if (!*arg || *end || errno == ERANGE || v < spec->min || v > spec->max)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number in %" APR_INT64_T_FMT "..%" APR_INT64_T_FMT,
+                            cmd->cmd->name, arg, spec->min, spec->max);
+    if (spec->is_int) *(int *)((char *)c + spec->offset) = (int)v;
+    else *(apr_int64_t *)((char *)c + spec->offset) = v;
+    return NULL;
+}
+
+/* Kafka topic and group names: [A-Za-z0-9._-], at most 249 characters. */
+static int kafka_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 249) return 0;
+    for (; *s; s++)
+        if (!apr_isalnum(*s) && *s != '.' && *s != '_' && *s != '-') return 0;
+    return 1;
+}
+
+static const char *set_string(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const string_spec *spec = cmd->info;
+    tiler_srv_conf *c = tiler_srv(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    (void)dc;
+    if (err) return err;
+    if (spec->kind == STR_BROKERS) {
+        if (!*arg || strpbrk(arg, " \t\r\n"))
+            return apr_psprintf(cmd->pool, "%s: '%s' is not a comma-separated host:port list", cmd->cmd->name, arg);
+    } else if (!kafka_name_ok(arg)) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid Kafka name ([A-Za-z0-9._-], 1-249 characters)",
+                            cmd->cmd->name, arg);
+    }
+    *(const char **)((char *)c + spec->offset) = arg;
+    return NULL;
+}
+
+static const char *set_path(cmd_parms *cmd, void *dc, const char *arg)
+{
+    tiler_srv_conf *c = tiler_srv(cmd->server);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    (void)dc;
+    if (err) return err;
+    if (!path || !*arg) return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    *(const char **)((char *)c + (size_t)cmd->info) = path;
+    return NULL;
+}
+
+static const char *set_kafka_property(cmd_parms *cmd, void *dc, const char *key, const char *value)
+{
+    tiler_srv_conf *c = tiler_srv(cmd->server);
+    tiler_prop *p;
+    char why[256];
+    rd_kafka_conf_t *probe;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    (void)dc;
+    if (err) return err;
+    /* Checked against librdkafka now, so a typo fails startup and names itself. */
+    probe = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(probe, key, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(probe);
+        return apr_psprintf(cmd->pool, "TilerKafkaProperty %s: %s", key, why);
+    }
+    rd_kafka_conf_destroy(probe);
+    p = apr_array_push(c->kafka_props);
+    p->key = key;
+    p->value = value;
+    return NULL;
+}
+
+#define NUM(f, lo, hi, isint) &(number_spec){ APR_OFFSETOF(tiler_srv_conf, f), lo, hi, isint }
+#define STR(f, kind) &(string_spec){ APR_OFFSETOF(tiler_srv_conf, f), kind }
+#define PATH(f) (void *)APR_OFFSETOF(tiler_srv_conf, f)
+
+const command_rec tiler_directives[] = {
+    AP_INIT_TAKE1("TilerBrokers", set_string, STR(brokers, STR_BROKERS), RSRC_CONF,
+                  "Kafka bootstrap servers, host:port[,host:port...]"),
+    AP_INIT_TAKE1("TilerSpoolDir", set_path, PATH(spool_dir), RSRC_CONF,
+                  "Directory for uploads, rasters, results and the job store"),
+    AP_INIT_TAKE1("TilerTileSize", set_number, NUM(tile_size, TILER_MIN_TILE_SIZE, TILER_MAX_TILE_SIZE, 1), RSRC_CONF,
+                  "Side of a square tile in pixels"),
+    AP_INIT_TAKE1("TilerTasksTopic", set_string, STR(topic_tasks, STR_TOPIC), RSRC_CONF, "Topic for tiles to process"),
+    AP_INIT_TAKE1("TilerResultsTopic", set_string, STR(topic_results, STR_TOPIC), RSRC_CONF, "Topic for processed tiles"),
+    AP_INIT_TAKE1("TilerHeartbeatsTopic", set_string, STR(topic_heartbeats, STR_TOPIC), RSRC_CONF, "Topic for worker heartbeats"),
+    AP_INIT_TAKE1("TilerResultsGroup", set_string, STR(results_group, STR_GROUP), RSRC_CONF,
+                  "Consumer group of the results consumer inside httpd"),
+    AP_INIT_TAKE1("TilerMonitorSnapshot", set_path, PATH(monitor_snapshot), RSRC_CONF,
+                  "File tiler-monitor writes; served at {loc}/api/workers"),
+    AP_INIT_TAKE2("TilerKafkaProperty", set_kafka_property, NULL, RSRC_CONF,
+                  "A librdkafka property passed through (TLS, SASL, ...)"),
+    AP_INIT_TAKE1("TilerMaxUploadBytes", set_number, NUM(max_upload_bytes, 1, APR_INT64_C(1) << 40, 0), RSRC_CONF,
+                  "Largest upload in bytes"),
+    AP_INIT_TAKE1("TilerMaxPixels", set_number, NUM(max_pixels, 1, TILER_HARD_MAX_PIXELS, 0), RSRC_CONF,
+                  "Largest image in pixels (width x height), checked before decoding"),
+    AP_INIT_TAKE1("TilerMaxOps", set_number, NUM(max_ops, 1, TILER_MAX_OPS, 1), RSRC_CONF, "Most ops in one chain"),
+    AP_INIT_TAKE1("TilerProduceTimeout", set_number, NUM(produce_timeout_ms, 1000, 600000, 1), RSRC_CONF,
+                  "Milliseconds to wait for Kafka to acknowledge a job's tiles"),
+    AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
+                  "Replication factor for topics mod_tiler creates (-1: broker default)"),
+    { NULL }
+};
+
+const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
+{
+    char why[512];
+    rd_kafka_conf_t *probe;
+    if (!c->brokers) c->brokers = TILER_DEFAULT_BROKERS;
+    if (!c->spool_dir) c->spool_dir = ap_server_root_relative(p, TILER_DEFAULT_SPOOL_DIR);
+    if (c->tile_size < 0) c->tile_size = TILER_DEFAULT_TILE_SIZE;
+    if (!c->topic_tasks) c->topic_tasks = TILER_DEFAULT_TOPIC_TASKS;
+    if (!c->topic_results) c->topic_results = TILER_DEFAULT_TOPIC_RESULTS;
+    if (!c->topic_heartbeats) c->topic_heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
+    if (!c->results_group) c->results_group = TILER_DEFAULT_RESULTS_GROUP;
+    if (c->max_upload_bytes < 0) c->max_upload_bytes = TILER_DEFAULT_MAX_UPLOAD;
+    if (c->max_pixels < 0) c->max_pixels = TILER_DEFAULT_MAX_PIXELS;
+    if (c->max_ops < 0) c->max_ops = TILER_MAX_OPS;
+    if (c->produce_timeout_ms < 0) c->produce_timeout_ms = TILER_DEFAULT_PRODUCE_TIMEOUT_MS;
+    if (c->topic_replication < -1) c->topic_replication = -1;
+    /* Build both client configs once now (no client, no threads before fork)
+     * so that a property that does not fit a role fails startup. */
+    probe = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers, (const tiler_prop *)c->kafka_props->elts,
+                                 c->kafka_props->nelts, why, sizeof(why));
+    if (!probe) return apr_pstrdup(p, why);
+    rd_kafka_conf_destroy(probe);
+    probe = tiler_kafka_conf_new(TILER_KAFKA_CONSUMER, c->brokers, (const tiler_prop *)c->kafka_props->elts,
+                                 c->kafka_props->nelts, why, sizeof(why));
+    if (!probe) return apr_pstrdup(p, why);
+    rd_kafka_conf_destroy(probe);
+    (void)s;
+    return NULL;
+}
+
+const char *tiler_store_path(apr_pool_t *p, const tiler_srv_conf *c)
+{
+    return apr_pstrcat(p, c->spool_dir, "/tiler.db", NULL);
+}

@@ -1,0 +1,162 @@
+#include "mod_tiler_producer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <apr_atomic.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include "tiler_tile.h"
+
+static rd_kafka_t *producer;         /* this child's */
+static int32_t task_partitions;      /* learnt from metadata on first use */
+static apr_thread_mutex_t *meta_lock;
+
+/* Delivery accounting for one job. It is malloc'd, not pool memory: if the
+ * request gives up waiting, reports still to come must find it alive; the
+ * last one frees it. */
+typedef struct {
+    volatile apr_uint32_t pending;
+    volatile apr_uint32_t failed;
+    volatile apr_uint32_t abandoned;
+    char error[256];
+} job_delivery;
+
+static void release(job_delivery *d)
+{
+    if (apr_atomic_dec32(&d->pending) == 0 && apr_atomic_read32(&d->abandoned)) free(d);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    job_delivery *d = m->_private;
+    (void)rk; (void)opaque;
+    if (!d) return;
+    if (m->err && apr_atomic_cas32(&d->failed, 1, 0) == 0)
+        apr_cpystrn(d->error, rd_kafka_err2str(m->err), sizeof(d->error));
+    release(d);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    server_rec *s = rd_kafka_opaque(rk);
+    /* librdkafka's levels are syslog's, as are httpd's. */
+    ap_log_error(APLOG_MARK, level <= 3 ? APLOG_ERR : level <= 4 ? APLOG_WARNING : APLOG_DEBUG, 0, s,
+                 APLOGNO(30201) "kafka producer %s: %s", fac, buf);
+}
+
+static apr_status_t producer_cleanup(void *data)
+{
+    server_rec *s = data;
+    if (producer) {
+        /* Every request waited for its own tiles already; this is only for
+         * heartbeat-style leftovers. Short: the parent SIGKILLs slow children. */
+        if (rd_kafka_flush(producer, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30202) "producer closed with messages unsent");
+        rd_kafka_destroy(producer);
+        producer = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    tiler_srv_conf *c = tiler_srv(s);
+    char why[512], timeout[32];
+    rd_kafka_conf_t *conf = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers,
+                                                 (const tiler_prop *)c->kafka_props->elts, c->kafka_props->nelts,
+                                                 why, sizeof(why));
+    if (!conf) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30203) "cannot configure the producer: %s", why);
+        return;
+    }
+    snprintf(timeout, sizeof(timeout), "%d", c->produce_timeout_ms);
+    rd_kafka_conf_set(conf, "message.timeout.ms", timeout, why, sizeof(why));
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_opaque(conf, s);
+    if (!(producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why)))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30204) "cannot create the producer: %s", why);
+        return;
+    }
+    apr_thread_mutex_create(&meta_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
+    apr_pool_cleanup_register(pchild, s, producer_cleanup, apr_pool_cleanup_null);
+}
+
+static int32_t partitions_of(const char *topic, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt;
+    int32_t n = 0;
+    apr_thread_mutex_lock(meta_lock);
+    if (task_partitions > 0) { n = task_partitions; goto out; }
+    rkt = rd_kafka_topic_new(producer, topic, NULL);
+    if (rd_kafka_metadata(producer, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && !md->topics[0].err) n = task_partitions = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+out:
+    apr_thread_mutex_unlock(meta_lock);
+    return n;
+}
+
+int tiler_produce_tiles(request_rec *r, gdImagePtr im, const tiler_grid *g, const unsigned char id[16],
+                        const char *ops, const char **reason)
+{
+    tiler_srv_conf *c = tiler_srv(r->server);
+    uint32_t i, count = tiler_grid_count(g);
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
+    int32_t nparts, first;
+    job_delivery *d;
+
+    if (!producer) { *reason = "this httpd child has no Kafka producer (see the error log)"; return -1; }
+    if ((nparts = partitions_of(c->topic_tasks, c->produce_timeout_ms)) <= 0) {
+        *reason = apr_psprintf(r->pool, "topic %s is unknown to the Kafka brokers %s", c->topic_tasks, c->brokers);
+        return -1;
+    }
+    if (!(d = calloc(1, sizeof(*d)))) { *reason = "out of memory"; return -1; }
+    /* The job holds one reference of its own until it stops waiting. */
+    apr_atomic_set32(&d->pending, 1);
+    /* Spread a job's tiles over all partitions, so that every worker gets
+     * some; start each job at a random partition so small jobs spread too. */
+    first = (int32_t)(id[0] | id[1] << 8) % nparts;
+    for (i = 0; i < count; i++) {
+        size_t len;
+        unsigned char *msg = tiler_tile_task(im, g, i, id, ops, &len);
+        rd_kafka_resp_err_t e;
+        if (!msg) { *reason = "out of memory cutting tiles"; goto give_up; }
+        apr_atomic_inc32(&d->pending);
+        for (;;) {
+            e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),
+                                  RD_KAFKA_V_PARTITION((first + (int32_t)i) % nparts),
+                                  RD_KAFKA_V_KEY(id, 16), RD_KAFKA_V_VALUE(msg, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+            /* A big job can fill the local queue: wait for room, bounded. */
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || apr_time_now() > deadline) break;
+            rd_kafka_poll(producer, 50);
+        }
+        if (e) {
+            free(msg);
+            apr_atomic_dec32(&d->pending);
+            *reason = apr_psprintf(r->pool, "tile %u not queued: %s", i, rd_kafka_err2str(e));
+            goto give_up;
+        }
+        rd_kafka_poll(producer, 0);
+    }
+    while (apr_atomic_read32(&d->pending) > 1 && apr_time_now() < deadline) rd_kafka_poll(producer, 50);
+    if (apr_atomic_read32(&d->pending) > 1) {
+        *reason = apr_psprintf(r->pool, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
+        goto give_up;
+    }
+    if (apr_atomic_read32(&d->failed)) {
+        *reason = apr_psprintf(r->pool, "a tile was not delivered to Kafka: %s", d->error);
+        free(d);
+        return -1;
+    }
+    free(d);
+    return OK;
+give_up:
+    apr_atomic_set32(&d->abandoned, 1);
+    release(d);
+    return -1;
+}

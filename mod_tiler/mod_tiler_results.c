@@ -1,0 +1,266 @@
+#include "mod_tiler_results.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <apr_strings.h>
+#include <mod_watchdog.h>
+#include "tiler_id.h"
+#include "tiler_image.h"
+#include "tiler_msg.h"
+#include "tiler_spool.h"
+#include "tiler_store.h"
+
+#define WATCHDOG_NAME "_tiler_results_"
+#define POLL_SLICE_MS 100          /* one consumer_poll; callbacks must not block long */
+#define RUN_BUDGET apr_time_from_msec(900)
+
+typedef struct {
+    server_rec *s;
+    tiler_srv_conf *c;
+    apr_pool_t *pool;         /* lives from STARTING to STOPPING */
+    rd_kafka_t *consumer;
+    tiler_store *store;
+    int topics_ready;
+} results_ctx;
+
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    server_rec *s = rd_kafka_opaque(rk);
+    ap_log_error(APLOG_MARK, level <= 3 ? APLOG_ERR : level <= 4 ? APLOG_WARNING : APLOG_DEBUG, 0, s,
+                 APLOGNO(30301) "kafka results consumer %s: %s", fac, buf);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    server_rec *s = rd_kafka_opaque(rk);
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30302) "results consumer assigned %d partitions", parts->cnt);
+        rd_kafka_assign(rk, parts);
+    } else {
+        /* Everything applied so far has its offset stored: commit it. */
+        rd_kafka_commit(rk, NULL, 0);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_pool_t *p)
+{
+    tiler_srv_conf *c = tiler_srv(s);
+    tiler_store *store = vstore;
+    tiler_job job;
+    char raster[4096], tmp[4096], result[4096], err[512];
+    gdImagePtr im;
+    tiler_format fmt;
+    apr_time_t t0 = apr_time_now();
+
+    if (tiler_store_get_job(store, id, &job, p) != 0) return;
+    if (strcmp(job.state, "queued") && strcmp(job.state, "running")) return;
+    if (tiler_spool_path(raster, sizeof(raster), c->spool_dir, id, TILER_SPOOL_RASTER)
+        || tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, id, TILER_SPOOL_RESULT_TMP)
+        || tiler_spool_path(result, sizeof(result), c->spool_dir, id, TILER_SPOOL_RESULT))
+        return;
+    fmt = tiler_output_format_parse(job.format);
+    if (!(im = tiler_raster_load(raster, job.width, job.height, err, sizeof(err)))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30303) "job %s: %s", id, err);
+        tiler_store_finish(store, id, "failed", err);
+        return;
+    }
+    /* Encode beside, then rename: a reader never sees half a result. */
+    if (tiler_image_save(im, tmp, fmt, err, sizeof(err)) < 0 || rename(tmp, result) < 0) {
+        gdImageDestroy(im);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30304) "job %s: cannot write the result: %s", id, err);
+        remove(tmp);
+        tiler_store_finish(store, id, "failed", "the result could not be written (spool disk full?)");
+        return;
+    }
+    gdImageDestroy(im);
+    /* The raster has served its purpose; the result is what remains. */
+    remove(raster);
+    if (tiler_store_finish(store, id, "done", NULL) < 0)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30305) "job %s: cannot mark done: %s", id, tiler_store_error(store));
+    else
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30306) "job %s done: %ux%u, %u tiles, encoded in %" APR_TIME_T_FMT " ms",
+                     id, job.width, job.height, job.tiles_total, apr_time_as_msec(apr_time_now() - t0));
+}
+
+static void store_offset(results_ctx *x, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset + 1;
+    rd_kafka_offsets_store(x->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Applies one result. Returns 0 when the message is dealt with (its offset
+ * may be stored), -1 when it must be seen again (store unavailable). */
+static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
+{
+    tiler_msg msg;
+    tiler_job job;
+    char id[TILER_ID_HEX_LEN + 1], raster[4096], err[512];
+    int counted, rc;
+
+    if (tiler_msg_decode(&msg, m->payload, m->len, err, sizeof(err)) < 0 || msg.kind != TILER_MSG_RESULT) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30307) "skipping result at partition %d offset %lld: %s",
+                     m->partition, (long long)m->offset, msg.kind != TILER_MSG_RESULT ? "not a result" : err);
+        return 0;
+    }
+    tiler_id_to_hex(msg.job_id, id);
+    rc = tiler_store_get_job(x->store, id, &job, p);
+    if (rc < 0) return -1;
+    if (rc == 1 || (strcmp(job.state, "queued") && strcmp(job.state, "running"))) {
+        /* A job that was removed or has ended: late or duplicate tile. */
+        return 0;
+    }
+    if (msg.image_w != job.width || msg.image_h != job.height || msg.tiles_total != job.tiles_total
+        || memcmp(&msg.src, &msg.core, sizeof(msg.src))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30308) "job %s: result tile %u does not fit the job; skipped",
+                     id, msg.tile_index);
+        return 0;
+    }
+    /* Pixels first, then the count: a crash in between only repeats the
+     * (idempotent) write when the tile comes again. */
+    if (tiler_spool_path(raster, sizeof(raster), x->c->spool_dir, id, TILER_SPOOL_RASTER) < 0
+        || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30309) "job %s: %s", id, err);
+        tiler_store_finish(x->store, id, "failed", apr_psprintf(p, "assembling the result failed: %s", err));
+        return 0;
+    }
+    rc = tiler_store_count_tile(x->store, id, msg.tile_index, &counted, &job, p);
+    if (rc < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30310) "job %s: cannot count tile %u: %s", id,
+                     msg.tile_index, tiler_store_error(x->store));
+        return -1;
+    }
+    if (rc == 0 && job.tiles_done >= job.tiles_total) tiler_results_finish_job(x->s, x->store, id, p);
+    return 0;
+}
+
+static int open_consumer(results_ctx *x)
+{
+    char why[512];
+    rd_kafka_conf_t *conf = tiler_kafka_conf_new(TILER_KAFKA_CONSUMER, x->c->brokers,
+                                                 (const tiler_prop *)x->c->kafka_props->elts,
+                                                 x->c->kafka_props->nelts, why, sizeof(why));
+    rd_kafka_topic_partition_list_t *topics;
+    const char *err = NULL;
+    if (!conf || rd_kafka_conf_set(conf, "group.id", x->c->results_group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30311) "cannot configure the results consumer: %s", why);
+        if (conf) rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, x->s);
+    if (!(x->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30312) "cannot create the results consumer: %s", why);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(x->consumer);
+    if (tiler_store_open(&x->store, tiler_store_path(x->pool, x->c), x->pool, &err) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30313) "%s", err);
+        return -1;
+    }
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, x->c->topic_results, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(x->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    return 0;
+}
+
+/* Creates the topics (once they exist, once per STARTING is enough) and
+ * finishes any job whose last tile landed just before a crash. */
+static void catch_up(results_ctx *x, apr_pool_t *p)
+{
+    char why[512];
+    apr_array_header_t *ids;
+    tiler_topics t = { x->c->topic_tasks, x->c->topic_results, x->c->topic_heartbeats, x->c->topic_replication };
+    int i;
+    if (tiler_kafka_ensure_topics(x->consumer, &t, 2000, why, sizeof(why)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30314) "topics not ready yet: %s", why);
+        return;
+    }
+    x->topics_ready = 1;
+    if (tiler_store_complete_unfinished(x->store, &ids, p) == 0)
+        for (i = 0; i < ids->nelts; i++) tiler_results_finish_job(x->s, x->store, APR_ARRAY_IDX(ids, i, const char *), p);
+}
+
+static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
+{
+    results_ctx *x = data;
+    apr_pool_t *p;
+    apr_time_t until;
+
+    switch (state) {
+    case AP_WATCHDOG_STATE_STARTING:
+        apr_pool_create(&x->pool, pool);
+        if (open_consumer(x) < 0) break;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30315) "results consumer started in pid %d (group %s, topic %s)",
+                     (int)getpid(), x->c->results_group, x->c->topic_results);
+        break;
+    case AP_WATCHDOG_STATE_RUNNING:
+        if (!x->consumer || !x->store) break;
+        apr_pool_create(&p, x->pool);
+        if (!x->topics_ready) catch_up(x, p);
+        until = apr_time_now() + RUN_BUDGET;
+        while (apr_time_now() < until) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(x->consumer, POLL_SLICE_MS);
+            if (!m) break;
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30316) "results consumer: %s",
+                                 rd_kafka_message_errstr(m));
+            } else if (apply(x, m, p) == 0) {
+                store_offset(x, m);
+            } else {
+                /* Go back to it next round rather than commit past it. */
+                rd_kafka_seek(m->rkt, m->partition, m->offset, 1000);
+                rd_kafka_message_destroy(m);
+                break;
+            }
+            rd_kafka_message_destroy(m);
+            apr_pool_clear(p);
+        }
+        apr_pool_destroy(p);
+        break;
+    case AP_WATCHDOG_STATE_STOPPING:
+        if (x->consumer) {
+            rd_kafka_commit(x->consumer, NULL, 0);
+            rd_kafka_consumer_close(x->consumer);
+            rd_kafka_destroy(x->consumer);
+            x->consumer = NULL;
+        }
+        if (x->pool) apr_pool_destroy(x->pool);
+        x->pool = NULL;
+        x->store = NULL;
+        x->topics_ready = 0;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30317) "results consumer stopped in pid %d", (int)getpid());
+        break;
+    }
+    return APR_SUCCESS;
+}
+
+const char *tiler_results_register(apr_pool_t *p, server_rec *s)
+{
+    ap_watchdog_t *wd;
+    results_ctx *x;
+    apr_status_t rv;
+
+    wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!wd_get_instance || !wd_register_callback)
+        return "mod_tiler needs mod_watchdog for its results consumer; load it (LoadModule watchdog_module)";
+    /* parent=0, singleton=1: runs in exactly one child at a time. */
+    if ((rv = wd_get_instance(&wd, WATCHDOG_NAME, 0, 1, p)) != APR_SUCCESS)
+        return "cannot create the mod_watchdog instance for the results consumer";
+    x = apr_pcalloc(p, sizeof(*x));
+    x->s = s;
+    x->c = tiler_srv(s);
+    if ((rv = wd_register_callback(wd, apr_time_from_msec(100), x, results_callback)) != APR_SUCCESS)
+        return "cannot register the results consumer with mod_watchdog";
+    return NULL;
+}

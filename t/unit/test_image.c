@@ -1,0 +1,138 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tap.h"
+#include "testimg.h"
+#include "tiler_filter.h"
+#include "tiler_image.h"
+
+static char dir[] = "/tmp/tiler-test-image-XXXXXX";
+
+static const char *path(const char *leaf)
+{
+    static char buf[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, leaf);
+    return buf[k];
+}
+
+static int probe(const char *p, tiler_format *fmt, uint32_t *w, uint32_t *h)
+{
+    char err[256];
+    FILE *f = fopen(p, "rb");
+    int rc;
+    if (!f) return -1;
+    rc = tiler_probe_file(f, fmt, w, h, err, sizeof(err));
+    fclose(f);
+    return rc;
+}
+
+static void write_with(gdImagePtr im, const char *p, tiler_format fmt)
+{
+    FILE *f = fopen(p, "wb");
+    switch (fmt) {
+    case TILER_FMT_PNG: gdImagePng(im, f); break;
+    case TILER_FMT_JPEG: gdImageJpeg(im, f, 90); break;
+    case TILER_FMT_GIF: gdImageGif(im, f); break;
+    case TILER_FMT_BMP: gdImageBmp(im, f, 0); break;
+    case TILER_FMT_WEBP: gdImageWebp(im, f); break;
+    default: break;
+    }
+    fclose(f);
+}
+
+static void truncate_copy(const char *from, const char *to, long keep)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    int ch;
+    while (keep-- > 0 && (ch = fgetc(a)) != EOF) fputc(ch, b);
+    fclose(a);
+    fclose(b);
+}
+
+int main(void)
+{
+    const tiler_format fmts[] = { TILER_FMT_PNG, TILER_FMT_JPEG, TILER_FMT_GIF, TILER_FMT_BMP, TILER_FMT_WEBP };
+    gdImagePtr im, back;
+    tiler_format fmt;
+    uint32_t w, h;
+    char err[256];
+    size_t i;
+
+    tiler_gd_errors_capture();
+    if (!mkdtemp(dir)) return 1;
+    im = testimg_make(123, 45, 1, 1);
+    for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        const char *p = path(tiler_format_name(fmts[i]));
+        gdImagePtr loaded;
+        write_with(im, p, fmts[i]);
+        ok(probe(p, &fmt, &w, &h) == 0 && fmt == fmts[i] && w == 123 && h == 45, "%s: format and size from the header",
+           tiler_format_name(fmts[i]));
+        loaded = tiler_image_load(p, fmts[i], err, sizeof(err));
+        ok(loaded && gdImageTrueColor(loaded) && gdImageSX(loaded) == 123, "%s: decodes to truecolor", tiler_format_name(fmts[i]));
+        if (loaded) gdImageDestroy(loaded);
+        truncate_copy(p, path("cut"), 40);
+        loaded = tiler_image_load(path("cut"), fmts[i], err, sizeof(err));
+        ok(loaded == NULL, "%s: truncated file is an error, not a crash: %s", tiler_format_name(fmts[i]), err);
+        if (loaded) gdImageDestroy(loaded);
+    }
+
+    /* PNG keeps alpha exactly through save and load. */
+    ok(tiler_image_save(im, path("out.png"), TILER_FMT_PNG, err, sizeof(err)) == 0, "PNG saves");
+    back = tiler_image_load(path("out.png"), TILER_FMT_PNG, err, sizeof(err));
+    {
+        int x, y, same = back != NULL;
+        for (y = 0; same && y < 45; y++)
+            for (x = 0; x < 123; x++) same &= back->tpixels[y][x] == im->tpixels[y][x];
+        ok(same, "PNG round-trip keeps every pixel and alpha");
+        if (back) gdImageDestroy(back);
+    }
+
+    {
+        FILE *f = fopen(path("junk"), "wb");
+        fputs("this is not an image at all", f);
+        fclose(f);
+        ok(probe(path("junk"), &fmt, &w, &h) < 0 && fmt == TILER_FMT_UNKNOWN, "unknown bytes: unknown format");
+        f = fopen(path("zero.png"), "wb");
+        fwrite("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\0\0\0\0\x05", 1, 24, f);
+        fclose(f);
+        ok(probe(path("zero.png"), &fmt, &w, &h) < 0 && fmt == TILER_FMT_PNG, "zero width refused");
+        f = fopen(path("huge.png"), "wb");
+        fwrite("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\x01\0\0\0\x01\0\0", 1, 24, f);
+        fclose(f);
+        ok(probe(path("huge.png"), &fmt, &w, &h) == 0 && w == 65536 && h == 65536, "a bomb's size is read without decoding");
+    }
+
+    /* The blur against an exact Gaussian, and flat stays flat. */
+    {
+        gdImagePtr flat = gdImageCreateTrueColor(40, 30), dot = gdImageCreateTrueColor(61, 61);
+        int x, y, flat_ok = 1;
+        double maxerr = 0, sigma = 3.0, norm = 0;
+        for (y = 0; y < 30; y++) for (x = 0; x < 40; x++) flat->tpixels[y][x] = gdTrueColorAlpha(77, 130, 201, 33);
+        tiler_blur(flat, 2.5);
+        for (y = 0; y < 30; y++) for (x = 0; x < 40; x++) flat_ok &= flat->tpixels[y][x] == gdTrueColorAlpha(77, 130, 201, 33);
+        ok(flat_ok, "a flat image stays exactly flat");
+        for (y = 0; y < 61; y++) for (x = 0; x < 61; x++) dot->tpixels[y][x] = gdTrueColorAlpha(0, 0, 0, 0);
+        dot->tpixels[30][30] = gdTrueColorAlpha(255, 255, 255, 0);
+        tiler_blur(dot, sigma);
+        for (y = -9; y <= 9; y++) for (x = -9; x <= 9; x++) norm += exp(-(x * x + y * y) / (2 * sigma * sigma));
+        for (y = 0; y < 61; y++)
+            for (x = 0; x < 61; x++) {
+                double dx = x - 30, dy = y - 30, want = 0;
+                if (fabs(dx) <= 9 && fabs(dy) <= 9) want = 255.0 * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)) / norm;
+                if (fabs(gdTrueColorGetRed(dot->tpixels[y][x]) - want) > maxerr) maxerr = fabs(gdTrueColorGetRed(dot->tpixels[y][x]) - want);
+            }
+        ok(maxerr <= 1.0, "impulse response matches an exact Gaussian within 1 level (max error %.3f)", maxerr);
+        gdImageDestroy(flat);
+        gdImageDestroy(dot);
+    }
+    gdImageDestroy(im);
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd)) { }
+    }
+    return done_testing();
+}

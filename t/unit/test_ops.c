@@ -1,0 +1,48 @@
+#include <string.h>
+#include "tap.h"
+#include "tiler_ops.h"
+
+static int parses(const char *text)
+{
+    tiler_chain c;
+    char err[256];
+    return tiler_chain_parse(&c, text, TILER_MAX_OPS, err, sizeof(err)) == 0;
+}
+
+int main(void)
+{
+    tiler_chain c;
+    char err[256], buf[256];
+    const char *bad[] = { "", ",", "grayscale,", ",invert", "grayscale,,invert", "sharpen", "blur:", "blur:0",
+                          "blur:-1", "blur:64.5", "blur:1e1", "blur:nan", "blur:inf", "blur:0x10", "blur:3:4",
+                          "blur:3 ", " blur", "grayscale:1", "invert:", "blur:1..2", "BLUR", "blur:.", NULL };
+    int i;
+
+    ok(tiler_chain_parse(&c, "grayscale,blur:3,invert", TILER_MAX_OPS, err, sizeof(err)) == 0, "chain parses");
+    ok(c.count == 3 && c.ops[0].kind == TILER_OP_GRAYSCALE && c.ops[1].kind == TILER_OP_BLUR
+       && c.ops[2].kind == TILER_OP_INVERT, "kinds in order");
+    ok(c.ops[1].sigma == 3.0 && c.ops[1].radius == 9, "blur:3 has radius 9");
+    ok(tiler_chain_halo(&c) == 9, "halo is the blur radius");
+    tiler_chain_format(&c, buf, sizeof(buf));
+    ok(!strcmp(buf, "grayscale,blur:3,invert"), "canonical form round-trips: %s", buf);
+
+    ok(tiler_chain_parse(&c, "blur", TILER_MAX_OPS, err, sizeof(err)) == 0 && c.ops[0].sigma == 3.0, "blur defaults to sigma 3");
+    ok(tiler_chain_parse(&c, "blur:0.5,blur:2.25,grayscale", TILER_MAX_OPS, err, sizeof(err)) == 0
+       && tiler_chain_halo(&c) == 2 + 7, "chained blurs add radii (ceil(1.5)+ceil(6.75))");
+    ok(parses("blur:64") && parses("blur:0.01") && parses("invert,invert"), "range edges and repeats");
+    ok(tiler_chain_halo(&(tiler_chain){ 0 }) == 0, "empty chain has no halo");
+
+    for (i = 0; bad[i]; i++) ok(!parses(bad[i]), "refuses '%s'", bad[i]);
+
+    tiler_chain_parse(&c, "sharpen", TILER_MAX_OPS, err, sizeof(err));
+    ok(strstr(err, "sharpen") != NULL, "error names the unknown op: %s", err);
+    tiler_chain_parse(&c, "blur:99", TILER_MAX_OPS, err, sizeof(err));
+    ok(strstr(err, "99") != NULL, "error names the bad sigma: %s", err);
+    ok(tiler_chain_parse(&c, "invert,invert,invert", 2, err, sizeof(err)) < 0 && strstr(err, "more than 2"),
+       "max ops enforced: %s", err);
+    {
+        char nul[] = "gray\x01scale";
+        ok(!parses(nul), "control bytes refused");
+    }
+    return done_testing();
+}

@@ -1,0 +1,101 @@
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <apr_general.h>
+#include <apr_time.h>
+#include "tap.h"
+#include "tiler_store.h"
+
+static tiler_job make(const char *id, apr_time_t created, uint32_t tiles)
+{
+    tiler_job j;
+    memset(&j, 0, sizeof(j));
+    strcpy(j.id, id);
+    j.state = "queued";
+    j.width = 1000; j.height = 700; j.tile_size = 512;
+    j.ops = "grayscale,blur:3"; j.format = "png";
+    j.tiles_total = tiles;
+    j.created = created;
+    return j;
+}
+
+int main(void)
+{
+    apr_pool_t *p;
+    tiler_store *s, *s2;
+    tiler_job j, got;
+    apr_array_header_t *list, *ids;
+    const char *err = NULL;
+    char dir[] = "/tmp/tiler-test-store-XXXXXX", path[256];
+    int counted, i, all;
+    const char *a = "0123456789abcdef0123456789abcdef", *b = "fedcba9876543210fedcba9876543210";
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    if (!mkdtemp(dir)) return 1;
+    snprintf(path, sizeof(path), "%s/tiler.db", dir);
+    ok(tiler_store_open(&s, path, p, &err) == 0, "store opens and creates its schema: %s", err ? err : "");
+    ok(tiler_store_open(&s2, path, p, &err) == 0, "a second connection opens the same store");
+
+    j = make(a, 1000000, 3);
+    ok(tiler_store_create_job(s, &j) == 0, "job created");
+    j = make(b, 2000000, 2);
+    ok(tiler_store_create_job(s, &j) == 0, "second job created");
+    ok(tiler_store_create_job(s, &j) < 0, "duplicate id refused");
+    ok(tiler_store_get_job(s2, a, &got, p) == 0 && !strcmp(got.state, "queued") && got.tiles_total == 3
+       && got.width == 1000 && !strcmp(got.ops, "grayscale,blur:3") && got.finished == 0 && !got.error,
+       "job reads back through another connection");
+    ok(tiler_store_get_job(s, "00000000000000000000000000000000", &got, p) == 1, "unknown job: not found");
+
+    ok(tiler_store_list_jobs(s, 10, &list, p) == 0 && list->nelts == 2
+       && !strcmp(APR_ARRAY_IDX(list, 0, tiler_job).id, b), "list is newest first");
+
+    ok(tiler_store_count_tile(s, a, 0, &counted, &got, p) == 0 && counted && got.tiles_done == 1
+       && !strcmp(got.state, "running"), "first tile counted, job running");
+    all = 1;
+    for (i = 0; i < 5; i++) {
+        all &= tiler_store_count_tile(i % 2 ? s : s2, a, 0, &counted, &got, p) == 0 && !counted && got.tiles_done == 1;
+    }
+    ok(all, "the same tile again, from either connection, is not counted twice");
+    tiler_store_count_tile(s, a, 2, &counted, &got, p);
+    tiler_store_count_tile(s, a, 1, &counted, &got, p);
+    ok(got.tiles_done == 3, "all three tiles counted");
+    ok(tiler_store_complete_unfinished(s, &ids, p) == 0 && ids->nelts == 1 && !strcmp(APR_ARRAY_IDX(ids, 0, const char *), a),
+       "a job with all tiles in but not done is found for finishing");
+    ok(tiler_store_finish(s, a, "done", NULL) == 0, "job finished");
+    ok(tiler_store_get_job(s, a, &got, p) == 0 && !strcmp(got.state, "done") && got.finished >= got.created, "done with a finish time");
+    ok(tiler_store_count_tile(s, a, 1, &counted, &got, p) == 0 && !counted && got.tiles_done == 3, "tiles of a done job change nothing");
+    ok(tiler_store_finish(s, a, "failed", "late") == 0 && tiler_store_get_job(s, a, &got, p) == 0
+       && !strcmp(got.state, "done") && !got.error, "a done job cannot be failed afterwards");
+    ok(tiler_store_finish(s, b, "failed", "kafka said no") == 0 && tiler_store_get_job(s, b, &got, p) == 0
+       && !strcmp(got.state, "failed") && got.error && !strcmp(got.error, "kafka said no"), "failed job keeps its error");
+
+    /* Concurrent counting from several processes: each tile exactly once. */
+    j = make("11111111111111111111111111111111", 3000000, 200);
+    tiler_store_create_job(s, &j);
+    for (i = 0; i < 4; i++) {
+        if (fork() == 0) {
+            apr_pool_t *cp;
+            tiler_store *cs;
+            int t;
+            apr_pool_create(&cp, NULL);
+            if (tiler_store_open(&cs, path, cp, &err) < 0) _exit(1);
+            for (t = 0; t < 200; t++) if (tiler_store_count_tile(cs, j.id, (uint32_t)t, &counted, &got, cp) < 0) _exit(2);
+            _exit(0);
+        }
+    }
+    all = 1;
+    for (i = 0; i < 4; i++) { int st; wait(&st); all &= WIFEXITED(st) && WEXITSTATUS(st) == 0; }
+    ok(all, "four processes counting the same 200 tiles all succeed");
+    ok(tiler_store_get_job(s, j.id, &got, p) == 0 && got.tiles_done == 200, "and each tile counted once: %u", got.tiles_done);
+
+    apr_pool_destroy(p);
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd)) { }
+    }
+    apr_terminate();
+    return done_testing();
+}

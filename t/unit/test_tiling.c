@@ -1,0 +1,88 @@
+/* The property the whole system rests on: cutting an image into tiles with
+ * the chain's halo, processing each tile alone (through the real message
+ * encode/decode path) and pasting the cores back gives exactly the bytes of
+ * processing the whole image at once. */
+#include <stdlib.h>
+#include <string.h>
+#include "tap.h"
+#include "testimg.h"
+#include "tiler_filter.h"
+#include "tiler_msg.h"
+#include "tiler_tile.h"
+
+static long differing(gdImagePtr a, gdImagePtr b)
+{
+    long n = 0;
+    int x, y;
+    for (y = 0; y < gdImageSY(a); y++)
+        for (x = 0; x < gdImageSX(a); x++) n += a->tpixels[y][x] != b->tpixels[y][x];
+    return n;
+}
+
+static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
+{
+    tiler_chain chain;
+    tiler_grid g;
+    char err[256];
+    unsigned char id[16] = { 1 };
+    gdImagePtr whole = gdImageClone(src), out = gdImageCreateTrueColor(gdImageSX(src), gdImageSY(src));
+    uint32_t i, row;
+    long diff;
+
+    if (tiler_chain_parse(&chain, ops, TILER_MAX_OPS, err, sizeof(err)) < 0) return 0;
+    tiler_filter_apply(whole, &chain);
+    tiler_grid_init(&g, (uint32_t)gdImageSX(src), (uint32_t)gdImageSY(src), tile, (uint32_t)tiler_chain_halo(&chain));
+    for (i = 0; i < tiler_grid_count(&g); i++) {
+        size_t len, rlen;
+        tiler_msg task, res;
+        unsigned char *t = tiler_tile_task(src, &g, i, id, ops, &len), *r;
+        if (tiler_msg_decode(&task, t, len, err, sizeof(err)) < 0) return 0;
+        if (!(r = tiler_tile_process(&task, &rlen, err, sizeof(err)))) return 0;
+        if (tiler_msg_decode(&res, r, rlen, err, sizeof(err)) < 0 || res.kind != TILER_MSG_RESULT) return 0;
+        for (row = 0; row < res.src.h; row++)
+            tiler_pixels_from_wire(out->tpixels[res.src.y + row] + res.src.x, res.pixels + (size_t)row * res.src.w * 4, res.src.w);
+        free(t);
+        free(r);
+    }
+    diff = differing(whole, out);
+    if (diff) printf("# %s on %dx%d tile %u: %ld pixels differ\n", ops, gdImageSX(src), gdImageSY(src), tile, diff);
+    gdImageDestroy(whole);
+    gdImageDestroy(out);
+    return diff == 0;
+}
+
+int main(void)
+{
+    static const char *const atoms[] = { "grayscale", "invert", "blur:1.5" };
+    static const char *const special[] = { "blur:3", "grayscale,blur:3,invert", "blur:0.3,blur:2,blur:0.7",
+                                           "blur:64", "invert,blur:5,grayscale,blur:1", NULL };
+    static const struct { int w, h; uint32_t tile; } shapes[] = {
+        { 131, 97, 32 }, { 1, 61, 16 }, { 61, 1, 16 }, { 5, 3, 16 }, { 70, 40, 16 }, { 200, 150, 64 },
+    };
+    size_t s;
+    int a, b, c, i;
+    char ops[128];
+
+    for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        gdImagePtr im = testimg_make(shapes[s].w, shapes[s].h, 1, (uint32_t)s + 3);
+        int all = 1, n = 0;
+        /* Every chain of one to three ops over the three kinds. */
+        for (a = 0; a < 3; a++) {
+            all &= tiled_equals_whole(im, atoms[a], shapes[s].tile); n++;
+            for (b = 0; b < 3; b++) {
+                snprintf(ops, sizeof(ops), "%s,%s", atoms[a], atoms[b]);
+                all &= tiled_equals_whole(im, ops, shapes[s].tile); n++;
+                for (c = 0; c < 3; c++) {
+                    snprintf(ops, sizeof(ops), "%s,%s,%s", atoms[a], atoms[b], atoms[c]);
+                    all &= tiled_equals_whole(im, ops, shapes[s].tile); n++;
+                }
+            }
+        }
+        ok(all, "%dx%d in %u-px tiles: all %d chains of 1-3 ops byte-identical", shapes[s].w, shapes[s].h, shapes[s].tile, n);
+        for (i = 0; special[i]; i++)
+            ok(tiled_equals_whole(im, special[i], shapes[s].tile), "%dx%d in %u-px tiles: %s byte-identical",
+               shapes[s].w, shapes[s].h, shapes[s].tile, special[i]);
+        gdImageDestroy(im);
+    }
+    return done_testing();
+}

@@ -1,0 +1,120 @@
+#include "monitor_registry.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+#include "tiler_json.h"
+#include "tiler_log.h"
+
+static void copy_str(char *dst, size_t n, yajl_val v)
+{
+    const char *s = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : "";
+    snprintf(dst, n, "%s", s);
+}
+
+static long long get_int(yajl_val v)
+{
+    return YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+}
+
+int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len, long long now_ms,
+                               char *err, size_t errlen)
+{
+    char buf[4096], why[128];
+    const char *p_id[] = { "id", NULL }, *p_host[] = { "host", NULL }, *p_pid[] = { "pid", NULL },
+               *p_done[] = { "tiles_done", NULL }, *p_job[] = { "current_job", NULL },
+               *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL };
+    yajl_val root, id;
+    const char *idstr;
+    monitor_worker *w = NULL;
+    int i;
+
+    if (len >= sizeof(buf)) { snprintf(err, errlen, "heartbeat of %zu bytes is too large", len); return -1; }
+    memcpy(buf, json, len);
+    buf[len] = '\0';
+    if (!(root = yajl_tree_parse(buf, why, sizeof(why)))) { snprintf(err, errlen, "heartbeat is not JSON"); return -1; }
+    id = yajl_tree_get(root, p_id, yajl_t_string);
+    idstr = id ? YAJL_GET_STRING(id) : NULL;
+    if (!idstr || !*idstr) {
+        yajl_tree_free(root);
+        snprintf(err, errlen, "heartbeat has no worker id");
+        return -1;
+    }
+    for (i = 0; i < r->count; i++)
+        if (!strncmp(r->workers[i].id, idstr, sizeof(r->workers[i].id) - 1)) { w = &r->workers[i]; break; }
+    if (!w) {
+        if (r->count >= MONITOR_MAX_WORKERS) {
+            yajl_tree_free(root);
+            snprintf(err, errlen, "more than %d workers", MONITOR_MAX_WORKERS);
+            return -1;
+        }
+        w = &r->workers[r->count++];
+        memset(w, 0, sizeof(*w));
+        copy_str(w->id, sizeof(w->id), id);
+        tiler_log(TILER_LOG_INFO, "worker %s joined", w->id);
+    } else if (!w->alive) {
+        tiler_log(TILER_LOG_INFO, "worker %s is alive again", w->id);
+    }
+    copy_str(w->host, sizeof(w->host), yajl_tree_get(root, p_host, yajl_t_string));
+    copy_str(w->current_job, sizeof(w->current_job), yajl_tree_get(root, p_job, yajl_t_string));
+    copy_str(w->version, sizeof(w->version), yajl_tree_get(root, p_ver, yajl_t_string));
+    w->pid = get_int(yajl_tree_get(root, p_pid, yajl_t_number));
+    w->tiles_done = get_int(yajl_tree_get(root, p_done, yajl_t_number));
+    w->uptime_s = get_int(yajl_tree_get(root, p_up, yajl_t_number));
+    w->last_seen_ms = now_ms;
+    w->alive = 1;
+    yajl_tree_free(root);
+    return 0;
+}
+
+void monitor_registry_sweep(monitor_registry *r, long long now_ms)
+{
+    int i;
+    for (i = 0; i < r->count; i++) {
+        monitor_worker *w = &r->workers[i];
+        if (w->alive && now_ms - w->last_seen_ms > r->dead_after_ms) {
+            w->alive = 0;
+            tiler_log(TILER_LOG_WARN, "worker %s is dead: no heartbeat for %lld ms", w->id, now_ms - w->last_seen_ms);
+        }
+    }
+}
+
+int monitor_registry_write(const monitor_registry *r, const char *path, long long now_ms)
+{
+    char tmp[4200];
+    const unsigned char *buf;
+    size_t len;
+    FILE *f;
+    int i, bad;
+    yajl_gen g = yajl_gen_alloc(NULL);
+
+    yajl_gen_map_open(g);
+    tiler_json_str(g, "workers");
+    yajl_gen_array_open(g);
+    for (i = 0; i < r->count; i++) {
+        const monitor_worker *w = &r->workers[i];
+        yajl_gen_map_open(g);
+        tiler_json_kv_str(g, "id", w->id);
+        tiler_json_kv_str(g, "host", w->host);
+        tiler_json_kv_int(g, "pid", w->pid);
+        tiler_json_kv_str(g, "state", w->alive ? "alive" : "dead");
+        tiler_json_kv_double(g, "last_heartbeat_age_s", (double)(now_ms - w->last_seen_ms) / 1000.0);
+        tiler_json_kv_int(g, "tiles_done", w->tiles_done);
+        tiler_json_kv_str(g, "current_job", w->current_job[0] ? w->current_job : NULL);
+        tiler_json_kv_int(g, "uptime_s", w->uptime_s);
+        tiler_json_kv_str(g, "version", w->version);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+    yajl_gen_get_buf(g, &buf, &len);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (!(f = fopen(tmp, "w"))) { yajl_gen_free(g); return -1; }
+    bad = fwrite(buf, 1, len, f) != len;
+    bad |= fclose(f);
+    yajl_gen_free(g);
+    if (bad || rename(tmp, path) < 0) { unlink(tmp); return -1; }
+    return 0;
+}

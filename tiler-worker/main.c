@@ -1,0 +1,48 @@
+/* tiler-worker: processes tiles from Kafka, or one image locally (--local). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "tiler_image.h"
+#include "tiler_log.h"
+#include "worker_local.h"
+#include "worker_loop.h"
+#include "worker_options.h"
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    worker_loop_stop();
+}
+
+int main(int argc, char **argv)
+{
+    worker_options o;
+    struct sigaction sa;
+    int rc = worker_options_parse(&o, argc, argv);
+    if (rc) return rc > 0 ? WORKER_EXIT_OK : WORKER_EXIT_USAGE;
+
+    tiler_log_init("tiler-worker", o.log_level);
+    tiler_gd_errors_capture();
+    if (o.local_in) return worker_local_run(&o);
+
+    if (!o.foreground && daemon(1, 1) < 0) {
+        perror("tiler-worker: daemon");
+        return WORKER_EXIT_RUNTIME;
+    }
+    if (o.pidfile) {
+        FILE *f = fopen(o.pidfile, "w");
+        if (!f) { tiler_log(TILER_LOG_ERROR, "cannot write pidfile %s", o.pidfile); return WORKER_EXIT_USAGE; }
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+    }
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = worker_loop_run(&o);
+    if (o.pidfile) unlink(o.pidfile);
+    return rc;
+}

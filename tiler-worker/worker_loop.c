@@ -1,0 +1,273 @@
+#include "worker_loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <yajl/yajl_gen.h>
+#include "tiler_defaults.h"
+#include "tiler_id.h"
+#include "tiler_json.h"
+#include "tiler_log.h"
+#include "tiler_msg.h"
+#include "tiler_tile.h"
+
+static volatile sig_atomic_t stop_requested;
+
+void worker_loop_stop(void)
+{
+    stop_requested = 1;
+}
+
+/* What a result's delivery report tells the loop. */
+typedef struct {
+    int done;
+    rd_kafka_resp_err_t err;
+} delivery;
+
+typedef struct {
+    const worker_options *o;
+    rd_kafka_t *producer, *consumer;
+    long long tiles_done;
+    char current_job[TILER_ID_HEX_LEN + 1];
+    time_t started;
+    char host[256];
+} worker;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    delivery *d = m->_private;
+    (void)rk; (void)opaque;
+    if (!d) return; /* heartbeats are fire-and-forget */
+    d->err = m->err;
+    d->done = 1;
+}
+
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    tiler_log(level <= 3 ? TILER_LOG_ERROR : level <= 4 ? TILER_LOG_WARN : level <= 6 ? TILER_LOG_INFO : TILER_LOG_DEBUG,
+              "kafka %s: %s", fac, buf);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    char list[512];
+    size_t used = 0;
+    int i;
+    (void)opaque;
+    list[0] = '\0';
+    for (i = 0; i < parts->cnt && used < sizeof(list) - 16; i++)
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d", i ? "," : "", parts->elems[i].partition);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        tiler_log(TILER_LOG_INFO, "assigned partitions [%s]", list);
+        rd_kafka_assign(rk, parts);
+    } else {
+        /* Processing is synchronous, so nothing is half done here: every
+         * delivered result's offset is already stored. Commit them now. */
+        tiler_log(TILER_LOG_INFO, "revoked partitions [%s]", list);
+        rd_kafka_commit(rk, NULL, 0);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void heartbeat(worker *w)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    size_t len;
+    yajl_gen_map_open(g);
+    tiler_json_kv_str(g, "id", w->o->worker_id);
+    tiler_json_kv_str(g, "host", w->host);
+    tiler_json_kv_int(g, "pid", getpid());
+    tiler_json_kv_int(g, "tiles_done", w->tiles_done);
+    tiler_json_kv_str(g, "current_job", w->current_job[0] ? w->current_job : NULL);
+    tiler_json_kv_int(g, "uptime_s", (long long)(time(NULL) - w->started));
+    tiler_json_kv_str(g, "version", TILER_VERSION_STRING);
+    tiler_json_kv_int(g, "ts_ms", (long long)time(NULL) * 1000);
+    yajl_gen_map_close(g);
+    yajl_gen_get_buf(g, &buf, &len);
+    if (rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->o->topics.heartbeats),
+                          RD_KAFKA_V_KEY(w->o->worker_id, strlen(w->o->worker_id)),
+                          RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END))
+        tiler_log(TILER_LOG_WARN, "heartbeat not queued");
+    yajl_gen_free(g);
+}
+
+static void store_offset(worker *w, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t e;
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset + 1;
+    /* After a rebalance the partition may be someone else's: the task will
+     * run again there, which assembly tolerates. */
+    if ((e = rd_kafka_offsets_store(w->consumer, l)) || (e = l->elems[0].err))
+        tiler_log(TILER_LOG_DEBUG, "offset %lld of partition %d not stored: %s", (long long)m->offset,
+                  m->partition, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Produces the result and waits for its delivery report. 0 delivered, -1 not. */
+static int produce_result(worker *w, unsigned char *buf, size_t len)
+{
+    delivery d = { 0, 0 };
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->o->topics.results),
+                              RD_KAFKA_V_KEY(w->current_job, TILER_ID_HEX_LEN),
+                              RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+        rd_kafka_poll(w->producer, 100);
+    }
+    if (e) {
+        tiler_log(TILER_LOG_ERROR, "cannot queue result: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    /* The producer owns nothing: buf stays ours, and d lives on this stack
+     * until the report arrives, which message.timeout.ms bounds. */
+    while (!d.done) rd_kafka_poll(w->producer, 50);
+    if (d.err) {
+        tiler_log(TILER_LOG_ERROR, "result for job %s not delivered: %s", w->current_job, rd_kafka_err2str(d.err));
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_task(worker *w, rd_kafka_message_t *m)
+{
+    tiler_msg task;
+    char err[512];
+    unsigned char *out;
+    size_t out_len;
+    long long t0 = now_ms();
+
+    if (tiler_msg_decode(&task, m->payload, m->len, err, sizeof(err)) < 0 || task.kind != TILER_MSG_TASK) {
+        /* A message nobody can process must not stall the partition. */
+        tiler_log(TILER_LOG_ERROR, "skipping undecodable task at %s[%d]@%lld: %s", rd_kafka_topic_name(m->rkt),
+                  m->partition, (long long)m->offset, task.kind != TILER_MSG_TASK ? "not a task" : err);
+        store_offset(w, m);
+        return;
+    }
+    tiler_id_to_hex(task.job_id, w->current_job);
+    if (!(out = tiler_tile_process(&task, &out_len, err, sizeof(err)))) {
+        tiler_log(TILER_LOG_ERROR, "job %s tile %u failed: %s", w->current_job, task.tile_index, err);
+        store_offset(w, m);
+        return;
+    }
+    if (produce_result(w, out, out_len) == 0) {
+        store_offset(w, m);
+        w->tiles_done++;
+        tiler_log(TILER_LOG_DEBUG, "job %s tile %u/%u done in %lld ms", w->current_job, task.tile_index + 1,
+                  task.tiles_total, now_ms() - t0);
+    } else {
+        /* Not delivered: go back to this task, so that no later offset
+         * commit can skip it. */
+        rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
+        sleep(1);
+    }
+    free(out);
+}
+
+static rd_kafka_t *client(const worker_options *o, tiler_kafka_role role, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *c = tiler_kafka_conf_new(role, o->brokers, o->props, o->nprops, err, errlen);
+    rd_kafka_t *rk;
+    char why[512];
+    if (!c) return NULL;
+    rd_kafka_conf_set_log_cb(c, on_kafka_log);
+    if (role == TILER_KAFKA_PRODUCER) {
+        rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    } else {
+        if (rd_kafka_conf_set(c, "group.id", o->group, why, sizeof(why)) != RD_KAFKA_CONF_OK
+            || rd_kafka_conf_set(c, "client.id", o->worker_id, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "%s", why);
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
+        rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
+    }
+    if (!(rk = rd_kafka_new(role == TILER_KAFKA_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, c, why, sizeof(why)))) {
+        snprintf(err, errlen, "%s", why);
+        return NULL;
+    }
+    return rk;
+}
+
+int worker_loop_run(const worker_options *o)
+{
+    worker w;
+    char err[512];
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t e;
+    long long next_beat = 0;
+    int rc = WORKER_EXIT_OK;
+
+    memset(&w, 0, sizeof(w));
+    w.o = o;
+    w.started = time(NULL);
+    if (gethostname(w.host, sizeof(w.host)) < 0) strcpy(w.host, "unknown");
+    if (!(w.producer = client(o, TILER_KAFKA_PRODUCER, err, sizeof(err)))) {
+        tiler_log(TILER_LOG_ERROR, "cannot create the producer: %s", err);
+        return WORKER_EXIT_USAGE;
+    }
+    if (!(w.consumer = client(o, TILER_KAFKA_CONSUMER, err, sizeof(err)))) {
+        tiler_log(TILER_LOG_ERROR, "cannot create the consumer: %s", err);
+        rd_kafka_destroy(w.producer);
+        return WORKER_EXIT_USAGE;
+    }
+    while (!stop_requested && tiler_kafka_ensure_topics(w.producer, &o->topics, 10000, err, sizeof(err)) < 0) {
+        tiler_log(TILER_LOG_WARN, "topics not ready, retrying: %s", err);
+        sleep(2);
+    }
+    rd_kafka_poll_set_consumer(w.consumer);
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, o->topics.tasks, RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(w.consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        tiler_log(TILER_LOG_ERROR, "cannot subscribe to %s: %s", o->topics.tasks, rd_kafka_err2str(e));
+        rc = WORKER_EXIT_RUNTIME;
+        goto out;
+    }
+    tiler_log(TILER_LOG_INFO, "worker %s started: brokers %s, group %s, topic %s", o->worker_id, o->brokers,
+              o->group, o->topics.tasks);
+
+    while (!stop_requested) {
+        rd_kafka_message_t *m;
+        if (now_ms() >= next_beat) {
+            heartbeat(&w);
+            next_beat = now_ms() + o->heartbeat_ms;
+        }
+        rd_kafka_poll(w.producer, 0);
+        if (!(m = rd_kafka_consumer_poll(w.consumer, 200))) continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                tiler_log(TILER_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) { rc = WORKER_EXIT_RUNTIME; stop_requested = 1; }
+        } else {
+            handle_task(&w, m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+
+    tiler_log(TILER_LOG_INFO, "stopping: committing offsets and leaving the group");
+    w.current_job[0] = '\0';
+    rd_kafka_commit(w.consumer, NULL, 0);
+out:
+    rd_kafka_consumer_close(w.consumer);
+    rd_kafka_destroy(w.consumer);
+    rd_kafka_flush(w.producer, 5000);
+    rd_kafka_destroy(w.producer);
+    tiler_log(TILER_LOG_INFO, "worker %s stopped after %lld tiles", o->worker_id, w.tiles_done);
+    return rc;
+}

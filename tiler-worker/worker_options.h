@@ -1,0 +1,41 @@
+/* tiler-worker's settings: defaults, then the config file, then flags. */
+#ifndef WORKER_OPTIONS_H
+#define WORKER_OPTIONS_H
+
+#include "tiler_kafka.h"
+
+#define WORKER_MAX_PROPS 64
+
+/* Exit codes (documented in README.md). */
+enum {
+    WORKER_EXIT_OK = 0,
+    WORKER_EXIT_RUNTIME = 1,  /* Kafka or system failure while running */
+    WORKER_EXIT_USAGE = 2,    /* bad flag, bad config file, bad property */
+    WORKER_EXIT_INPUT = 3,    /* --local: input unreadable, corrupt or too large; bad --ops */
+    WORKER_EXIT_OUTPUT = 4    /* --local: result could not be written */
+};
+
+typedef struct {
+    const char *config;
+    const char *brokers;
+    const char *group;
+    tiler_topics topics;
+    const char *worker_id;
+    int heartbeat_ms;
+    int foreground;
+    const char *pidfile;
+    int log_level;
+    tiler_prop props[WORKER_MAX_PROPS];
+    int nprops;
+    /* --local mode */
+    const char *local_in, *local_out;
+    const char *ops;
+    const char *format;
+    long max_pixels;
+} worker_options;
+
+/* Fills o from argv (and the config file it names). Returns -1 after
+ * printing a one-line message, 1 when --help/--version was handled, 0 to run. */
+int worker_options_parse(worker_options *o, int argc, char **argv);
+
+#endif
