@@ -12,7 +12,7 @@ struct tiler_store {
     const apr_dbd_driver_t *drv;
     apr_dbd_t *db;
     const char *last_error;
-    apr_dbd_prepared_t *insert_job, *get_job, *list_jobs, *insert_tile, *bump, *finish, *unfinished;
+    apr_dbd_prepared_t *insert_job, *get_job, *list_jobs, *insert_tile, *bump, *finish;
 };
 
 static const char *schema[] = {
@@ -107,9 +107,7 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         || prepare(s, "UPDATE jobs SET tiles_done = tiles_done + 1,"
                       " state = CASE state WHEN 'queued' THEN 'running' ELSE state END WHERE id = %s", &s->bump)
         || prepare(s, "UPDATE jobs SET state = %s, finished = %s, error = %s"
-                      " WHERE id = %s AND state IN ('queued', 'running')", &s->finish)
-        || prepare(s, "SELECT id FROM jobs WHERE state IN ('queued', 'running')"
-                      " AND tiles_done >= tiles_total", &s->unfinished))
+                      " WHERE id = %s AND state IN ('queued', 'running')", &s->finish))
         goto bad;
     *out = s;
     return 0;
@@ -225,7 +223,10 @@ int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, ap
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->unfinished, 0, NULL);
+    /* Not a prepared statement: apr-util's sqlite3 driver crashes in
+     * pvselect on a statement without parameters. */
+    int rc = apr_dbd_select(s->drv, p, s->db, &res,
+                            "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND tiles_done >= tiles_total", 0);
     if (rc) return fail(s, rc);
     *ids = apr_array_make(p, 4, sizeof(const char *));
     while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)

@@ -102,13 +102,11 @@ static void tiler_register_hooks(apr_pool_t *p)
 
 AP_DECLARE_MODULE(tiler) = {
     STANDARD20_MODULE_STUFF,
-    tiler_create_dir_conf,
+    NULL,
     NULL,
     tiler_create_srv_conf,
     tiler_merge_srv_conf,
     tiler_directives,
     tiler_register_hooks,
-#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
-    AP_MODULE_FLAG_ALWAYS_MERGE
-#endif
+    0  /* flags */
 };

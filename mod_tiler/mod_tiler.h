@@ -33,11 +33,6 @@ typedef struct {
     int topic_replication;
 } tiler_srv_conf;
 
-/* Per-<Location>: where the API is mounted. */
-typedef struct {
-    const char *base;   /* the Location path, without a trailing slash */
-} tiler_dir_conf;
-
 tiler_srv_conf *tiler_srv(server_rec *s);
 const char *tiler_store_path(apr_pool_t *p, const tiler_srv_conf *c);
 

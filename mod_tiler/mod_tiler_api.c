@@ -96,7 +96,7 @@ static const char *parse_args(request_rec *r, job_args *a)
 
 /* ---- POST {loc}/api/jobs ---- */
 
-static int create_job(request_rec *r, const tiler_dir_conf *d)
+static int create_job(request_rec *r, const char *base)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
     job_args a = { NULL, NULL };
@@ -192,14 +192,14 @@ static int create_job(request_rec *r, const tiler_dir_conf *d)
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s", hex, w, h,
                   tiler_format_name(in_fmt), job.tiles_total, canon);
-    apr_table_setn(r->headers_out, "Location", apr_psprintf(r->pool, "%s/api/jobs/%s", d->base, hex));
+    apr_table_setn(r->headers_out, "Location", apr_psprintf(r->pool, "%s/api/jobs/%s", base, hex));
     g = yajl_gen_alloc(NULL);
     yajl_gen_map_open(g);
     tiler_json_kv_str(g, "id", hex);
     tiler_json_kv_str(g, "state", "queued");
     tiler_json_kv_int(g, "tiles_total", job.tiles_total);
-    tiler_json_kv_str(g, "status_url", apr_psprintf(r->pool, "%s/api/jobs/%s", d->base, hex));
-    tiler_json_kv_str(g, "result_url", apr_psprintf(r->pool, "%s/api/jobs/%s/result", d->base, hex));
+    tiler_json_kv_str(g, "status_url", apr_psprintf(r->pool, "%s/api/jobs/%s", base, hex));
+    tiler_json_kv_str(g, "result_url", apr_psprintf(r->pool, "%s/api/jobs/%s/result", base, hex));
     yajl_gen_map_close(g);
     return send_json(r, HTTP_ACCEPTED, g);
 #undef BAIL
@@ -207,7 +207,7 @@ static int create_job(request_rec *r, const tiler_dir_conf *d)
 
 /* ---- GET endpoints ---- */
 
-static int list_jobs(request_rec *r, const tiler_dir_conf *d)
+static int list_jobs(request_rec *r, const char *base)
 {
     tiler_store *store = open_store(r);
     apr_array_header_t *jobs;
@@ -219,7 +219,7 @@ static int list_jobs(request_rec *r, const tiler_dir_conf *d)
     yajl_gen_map_open(g);
     tiler_json_str(g, "jobs");
     yajl_gen_array_open(g);
-    for (i = 0; i < jobs->nelts; i++) tiler_json_job(g, &APR_ARRAY_IDX(jobs, i, tiler_job), d->base);
+    for (i = 0; i < jobs->nelts; i++) tiler_json_job(g, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
     return send_json(r, HTTP_OK, g);
@@ -246,14 +246,14 @@ static int find_job(request_rec *r, const char *id, tiler_job *job, int *sent)
     return -1;
 }
 
-static int job_status(request_rec *r, const tiler_dir_conf *d, const char *id)
+static int job_status(request_rec *r, const char *base, const char *id)
 {
     tiler_job job;
     int sent;
     yajl_gen g;
     if (find_job(r, id, &job, &sent) < 0) return sent;
     g = yajl_gen_alloc(NULL);
-    tiler_json_job(g, &job, d->base);
+    tiler_json_job(g, &job, base);
     return send_json(r, HTTP_OK, g);
 }
 
@@ -314,18 +314,19 @@ static int workers(request_rec *r)
 
 int tiler_api_handler(request_rec *r)
 {
-    const tiler_dir_conf *d = ap_get_module_config(r->per_dir_config, &tiler_module);
-    const char *rest;
-    size_t blen;
+    const char *rest, *p, *base;
 
-    if (strcmp(r->handler, "tiler")) return DECLINED;
-    blen = strlen(d->base ? d->base : "");
-    if (!d->base || strncmp(r->uri, d->base, blen)) return DECLINED;
-    rest = r->uri + blen;
+    if (!r->handler || strcmp(r->handler, "tiler")) return DECLINED;
+    /* The route starts at the last "/api/" of the path; what stands before
+     * it is the Location the handler is mounted on. (A <Location> holding
+     * only SetHandler gets no per-directory config of ours to record it.) */
+    for (rest = NULL, p = r->uri; (p = strstr(p, "/api/")); p++) rest = p;
+    if (!rest) return send_error(r, HTTP_NOT_FOUND, "not_found", "no such endpoint");
+    base = apr_pstrndup(r->pool, r->uri, (apr_size_t)(rest - r->uri));
 
     if (!strcmp(rest, "/api/jobs")) {
-        if (r->method_number == M_POST) return create_job(r, d);
-        if (r->method_number == M_GET) return list_jobs(r, d);
+        if (r->method_number == M_POST) return create_job(r, base);
+        if (r->method_number == M_GET) return list_jobs(r, base);
         return method_not_allowed(r, "GET, HEAD, POST");
     }
     if (!strcmp(rest, "/api/workers")) {
@@ -335,7 +336,7 @@ int tiler_api_handler(request_rec *r)
     if (!strncmp(rest, "/api/jobs/", 10)) {
         const char *id = rest + 10, *slash = strchr(id, '/');
         if (!slash) {
-            if (r->method_number == M_GET) return job_status(r, d, id);
+            if (r->method_number == M_GET) return job_status(r, base, id);
             return method_not_allowed(r, "GET, HEAD");
         }
         if (!strcmp(slash, "/result")) {

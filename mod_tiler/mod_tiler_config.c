@@ -38,17 +38,6 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
-void *tiler_create_dir_conf(apr_pool_t *p, char *dir)
-{
-    tiler_dir_conf *d = apr_pcalloc(p, sizeof(*d));
-    if (dir) {
-        size_t n = strlen(dir);
-        while (n > 1 && dir[n - 1] == '/') n--;
-        d->base = n == 1 && dir[0] == '/' ? "" : apr_pstrndup(p, dir, n);
-    }
-    return d;
-}
-
 /* ---- one setter per kind of value; cmd->info says which field and range ---- */
 
 typedef struct { size_t offset; apr_int64_t min, max; int is_int; } number_spec;

@@ -8,7 +8,6 @@ extern const command_rec tiler_directives[];
 
 void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *tiler_merge_srv_conf(apr_pool_t *p, void *base, void *add);
-void *tiler_create_dir_conf(apr_pool_t *p, char *dir);
 
 /* Applies the defaults and checks what can only be checked as a whole
  * (Kafka properties). NULL, or a message for a startup failure. */

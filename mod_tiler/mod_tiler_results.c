@@ -17,7 +17,7 @@
 typedef struct {
     server_rec *s;
     tiler_srv_conf *c;
-    apr_pool_t *pool;         /* lives from STARTING to STOPPING */
+    apr_pool_t *pool;         /* lives from STARTING to STOPPING; our own */
     rd_kafka_t *consumer;
     tiler_store *store;
     int topics_ready;
@@ -197,7 +197,8 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
 
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
-        apr_pool_create(&x->pool, pool);
+        /* Not a child of pool: mod_watchdog destroys that after each call. */
+        apr_pool_create(&x->pool, NULL);
         if (open_consumer(x) < 0) break;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30315) "results consumer started in pid %d (group %s, topic %s)",
                      (int)getpid(), x->c->results_group, x->c->topic_results);

@@ -1,0 +1,299 @@
+package TilerTest;
+# The integration-test harness: a real Apache httpd (Debian's binary) with
+# mod_tiler loaded from the build tree, real tiler-worker and tiler-monitor
+# processes, and the real Kafka broker that scripts/kafka runs. Each test
+# file gets its own topic and group names, so files never see each other's
+# messages. At the end the error log is read and any unexpected line fails.
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use JSON::PP;
+use POSIX ":sys_wait_h";
+use Time::HiRes qw(sleep time);
+use Test::More;
+
+our $TOP = abs_path(dirname(__FILE__) . '/../..');
+my $json = JSON::PP->new->canonical;
+
+sub new {
+    my ($class, %o) = @_;
+    my $name = $o{name} or die "name";
+    my $self = bless {
+        name => $name,
+        kafka_port => $ENV{TILER_KAFKA_PORT} // 9092,
+        http_port => $o{http_port} // (18000 + ($$ % 1000) * 2),
+        directives => $o{directives} // '',
+        location_extra => $o{location_extra} // '',
+        allow_log => $o{allow_log} // [],
+        pids => {},
+    }, $class;
+    $self->{brokers} = "127.0.0.1:$self->{kafka_port}";
+    my $tag = "$name-$$";
+    $self->{topics} = { tasks => "t-$tag-tasks", results => "t-$tag-results", heartbeats => "t-$tag-hb" };
+    $self->{groups} = { workers => "g-$tag-workers", results => "g-$tag-results", monitor => "g-$tag-monitor" };
+    my $base = $ENV{TILER_TEST_DIR} // "$TOP/t/run";
+    make_path($base);
+    $self->{dir} = tempdir("$name-XXXXXX", DIR => $base, CLEANUP => !$ENV{TILER_KEEP});
+    chmod 0755, $base, $self->{dir};
+    $self->{url} = "http://127.0.0.1:$self->{http_port}";
+    $self->{http} = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub url { $_[0]{url} }
+sub bin { "$TOP/$_[1]" }
+
+sub kafka_ready {
+    my ($self) = @_;
+    return system("kcat -b $self->{brokers} -L -m 3 >/dev/null 2>&1") == 0;
+}
+
+sub write_httpd_conf {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    make_path("$d/htdocs", "$d/logs", "$d/run");
+    my $mods = '/usr/lib/apache2/modules';
+    my $user = $> == 0 ? "User www-data\nGroup www-data\n" : '';
+    open my $fh, '>', "$d/httpd.conf" or die $!;
+    print $fh <<"CONF";
+ServerRoot "$d"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$self->{http_port}
+PidFile "$d/run/httpd.pid"
+DefaultRuntimeDir "$d/run"
+ErrorLog "$d/logs/error.log"
+LogLevel warn tiler:info
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule authn_core_module $mods/mod_authn_core.so
+LoadModule authn_file_module $mods/mod_authn_file.so
+LoadModule authz_user_module $mods/mod_authz_user.so
+LoadModule auth_basic_module $mods/mod_auth_basic.so
+LoadModule tiler_module "$TOP/mod_tiler/.libs/mod_tiler.so"
+$user
+StartServers 2
+MinSpareThreads 16
+MaxSpareThreads 48
+ServerLimit 4
+ThreadsPerChild 16
+MaxRequestWorkers 64
+GracefulShutdownTimeout 5
+DocumentRoot "$d/htdocs"
+TilerBrokers $self->{brokers}
+TilerSpoolDir "$d/spool"
+TilerTasksTopic $self->{topics}{tasks}
+TilerResultsTopic $self->{topics}{results}
+TilerHeartbeatsTopic $self->{topics}{heartbeats}
+TilerResultsGroup $self->{groups}{results}
+TilerMonitorSnapshot "$d/monitor/workers.json"
+$self->{directives}
+<Location /tiler>
+    SetHandler tiler
+$self->{location_extra}
+</Location>
+CONF
+    close $fh;
+}
+
+sub start_httpd {
+    my ($self) = @_;
+    $self->write_httpd_conf;
+    my $out = `apache2 -f $self->{dir}/httpd.conf -k start 2>&1`;
+    die "httpd did not start: $out" if $?;
+    for (1 .. 100) {
+        my $r = $self->{http}->get("$self->{url}/tiler/api/jobs");
+        return 1 if $r->{status} == 200;
+        sleep 0.1;
+    }
+    die "httpd does not answer on $self->{url}";
+}
+
+sub httpd_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/run/httpd.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
+
+sub stop_httpd {
+    my ($self) = @_;
+    my $pid = $self->httpd_pid or return;
+    system("apache2 -f $self->{dir}/httpd.conf -k stop >/dev/null 2>&1");
+    for (1 .. 150) { return 1 unless kill 0, $pid; sleep 0.1; }
+    kill 'KILL', $pid;
+}
+
+# Starts a daemon in the foreground of a child process, stderr to a log.
+sub spawn {
+    my ($self, $key, @cmd) = @_;
+    my $log = "$self->{dir}/logs/$key.log";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $log;
+        open STDERR, '>>', $log;
+        exec @cmd or die "exec $cmd[0]: $!";
+    }
+    $self->{pids}{$key} = $pid;
+    return $pid;
+}
+
+sub start_worker {
+    my ($self, $n) = @_;
+    return $self->spawn("worker$n", $self->bin('tiler-worker/tiler-worker'), '--foreground',
+        '--brokers', $self->{brokers}, '--group', $self->{groups}{workers},
+        '--tasks-topic', $self->{topics}{tasks}, '--results-topic', $self->{topics}{results},
+        '--heartbeats-topic', $self->{topics}{heartbeats}, '--id', "worker$n-$self->{name}",
+        '--heartbeat-ms', 1000, '--log-level', 'info');
+}
+
+sub start_monitor {
+    my ($self) = @_;
+    make_path("$self->{dir}/monitor");
+    chmod 0755, "$self->{dir}/monitor";
+    return $self->spawn('monitor', $self->bin('tiler-monitor/tiler-monitor'), '--foreground',
+        '--brokers', $self->{brokers}, '--group', $self->{groups}{monitor},
+        '--tasks-topic', $self->{topics}{tasks}, '--results-topic', $self->{topics}{results},
+        '--heartbeats-topic', $self->{topics}{heartbeats}, '--snapshot', "$self->{dir}/monitor/workers.json",
+        '--dead-after-ms', 5000);
+}
+
+sub stop_process {
+    my ($self, $key, $sig) = @_;
+    my $pid = delete $self->{pids}{$key} or return;
+    kill $sig // 'TERM', $pid;
+    for (1 .. 200) { return $? if waitpid($pid, WNOHANG) == $pid; sleep 0.05; }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return -1;
+}
+
+sub start_all {
+    my ($self, %o) = @_;
+    plan skip_all => "no Kafka broker on $self->{brokers} (scripts/kafka start)" unless $self->kafka_ready;
+    $self->start_httpd;
+    $self->start_worker($_) for 1 .. ($o{workers} // 2);
+    $self->start_monitor if $o{monitor} // 1;
+}
+
+# ---- HTTP ----
+
+sub request {
+    my ($self, $method, $path, %o) = @_;
+    my $r = $self->{http}->request($method, "$self->{url}$path", \%o);
+    my $body = $r->{content} // '';
+    my $data;
+    if (($r->{headers}{'content-type'} // '') =~ m{^application/json}) {
+        $data = eval { decode_json($body) };
+    }
+    return ($r, $data);
+}
+
+sub submit {
+    my ($self, $file, $ops, %o) = @_;
+    my $type = $o{type} // ($file =~ /\.jpe?g$/ ? 'image/jpeg' : 'image/png');
+    my $q = "ops=$ops" . ($o{format} ? "&format=$o{format}" : '');
+    return $self->request('POST', "/tiler/api/jobs?$q", content => slurp($file),
+                          headers => { 'Content-Type' => $type });
+}
+
+# Polls a job until done or failed (or the timeout); returns the last status
+# and every state seen, in order.
+sub wait_job {
+    my ($self, $id, $timeout) = @_;
+    my @states;
+    my $deadline = time + ($timeout // 120);
+    my $last;
+    while (time < $deadline) {
+        my ($r, $j) = $self->request('GET', "/tiler/api/jobs/$id");
+        if ($j) {
+            push @states, [$j->{state}, $j->{tiles_done}];
+            $last = $j;
+            return ($j, \@states) if $j->{state} eq 'done' || $j->{state} eq 'failed';
+        }
+        sleep 0.02;
+    }
+    return ($last, \@states);
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<:raw', $file or die "$file: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+sub spew {
+    my ($file, $data) = @_;
+    open my $fh, '>:raw', $file or die "$file: $!";
+    print $fh $data;
+    close $fh;
+}
+
+# ---- images ----
+
+sub make_image {
+    my ($self, $name, $w, $h, $fmt, $alpha, $seed) = @_;
+    my $path = "$self->{dir}/$name";
+    system($self->bin('t/tools/tiler-testimg'), $path, $w, $h, $fmt // 'png', $alpha ? 'alpha' : 'opaque', $seed // 1) == 0
+        or die "tiler-testimg failed";
+    return $path;
+}
+
+sub local_result {
+    my ($self, $in, $ops, $format) = @_;
+    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.]+/_/gr) . '.' . ($format // 'png');
+    my $rc = system($self->bin('tiler-worker/tiler-worker'), '--local', $in, $out, '--ops', $ops, '--format', $format // 'png');
+    die "local mode failed for $ops" if $rc;
+    return $out;
+}
+
+# "identical: WxH" or the difference; second value true when identical.
+sub imgcmp {
+    my ($self, $a, $b) = @_;
+    my $bin = $self->bin('t/tools/tiler-imgcmp');
+    my $out = `$bin $a $b 2>&1`;
+    chomp $out;
+    return ($out, $? == 0);
+}
+
+# ---- the error log ----
+
+sub error_log_problems {
+    my ($self) = @_;
+    my @bad;
+    open my $fh, '<', "$self->{dir}/logs/error.log" or return ("no error log");
+    LINE: while (my $l = <$fh>) {
+        next unless $l =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052/;
+        for my $re (@{ $self->{allow_log} }) { next LINE if $l =~ $re; }
+        push @bad, $l;
+    }
+    return @bad;
+}
+
+sub finish {
+    my ($self) = @_;
+    for my $k (sort keys %{ $self->{pids} }) { $self->stop_process($k) }
+    $self->stop_httpd;
+    my @bad = $self->error_log_problems;
+    ok(!@bad, 'error log has no unexpected lines') or diag("unexpected: $_") for @bad;
+    if (!Test::More->builder->is_passing) {
+        diag("kept $self->{dir} for inspection");
+        $self->{keep} = 1;
+        File::Temp::cleanup() if 0;
+    }
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    for my $pid (values %{ $self->{pids} || {} }) { kill 'KILL', $pid; }
+    if (my $pid = $self->httpd_pid) { kill 'TERM', $pid if kill 0, $pid; }
+}
+
+1;
