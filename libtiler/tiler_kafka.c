@@ -31,6 +31,9 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
         if (set(c, "enable.idempotence", "true", err, errlen) || set(c, "acks", "all", err, errlen)
             || set(c, "message.max.bytes", buf, err, errlen)
             || set(c, "linger.ms", "5", err, errlen)
+            /* Bounds what a big job can hold in this process while Kafka
+             * catches up (the default is 1 GiB); producers wait for room. */
+            || set(c, "queue.buffering.max.kbytes", "131072", err, errlen)
             || set(c, "compression.type", "none", err, errlen))
             goto bad;
     } else {
@@ -44,7 +47,7 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
             || set(c, "max.partition.fetch.bytes", buf, err, errlen)
             || set(c, "fetch.max.bytes", "67108864", err, errlen)
             || set(c, "receive.message.max.bytes", "68157440", err, errlen)
-            || set(c, "queued.max.messages.kbytes", "131072", err, errlen)
+            || set(c, "queued.max.messages.kbytes", "65536", err, errlen)
             || set(c, "session.timeout.ms", STR(TILER_DEFAULT_SESSION_TIMEOUT_MS), err, errlen)
             || set(c, "heartbeat.interval.ms", "1000", err, errlen))
             goto bad;

@@ -82,20 +82,34 @@ void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s)
     apr_pool_cleanup_register(pchild, s, producer_cleanup, apr_pool_cleanup_null);
 }
 
-static int32_t partitions_of(const char *topic, int timeout_ms)
+static int32_t lookup_partitions(const char *topic, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(producer, topic, NULL);
     int32_t n = 0;
-    apr_thread_mutex_lock(meta_lock);
-    if (task_partitions > 0) { n = task_partitions; goto out; }
-    rkt = rd_kafka_topic_new(producer, topic, NULL);
     if (rd_kafka_metadata(producer, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && !md->topics[0].err) n = task_partitions = md->topics[0].partition_cnt;
+        if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
     }
     rd_kafka_topic_destroy(rkt);
-out:
+    return n;
+}
+
+/* The tasks topic's partition count, learnt once per child. On a new
+ * deployment the first upload may come before anyone created the topics:
+ * create them here too, then wait for the metadata to show them. */
+static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
+{
+    int32_t n;
+    apr_thread_mutex_lock(meta_lock);
+    n = task_partitions;
+    while (n <= 0 && apr_time_now() < deadline) {
+        char why[512];
+        tiler_topics t = { c->topic_tasks, c->topic_results, c->topic_heartbeats, c->topic_replication };
+        if ((n = lookup_partitions(c->topic_tasks, 5000)) > 0) break;
+        if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) < 0) apr_sleep(apr_time_from_msec(200));
+    }
+    if (n > 0) task_partitions = n;
     apr_thread_mutex_unlock(meta_lock);
     return n;
 }
@@ -110,7 +124,7 @@ int tiler_produce_tiles(request_rec *r, gdImagePtr im, const tiler_grid *g, cons
     job_delivery *d;
 
     if (!producer) { *reason = "this httpd child has no Kafka producer (see the error log)"; return -1; }
-    if ((nparts = partitions_of(c->topic_tasks, c->produce_timeout_ms)) <= 0) {
+    if ((nparts = partitions_of(c, deadline)) <= 0) {
         *reason = apr_psprintf(r->pool, "topic %s is unknown to the Kafka brokers %s", c->topic_tasks, c->brokers);
         return -1;
     }

@@ -20,7 +20,7 @@ typedef struct {
     apr_pool_t *pool;         /* lives from STARTING to STOPPING; our own */
     rd_kafka_t *consumer;
     tiler_store *store;
-    int topics_ready;
+    int caught_up;
 } results_ctx;
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
@@ -165,6 +165,12 @@ static int open_consumer(results_ctx *x)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30313) "%s", err);
         return -1;
     }
+    {
+        /* Topics first: subscribing to a missing one only warns and waits. */
+        tiler_topics t = { x->c->topic_tasks, x->c->topic_results, x->c->topic_heartbeats, x->c->topic_replication };
+        if (tiler_kafka_ensure_topics(x->consumer, &t, 5000, why, sizeof(why)) < 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30314) "topics not ready yet: %s", why);
+    }
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, x->c->topic_results, RD_KAFKA_PARTITION_UA);
     rd_kafka_subscribe(x->consumer, topics);
@@ -172,19 +178,13 @@ static int open_consumer(results_ctx *x)
     return 0;
 }
 
-/* Creates the topics (once they exist, once per STARTING is enough) and
- * finishes any job whose last tile landed just before a crash. */
+/* Finishes any job whose last tile landed just before a crash (its result
+ * was never encoded); once per STARTING. */
 static void catch_up(results_ctx *x, apr_pool_t *p)
 {
-    char why[512];
     apr_array_header_t *ids;
-    tiler_topics t = { x->c->topic_tasks, x->c->topic_results, x->c->topic_heartbeats, x->c->topic_replication };
     int i;
-    if (tiler_kafka_ensure_topics(x->consumer, &t, 2000, why, sizeof(why)) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30314) "topics not ready yet: %s", why);
-        return;
-    }
-    x->topics_ready = 1;
+    x->caught_up = 1;
     if (tiler_store_complete_unfinished(x->store, &ids, p) == 0)
         for (i = 0; i < ids->nelts; i++) tiler_results_finish_job(x->s, x->store, APR_ARRAY_IDX(ids, i, const char *), p);
 }
@@ -206,7 +206,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
     case AP_WATCHDOG_STATE_RUNNING:
         if (!x->consumer || !x->store) break;
         apr_pool_create(&p, x->pool);
-        if (!x->topics_ready) catch_up(x, p);
+        if (!x->caught_up) catch_up(x, p);
         until = apr_time_now() + RUN_BUDGET;
         while (apr_time_now() < until) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(x->consumer, POLL_SLICE_MS);
@@ -238,7 +238,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         if (x->pool) apr_pool_destroy(x->pool);
         x->pool = NULL;
         x->store = NULL;
-        x->topics_ready = 0;
+        x->caught_up = 0;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30317) "results consumer stopped in pid %d", (int)getpid());
         break;
     }

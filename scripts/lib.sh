@@ -1,0 +1,55 @@
+# Shared by scripts/up, scripts/down and scripts/check. Source it.
+# shellcheck shell=bash
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian 12 packages the project builds, runs and tests with.
+TILER_APT_PACKAGES="apache2 apache2-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 librdkafka-dev
+ libgd-dev libyajl-dev kcat autoconf automake libtool pkg-config make gcc perl curl maven default-jre-headless"
+
+say() { echo "==> $*" >&2; }
+
+install_packages() {
+    local missing=() p
+    for p in $TILER_APT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    # default-jre-headless is only one way to have java; any java will do.
+    if command -v java >/dev/null; then
+        local keep=() m
+        for m in "${missing[@]}"; do [ "$m" = default-jre-headless ] || keep+=("$m"); done
+        missing=("${keep[@]}")
+    fi
+    if command -v mvn >/dev/null; then
+        local keep=() m
+        for m in "${missing[@]}"; do [ "$m" = maven ] || keep+=("$m"); done
+        missing=("${keep[@]}")
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    # The apache2 package's own site on port 80 is not used; leave it be.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Builds in the checkout. configure runs again when its flags changed.
+build() {
+    local flags="$*"
+    cd "$top"
+    if [ ! -x configure ]; then
+        say "autoreconf"
+        autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
+    fi
+    if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ]; then
+        say "configure $flags"
+        # shellcheck disable=SC2086
+        ./configure $flags >/dev/null || { echo "configure failed; see config.log" >&2; exit 1; }
+        echo "$flags" > .configure-flags
+    fi
+    say "make"
+    make -j"$(nproc)" >/dev/null || { make; exit 1; }
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

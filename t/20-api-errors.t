@@ -1,0 +1,98 @@
+# The API's answers to bad requests: the right 4xx status and a JSON body
+# {"error": CODE, "message": TEXT} naming the problem, and a server that
+# keeps answering afterwards.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use TilerTest;
+
+my $t = TilerTest->new(name => 'api',
+    directives => "TilerMaxUploadBytes 2000000\nTilerMaxPixels 4000000\nTilerMaxOps 4\n");
+$t->start_all(workers => 0, monitor => 0);
+
+my $png = $t->make_image('small.png', 64, 48, 'png', 0, 3);
+my $body = TilerTest::slurp($png);
+
+sub expect {
+    my ($name, $method, $path, $status, $code, %o) = @_;
+    my $like = delete $o{like};
+    my ($r, $j) = $t->request($method, $path, %o);
+    is($r->{status}, $status, "$name: $status");
+    like($r->{headers}{'content-type'} // '', qr{^application/json}, "$name: JSON body");
+    is($j->{error}, $code, "$name: error code $code");
+    ok(length($j->{message} // ''), "$name: has a message");
+    like($j->{message} // '', $like, "$name: message names the problem") if $like;
+    my ($alive) = $t->request('GET', '/tiler/api/jobs');
+    is($alive->{status}, 200, "$name: server still answers");
+    return ($r, $j);
+}
+
+my %png = (content => $body, headers => { 'Content-Type' => 'image/png' });
+
+expect('text Content-Type', 'POST', '/tiler/api/jobs?ops=invert', 415, 'unsupported_media_type',
+       content => $body, headers => { 'Content-Type' => 'text/plain' });
+expect('no Content-Type', 'POST', '/tiler/api/jobs?ops=invert', 415, 'unsupported_media_type', content => $body);
+expect('ops missing', 'POST', '/tiler/api/jobs', 400, 'bad_ops', %png);
+expect('unknown op', 'POST', '/tiler/api/jobs?ops=grayscale,sharpen', 400, 'bad_ops', %png, like => qr/sharpen/);
+expect('sigma zero', 'POST', '/tiler/api/jobs?ops=blur:0', 400, 'bad_ops', %png, like => qr/sigma/);
+expect('sigma too big', 'POST', '/tiler/api/jobs?ops=blur:64.1', 400, 'bad_ops', %png, like => qr/64\.1/);
+expect('sigma not a number', 'POST', '/tiler/api/jobs?ops=blur:abc', 400, 'bad_ops', %png, like => qr/abc/);
+expect('sigma nan', 'POST', '/tiler/api/jobs?ops=blur:nan', 400, 'bad_ops', %png);
+expect('empty op item', 'POST', '/tiler/api/jobs?ops=grayscale,,invert', 400, 'bad_ops', %png, like => qr/empty/);
+expect('too many ops', 'POST', '/tiler/api/jobs?ops=invert,invert,invert,invert,invert', 400, 'bad_ops', %png,
+       like => qr/more than 4/);
+expect('encoded NUL in ops', 'POST', '/tiler/api/jobs?ops=invert%00', 400, 'bad_query', %png);
+expect('encoded newline in ops', 'POST', '/tiler/api/jobs?ops=invert%0Agrayscale', 400, 'bad_query', %png);
+expect('bad format', 'POST', '/tiler/api/jobs?ops=invert&format=tiff', 400, 'bad_format', %png);
+expect('unknown parameter', 'POST', '/tiler/api/jobs?ops=invert&colour=red', 400, 'bad_query', %png, like => qr/colour/);
+expect('ops twice', 'POST', '/tiler/api/jobs?ops=invert&ops=grayscale', 400, 'bad_query', %png, like => qr/twice/);
+expect('empty body', 'POST', '/tiler/api/jobs?ops=invert', 400, 'empty_body', headers => { 'Content-Type' => 'image/png' });
+expect('not an image', 'POST', '/tiler/api/jobs?ops=invert', 415, 'unsupported_format',
+       content => "hello, this is text", headers => { 'Content-Type' => 'image/png' });
+expect('truncated PNG', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image',
+       content => substr($body, 0, 100), headers => { 'Content-Type' => 'image/png' });
+{
+    # A PNG header that claims 3000x3000: refused before any decoding.
+    my $bomb = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR" . pack('NN', 3000, 3000) . "\x08\x06\0\0\0" . ("\0" x 100);
+    expect('too many pixels', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_many_pixels',
+           content => $bomb, headers => { 'Content-Type' => 'image/png' }, like => qr/TilerMaxPixels/);
+}
+expect('upload too large', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_large',
+       content => $body . ("\0" x 2_100_000), headers => { 'Content-Type' => 'image/png' }, like => qr/TilerMaxUploadBytes/);
+
+for my $id ('xyz', 'g' x 32, 'a' x 31, 'a' x 33, 'A' x 32, '0123456789abcdef0123456789abcdeF') {
+    expect("id '$id'", 'GET', "/tiler/api/jobs/$id", 404, 'not_found');
+}
+expect('unknown id', 'GET', '/tiler/api/jobs/' . ('ab' x 16), 404, 'not_found');
+expect('result of unknown id', 'GET', '/tiler/api/jobs/' . ('cd' x 16) . '/result', 404, 'not_found');
+expect('unknown endpoint', 'GET', '/tiler/api/nothing', 404, 'not_found');
+expect('unknown job sub-resource', 'GET', '/tiler/api/jobs/' . ('ab' x 16) . '/pixels', 404, 'not_found');
+{
+    my ($r) = expect('DELETE on the job list', 'DELETE', '/tiler/api/jobs', 405, 'method_not_allowed');
+    is($r->{headers}{allow}, 'GET, HEAD, POST', 'Allow header lists the methods');
+    ($r) = expect('PUT on a job', 'PUT', '/tiler/api/jobs/' . ('ab' x 16), 405, 'method_not_allowed');
+    is($r->{headers}{allow}, 'GET, HEAD', 'Allow header for a job');
+}
+expect('workers without a monitor', 'GET', '/tiler/api/workers', 503, 'monitor_unavailable');
+
+# A job accepted with no worker running stays queued; its result is a 409.
+{
+    my ($r, $j) = $t->request('POST', '/tiler/api/jobs?ops=invert', %png);
+    is($r->{status}, 202, 'valid job accepted');
+    expect('result not ready', 'GET', "/tiler/api/jobs/$j->{id}/result", 409, 'not_done', like => qr/queued/);
+    my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+    is($s->{state}, 'queued', 'still queued');
+    is_deeply([@$s{qw(width height tiles_total tiles_done)}], [64, 48, 1, 0], 'size and tile counts');
+}
+
+# Nothing refused left anything behind in the spool: only the accepted job.
+{
+    opendir my $dh, $t->dir . '/spool/jobs' or die $!;
+    my @left = grep { !/^\./ } readdir $dh;
+    is(scalar @left, 1, 'refused uploads left no files in the spool');
+}
+
+$t->finish;
+done_testing;
