@@ -24,8 +24,11 @@ void tiler_json_kv_int(yajl_gen g, const char *key, long long value)
 
 void tiler_json_kv_double(yajl_gen g, const char *key, double value)
 {
+    /* yajl prints doubles with %.20g; three decimals say all there is. */
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%.3f", value);
     tiler_json_str(g, key);
-    yajl_gen_double(g, value);
+    yajl_gen_number(g, buf, (size_t)n);
 }
 
 void tiler_rfc3339(char buf[64], int64_t usec)

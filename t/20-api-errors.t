@@ -6,6 +6,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Time::HiRes qw(sleep);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'api',

@@ -6,6 +6,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Time::HiRes qw(sleep);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'pipeline');
@@ -70,7 +71,12 @@ for my $id (sort keys %jobs) {
 # State transitions: with the workers stopped a job stays queued; once they
 # run it moves through running to done, and the count only grows.
 {
-    $t->stop_process("worker$_") for 1, 2;
+    for my $n (1, 2) {
+        my $status = $t->stop_process("worker$n");
+        is($status, 0, "worker$n exits 0 on SIGTERM");
+        like(TilerTest::slurp($t->dir . "/logs/worker$n.log"), qr/info: stopping: committing offsets and leaving the group/,
+             "worker$n says it leaves the group");
+    }
     my $big = $t->make_image('big.png', 3000, 2000, 'png', 0, 13);
     my ($r, $j) = $t->submit($big, 'blur:3');
     is($r->{status}, 202, 'big job accepted with no worker running');
@@ -82,6 +88,12 @@ for my $id (sort keys %jobs) {
     is($s->{finished}, undef, 'not finished');
     ($r) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
     is($r->{status}, 409, 'result of a queued job: 409');
+    # The job lives in Kafka, the spool and the store: a full httpd restart
+    # loses nothing.
+    $t->stop_httpd;
+    $t->start_httpd;
+    (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+    is($s->{state}, 'queued', 'still queued after a full httpd restart');
     $t->start_worker($_) for 1, 2;
     my ($final, $seen) = $t->wait_job($j->{id}, 120);
     is($final->{state}, 'done', 'big job done after workers start');
@@ -94,6 +106,11 @@ for my $id (sort keys %jobs) {
     for my $i (1 .. $#states) { $ordered = 0 if $order{$states[$i]} < $order{$states[$i - 1]}; }
     ok($ordered, 'states only move forward: ' . join(' ', map { "$_->[0]($_->[1])" } @$seen[0, -1]));
     ok((grep { $_->[0] eq 'running' && $_->[1] > 0 && $_->[1] < 24 } @$seen), 'seen running part-way');
+    ($r) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
+    my $out = $t->dir . '/big-result.png';
+    TilerTest::spew($out, $r->{content});
+    my ($msg, $same) = $t->imgcmp($out, $t->local_result($big, 'blur:3'));
+    ok($same, "job across the restart identical to local mode ($msg)");
 }
 
 # The job list, newest first.
@@ -122,6 +139,22 @@ for my $id (sort keys %jobs) {
         ok($x->{last_heartbeat_age_s} < 5, 'recent heartbeat');
         ok(defined $x->{tiles_done}, 'tiles_done reported');
     }
+}
+
+# A worker that stops sending heartbeats is declared dead (the tests run
+# the monitor with --dead-after-ms 5000).
+{
+    $t->stop_process('worker1', 'KILL');
+    my $state = '';
+    for (1 .. 60) {
+        my (undef, $d) = $t->request('GET', '/tiler/api/workers');
+        ($state) = map { $_->{state} } grep { $_->{id} eq 'worker1-pipeline' } @{ $d->{workers} || [] };
+        last if ($state // '') eq 'dead';
+        sleep 0.25;
+    }
+    is($state, 'dead', 'a killed worker is reported dead');
+    like(TilerTest::slurp($t->dir . '/logs/monitor.log'), qr/warn: worker worker1-pipeline is dead/,
+         'the monitor logs the transition');
 }
 
 $t->finish;

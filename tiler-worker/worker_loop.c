@@ -249,7 +249,10 @@ int worker_loop_run(const worker_options *o)
             next_beat = now_ms() + o->heartbeat_ms;
         }
         rd_kafka_poll(w.producer, 0);
-        if (!(m = rd_kafka_consumer_poll(w.consumer, 200))) continue;
+        if (!(m = rd_kafka_consumer_poll(w.consumer, 200))) {
+            w.current_job[0] = '\0';   /* idle: no job in hand */
+            continue;
+        }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 tiler_log(TILER_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));

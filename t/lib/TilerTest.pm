@@ -37,7 +37,7 @@ sub new {
     $self->{groups} = { workers => "g-$tag-workers", results => "g-$tag-results", monitor => "g-$tag-monitor" };
     my $base = $ENV{TILER_TEST_DIR} // "$TOP/t/run";
     make_path($base);
-    $self->{dir} = tempdir("$name-XXXXXX", DIR => $base, CLEANUP => !$ENV{TILER_KEEP});
+    $self->{dir} = tempdir("$name-XXXXXX", DIR => $base, CLEANUP => 0);
     chmod 0755, $base, $self->{dir};
     $self->{url} = "http://127.0.0.1:$self->{http_port}";
     $self->{http} = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
@@ -282,12 +282,11 @@ sub finish {
     for my $k (sort keys %{ $self->{pids} }) { $self->stop_process($k) }
     $self->stop_httpd;
     my @bad = $self->error_log_problems;
-    ok(!@bad, 'error log has no unexpected lines') or diag("unexpected: $_") for @bad;
-    if (!Test::More->builder->is_passing) {
-        diag("kept $self->{dir} for inspection");
-        $self->{keep} = 1;
-        File::Temp::cleanup() if 0;
-    }
+    ok(!@bad, 'error log has no unexpected lines');
+    diag("unexpected: $_") for @bad;
+    # A failed test leaves its directory (logs, config, spool) for a look.
+    if (Test::More->builder->is_passing && !$ENV{TILER_KEEP}) { remove_tree($self->{dir}) }
+    else { diag("kept $self->{dir}") }
 }
 
 sub DESTROY {
