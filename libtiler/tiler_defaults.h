@@ -41,6 +41,10 @@
 #define TILER_JPEG_QUALITY          90
 #define TILER_PNG_LEVEL             6
 
+/* Web pages and live updates */
+#define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */
+#define TILER_DEFAULT_EVENT_STREAM_SECONDS 300
+
 /* Timing */
 #define TILER_DEFAULT_PRODUCE_TIMEOUT_MS 30000
 #define TILER_DEFAULT_HEARTBEAT_MS  5000

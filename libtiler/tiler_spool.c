@@ -1,5 +1,6 @@
 #include "tiler_spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +16,15 @@ int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, t
     int n;
     if (!id || tiler_id_parse(id, strlen(id), raw) < 0) return -1;
     n = snprintf(buf, len, "%s/jobs/%s%s", spool, id, leaf[which]);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int tiler_spool_thumb_path(char *buf, size_t len, const char *spool, const char *id, int side)
+{
+    char dir[4096];
+    int n;
+    if (side < 16 || side > 4096 || tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    n = snprintf(buf, len, "%s/thumb-%d.png", dir, side);
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
@@ -100,5 +110,18 @@ int tiler_spool_remove(const char *spool, const char *id)
     for (which = TILER_SPOOL_INPUT; which <= TILER_SPOOL_RESULT_TMP; which++)
         if (tiler_spool_path(path, sizeof(path), spool, id, which) == 0) unlink(path);
     if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    {
+        /* Thumbnails: names this code made, thumb-N.png. */
+        DIR *d = opendir(path);
+        struct dirent *e;
+        char file[4096 + 300];
+        while (d && (e = readdir(d))) {
+            if (!strncmp(e->d_name, "thumb-", 6)) {
+                snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+                unlink(file);
+            }
+        }
+        if (d) closedir(d);
+    }
     return rmdir(path);
 }

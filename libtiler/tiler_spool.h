@@ -15,6 +15,9 @@ typedef enum { TILER_SPOOL_DIR, TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPO
 /* 0, or -1 when the id is not a valid job id or the path does not fit. */
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which);
 
+/* The cached thumbnail of at most side pixels (16..4096). 0 or -1. */
+int tiler_spool_thumb_path(char *buf, size_t len, const char *spool, const char *id, int side);
+
 /* A sparse file of width*height gd truecolor ints (little-endian). */
 int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
 /* Writes the result message's pixels (its src rectangle) into the raster.

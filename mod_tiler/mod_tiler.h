@@ -31,6 +31,9 @@ typedef struct {
     int max_ops;
     int produce_timeout_ms;
     int topic_replication;
+    const char *htdocs_dir;
+    int max_event_streams;
+    int event_stream_seconds;
 } tiler_srv_conf;
 
 tiler_srv_conf *tiler_srv(server_rec *s);

@@ -1,9 +1,11 @@
-/* The REST API under the handler's Location. */
+/* The handler: routes requests under the Location to the API and pages. */
 #ifndef MOD_TILER_API_H
 #define MOD_TILER_API_H
 
 #include "mod_tiler.h"
 
 int tiler_api_handler(request_rec *r);
+/* The monitor's snapshot file (see TilerMonitorSnapshot), or NULL and why. */
+const char *tiler_read_snapshot(request_rec *r, apr_time_t *mtime, const char **why);
 
 #endif

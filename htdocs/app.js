@@ -1,0 +1,113 @@
+// The upload page, with JavaScript: an op-chain builder, drag and drop,
+// upload progress, live tile progress, a preview and a download button.
+// Without JavaScript the form posts as it is and the server answers with
+// the job page.
+'use strict';
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const form = $('upload'), ops = $('ops'), file = $('image');
+  document.querySelectorAll('.js-only').forEach((e) => { e.hidden = false; });
+
+  // ---- op chain builder: edits the same text field the form sends ----
+  const chainList = $('chain');
+  function chainItems() { return ops.value.split(',').map((s) => s.trim()).filter(Boolean); }
+  function renderChain() {
+    chainList.textContent = '';
+    chainItems().forEach((item, i) => {
+      const li = document.createElement('li');
+      li.textContent = item;
+      const rm = document.createElement('button');
+      rm.type = 'button';
+      rm.textContent = 'Remove';
+      rm.addEventListener('click', () => {
+        const items = chainItems();
+        items.splice(i, 1);
+        ops.value = items.join(',');
+        renderChain();
+      });
+      li.appendChild(rm);
+      chainList.appendChild(li);
+    });
+  }
+  $('add-op').addEventListener('click', () => {
+    const kind = $('op-kind').value;
+    const item = kind === 'blur' ? 'blur:' + Number($('sigma').value) : kind;
+    ops.value = chainItems().concat([item]).join(',');
+    renderChain();
+  });
+  ops.addEventListener('input', renderChain);
+  renderChain();
+
+  // ---- drag and drop onto the file field ----
+  const drop = $('drop');
+  ['dragenter', 'dragover'].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add('over'); }));
+  ['dragleave', 'drop'].forEach((t) => drop.addEventListener(t, () => drop.classList.remove('over')));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer.files.length) file.files = e.dataTransfer.files;
+  });
+
+  // ---- upload with progress, then follow the job ----
+  function showError(text) { const e = $('error'); e.textContent = text; e.hidden = false; }
+  function setTiles(job) {
+    $('tile-progress').max = job.tiles_total || 1;
+    $('tile-progress').value = job.tiles_done;
+    $('tile-pct').textContent = Math.floor(100 * job.tiles_done / (job.tiles_total || 1)) + '%';
+    $('job-state').textContent = job.state;
+  }
+  function done(job) {
+    setTiles(job);
+    if (job.state === 'failed') { showError('The job failed: ' + (job.error || 'no reason given')); return; }
+    $('preview').src = job.result_url;
+    $('download').href = job.result_url;
+    $('download').setAttribute('download', job.id + (job.format === 'jpeg' ? '.jpg' : '.png'));
+    $('result').hidden = false;
+  }
+  function follow(job) {
+    let finished = false;
+    const finish = (j) => { if (!finished) { finished = true; done(j); } };
+    const poll = () => fetch(job.status_url, { headers: { Accept: 'application/json' } })
+      .then((r) => r.json()).then((j) => {
+        setTiles(j);
+        if (j.state === 'done' || j.state === 'failed') finish(j); else setTimeout(poll, 500);
+      }).catch(() => setTimeout(poll, 1000));
+    if (!window.EventSource) { poll(); return; }
+    const es = new EventSource('api/events?job=' + job.id);
+    es.addEventListener('job', (ev) => {
+      const j = JSON.parse(ev.data);
+      setTiles(j);
+      if (j.state === 'done' || j.state === 'failed') { es.close(); finish(j); }
+    });
+    // The stream may be refused (too many open) or drop: fall back to polling.
+    es.onerror = () => { if (es.readyState === EventSource.CLOSED && !finished) poll(); };
+  }
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('status').hidden = false;
+    $('result').hidden = true;
+    $('error').hidden = true;
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', form.getAttribute('action'));
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (ev) => {
+      if (!ev.lengthComputable) return;
+      const pct = Math.floor(100 * ev.loaded / ev.total);
+      $('upload-progress').value = pct;
+      $('upload-pct').textContent = pct + '%';
+    };
+    xhr.onload = () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (err) { /* not JSON */ }
+      if (xhr.status !== 202) { showError(body.message || ('The server answered ' + xhr.status)); return; }
+      $('upload-progress').value = 100;
+      $('upload-pct').textContent = '100%';
+      const link = document.createElement('a');
+      link.href = 'jobs/' + body.id;
+      link.textContent = 'Job page';
+      $('job-link').replaceChildren(link);
+      follow(body);
+    };
+    xhr.onerror = () => showError('The upload failed: the server cannot be reached.');
+    xhr.send(new FormData(form));
+  });
+})();

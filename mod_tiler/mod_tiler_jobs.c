@@ -1,0 +1,182 @@
+#include "mod_tiler_jobs.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+#include <yajl/yajl_gen.h>
+#include "mod_tiler_producer.h"
+#include "mod_tiler_respond.h"
+#include "mod_tiler_upload.h"
+#include "tiler_id.h"
+#include "tiler_image.h"
+#include "tiler_json.h"
+#include "tiler_ops.h"
+#include "tiler_spool.h"
+#include "tiler_store.h"
+
+static int is_form(request_rec *r)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    return ct && !strncasecmp(ct, "multipart/form-data", 19);
+}
+
+/* A browser navigating (a form post) asks for HTML first; API clients do not. */
+static int wants_html(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+    return accept && strstr(accept, "text/html") != NULL;
+}
+
+/* ---- query strings: only known keys, each once, no control bytes ---- */
+
+typedef struct { const char *ops, *format; } job_args;
+
+static const char *parse_args(request_rec *r, job_args *a)
+{
+    char *args = r->args ? apr_pstrdup(r->pool, r->args) : NULL, *tok, *state;
+    if (!args) return NULL;
+    for (tok = apr_strtok(args, "&", &state); tok; tok = apr_strtok(NULL, "&", &state)) {
+        char *eq = strchr(tok, '='), *v;
+        const char **slot;
+        const unsigned char *c;
+        if (!eq) return apr_psprintf(r->pool, "query item '%.40s' has no value", tok);
+        *eq = '\0';
+        v = eq + 1;
+        if (!strcmp(tok, "ops")) slot = &a->ops;
+        else if (!strcmp(tok, "format")) slot = &a->format;
+        else return apr_psprintf(r->pool, "unknown query parameter '%.40s' (known: ops, format)", tok);
+        if (*slot) return apr_psprintf(r->pool, "query parameter '%s' is given twice", tok);
+        for (c = (unsigned char *)v; *c; c++) if (*c == '+') *(char *)c = ' ';
+        if (ap_unescape_url(v) != OK) return apr_psprintf(r->pool, "query parameter '%s' is badly escaped", tok);
+        for (c = (unsigned char *)v; *c; c++)
+            if (*c < 0x20 || *c == 0x7f) return apr_psprintf(r->pool, "query parameter '%s' has a control character", tok);
+        *slot = v;
+    }
+    return NULL;
+}
+
+/* ---- POST {loc}/api/jobs ---- */
+
+int tiler_create_job(request_rec *r, const char *base)
+{
+    tiler_srv_conf *c = tiler_srv(r->server);
+    job_args a = { NULL, NULL };
+    tiler_chain chain;
+    tiler_format out_fmt = TILER_FMT_PNG, in_fmt;
+    tiler_grid grid;
+    tiler_job job;
+    tiler_store *store;
+    unsigned char id[16];
+    char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
+    const char *emsg, *code, *reason, *ops, *format;
+    tiler_upload up;
+    uint32_t w, h, halo;
+    gdImagePtr im;
+    FILE *f;
+    int status, probe;
+    yajl_gen g;
+
+    if ((emsg = parse_args(r, &a))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", emsg);
+    /* A raw upload's ops and format are all in the query: refuse bad ones
+     * before reading a byte of the body. */
+    if (!is_form(r)) {
+        if (!a.ops) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", "ops is missing; give ?ops=grayscale,blur:3 for example");
+        if (tiler_chain_parse(&chain, a.ops, c->max_ops, err, sizeof(err)) < 0)
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", err);
+        if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_UNKNOWN)
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
+    }
+    if (tiler_id_generate(id) < 0) return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "no_entropy", "cannot make a job id");
+    tiler_id_to_hex(id, hex);
+    tiler_spool_path(dir, sizeof(dir), c->spool_dir, hex, TILER_SPOOL_DIR);
+    tiler_spool_path(input, sizeof(input), c->spool_dir, hex, TILER_SPOOL_INPUT);
+    tiler_spool_path(raster, sizeof(raster), c->spool_dir, hex, TILER_SPOOL_RASTER);
+    if (apr_dir_make(dir, APR_FPROT_OS_DEFAULT, r->pool) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30403) "cannot create job directory %s", dir);
+        return tiler_send_error(r, HTTP_INSUFFICIENT_STORAGE, "spool_error", "the job cannot be stored");
+    }
+#define BAIL(st, cd, ms) do { status = tiler_send_error(r, st, cd, ms); tiler_spool_remove(c->spool_dir, hex); return status; } while (0)
+    if ((status = tiler_receive_upload(r, input, c->max_upload_bytes, &up, &code, &emsg)) != OK) BAIL(status, code, emsg);
+    /* A form's fields win over the query string. */
+    ops = up.ops ? up.ops : a.ops;
+    format = up.format && *up.format ? up.format : a.format;
+    if (!ops) BAIL(HTTP_BAD_REQUEST, "bad_ops", "ops is missing; give ?ops=grayscale,blur:3 for example");
+    if (tiler_chain_parse(&chain, ops, c->max_ops, err, sizeof(err)) < 0) BAIL(HTTP_BAD_REQUEST, "bad_ops", err);
+    if (format && (out_fmt = tiler_output_format_parse(format)) == TILER_FMT_UNKNOWN)
+        BAIL(HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
+    halo = (uint32_t)tiler_chain_halo(&chain);
+    tiler_chain_format(&chain, canon, sizeof(canon));
+    if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
+    if (!(f = fopen(input, "rb"))) BAIL(HTTP_INTERNAL_SERVER_ERROR, "spool_error", "the upload cannot be read back");
+    probe = tiler_probe_file(f, &in_fmt, &w, &h, err, sizeof(err));
+    fclose(f);
+    if (probe < 0 && in_fmt == TILER_FMT_UNKNOWN)
+        BAIL(HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_format", "the body is not a PNG, JPEG, GIF, BMP or WebP image");
+    if (probe < 0) BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
+    if ((apr_int64_t)w * h > c->max_pixels)
+        BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels",
+             apr_psprintf(r->pool, "%ux%u is %" APR_INT64_T_FMT " pixels, over TilerMaxPixels (%" APR_INT64_T_FMT ")",
+                          w, h, (apr_int64_t)w * h, c->max_pixels));
+    tiler_grid_init(&grid, w, h, (uint32_t)c->tile_size, halo);
+    if (tiler_grid_max_src_bytes(&grid) + TILER_MSG_FIXED_BYTES + TILER_MSG_MAX_OPS_LEN > TILER_MAX_MESSAGE_BYTES)
+        BAIL(HTTP_BAD_REQUEST, "halo_too_large",
+             apr_psprintf(r->pool, "the op chain needs a %u-pixel halo; %d-pixel tiles with it exceed the %d-byte message limit",
+                          halo, c->tile_size, TILER_MAX_MESSAGE_BYTES));
+    if (!(im = tiler_image_load(input, in_fmt, err, sizeof(err)))) BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
+    if ((uint32_t)gdImageSX(im) != w || (uint32_t)gdImageSY(im) != h) {
+        gdImageDestroy(im);
+        BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", "the decoded size differs from the header's");
+    }
+    if (tiler_raster_create(raster, w, h, err, sizeof(err)) < 0) {
+        gdImageDestroy(im);
+        BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
+    }
+    if (!(store = tiler_request_store(r))) {
+        gdImageDestroy(im);
+        BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
+    }
+    memset(&job, 0, sizeof(job));
+    memcpy(job.id, hex, sizeof(job.id));
+    job.state = "queued";
+    job.width = w;
+    job.height = h;
+    job.tile_size = (uint32_t)c->tile_size;
+    job.ops = canon;
+    job.format = tiler_format_name(out_fmt);
+    job.tiles_total = tiler_grid_count(&grid);
+    job.created = apr_time_now();
+    if (tiler_store_create_job(store, &job) < 0) {
+        gdImageDestroy(im);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", hex, tiler_store_error(store));
+        BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded");
+    }
+    status = tiler_produce_tiles(r, im, &grid, id, canon, &reason);
+    gdImageDestroy(im);
+    remove(input);   /* the tiles are in Kafka; the raster holds the rest */
+    if (status != OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30405) "job %s failed: %s", hex, reason);
+        tiler_store_finish(store, hex, "failed", reason);
+        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", reason);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s", hex, w, h,
+                  tiler_format_name(in_fmt), job.tiles_total, canon);
+    if (up.from_form && wants_html(r)) {
+        /* A browser's form post (works without JavaScript): see the job page. */
+        apr_table_setn(r->headers_out, "Location", apr_psprintf(r->pool, "%s/jobs/%s", base, hex));
+        return HTTP_SEE_OTHER;
+    }
+    apr_table_setn(r->headers_out, "Location", apr_psprintf(r->pool, "%s/api/jobs/%s", base, hex));
+    g = yajl_gen_alloc(NULL);
+    yajl_gen_map_open(g);
+    tiler_json_kv_str(g, "id", hex);
+    tiler_json_kv_str(g, "state", "queued");
+    tiler_json_kv_int(g, "tiles_total", job.tiles_total);
+    tiler_json_kv_str(g, "status_url", apr_psprintf(r->pool, "%s/api/jobs/%s", base, hex));
+    tiler_json_kv_str(g, "result_url", apr_psprintf(r->pool, "%s/api/jobs/%s/result", base, hex));
+    yajl_gen_map_close(g);
+    return tiler_send_json(r, HTTP_ACCEPTED, g);
+#undef BAIL
+}
+

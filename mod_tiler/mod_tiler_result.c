@@ -1,0 +1,101 @@
+#include "mod_tiler_result.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+#include "mod_tiler_respond.h"
+#include "tiler_image.h"
+#include "tiler_spool.h"
+
+#define THUMB_MIN 16
+#define THUMB_MAX 1024
+
+static int send_file(request_rec *r, const char *path, const char *mime, const char *filename)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t sent;
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_SENDFILE_ENABLED, 0, r->pool) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS)
+        return tiler_send_error(r, HTTP_GONE, "result_gone", "the job is done but its result file is gone");
+    ap_set_content_type(r, mime);
+    ap_set_content_length(r, fi.size);
+    if (filename)
+        apr_table_setn(r->headers_out, "Content-Disposition", apr_psprintf(r->pool, "inline; filename=\"%s\"", filename));
+    if (!r->header_only) ap_send_fd(f, r, 0, (apr_size_t)fi.size, &sent);
+    return OK;
+}
+
+/* Scales the result to at most side pixels on its long side, once; later
+ * requests get the cached file. Written beside and renamed, so concurrent
+ * requests never see half a thumbnail. */
+static int make_thumb(request_rec *r, const tiler_job *job, const char *result, const char *thumb, int side)
+{
+    char tmp[4400], err[256];
+    tiler_format fmt = tiler_output_format_parse(job->format);
+    gdImagePtr im, small;
+    int w, h;
+    if (!(im = tiler_image_load(result, fmt, err, sizeof(err)))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30501) "job %s: thumbnail: %s", job->id, err);
+        return -1;
+    }
+    if (gdImageSX(im) >= gdImageSY(im)) { w = side; h = (int)((double)gdImageSY(im) * side / gdImageSX(im) + 0.5); }
+    else { h = side; w = (int)((double)gdImageSX(im) * side / gdImageSY(im) + 0.5); }
+    if (w > gdImageSX(im) || h > gdImageSY(im)) { w = gdImageSX(im); h = gdImageSY(im); }
+    if (w < 1) w = 1;
+    if (h < 1) h = 1;
+    if (!(small = gdImageCreateTrueColor(w, h))) { gdImageDestroy(im); return -1; }
+    gdImageAlphaBlending(small, 0);
+    gdImageSaveAlpha(small, 1);
+    gdImageCopyResampled(small, im, 0, 0, 0, 0, w, h, gdImageSX(im), gdImageSY(im));
+    gdImageDestroy(im);
+    snprintf(tmp, sizeof(tmp), "%s.%" APR_PID_T_FMT ".tmp", thumb, getpid());
+    if (tiler_image_save(small, tmp, TILER_FMT_PNG, err, sizeof(err)) < 0 || rename(tmp, thumb) < 0) {
+        remove(tmp);
+        gdImageDestroy(small);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30502) "job %s: cannot write thumbnail: %s", job->id, err);
+        return -1;
+    }
+    gdImageDestroy(small);
+    return 0;
+}
+
+int tiler_job_result(request_rec *r, const char *id)
+{
+    tiler_srv_conf *c = tiler_srv(r->server);
+    tiler_job job;
+    char path[4096], thumb[4200];
+    int sent, side = 0;
+
+    if (r->args) {
+        char *end;
+        long v;
+        if (strncmp(r->args, "thumb=", 6) || strchr(r->args, '&'))
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "the only parameter here is thumb=N");
+        v = strtol(r->args + 6, &end, 10);
+        if (!r->args[6] || *end || v < THUMB_MIN || v > THUMB_MAX)
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query",
+                                    apr_psprintf(r->pool, "thumb must be a whole number in %d..%d", THUMB_MIN, THUMB_MAX));
+        side = (int)v;
+    }
+    if (tiler_find_job(r, id, &job, &sent) < 0) return sent;
+    if (strcmp(job.state, "done"))
+        return tiler_send_error(r, HTTP_CONFLICT, "not_done",
+                                apr_psprintf(r->pool, "job is %s (%u of %u tiles)%s%s", job.state, job.tiles_done,
+                                             job.tiles_total, job.error ? ": " : "", job.error ? job.error : ""));
+    if (tiler_spool_path(path, sizeof(path), c->spool_dir, job.id, TILER_SPOOL_RESULT) < 0)
+        return tiler_send_error(r, HTTP_NOT_FOUND, "not_found", "no such job");
+    if (!side)
+        return send_file(r, path, tiler_format_mime(tiler_output_format_parse(job.format)),
+                         apr_psprintf(r->pool, "%s.%s", job.id, strcmp(job.format, "jpeg") ? "png" : "jpg"));
+    if (tiler_spool_thumb_path(thumb, sizeof(thumb), c->spool_dir, job.id, side) < 0)
+        return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "bad thumbnail size");
+    if (access(thumb, R_OK) != 0 && make_thumb(r, &job, path, thumb, side) < 0)
+        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "thumbnail_failed", "the thumbnail cannot be made now");
+    apr_table_setn(r->headers_out, "Cache-Control", "max-age=86400");
+    return send_file(r, thumb, "image/png", NULL);
+}
