@@ -4,6 +4,7 @@
 #include <apr_atomic.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
+#include <ap_mpm.h>
 #include <http_protocol.h>
 #include <yajl/yajl_gen.h>
 #include "mod_tiler_api.h"
@@ -48,6 +49,14 @@ static void job_event(request_rec *r, apr_hash_t *seen, const tiler_job *j, cons
     yajl_gen_free(g);
 }
 
+/* A stream must not hold a child back from a stop or graceful restart. */
+static int stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+    return state == AP_MPMQ_STOPPING;
+}
+
 int tiler_event_stream(request_rec *r, const char *base)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
@@ -79,7 +88,7 @@ int tiler_event_stream(request_rec *r, const char *base)
     if (r->header_only) return OK;
     ap_rputs("retry: 2000\n\n", r);
     apr_pool_create(&p, r->pool);
-    while (!r->connection->aborted && apr_time_now() < until) {
+    while (!r->connection->aborted && apr_time_now() < until && !stopping()) {
         tiler_job job;
         apr_time_t mtime;
         const char *why, *snap;

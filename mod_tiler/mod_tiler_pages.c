@@ -76,7 +76,8 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
     if (r->header_only) return OK;
     ap_rprintf(r, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                  "<title>Job %s · mod_tiler</title>\n<link rel=\"stylesheet\" href=\"%s/static/style.css\">\n", eid, b);
+                  "<title>Job %s · mod_tiler</title>\n<link rel=\"stylesheet\" href=\"%s/static/style.css\">\n"
+                  "<link rel=\"icon\" href=\"data:,\">\n", eid, b);
     /* Without JavaScript the page refreshes itself until the job ends. */
     if (!over) ap_rputs("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>\n", r);
     ap_rprintf(r, "</head>\n<body data-base=\"%s\" data-job=\"%s\" data-state=\"%s\">\n"

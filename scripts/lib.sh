@@ -11,13 +11,19 @@ say() { echo "==> $*" >&2; }
 
 install_packages() {
     local missing=() p
-    for p in $TILER_APT_PACKAGES; do
+    # shellcheck disable=SC2086
+    for p in $TILER_APT_PACKAGES ${TILER_APT_EXTRA:-}; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     # default-jre-headless is only one way to have java; any java will do.
     if command -v java >/dev/null; then
         local keep=() m
         for m in "${missing[@]}"; do [ "$m" = default-jre-headless ] || keep+=("$m"); done
+        missing=("${keep[@]}")
+    fi
+    if command -v node >/dev/null && command -v npm >/dev/null; then
+        local keep=() m
+        for m in "${missing[@]}"; do [ "$m" = nodejs ] || [ "$m" = npm ] || keep+=("$m"); done
         missing=("${keep[@]}")
     fi
     if command -v mvn >/dev/null; then
@@ -50,6 +56,13 @@ build() {
     fi
     say "make"
     make -j"$(nproc)" >/dev/null || { make; exit 1; }
+}
+
+# The browser test's driver, pinned by t/browser/package-lock.json.
+install_browser_driver() {
+    [ -d "$top/t/browser/node_modules/playwright-core" ] && return 0
+    say "npm ci (playwright-core for the browser test)"
+    (cd "$top/t/browser" && npm ci --no-audit --no-fund >/dev/null)
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

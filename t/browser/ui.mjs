@@ -1,0 +1,88 @@
+// Drives Debian's Chromium through the upload page and the dashboard.
+// Usage: node ui.mjs BASE_URL IMAGE DOWNLOAD_TO ARTIFACT_DIR
+// Prints "ok - ..." / "not ok - ..." lines, then "RESULT <json>".
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const [base, image, downloadTo, artifacts] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+let failed = 0;
+const result = {};
+function check(cond, what) {
+  console.log(`${cond ? 'ok' : 'not ok'} - ${what}`);
+  if (!cond) failed++;
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+         '--no-first-run', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 860 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+  // ---- upload page ----
+  await page.goto(base, { waitUntil: 'load' });
+  check(await page.isVisible('#builder'), 'the op-chain builder shows with JavaScript');
+  await page.fill('#ops', '');
+  await page.selectOption('#op-kind', 'grayscale');
+  await page.click('#add-op');
+  await page.selectOption('#op-kind', 'blur');
+  await page.fill('#sigma', '2');
+  await page.click('#add-op');
+  await page.selectOption('#op-kind', 'invert');
+  await page.click('#add-op');
+  const ops = await page.inputValue('#ops');
+  check(ops === 'grayscale,blur:2,invert', `the builder made the chain (${ops})`);
+  check((await page.locator('#chain li').count()) === 3, 'the chain lists three ops');
+  await page.check('input[name=format][value=png]');
+  await page.setInputFiles('#image', image);
+  await page.screenshot({ path: `${artifacts}/upload.png`, fullPage: true });
+  await page.click('#process');
+  await page.waitForFunction(() => document.getElementById('upload-pct').textContent === '100%', null, { timeout: 60000 });
+  check(true, 'upload progress reached 100%');
+  await page.waitForSelector('#result:not([hidden])', { timeout: 120000 });
+  const tilePct = await page.textContent('#tile-pct');
+  check(tilePct === '100%', `tile progress reached 100% (${tilePct})`);
+  const jobState = await page.textContent('#job-state');
+  check(jobState === 'done', `the page says done (${jobState})`);
+  await page.waitForFunction(() => { const i = document.getElementById('preview'); return i.complete && i.naturalWidth > 0; });
+  check(true, 'the result preview loaded');
+  const href = await page.getAttribute('#download', 'href');
+  result.job = (href.match(/jobs\/([0-9a-f]{32})\/result/) || [])[1];
+  check(!!result.job, `the download link names the job (${href})`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  await download.saveAs(downloadTo);
+  check(true, `downloaded the result as ${download.suggestedFilename()}`);
+  await page.screenshot({ path: `${artifacts}/upload-done.png`, fullPage: true });
+
+  // ---- the job page ----
+  await page.goto(`${base}jobs/${result.job}`, { waitUntil: 'load' });
+  check((await page.textContent('#state')) === 'Done', 'the job page says Done');
+  await page.screenshot({ path: `${artifacts}/job.png`, fullPage: true });
+
+  // ---- the dashboard ----
+  await page.goto(`${base}dashboard.html`, { waitUntil: 'load' });
+  await page.waitForFunction(() => document.querySelectorAll('#workers tbody td.state-alive').length >= 2, null, { timeout: 30000 });
+  check(true, 'the dashboard shows two live workers');
+  await page.waitForSelector(`#jobs tr[data-job="${result.job}"] td.state-done`, { timeout: 30000 });
+  check(true, 'the dashboard lists the job as done');
+  await page.waitForFunction((id) => {
+    const img = document.querySelector(`#jobs tr[data-job="${id}"] img`);
+    return img && img.complete && img.naturalWidth > 0;
+  }, result.job, { timeout: 30000 });
+  check(true, 'the job has a thumbnail');
+  check((await page.textContent('#live')) === 'Live.', 'the dashboard is live on the event stream');
+  await page.screenshot({ path: `${artifacts}/dashboard.png`, fullPage: true });
+  check(errors.length === 0, `no JavaScript errors (${errors.join('; ')})`);
+} catch (e) {
+  check(false, `browser run: ${e.message.split('\n')[0]}`);
+} finally {
+  await browser.close();
+}
+console.log('RESULT ' + JSON.stringify(result));
+process.exit(failed ? 1 : 0);
