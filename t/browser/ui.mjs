@@ -2,7 +2,7 @@
 // Usage: node ui.mjs BASE_URL IMAGE DOWNLOAD_TO ARTIFACT_DIR
 // Prints "ok - ..." / "not ok - ..." lines, then "RESULT <json>".
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 
 const [base, image, downloadTo, artifacts] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
@@ -40,7 +40,18 @@ try {
   check(ops === 'grayscale,blur:2,invert', `the builder made the chain (${ops})`);
   check((await page.locator('#chain li').count()) === 3, 'the chain lists three ops');
   await page.check('input[name=format][value=png]');
-  await page.setInputFiles('#image', image);
+  // Drag and drop: a drop event carrying the file fills the file field.
+  const bytes = readFileSync(image).toString('base64');
+  await page.evaluate((b64) => {
+    const raw = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([raw], 'dropped.png', { type: 'image/png' }));
+    const drop = document.getElementById('drop');
+    drop.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    drop.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, bytes);
+  const dropped = await page.evaluate(() => { const f = document.getElementById('image').files; return f.length ? f[0].name : ''; });
+  check(dropped === 'dropped.png', `a dropped file lands in the form (${dropped})`);
   await page.screenshot({ path: `${artifacts}/upload.png`, fullPage: true });
   await page.click('#process');
   await page.waitForFunction(() => document.getElementById('upload-pct').textContent === '100%', null, { timeout: 60000 });
