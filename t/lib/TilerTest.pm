@@ -122,6 +122,19 @@ sub httpd_pid {
     return $pid;
 }
 
+# The pid of the httpd child that holds the results consumer now.
+sub results_consumer_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/error.log" or return;
+    my %running;
+    while (<$fh>) {
+        $running{$1} = 1 if /AH30315: results consumer started in pid (\d+)/;
+        delete $running{$1} if /AH30317: results consumer stopped in pid (\d+)/;
+    }
+    my @alive = grep { kill 0, $_ } keys %running;
+    return @alive == 1 ? $alive[0] : undef;
+}
+
 sub stop_httpd {
     my ($self) = @_;
     my $pid = $self->httpd_pid or return;

@@ -1,0 +1,86 @@
+# Fault tolerance: each fault hits a job in flight, and the job must still
+# complete with tiles_done == tiles_total exactly and a result byte-identical
+# to local mode.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(sleep time);
+use TilerTest;
+
+my $t = TilerTest->new(name => 'faults', directives => "TilerTileSize 256\n",
+    allow_log => [
+        # What httpd and librdkafka say while the faults happen.
+        qr/AH00052: child pid \d+ exit signal Killed/,
+        qr/kafka .*(Connect to|Disconnected|brokers are down|Receive failed|Connection refused|timed out|Failed to|Coordinator)/,
+        qr/AH30310: job [0-9a-f]{32}: cannot count tile/,
+    ]);
+$t->start_all(workers => 2);
+my $ops = 'grayscale,blur:3';
+my $input = $t->make_image('fault.jpg', 6000, 4000, 'jpeg', 0, 41);
+my $reference = $t->local_result($input, $ops, 'jpeg');
+
+# Submits the job, waits until it is part-way, injects the fault, waits for
+# the end and checks the result.
+sub fault_case {
+    my ($name, $inject, $after) = @_;
+    my ($r, $j) = $t->submit($input, $ops, format => 'jpeg');
+    is($r->{status}, 202, "$name: job accepted") or return;
+    my $mid;
+    my $deadline = time + 120;
+    while (time < $deadline) {
+        my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+        if ($s && $s->{tiles_done} >= $s->{tiles_total} * 0.15) { $mid = $s; last; }
+        sleep 0.02;
+    }
+    ok($mid && $mid->{tiles_done} < $mid->{tiles_total}, "$name: fault hits mid-job ("
+       . ($mid ? "$mid->{tiles_done}/$mid->{tiles_total}" : 'never got there') . ')');
+    my $t0 = time;
+    $inject->();
+    my ($final) = $t->wait_job($j->{id}, 180);
+    $after->() if $after;
+    is($final->{state}, 'done', "$name: job completes") or diag(explain $final);
+    is($final->{tiles_done}, $final->{tiles_total}, "$name: tiles_done equals tiles_total ($final->{tiles_done})");
+    my ($res) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
+    my $out = $t->dir . "/$j->{id}.jpg";
+    TilerTest::spew($out, $res->{content});
+    my ($msg, $same) = $t->imgcmp($out, $reference);
+    ok($same, "$name: result identical to local mode ($msg)");
+    note(sprintf "%s: finished %.1f s after the fault", $name, time - $t0);
+}
+
+fault_case('worker SIGKILL', sub { $t->stop_process('worker1', 'KILL') }, sub { $t->start_worker(1) });
+
+fault_case('worker SIGSTOP past the session timeout', sub {
+    kill 'STOP', $t->{pids}{worker2};
+    sleep 8;
+    kill 'CONT', $t->{pids}{worker2};
+});
+
+fault_case('third worker joins (rebalance)', sub { $t->start_worker(3) }, sub { $t->stop_process('worker3') });
+
+fault_case('Kafka broker SIGKILL and restart', sub {
+    system("$TilerTest::TOP/scripts/kafka kill >/dev/null 2>&1");
+    sleep 1;
+    system("$TilerTest::TOP/scripts/kafka start >/dev/null 2>&1") == 0 or diag('broker did not restart');
+});
+
+fault_case('apachectl graceful', sub {
+    system('apache2', '-f', $t->dir . '/httpd.conf', '-k', 'graceful') == 0 or diag('graceful failed');
+});
+
+fault_case('SIGKILL of the child running the results consumer', sub {
+    my $pid = $t->results_consumer_pid;
+    ok($pid, "results consumer runs in pid " . ($pid // 'none'));
+    kill 'KILL', $pid if $pid;
+});
+
+fault_case('httpd stopped and started', sub {
+    $t->stop_httpd;
+    sleep 1;
+    $t->start_httpd;
+});
+
+$t->finish;
+done_testing;
