@@ -31,6 +31,28 @@ void tiler_json_kv_double(yajl_gen g, const char *key, double value)
     yajl_gen_number(g, buf, (size_t)n);
 }
 
+void tiler_json_value(yajl_gen g, yajl_val v)
+{
+    size_t i;
+    if (!v || YAJL_IS_NULL(v)) { yajl_gen_null(g); return; }
+    if (YAJL_IS_STRING(v)) { tiler_json_str(g, YAJL_GET_STRING(v)); return; }
+    if (YAJL_IS_NUMBER(v)) { yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r)); return; }
+    if (YAJL_IS_TRUE(v)) { yajl_gen_bool(g, 1); return; }
+    if (YAJL_IS_FALSE(v)) { yajl_gen_bool(g, 0); return; }
+    if (YAJL_IS_ARRAY(v)) {
+        yajl_gen_array_open(g);
+        for (i = 0; i < v->u.array.len; i++) tiler_json_value(g, v->u.array.values[i]);
+        yajl_gen_array_close(g);
+        return;
+    }
+    yajl_gen_map_open(g);
+    for (i = 0; i < v->u.object.len; i++) {
+        tiler_json_str(g, v->u.object.keys[i]);
+        tiler_json_value(g, v->u.object.values[i]);
+    }
+    yajl_gen_map_close(g);
+}
+
 void tiler_rfc3339(char buf[64], int64_t usec)
 {
     time_t secs = (time_t)(usec / 1000000);
@@ -53,6 +75,8 @@ void tiler_json_job(yajl_gen g, const tiler_job *j, const char *base)
     tiler_json_kv_int(g, "tile_size", j->tile_size);
     tiler_json_kv_int(g, "tiles_total", j->tiles_total);
     tiler_json_kv_int(g, "tiles_done", j->tiles_done);
+    tiler_json_str(g, "stuck");
+    yajl_gen_bool(g, j->stuck);
     tiler_rfc3339(ts, j->created);
     tiler_json_kv_str(g, "created", ts);
     if (j->finished) tiler_rfc3339(ts, j->finished);

@@ -23,7 +23,9 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char buf[32];
     int i;
-    if (set(c, "bootstrap.servers", brokers, err, errlen)) goto bad;
+    if (set(c, "bootstrap.servers", brokers, err, errlen)
+        /* After a broker restart, reconnect within a second, not ten. */
+        || set(c, "reconnect.backoff.max.ms", "1000", err, errlen)) goto bad;
     if (role == TILER_KAFKA_PRODUCER) {
         /* At-least-once without duplicates from retries, and nothing
          * acknowledged before every in-sync replica has it. */

@@ -20,7 +20,7 @@ static const char *schema[] = {
     " id TEXT PRIMARY KEY, state TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
     " tile_size INTEGER NOT NULL, ops TEXT NOT NULL, format TEXT NOT NULL,"
     " tiles_total INTEGER NOT NULL, tiles_done INTEGER NOT NULL DEFAULT 0,"
-    " created INTEGER NOT NULL, finished INTEGER, error TEXT)",
+    " created INTEGER NOT NULL, finished INTEGER, error TEXT, updated INTEGER)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created)",
     /* One row per counted tile: the primary key makes counting idempotent. */
     "CREATE TABLE IF NOT EXISTS tiles (job TEXT NOT NULL, idx INTEGER NOT NULL,"
@@ -28,7 +28,7 @@ static const char *schema[] = {
     NULL
 };
 
-#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error"
+#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated"
 
 static int fail(tiler_store *s, int rc)
 {
@@ -56,6 +56,19 @@ static int pragma(tiler_store *s, const char *sql)
     if (rc) return fail(s, rc);
     while (apr_dbd_get_row(s->drv, s->pool, res, &row, -1) == 0) { }
     return 0;
+}
+
+static int has_column(tiler_store *s, const char *name)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row;
+    int found = 0;
+    if (apr_dbd_select(s->drv, s->pool, s->db, &res, "PRAGMA table_info(jobs)", 0)) return 1;
+    while (apr_dbd_get_row(s->drv, s->pool, res, &row, -1) == 0) {
+        const char *col = apr_dbd_get_entry(s->drv, row, 1);
+        if (col && !strcmp(col, name)) found = 1;
+    }
+    return found;
 }
 
 static int prepare(tiler_store *s, const char *sql, apr_dbd_prepared_t **st)
@@ -98,13 +111,15 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         || pragma(s, "PRAGMA synchronous = NORMAL")) goto bad;
     for (i = 0; schema[i]; i++)
         if (exec(s, schema[i])) goto bad;
+    /* Stores made before the column existed; the error says it exists. */
+    if (!has_column(s, "updated")) exec(s, "ALTER TABLE jobs ADD COLUMN updated INTEGER");
     if (prepare(s, "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
-                   " tiles_done, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s)", &s->insert_job)
+                   " tiles_done, created, updated) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)", &s->insert_job)
         || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = %s", &s->get_job)
         || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created DESC, id LIMIT %s", &s->list_jobs)
         || prepare(s, "INSERT OR IGNORE INTO tiles (job, idx) SELECT %s, %s WHERE EXISTS"
                       " (SELECT 1 FROM jobs WHERE id = %s AND state IN ('queued', 'running'))", &s->insert_tile)
-        || prepare(s, "UPDATE jobs SET tiles_done = tiles_done + 1,"
+        || prepare(s, "UPDATE jobs SET tiles_done = tiles_done + 1, updated = %s,"
                       " state = CASE state WHEN 'queued' THEN 'running' ELSE state END WHERE id = %s", &s->bump)
         || prepare(s, "UPDATE jobs SET state = %s, finished = %s, error = %s"
                       " WHERE id = %s AND state IN ('queued', 'running')", &s->finish))
@@ -128,7 +143,7 @@ int tiler_store_create_job(tiler_store *s, const tiler_job *j)
     apr_pool_create(&p, s->pool);
     rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->insert_job, j->id, j->state,
                          num(p, j->width), num(p, j->height), num(p, j->tile_size), j->ops, j->format,
-                         num(p, j->tiles_total), num(p, j->created), NULL);
+                         num(p, j->tiles_total), num(p, j->created), num(p, j->created), NULL);
     apr_pool_destroy(p);
     return rc ? fail(s, rc) : 0;
 }
@@ -156,6 +171,8 @@ static void row_to_job(tiler_store *s, apr_dbd_row_t *row, tiler_job *j, apr_poo
     j->finished = entry_int(apr_dbd_get_entry(s->drv, row, 10));
     v = apr_dbd_get_entry(s->drv, row, 11);
     j->error = v ? apr_pstrdup(p, v) : NULL;
+    j->updated = entry_int(apr_dbd_get_entry(s->drv, row, 12));
+    if (!j->updated) j->updated = j->created;
 }
 
 int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p)
@@ -195,7 +212,7 @@ int tiler_store_count_tile(tiler_store *s, const char *id, uint32_t idx, int *co
     rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->insert_tile, id, num(p, idx), id, NULL);
     if (!rc && nrows == 1) {
         int bumped;
-        rc = apr_dbd_pvquery(s->drv, p, s->db, &bumped, s->bump, id, NULL);
+        rc = apr_dbd_pvquery(s->drv, p, s->db, &bumped, s->bump, num(p, apr_time_now()), id, NULL);
         *counted = !rc;
     }
     if (rc) {

@@ -19,6 +19,8 @@ typedef struct {
     const char *format;        /* result format: png | jpeg */
     uint32_t tiles_total, tiles_done;
     int64_t created, finished; /* apr_time_t microseconds; 0 when unset */
+    int64_t updated;           /* last progress (creation, or a tile counted) */
+    int stuck;                 /* set by the caller: no progress for long while work waits */
     const char *error;         /* NULL unless failed */
 } tiler_job;
 

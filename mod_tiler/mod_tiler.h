@@ -34,6 +34,7 @@ typedef struct {
     const char *htdocs_dir;
     int max_event_streams;
     int event_stream_seconds;
+    int stuck_seconds;
 } tiler_srv_conf;
 
 tiler_srv_conf *tiler_srv(server_rec *s);

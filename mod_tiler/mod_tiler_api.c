@@ -5,6 +5,7 @@
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 #include "mod_tiler_events.h"
 #include "mod_tiler_jobs.h"
 #include "mod_tiler_pages.h"
@@ -15,19 +16,46 @@
 
 #define LIST_LIMIT 200
 
+/* The tasks backlog the monitor last measured, or -1 when unknown. */
+apr_int64_t tiler_cluster_backlog(request_rec *r)
+{
+    const char *why, *snap = tiler_read_snapshot(r, NULL, &why);
+    const char *path[] = { "cluster", "backlog", NULL };
+    yajl_val root, v;
+    apr_int64_t backlog = -1;
+    if (!snap || !(root = yajl_tree_parse(snap, NULL, 0))) return -1;
+    if ((v = yajl_tree_get(root, path, yajl_t_number)) && YAJL_IS_INTEGER(v)) backlog = YAJL_GET_INTEGER(v);
+    yajl_tree_free(root);
+    return backlog;
+}
+
+/* Stuck: queued or running, no tile counted for TilerStuckSeconds, while
+ * the workers have a backlog (so it is not just waiting its turn idle). */
+void tiler_mark_stuck(request_rec *r, tiler_job *j, apr_int64_t backlog)
+{
+    tiler_srv_conf *c = tiler_srv(r->server);
+    j->stuck = backlog > 0 && (!strcmp(j->state, "queued") || !strcmp(j->state, "running"))
+               && apr_time_now() - j->updated > apr_time_from_sec(c->stuck_seconds);
+}
+
 static int list_jobs(request_rec *r, const char *base)
 {
     tiler_store *store = tiler_request_store(r);
     apr_array_header_t *jobs;
+    apr_int64_t backlog;
     yajl_gen g;
     int i;
     if (!store || tiler_store_list_jobs(store, LIST_LIMIT, &jobs, r->pool) < 0)
         return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be read");
+    backlog = tiler_cluster_backlog(r);
     g = yajl_gen_alloc(NULL);
     yajl_gen_map_open(g);
     tiler_json_str(g, "jobs");
     yajl_gen_array_open(g);
-    for (i = 0; i < jobs->nelts; i++) tiler_json_job(g, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
+    for (i = 0; i < jobs->nelts; i++) {
+        tiler_mark_stuck(r, &APR_ARRAY_IDX(jobs, i, tiler_job), backlog);
+        tiler_json_job(g, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
+    }
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
     return tiler_send_json(r, HTTP_OK, g);
@@ -39,6 +67,7 @@ static int job_status(request_rec *r, const char *base, const char *id)
     int sent;
     yajl_gen g;
     if (tiler_find_job(r, id, &job, &sent) < 0) return sent;
+    tiler_mark_stuck(r, &job, tiler_cluster_backlog(r));
     g = yajl_gen_alloc(NULL);
     tiler_json_job(g, &job, base);
     return tiler_send_json(r, HTTP_OK, g);
@@ -71,6 +100,34 @@ const char *tiler_read_snapshot(request_rec *r, apr_time_t *mtime, const char **
     return buf;
 }
 
+/* GET {loc}/api/cluster: backlog, partitions and their owners, totals. */
+static int cluster(request_rec *r)
+{
+    const char *why, *snap = tiler_read_snapshot(r, NULL, &why);
+    const char *p_cluster[] = { "cluster", NULL }, *p_totals[] = { "totals", NULL };
+    yajl_val root, cl, v;
+    yajl_gen g;
+    size_t i;
+    if (!snap)
+        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, strstr(why, "old") ? "monitor_stale" : "monitor_unavailable", why);
+    if (!(root = yajl_tree_parse(snap, NULL, 0)) || !(cl = yajl_tree_get(root, p_cluster, yajl_t_object))) {
+        if (root) yajl_tree_free(root);
+        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "monitor_unavailable", "the monitor snapshot has no cluster section");
+    }
+    g = yajl_gen_alloc(NULL);
+    yajl_gen_map_open(g);
+    for (i = 0; i < cl->u.object.len; i++) {
+        tiler_json_str(g, cl->u.object.keys[i]);
+        tiler_json_value(g, cl->u.object.values[i]);
+    }
+    tiler_json_str(g, "totals");
+    v = yajl_tree_get(root, p_totals, yajl_t_object);
+    tiler_json_value(g, v);
+    yajl_gen_map_close(g);
+    yajl_tree_free(root);
+    return tiler_send_json(r, HTTP_OK, g);
+}
+
 static int workers(request_rec *r)
 {
     const char *why, *snap = tiler_read_snapshot(r, NULL, &why);
@@ -90,9 +147,9 @@ static int api(request_rec *r, const char *base, const char *rest)
         if (r->method_number == M_GET) return list_jobs(r, base);
         return tiler_method_not_allowed(r, "GET, HEAD, POST");
     }
-    if (!strcmp(rest, "/api/workers") || !strcmp(rest, "/api/events")) {
+    if (!strcmp(rest, "/api/workers") || !strcmp(rest, "/api/events") || !strcmp(rest, "/api/cluster")) {
         if (r->method_number != M_GET) return tiler_method_not_allowed(r, "GET, HEAD");
-        return rest[5] == 'w' ? workers(r) : tiler_event_stream(r, base);
+        return rest[5] == 'w' ? workers(r) : rest[5] == 'c' ? cluster(r) : tiler_event_stream(r, base);
     }
     if (!strncmp(rest, "/api/jobs/", 10)) {
         const char *id = rest + 10, *slash = strchr(id, '/');

@@ -22,6 +22,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->topic_replication = -2;
     c->max_event_streams = -1;
     c->event_stream_seconds = -1;
+    c->stuck_seconds = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
 }
@@ -36,7 +37,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(results_group, NULL); PICK(monitor_snapshot, NULL);
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
-    PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1);
+    PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -160,6 +161,8 @@ const command_rec tiler_directives[] = {
                   "Server-Sent Event streams one httpd child serves at once (each holds a thread)"),
     AP_INIT_TAKE1("TilerEventStreamSeconds", set_number, NUM(event_stream_seconds, 5, 86400, 1), RSRC_CONF,
                   "How long one event stream lasts before the browser reconnects"),
+    AP_INIT_TAKE1("TilerStuckSeconds", set_number, NUM(stuck_seconds, 1, 86400, 1), RSRC_CONF,
+                  "A job with no progress this long while the workers have a backlog is flagged stuck"),
     AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
                   "Replication factor for topics mod_tiler creates (-1: broker default)"),
     { NULL }
@@ -183,6 +186,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->topic_replication < -1) c->topic_replication = -1;
     if (!c->htdocs_dir) c->htdocs_dir = TILER_HTDOCS_DIR;
     if (c->max_event_streams < 0) c->max_event_streams = TILER_DEFAULT_MAX_EVENT_STREAMS;
+    if (c->stuck_seconds < 0) c->stuck_seconds = TILER_DEFAULT_STUCK_SECONDS;
     if (c->event_stream_seconds < 0) c->event_stream_seconds = TILER_DEFAULT_EVENT_STREAM_SECONDS;
     /* Build both client configs once now (no client, no threads before fork)
      * so that a property that does not fit a role fails startup. */

@@ -36,7 +36,7 @@ static void send_event(request_rec *r, const char *name, const char *data, size_
 /* Sends the job when its state or progress differs from what was last sent. */
 static void job_event(request_rec *r, apr_hash_t *seen, const tiler_job *j, const char *base)
 {
-    const char *mark = apr_psprintf(r->pool, "%s:%u", j->state, j->tiles_done), *was = apr_hash_get(seen, j->id, APR_HASH_KEY_STRING);
+    const char *mark = apr_psprintf(r->pool, "%s:%u:%d", j->state, j->tiles_done, j->stuck), *was = apr_hash_get(seen, j->id, APR_HASH_KEY_STRING);
     const unsigned char *buf;
     size_t len;
     yajl_gen g;
@@ -89,16 +89,23 @@ int tiler_event_stream(request_rec *r, const char *base)
     ap_rputs("retry: 2000\n\n", r);
     apr_pool_create(&p, r->pool);
     while (!r->connection->aborted && apr_time_now() < until && !stopping()) {
+        apr_int64_t backlog = tiler_cluster_backlog(r);
         tiler_job job;
         apr_time_t mtime;
         const char *why, *snap;
         if (only) {
-            if (tiler_store_get_job(store, only, &job, p) == 0) job_event(r, seen, &job, base);
+            if (tiler_store_get_job(store, only, &job, p) == 0) {
+                tiler_mark_stuck(r, &job, backlog);
+                job_event(r, seen, &job, base);
+            }
         } else {
             apr_array_header_t *jobs;
             int i;
             if (tiler_store_list_jobs(store, JOBS_WATCHED, &jobs, p) == 0)
-                for (i = jobs->nelts - 1; i >= 0; i--) job_event(r, seen, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
+                for (i = jobs->nelts - 1; i >= 0; i--) {
+                    tiler_mark_stuck(r, &APR_ARRAY_IDX(jobs, i, tiler_job), backlog);
+                    job_event(r, seen, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
+                }
             if ((snap = tiler_read_snapshot(r, &mtime, &why)) && mtime != snap_mtime) {
                 snap_mtime = mtime;
                 send_event(r, "workers", snap, strlen(snap));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "monitor_cluster.h"
 #include "monitor_registry.h"
 #include "tiler_conf.h"
 #include "tiler_defaults.h"
@@ -16,7 +17,8 @@
 #define MAX_PROPS 64
 
 typedef struct {
-    const char *brokers, *group, *snapshot, *pidfile;
+    const char *brokers, *group, *workers_group, *snapshot, *pidfile;
+    int suspect_after_missed;
     tiler_topics topics;
     int dead_after_ms, foreground, log_level;
     tiler_prop props[MAX_PROPS];
@@ -33,6 +35,8 @@ static const char usage[] =
     "  -b, --brokers LIST        Kafka bootstrap servers (" TILER_DEFAULT_BROKERS ")\n"
     "  -g, --group NAME          consumer group (" TILER_DEFAULT_MONITOR_GROUP ")\n"
     "      --tasks-topic NAME, --results-topic NAME, --heartbeats-topic NAME\n"
+    "      --workers-group NAME  the workers' consumer group, for backlog and owners (" TILER_DEFAULT_WORKER_GROUP ")\n"
+    "      --suspect-after-missed N  heartbeats missed before a worker is suspect (2)\n"
     "      --dead-after-ms N     a worker silent this long is dead (15000)\n"
     "  -X, --kafka PROP=VALUE    pass a property to librdkafka\n"
     "  -f, --foreground          stay in the foreground\n"
@@ -49,6 +53,13 @@ static int apply(monitor_options *o, const char *key, const char *v, char *err, 
         o->props[o->nprops++].value = strdup(v);
     } else if (!strcmp(key, "brokers")) o->brokers = strdup(v);
     else if (!strcmp(key, "group")) o->group = strdup(v);
+    else if (!strcmp(key, "workers-group")) o->workers_group = strdup(v);
+    else if (!strcmp(key, "suspect-after-missed")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 100) { snprintf(err, errlen, "suspect-after-missed '%s' is not in 1..100", v); return -1; }
+        o->suspect_after_missed = (int)n;
+    }
     else if (!strcmp(key, "snapshot")) o->snapshot = strdup(v);
     else if (!strcmp(key, "pidfile")) o->pidfile = strdup(v);
     else if (!strcmp(key, "tasks-topic")) o->topics.tasks = strdup(v);
@@ -74,9 +85,11 @@ static int parse(monitor_options *o, int argc, char **argv)
         { "group", 1, NULL, 'g' }, { "tasks-topic", 1, NULL, 1 }, { "results-topic", 1, NULL, 2 },
         { "heartbeats-topic", 1, NULL, 3 }, { "dead-after-ms", 1, NULL, 4 }, { "kafka", 1, NULL, 'X' },
         { "foreground", 0, NULL, 'f' }, { "pidfile", 1, NULL, 5 }, { "log-level", 1, NULL, 6 },
+        { "workers-group", 1, NULL, 7 }, { "suspect-after-missed", 1, NULL, 8 },
         { "help", 0, NULL, 'h' }, { "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 }
     };
-    const char *key_of[] = { NULL, "tasks-topic", "results-topic", "heartbeats-topic", "dead-after-ms", "pidfile", "log-level" };
+    const char *key_of[] = { NULL, "tasks-topic", "results-topic", "heartbeats-topic", "dead-after-ms", "pidfile", "log-level",
+                             "workers-group", "suspect-after-missed" };
     char err[512];
     int c, i;
     const char *config = NULL;
@@ -84,6 +97,8 @@ static int parse(monitor_options *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     o->brokers = TILER_DEFAULT_BROKERS;
     o->group = TILER_DEFAULT_MONITOR_GROUP;
+    o->workers_group = TILER_DEFAULT_WORKER_GROUP;
+    o->suspect_after_missed = 2;
     o->topics.tasks = TILER_DEFAULT_TOPIC_TASKS;
     o->topics.results = TILER_DEFAULT_TOPIC_RESULTS;
     o->topics.heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
@@ -95,6 +110,7 @@ static int parse(monitor_options *o, int argc, char **argv)
         fprintf(stderr, "tiler-monitor: %s\n", err);
         return -1;
     }
+    opterr = 0;   /* one line of our own instead of getopt's */
     while ((c = getopt_long(argc, argv, "c:s:b:g:X:fhV", longopts, NULL)) != -1) {
         const char *key;
         switch (c) {
@@ -115,8 +131,8 @@ static int parse(monitor_options *o, int argc, char **argv)
             continue;
         }
         default:
-            if (c >= 1 && c <= 6) { key = key_of[c]; break; }
-            fprintf(stderr, "tiler-monitor: bad usage; see tiler-monitor --help\n");
+            if (c >= 1 && c <= 8) { key = key_of[c]; break; }
+            fprintf(stderr, "tiler-monitor: unknown option or missing value: '%s'; see tiler-monitor --help\n", argv[optind - 1]);
             return -1;
         }
         if (apply(o, key, optarg, err, sizeof(err)) < 0) { fprintf(stderr, "tiler-monitor: %s\n", err); return -1; }
@@ -139,9 +155,26 @@ static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const
     tiler_log(level <= 3 ? TILER_LOG_ERROR : level <= 4 ? TILER_LOG_WARN : TILER_LOG_DEBUG, "kafka %s: %s", fac, buf);
 }
 
+/* A handle in the workers' group that never joins it: it only asks for the
+ * group's committed offsets and members. */
+static rd_kafka_t *group_handle(const monitor_options *o, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *c = tiler_kafka_conf_new(TILER_KAFKA_CONSUMER, o->brokers, o->props, o->nprops, err, errlen);
+    if (!c) return NULL;
+    if (rd_kafka_conf_set(c, "group.id", o->workers_group, err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(c, on_kafka_log);
+    return rd_kafka_new(RD_KAFKA_CONSUMER, c, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
     static monitor_registry reg;
+    static monitor_cluster cluster;
+    rd_kafka_t *lag_rk;
+    long long next_cluster = 0;
     monitor_options o;
     rd_kafka_conf_t *conf;
     rd_kafka_t *rk;
@@ -154,6 +187,7 @@ int main(int argc, char **argv)
 
     tiler_log_init("tiler-monitor", o.log_level);
     reg.dead_after_ms = o.dead_after_ms;
+    reg.suspect_after_missed = o.suspect_after_missed;
     if (!(conf = tiler_kafka_conf_new(TILER_KAFKA_CONSUMER, o.brokers, o.props, o.nprops, err, sizeof(err)))
         || rd_kafka_conf_set(conf, "group.id", o.group, err, sizeof(err)) != RD_KAFKA_CONF_OK
         /* Only heartbeats from now on matter; nothing to replay. */
@@ -164,6 +198,10 @@ int main(int argc, char **argv)
     }
     rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)))) {
+        fprintf(stderr, "tiler-monitor: %s\n", err);
+        return 2;
+    }
+    if (!(lag_rk = group_handle(&o, err, sizeof(err)))) {
         fprintf(stderr, "tiler-monitor: %s\n", err);
         return 2;
     }
@@ -201,9 +239,16 @@ int main(int argc, char **argv)
             }
             rd_kafka_message_destroy(m);
         }
+        if (now >= next_cluster) {
+            int was = cluster.known;
+            if (monitor_cluster_poll(lag_rk, o.topics.tasks, o.workers_group, &cluster) < 0 && was)
+                tiler_log(TILER_LOG_WARN, "backlog unknown: %s", cluster.error);
+            next_cluster = now_ms() + 2000;
+            now = now_ms();
+        }
         if (now >= next_write) {
             monitor_registry_sweep(&reg, now);
-            if (monitor_registry_write(&reg, o.snapshot, now) < 0)
+            if (monitor_registry_write(&reg, &cluster, o.snapshot, now) < 0)
                 tiler_log(TILER_LOG_ERROR, "cannot write snapshot %s", o.snapshot);
             next_write = now + 1000;
         }
@@ -211,6 +256,7 @@ int main(int argc, char **argv)
     tiler_log(TILER_LOG_INFO, "stopping");
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    rd_kafka_destroy(lag_rk);
     if (o.pidfile) unlink(o.pidfile);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
+#include "monitor_cluster.h"
 #include "tiler_json.h"
 #include "tiler_log.h"
 
@@ -25,7 +26,8 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
     char buf[4096], why[128];
     const char *p_id[] = { "id", NULL }, *p_host[] = { "host", NULL }, *p_pid[] = { "pid", NULL },
                *p_done[] = { "tiles_done", NULL }, *p_job[] = { "current_job", NULL },
-               *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL };
+               *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL }, *p_int[] = { "interval_ms", NULL };
+    long long done_before, seen_before;
     yajl_val root, id;
     const char *idstr;
     monitor_worker *w = NULL;
@@ -54,17 +56,26 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
         memset(w, 0, sizeof(*w));
         copy_str(w->id, sizeof(w->id), id);
         tiler_log(TILER_LOG_INFO, "worker %s joined", w->id);
-    } else if (!w->alive) {
-        tiler_log(TILER_LOG_INFO, "worker %s is alive again", w->id);
+    } else if (w->state != MONITOR_ALIVE) {
+        tiler_log(TILER_LOG_INFO, "worker %s is alive again (was %s)", w->id, w->state == MONITOR_DEAD ? "dead" : "suspect");
     }
+    done_before = w->tiles_done;
+    seen_before = w->last_seen_ms;
     copy_str(w->host, sizeof(w->host), yajl_tree_get(root, p_host, yajl_t_string));
     copy_str(w->current_job, sizeof(w->current_job), yajl_tree_get(root, p_job, yajl_t_string));
     copy_str(w->version, sizeof(w->version), yajl_tree_get(root, p_ver, yajl_t_string));
     w->pid = get_int(yajl_tree_get(root, p_pid, yajl_t_number));
     w->tiles_done = get_int(yajl_tree_get(root, p_done, yajl_t_number));
     w->uptime_s = get_int(yajl_tree_get(root, p_up, yajl_t_number));
+    w->interval_ms = get_int(yajl_tree_get(root, p_int, yajl_t_number));
+    if (w->interval_ms <= 0) w->interval_ms = 5000;
+    /* A restarted worker counts from zero again: no negative rates. */
+    if (seen_before && now_ms > seen_before && w->tiles_done >= done_before)
+        w->tiles_per_second = (double)(w->tiles_done - done_before) * 1000.0 / (double)(now_ms - seen_before);
+    else
+        w->tiles_per_second = 0;
     w->last_seen_ms = now_ms;
-    w->alive = 1;
+    w->state = MONITOR_ALIVE;
     yajl_tree_free(root);
     return 0;
 }
@@ -74,20 +85,31 @@ void monitor_registry_sweep(monitor_registry *r, long long now_ms)
     int i;
     for (i = 0; i < r->count; i++) {
         monitor_worker *w = &r->workers[i];
-        if (w->alive && now_ms - w->last_seen_ms > r->dead_after_ms) {
-            w->alive = 0;
-            tiler_log(TILER_LOG_WARN, "worker %s is dead: no heartbeat for %lld ms", w->id, now_ms - w->last_seen_ms);
+        long long age = now_ms - w->last_seen_ms;
+        if (w->state != MONITOR_DEAD && age > r->dead_after_ms) {
+            w->state = MONITOR_DEAD;
+            w->tiles_per_second = 0;
+            tiler_log(TILER_LOG_WARN, "worker %s is dead: no heartbeat for %lld ms", w->id, age);
+        } else if (w->state == MONITOR_ALIVE && age > r->suspect_after_missed * w->interval_ms) {
+            w->state = MONITOR_SUSPECT;
+            tiler_log(TILER_LOG_WARN, "worker %s is suspect: %d heartbeats missed", w->id, r->suspect_after_missed);
         }
     }
 }
 
-int monitor_registry_write(const monitor_registry *r, const char *path, long long now_ms)
+static const char *state_name(int s)
+{
+    return s == MONITOR_ALIVE ? "alive" : s == MONITOR_SUSPECT ? "suspect" : "dead";
+}
+
+int monitor_registry_write(const monitor_registry *r, const void *cluster, const char *path, long long now_ms)
 {
     char tmp[4200];
     const unsigned char *buf;
     size_t len;
     FILE *f;
-    int i, bad;
+    int i, bad, alive = 0;
+    double rate = 0;
     yajl_gen g = yajl_gen_alloc(NULL);
 
     yajl_gen_map_open(g);
@@ -99,15 +121,25 @@ int monitor_registry_write(const monitor_registry *r, const char *path, long lon
         tiler_json_kv_str(g, "id", w->id);
         tiler_json_kv_str(g, "host", w->host);
         tiler_json_kv_int(g, "pid", w->pid);
-        tiler_json_kv_str(g, "state", w->alive ? "alive" : "dead");
+        tiler_json_kv_str(g, "state", state_name(w->state));
         tiler_json_kv_double(g, "last_heartbeat_age_s", (double)(now_ms - w->last_seen_ms) / 1000.0);
         tiler_json_kv_int(g, "tiles_done", w->tiles_done);
+        tiler_json_kv_double(g, "tiles_per_second", w->tiles_per_second);
         tiler_json_kv_str(g, "current_job", w->current_job[0] ? w->current_job : NULL);
         tiler_json_kv_int(g, "uptime_s", w->uptime_s);
         tiler_json_kv_str(g, "version", w->version);
         yajl_gen_map_close(g);
+        if (w->state == MONITOR_ALIVE) { alive++; rate += w->tiles_per_second; }
     }
     yajl_gen_array_close(g);
+    tiler_json_str(g, "cluster");
+    if (cluster) monitor_cluster_json(g, cluster); else yajl_gen_null(g);
+    tiler_json_str(g, "totals");
+    yajl_gen_map_open(g);
+    tiler_json_kv_int(g, "workers", r->count);
+    tiler_json_kv_int(g, "workers_alive", alive);
+    tiler_json_kv_double(g, "tiles_per_second", rate);
+    yajl_gen_map_close(g);
     yajl_gen_map_close(g);
     yajl_gen_get_buf(g, &buf, &len);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);

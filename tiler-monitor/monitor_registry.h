@@ -10,21 +10,28 @@ typedef struct {
     char id[128], host[128], current_job[40], version[32];
     long long pid, tiles_done, uptime_s;
     long long last_seen_ms;   /* this monitor's clock */
-    int alive;
+    long long interval_ms;    /* the worker's heartbeat interval, as it says */
+    double tiles_per_second;  /* over the last heartbeat interval */
+    int state;                /* MONITOR_ALIVE, MONITOR_SUSPECT, MONITOR_DEAD */
 } monitor_worker;
+
+enum { MONITOR_ALIVE, MONITOR_SUSPECT, MONITOR_DEAD };
 
 typedef struct {
     monitor_worker workers[MONITOR_MAX_WORKERS];
     int count;
     long long dead_after_ms;
+    int suspect_after_missed;   /* heartbeats */
 } monitor_registry;
 
 /* Applies one heartbeat (the JSON a worker sends). 0, or -1 with a reason. */
 int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len, long long now_ms,
                                char *err, size_t errlen);
-/* Marks workers dead whose last heartbeat is older than dead_after_ms; logs transitions. */
+/* Marks workers suspect after suspect_after_missed missed heartbeats and
+ * dead after dead_after_ms; logs every transition. */
 void monitor_registry_sweep(monitor_registry *r, long long now_ms);
-/* Writes {"workers": [...]} to path atomically (temp file + rename). */
-int monitor_registry_write(const monitor_registry *r, const char *path, long long now_ms);
+/* Writes {"workers": [...], "cluster": {...}} to path atomically (temp
+ * file + rename). cluster may be NULL. */
+int monitor_registry_write(const monitor_registry *r, const void *cluster, const char *path, long long now_ms);
 
 #endif

@@ -92,6 +92,7 @@ static void heartbeat(worker *w)
     tiler_json_kv_int(g, "tiles_done", w->tiles_done);
     tiler_json_kv_str(g, "current_job", w->current_job[0] ? w->current_job : NULL);
     tiler_json_kv_int(g, "uptime_s", (long long)(time(NULL) - w->started));
+    tiler_json_kv_int(g, "interval_ms", w->o->heartbeat_ms);
     tiler_json_kv_str(g, "version", TILER_VERSION_STRING);
     tiler_json_kv_int(g, "ts_ms", (long long)time(NULL) * 1000);
     yajl_gen_map_close(g);

@@ -126,6 +126,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     }
 
     optind = 1;
+    opterr = 0;   /* one line of our own instead of getopt's */
     while ((c = getopt_long(argc, argv, "c:b:g:X:fhV", longopts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
@@ -156,7 +157,9 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
         case O_FORMAT: o->format = optarg; continue;
         case 'h': fputs(usage, stdout); return 1;
         case 'V': printf("tiler-worker %s\n", TILER_VERSION_STRING); return 1;
-        default: fprintf(stderr, "tiler-worker: bad usage; see tiler-worker --help\n"); return -1;
+        default:
+            fprintf(stderr, "tiler-worker: unknown option or missing value: '%s'; see tiler-worker --help\n", argv[optind - 1]);
+            return -1;
         }
         if (apply(o, key, optarg, err, sizeof(err)) < 0) { fprintf(stderr, "tiler-worker: %s\n", err); return -1; }
     }

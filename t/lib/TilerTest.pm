@@ -172,7 +172,7 @@ sub start_monitor {
     make_path("$self->{dir}/monitor");
     chmod 0755, "$self->{dir}/monitor";
     return $self->spawn('monitor', $self->bin('tiler-monitor/tiler-monitor'), '--foreground',
-        '--brokers', $self->{brokers}, '--group', $self->{groups}{monitor},
+        '--brokers', $self->{brokers}, '--group', $self->{groups}{monitor}, '--workers-group', $self->{groups}{workers},
         '--tasks-topic', $self->{topics}{tasks}, '--results-topic', $self->{topics}{results},
         '--heartbeats-topic', $self->{topics}{heartbeats}, '--snapshot', "$self->{dir}/monitor/workers.json",
         '--dead-after-ms', 5000);
