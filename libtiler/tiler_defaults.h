@@ -10,6 +10,7 @@
 #define TILER_DEFAULT_TOPIC_TASKS   "tasks"
 #define TILER_DEFAULT_TOPIC_RESULTS "results"
 #define TILER_DEFAULT_TOPIC_HEARTBEATS "heartbeats"
+#define TILER_DEFAULT_TOPIC_DEAD_LETTERS "dead-letters"
 #define TILER_DEFAULT_WORKER_GROUP  "tiler-workers"
 #define TILER_DEFAULT_RESULTS_GROUP "tiler-results"
 #define TILER_DEFAULT_MONITOR_GROUP "tiler-monitor"
@@ -18,9 +19,12 @@
 #define TILER_TASKS_PARTITIONS      12
 #define TILER_RESULTS_PARTITIONS    4
 #define TILER_HEARTBEATS_PARTITIONS 1
+#define TILER_DEAD_LETTERS_PARTITIONS 1
 #define TILER_TASKS_RETENTION_MS    "86400000"   /* 1 day */
 #define TILER_RESULTS_RETENTION_MS  "86400000"
 #define TILER_HEARTBEATS_RETENTION_MS "3600000"  /* 1 hour */
+#define TILER_DEAD_LETTERS_RETENTION_MS "604800000" /* 7 days: time to look */
+#define TILER_DEFAULT_MAX_CRASHES   2   /* a task that crashed the worker this often is skipped */
 /* The largest message any tile may become (header + pixels). Topics, the
  * producer's message.max.bytes and the consumers' fetch sizes follow it. */
 #define TILER_MAX_MESSAGE_BYTES     (32 * 1024 * 1024)

@@ -76,7 +76,7 @@ static rd_kafka_NewTopic_t *new_topic(const char *name, int partitions, int repl
 
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
 {
-    rd_kafka_NewTopic_t *topics[3] = { 0 };
+    rd_kafka_NewTopic_t *topics[4] = { 0 };
     rd_kafka_AdminOptions_t *opts = NULL;
     rd_kafka_queue_t *q = NULL;
     rd_kafka_event_t *ev = NULL;
@@ -88,13 +88,14 @@ int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeou
 
     if (!(topics[0] = new_topic(tp->tasks, TILER_TASKS_PARTITIONS, tp->replication, TILER_TASKS_RETENTION_MS, err, errlen))
         || !(topics[1] = new_topic(tp->results, TILER_RESULTS_PARTITIONS, tp->replication, TILER_RESULTS_RETENTION_MS, err, errlen))
-        || !(topics[2] = new_topic(tp->heartbeats, TILER_HEARTBEATS_PARTITIONS, tp->replication, TILER_HEARTBEATS_RETENTION_MS, err, errlen)))
+        || !(topics[2] = new_topic(tp->heartbeats, TILER_HEARTBEATS_PARTITIONS, tp->replication, TILER_HEARTBEATS_RETENTION_MS, err, errlen))
+        || !(topics[3] = new_topic(tp->dead_letters, TILER_DEAD_LETTERS_PARTITIONS, tp->replication, TILER_DEAD_LETTERS_RETENTION_MS, err, errlen)))
         goto out;
     opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
     q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, topics, 3, opts, q);
+    rd_kafka_CreateTopics(rk, topics, 4, opts, q);
     ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
     if (!ev) { snprintf(err, errlen, "creating topics timed out after %d ms", timeout_ms); goto out; }
     if (rd_kafka_event_error(ev)) {
@@ -117,6 +118,6 @@ out:
     if (ev) rd_kafka_event_destroy(ev);
     if (q) rd_kafka_queue_destroy(q);
     if (opts) rd_kafka_AdminOptions_destroy(opts);
-    for (i = 0; i < 3; i++) if (topics[i]) rd_kafka_NewTopic_destroy(topics[i]);
+    for (i = 0; i < 4; i++) if (topics[i]) rd_kafka_NewTopic_destroy(topics[i]);
     return rc;
 }

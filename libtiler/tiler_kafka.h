@@ -11,7 +11,7 @@ typedef struct { const char *key, *value; } tiler_prop;
 typedef enum { TILER_KAFKA_PRODUCER, TILER_KAFKA_CONSUMER } tiler_kafka_role;
 
 typedef struct {
-    const char *tasks, *results, *heartbeats;
+    const char *tasks, *results, *heartbeats, *dead_letters;
     int replication; /* -1: the broker's default.replication.factor */
 } tiler_topics;
 

@@ -1,6 +1,7 @@
 #include "tiler_msg.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void put32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
@@ -71,7 +72,8 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
     if (len < TILER_MSG_FIXED_BYTES) FAIL("message of %zu bytes is shorter than the %d-byte header", len, TILER_MSG_FIXED_BYTES);
     if (memcmp(buf, TILER_MSG_MAGIC, 4)) FAIL("message has no TILE magic");
     if (buf[4] != TILER_MSG_VERSION) FAIL("message has unknown version %u (this build speaks %d)", buf[4], TILER_MSG_VERSION);
-    if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT) FAIL("message has unknown kind %u", buf[5]);
+    if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT && buf[5] != TILER_MSG_FAILURE)
+        FAIL("message has unknown kind %u", buf[5]);
     m->kind = buf[5];
     hdr = get16(buf + 6);
     ops_len = get16(buf + 72);
@@ -91,6 +93,11 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
     }
     m->ops[ops_len] = '\0';
     if (!m->tiles_total || m->tile_index >= m->tiles_total) FAIL("tile index %u is outside 0..%u", m->tile_index, m->tiles_total);
+    if (m->kind == TILER_MSG_FAILURE) {
+        if (len != hdr) FAIL("a failure message carries no pixels");
+        m->pixels = NULL;
+        return 0;
+    }
     if (!inside(&m->core, m->image_w, m->image_h)) FAIL("tile core rectangle lies outside the %ux%u image", m->image_w, m->image_h);
     if (!inside(&m->src, m->image_w, m->image_h)) FAIL("tile source rectangle lies outside the %ux%u image", m->image_w, m->image_h);
     if (!contains(&m->src, &m->core)) FAIL("tile source rectangle does not contain its core");
@@ -98,6 +105,27 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
     if (pix != len - hdr) FAIL("message carries %zu pixel bytes, its header says %llu", len - hdr, (unsigned long long)pix);
     m->pixels = buf + hdr;
     return 0;
+}
+
+unsigned char *tiler_msg_failure(const unsigned char job_id[16], uint32_t tile_index, uint32_t tiles_total,
+                                 const char *reason, size_t *len)
+{
+    tiler_msg m;
+    unsigned char *buf;
+    size_t i;
+    memset(&m, 0, sizeof(m));
+    m.kind = TILER_MSG_FAILURE;
+    memcpy(m.job_id, job_id, 16);
+    m.tile_index = tile_index < tiles_total ? tile_index : 0;
+    m.tiles_total = tiles_total ? tiles_total : 1;
+    /* Keep the reason printable and within the field. */
+    for (i = 0; reason[i] && i < TILER_MSG_MAX_OPS_LEN; i++)
+        m.ops[i] = reason[i] >= 0x20 && reason[i] <= 0x7e ? reason[i] : '?';
+    m.ops[i] = '\0';
+    *len = tiler_msg_header_size(&m);
+    if (!(buf = malloc(*len))) return NULL;
+    tiler_msg_write_header(&m, buf);
+    return buf;
 }
 
 void tiler_pixels_to_wire(unsigned char *dst, const int *src, size_t n)

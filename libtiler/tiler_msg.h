@@ -12,7 +12,9 @@
 #define TILER_MSG_FIXED_BYTES 76
 #define TILER_MSG_MAX_OPS_LEN 512
 
-typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2 } tiler_msg_kind;
+/* FAILURE: a worker could not process a tile; the ops field carries the
+ * reason and there are no pixels. */
+typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2, TILER_MSG_FAILURE = 3 } tiler_msg_kind;
 
 typedef struct {
     tiler_msg_kind kind;
@@ -31,6 +33,10 @@ size_t tiler_msg_size(const tiler_msg *m);
 size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf);
 /* Validates everything (magic, version, kind, rectangles, sizes). 0 or -1 with a reason. */
 int tiler_msg_decode(tiler_msg *m, const void *buf, size_t len, char *err, size_t errlen);
+
+/* A malloc'd FAILURE message for tile tile_index of the job, or NULL. */
+unsigned char *tiler_msg_failure(const unsigned char job_id[16], uint32_t tile_index, uint32_t tiles_total,
+                                 const char *reason, size_t *len);
 
 /* Pixels on the wire are gd truecolor ints stored little-endian. */
 void tiler_pixels_to_wire(unsigned char *dst, const int *src, size_t n);

@@ -22,7 +22,7 @@ typedef struct {
     const char *brokers;
     const char *spool_dir;
     int tile_size;
-    const char *topic_tasks, *topic_results, *topic_heartbeats;
+    const char *topic_tasks, *topic_results, *topic_heartbeats, *topic_dead_letters;
     const char *results_group;
     const char *monitor_snapshot;
     apr_array_header_t *kafka_props;   /* of tiler_prop */
@@ -38,6 +38,8 @@ typedef struct {
 } tiler_srv_conf;
 
 tiler_srv_conf *tiler_srv(server_rec *s);
+/* The topics this server uses, for tiler_kafka_ensure_topics. */
+tiler_topics tiler_srv_topics(const tiler_srv_conf *c);
 const char *tiler_store_path(apr_pool_t *p, const tiler_srv_conf *c);
 
 #endif

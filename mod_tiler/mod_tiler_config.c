@@ -10,6 +10,12 @@ tiler_srv_conf *tiler_srv(server_rec *s)
     return ap_get_module_config(s->module_config, &tiler_module);
 }
 
+tiler_topics tiler_srv_topics(const tiler_srv_conf *c)
+{
+    tiler_topics t = { c->topic_tasks, c->topic_results, c->topic_heartbeats, c->topic_dead_letters, c->topic_replication };
+    return t;
+}
+
 void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
     tiler_srv_conf *c = apr_pcalloc(p, sizeof(*c));
@@ -33,7 +39,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
     tiler_srv_conf *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
     PICK(brokers, NULL); PICK(spool_dir, NULL); PICK(tile_size, -1);
-    PICK(topic_tasks, NULL); PICK(topic_results, NULL); PICK(topic_heartbeats, NULL);
+    PICK(topic_tasks, NULL); PICK(topic_results, NULL); PICK(topic_heartbeats, NULL); PICK(topic_dead_letters, NULL);
     PICK(results_group, NULL); PICK(monitor_snapshot, NULL);
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
@@ -142,6 +148,8 @@ const command_rec tiler_directives[] = {
     AP_INIT_TAKE1("TilerTasksTopic", set_string, STR(topic_tasks, STR_TOPIC), RSRC_CONF, "Topic for tiles to process"),
     AP_INIT_TAKE1("TilerResultsTopic", set_string, STR(topic_results, STR_TOPIC), RSRC_CONF, "Topic for processed tiles"),
     AP_INIT_TAKE1("TilerHeartbeatsTopic", set_string, STR(topic_heartbeats, STR_TOPIC), RSRC_CONF, "Topic for worker heartbeats"),
+    AP_INIT_TAKE1("TilerDeadLetterTopic", set_string, STR(topic_dead_letters, STR_TOPIC), RSRC_CONF,
+                  "Topic where workers copy task messages they cannot process"),
     AP_INIT_TAKE1("TilerResultsGroup", set_string, STR(results_group, STR_GROUP), RSRC_CONF,
                   "Consumer group of the results consumer inside httpd"),
     AP_INIT_TAKE1("TilerMonitorSnapshot", set_path, PATH(monitor_snapshot), RSRC_CONF,
@@ -178,6 +186,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (!c->topic_tasks) c->topic_tasks = TILER_DEFAULT_TOPIC_TASKS;
     if (!c->topic_results) c->topic_results = TILER_DEFAULT_TOPIC_RESULTS;
     if (!c->topic_heartbeats) c->topic_heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
+    if (!c->topic_dead_letters) c->topic_dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
     if (!c->results_group) c->results_group = TILER_DEFAULT_RESULTS_GROUP;
     if (c->max_upload_bytes < 0) c->max_upload_bytes = TILER_DEFAULT_MAX_UPLOAD;
     if (c->max_pixels < 0) c->max_pixels = TILER_DEFAULT_MAX_PIXELS;

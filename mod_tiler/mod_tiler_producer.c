@@ -105,7 +105,7 @@ static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
     n = task_partitions;
     while (n <= 0 && apr_time_now() < deadline) {
         char why[512];
-        tiler_topics t = { c->topic_tasks, c->topic_results, c->topic_heartbeats, c->topic_replication };
+        tiler_topics t = tiler_srv_topics(c);
         if ((n = lookup_partitions(c->topic_tasks, 5000)) > 0) break;
         if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) < 0) apr_sleep(apr_time_from_msec(200));
     }

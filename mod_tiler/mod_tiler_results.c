@@ -104,9 +104,9 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
     char id[TILER_ID_HEX_LEN + 1], raster[4096], err[512];
     int counted, rc;
 
-    if (tiler_msg_decode(&msg, m->payload, m->len, err, sizeof(err)) < 0 || msg.kind != TILER_MSG_RESULT) {
+    if (tiler_msg_decode(&msg, m->payload, m->len, err, sizeof(err)) < 0 || msg.kind == TILER_MSG_TASK) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30307) "skipping result at partition %d offset %lld: %s",
-                     m->partition, (long long)m->offset, msg.kind != TILER_MSG_RESULT ? "not a result" : err);
+                     m->partition, (long long)m->offset, msg.kind == TILER_MSG_TASK ? "a task, not a result" : err);
         return 0;
     }
     tiler_id_to_hex(msg.job_id, id);
@@ -114,6 +114,12 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
     if (rc < 0) return -1;
     if (rc == 1 || (strcmp(job.state, "queued") && strcmp(job.state, "running"))) {
         /* A job that was removed or has ended: late or duplicate tile. */
+        return 0;
+    }
+    if (msg.kind == TILER_MSG_FAILURE) {
+        /* A worker gave up on a tile (see the dead-letter topic). */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30318) "job %s failed: %s", id, msg.ops);
+        if (tiler_store_finish(x->store, id, "failed", msg.ops) < 0) return -1;
         return 0;
     }
     if (msg.image_w != job.width || msg.image_h != job.height || msg.tiles_total != job.tiles_total
@@ -167,7 +173,7 @@ static int open_consumer(results_ctx *x)
     }
     {
         /* Topics first: subscribing to a missing one only warns and waits. */
-        tiler_topics t = { x->c->topic_tasks, x->c->topic_results, x->c->topic_heartbeats, x->c->topic_replication };
+        tiler_topics t = tiler_srv_topics(x->c);
         if (tiler_kafka_ensure_topics(x->consumer, &t, 5000, why, sizeof(why)) < 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30314) "topics not ready yet: %s", why);
     }

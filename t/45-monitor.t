@@ -66,10 +66,10 @@ is($done->{stuck}, JSON::PP::false, 'and is no longer stuck');
 
 # ---- suspect, dead, alive again ----
 wait_for('alive', sub { worker_state('worker2-monitor') eq 'alive' });
-kill 'STOP', $t->{pids}{worker2};
+kill 'STOP', -$t->{pids}{worker2};   # the supervisor and its worker
 ok(wait_for('suspect', sub { worker_state('worker2-monitor') eq 'suspect' }, 10), 'a silent worker turns suspect after 2 missed heartbeats');
 ok(wait_for('dead', sub { worker_state('worker2-monitor') eq 'dead' }, 15), 'then dead after --dead-after-ms');
-kill 'CONT', $t->{pids}{worker2};
+kill 'CONT', -$t->{pids}{worker2};
 ok(wait_for('alive', sub { worker_state('worker2-monitor') eq 'alive' }, 15), 'and alive again when it speaks');
 my $log = TilerTest::slurp($t->dir . '/logs/monitor.log');
 like($log, qr/warn: worker worker2-monitor is suspect: 2 heartbeats missed/, 'suspect transition logged');

@@ -53,9 +53,9 @@ sub fault_case {
 fault_case('worker SIGKILL', sub { $t->stop_process('worker1', 'KILL') }, sub { $t->start_worker(1) });
 
 fault_case('worker SIGSTOP past the session timeout', sub {
-    kill 'STOP', $t->{pids}{worker2};
+    kill 'STOP', -$t->{pids}{worker2};   # the supervisor and its worker
     sleep 8;
-    kill 'CONT', $t->{pids}{worker2};
+    kill 'CONT', -$t->{pids}{worker2};
 });
 
 fault_case('third worker joins (rebalance)', sub { $t->start_worker(3) }, sub { $t->stop_process('worker3') });

@@ -34,7 +34,7 @@ static const char usage[] =
     "  -s, --snapshot FILE       where to write the worker snapshot (required)\n"
     "  -b, --brokers LIST        Kafka bootstrap servers (" TILER_DEFAULT_BROKERS ")\n"
     "  -g, --group NAME          consumer group (" TILER_DEFAULT_MONITOR_GROUP ")\n"
-    "      --tasks-topic NAME, --results-topic NAME, --heartbeats-topic NAME\n"
+    "      --tasks-topic NAME, --results-topic NAME, --heartbeats-topic NAME, --dead-letter-topic NAME\n"
     "      --workers-group NAME  the workers' consumer group, for backlog and owners (" TILER_DEFAULT_WORKER_GROUP ")\n"
     "      --suspect-after-missed N  heartbeats missed before a worker is suspect (2)\n"
     "      --dead-after-ms N     a worker silent this long is dead (15000)\n"
@@ -65,6 +65,7 @@ static int apply(monitor_options *o, const char *key, const char *v, char *err, 
     else if (!strcmp(key, "tasks-topic")) o->topics.tasks = strdup(v);
     else if (!strcmp(key, "results-topic")) o->topics.results = strdup(v);
     else if (!strcmp(key, "heartbeats-topic")) o->topics.heartbeats = strdup(v);
+    else if (!strcmp(key, "dead-letter-topic")) o->topics.dead_letters = strdup(v);
     else if (!strcmp(key, "dead-after-ms")) {
         char *end;
         long n = strtol(v, &end, 10);
@@ -85,11 +86,11 @@ static int parse(monitor_options *o, int argc, char **argv)
         { "group", 1, NULL, 'g' }, { "tasks-topic", 1, NULL, 1 }, { "results-topic", 1, NULL, 2 },
         { "heartbeats-topic", 1, NULL, 3 }, { "dead-after-ms", 1, NULL, 4 }, { "kafka", 1, NULL, 'X' },
         { "foreground", 0, NULL, 'f' }, { "pidfile", 1, NULL, 5 }, { "log-level", 1, NULL, 6 },
-        { "workers-group", 1, NULL, 7 }, { "suspect-after-missed", 1, NULL, 8 },
+        { "workers-group", 1, NULL, 7 }, { "suspect-after-missed", 1, NULL, 8 }, { "dead-letter-topic", 1, NULL, 9 },
         { "help", 0, NULL, 'h' }, { "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 }
     };
     const char *key_of[] = { NULL, "tasks-topic", "results-topic", "heartbeats-topic", "dead-after-ms", "pidfile", "log-level",
-                             "workers-group", "suspect-after-missed" };
+                             "workers-group", "suspect-after-missed", "dead-letter-topic" };
     char err[512];
     int c, i;
     const char *config = NULL;
@@ -102,6 +103,7 @@ static int parse(monitor_options *o, int argc, char **argv)
     o->topics.tasks = TILER_DEFAULT_TOPIC_TASKS;
     o->topics.results = TILER_DEFAULT_TOPIC_RESULTS;
     o->topics.heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
+    o->topics.dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
     o->topics.replication = -1;
     o->dead_after_ms = TILER_DEFAULT_DEAD_AFTER_MS;
     o->log_level = TILER_LOG_INFO;
@@ -131,7 +133,7 @@ static int parse(monitor_options *o, int argc, char **argv)
             continue;
         }
         default:
-            if (c >= 1 && c <= 8) { key = key_of[c]; break; }
+            if (c >= 1 && c <= 9) { key = key_of[c]; break; }
             fprintf(stderr, "tiler-monitor: unknown option or missing value: '%s'; see tiler-monitor --help\n", argv[optind - 1]);
             return -1;
         }

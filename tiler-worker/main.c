@@ -1,5 +1,7 @@
 /* tiler-worker: processes tiles from Kafka, or one image locally (--local). */
 #include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,10 +17,24 @@ static void on_signal(int sig)
     worker_loop_stop();
 }
 
+/* The child the supervisor runs: the worker proper. */
+static int run_child(const worker_options *o, worker_shared *sh)
+{
+    struct sigaction sa;
+    /* Die with the supervisor: a killed worker must not leave a headless child. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return WORKER_EXIT_RUNTIME;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    return worker_loop_run(o, sh);
+}
+
 int main(int argc, char **argv)
 {
     worker_options o;
-    struct sigaction sa;
     int rc = worker_options_parse(&o, argc, argv);
     if (rc) return rc > 0 ? WORKER_EXIT_OK : WORKER_EXIT_USAGE;
 
@@ -36,13 +52,8 @@ int main(int argc, char **argv)
         fprintf(f, "%d\n", (int)getpid());
         fclose(f);
     }
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    rc = worker_loop_run(&o);
+    rc = worker_supervise(&o, run_child);
     if (o.pidfile) unlink(o.pidfile);
     return rc;
 }

@@ -34,6 +34,7 @@ typedef struct {
     char current_job[TILER_ID_HEX_LEN + 1];
     time_t started;
     char host[256];
+    worker_shared *shared;
 } worker;
 
 static long long now_ms(void)
@@ -118,51 +119,105 @@ static void store_offset(worker *w, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Produces the result and waits for its delivery report. 0 delivered, -1 not. */
-static int produce_result(worker *w, unsigned char *buf, size_t len)
+/* Produces one message and waits for its delivery report (bounded by
+ * message.timeout.ms). headers, if any, pass to the producer. 0 delivered. */
+static int produce_wait(worker *w, const char *topic, const void *key, size_t key_len, void *value, size_t len,
+                        rd_kafka_headers_t *headers)
 {
     delivery d = { 0, 0 };
     rd_kafka_resp_err_t e;
     for (;;) {
-        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->o->topics.results),
-                              RD_KAFKA_V_KEY(w->current_job, TILER_ID_HEX_LEN),
-                              RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                              RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_OPAQUE(&d),
+                              RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
         rd_kafka_poll(w->producer, 100);
     }
     if (e) {
-        tiler_log(TILER_LOG_ERROR, "cannot queue result: %s", rd_kafka_err2str(e));
+        if (headers) rd_kafka_headers_destroy(headers);
+        tiler_log(TILER_LOG_ERROR, "cannot queue a message for %s: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
-    /* The producer owns nothing: buf stays ours, and d lives on this stack
-     * until the report arrives, which message.timeout.ms bounds. */
+    /* The producer copies nothing: value stays ours, and d lives on this
+     * stack until the report arrives. */
     while (!d.done) rd_kafka_poll(w->producer, 50);
     if (d.err) {
-        tiler_log(TILER_LOG_ERROR, "result for job %s not delivered: %s", w->current_job, rd_kafka_err2str(d.err));
+        tiler_log(TILER_LOG_ERROR, "message for %s not delivered: %s", topic, rd_kafka_err2str(d.err));
         return -1;
     }
     return 0;
 }
 
+static int produce_result(worker *w, unsigned char *buf, size_t len)
+{
+    return produce_wait(w, w->o->topics.results, w->current_job, TILER_ID_HEX_LEN, buf, len, NULL);
+}
+
+/* A task nobody can process: tell httpd its job failed, keep a copy in the
+ * dead-letter topic for a human, and move on. The job comes from the
+ * message key (the module keys tasks by the raw id) or the header. */
+static int dead_letter(worker *w, rd_kafka_message_t *m, const char *reason)
+{
+    const unsigned char *id = NULL, *p = m->payload;
+    uint32_t index = 0, total = 1;
+    char source[400];
+    rd_kafka_headers_t *h;
+
+    if (m->key_len == 16) id = m->key;
+    else if (m->len >= 32 && !memcmp(p, TILER_MSG_MAGIC, 4)) id = p + 8;
+    if (m->len >= 32 && !memcmp(p, TILER_MSG_MAGIC, 4)) {
+        index = (uint32_t)p[24] | (uint32_t)p[25] << 8 | (uint32_t)p[26] << 16 | (uint32_t)p[27] << 24;
+        total = (uint32_t)p[28] | (uint32_t)p[29] << 8 | (uint32_t)p[30] << 16 | (uint32_t)p[31] << 24;
+    }
+    snprintf(source, sizeof(source), "%s/%d/%lld", rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
+    h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, "tiler-error", -1, reason, -1);
+    rd_kafka_header_add(h, "tiler-source", -1, source, -1);
+    /* The copy first: once the job reads failed, its dead letter is kept. */
+    if (produce_wait(w, w->o->topics.dead_letters, m->key, m->key_len, m->payload, m->len, h) < 0) return -1;
+    if (id) {
+        size_t flen;
+        unsigned char *f;
+        char why[600];
+        snprintf(why, sizeof(why), "tile %u could not be processed: %s", index, reason);
+        tiler_id_to_hex(id, w->current_job);
+        if (!(f = tiler_msg_failure(id, index, total, why, &flen))) return -1;
+        if (produce_result(w, f, flen) < 0) { free(f); return -1; }
+        free(f);
+    }
+    tiler_log(TILER_LOG_ERROR, "task %s sent to %s%s%s: %s", source, w->o->topics.dead_letters,
+              id ? "; failed job " : "", id ? w->current_job : "", reason);
+    store_offset(w, m);
+    return 0;
+}
+
 static void handle_task(worker *w, rd_kafka_message_t *m)
 {
-    tiler_msg task;
-    char err[512];
+    tiler_msg task = { 0 };
+    char err[512] = "";
     unsigned char *out;
     size_t out_len;
     long long t0 = now_ms();
+    int crashes = worker_crash_count(w->shared, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    const char *crash_on = getenv("TILER_TEST_CRASH_ON_OPS");
 
+    if (crashes >= w->o->max_crashes) {
+        snprintf(err, sizeof(err), "it crashed the worker %d times", crashes);
+        if (dead_letter(w, m, err) < 0) rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
+        return;
+    }
     if (tiler_msg_decode(&task, m->payload, m->len, err, sizeof(err)) < 0 || task.kind != TILER_MSG_TASK) {
         /* A message nobody can process must not stall the partition. */
-        tiler_log(TILER_LOG_ERROR, "skipping undecodable task at %s[%d]@%lld: %s", rd_kafka_topic_name(m->rkt),
-                  m->partition, (long long)m->offset, task.kind != TILER_MSG_TASK ? "not a task" : err);
-        store_offset(w, m);
+        if (task.kind != TILER_MSG_TASK && !err[0]) snprintf(err, sizeof(err), "it is not a task");
+        if (dead_letter(w, m, err) < 0)
+            rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
         return;
     }
     tiler_id_to_hex(task.job_id, w->current_job);
+    /* Fault injection for the crash-loop test; see README, Tests. */
+    if (crash_on && !strcmp(crash_on, task.ops)) abort();
     if (!(out = tiler_tile_process(&task, &out_len, err, sizeof(err)))) {
-        tiler_log(TILER_LOG_ERROR, "job %s tile %u failed: %s", w->current_job, task.tile_index, err);
-        store_offset(w, m);
+        if (dead_letter(w, m, err) < 0) rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
         return;
     }
     if (produce_result(w, out, out_len) == 0) {
@@ -204,7 +259,7 @@ static rd_kafka_t *client(const worker_options *o, tiler_kafka_role role, char *
     return rk;
 }
 
-int worker_loop_run(const worker_options *o)
+int worker_loop_run(const worker_options *o, worker_shared *sh)
 {
     worker w;
     char err[512];
@@ -215,6 +270,7 @@ int worker_loop_run(const worker_options *o)
 
     memset(&w, 0, sizeof(w));
     w.o = o;
+    w.shared = sh;
     w.started = time(NULL);
     if (gethostname(w.host, sizeof(w.host)) < 0) strcpy(w.host, "unknown");
     if (!(w.producer = client(o, TILER_KAFKA_PRODUCER, err, sizeof(err)))) {
@@ -259,7 +315,13 @@ int worker_loop_run(const worker_options *o)
                 tiler_log(TILER_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) { rc = WORKER_EXIT_RUNTIME; stop_requested = 1; }
         } else {
+            /* Tell the supervisor what is in hand, in case it kills us. */
+            snprintf(sh->topic, sizeof(sh->topic), "%s", rd_kafka_topic_name(m->rkt));
+            sh->partition = m->partition;
+            sh->offset = m->offset;
+            sh->busy = 1;
             handle_task(&w, m);
+            sh->busy = 0;
         }
         rd_kafka_message_destroy(m);
     }

@@ -4,9 +4,10 @@
 #define WORKER_LOOP_H
 
 #include "worker_options.h"
+#include "worker_supervisor.h"
 
 /* Runs until worker_loop_stop(); returns a WORKER_EXIT_* code. */
-int worker_loop_run(const worker_options *o);
+int worker_loop_run(const worker_options *o, worker_shared *sh);
 /* Async-signal-safe. */
 void worker_loop_stop(void);
 

@@ -18,6 +18,8 @@ static const char usage[] =
     "      --tasks-topic NAME    (" TILER_DEFAULT_TOPIC_TASKS ")\n"
     "      --results-topic NAME  (" TILER_DEFAULT_TOPIC_RESULTS ")\n"
     "      --heartbeats-topic NAME (" TILER_DEFAULT_TOPIC_HEARTBEATS ")\n"
+    "      --dead-letter-topic NAME  where undecodable or crashing tasks are copied (" TILER_DEFAULT_TOPIC_DEAD_LETTERS ")\n"
+    "      --max-crashes N       skip a task that crashed the worker N times (2)\n"
     "      --id ID               worker id in heartbeats (host-pid)\n"
     "      --heartbeat-ms N      heartbeat interval (5000)\n"
     "  -X, --kafka PROP=VALUE    pass a property to librdkafka (TLS, SASL, ...)\n"
@@ -30,7 +32,8 @@ static const char usage[] =
     "  -h, --help                this text\n"
     "  -V, --version             print the version\n";
 
-enum { O_TASKS = 256, O_RESULTS, O_HEARTBEATS, O_ID, O_HB_MS, O_PIDFILE, O_LOGLEVEL, O_LOCAL, O_OPS, O_FORMAT };
+enum { O_TASKS = 256, O_RESULTS, O_HEARTBEATS, O_ID, O_HB_MS, O_PIDFILE, O_LOGLEVEL, O_LOCAL, O_OPS, O_FORMAT,
+       O_DLQ, O_MAX_CRASHES };
 
 static const struct option longopts[] = {
     { "config", required_argument, NULL, 'c' },
@@ -39,6 +42,8 @@ static const struct option longopts[] = {
     { "tasks-topic", required_argument, NULL, O_TASKS },
     { "results-topic", required_argument, NULL, O_RESULTS },
     { "heartbeats-topic", required_argument, NULL, O_HEARTBEATS },
+    { "dead-letter-topic", required_argument, NULL, O_DLQ },
+    { "max-crashes", required_argument, NULL, O_MAX_CRASHES },
     { "id", required_argument, NULL, O_ID },
     { "heartbeat-ms", required_argument, NULL, O_HB_MS },
     { "kafka", required_argument, NULL, 'X' },
@@ -80,6 +85,10 @@ static int apply(worker_options *o, const char *key, const char *v, char *err, s
     else if (!strcmp(key, "tasks-topic")) o->topics.tasks = strdup(v);
     else if (!strcmp(key, "results-topic")) o->topics.results = strdup(v);
     else if (!strcmp(key, "heartbeats-topic")) o->topics.heartbeats = strdup(v);
+    else if (!strcmp(key, "dead-letter-topic")) o->topics.dead_letters = strdup(v);
+    else if (!strcmp(key, "max-crashes")) {
+        if (positive(v, &o->max_crashes) < 0 || o->max_crashes > 100) { snprintf(err, errlen, "max-crashes '%s' is not in 1..100", v); return -1; }
+    }
     else if (!strcmp(key, "id")) o->worker_id = strdup(v);
     else if (!strcmp(key, "pidfile")) o->pidfile = strdup(v);
     else if (!strcmp(key, "heartbeat-ms")) {
@@ -101,7 +110,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     char err[512];
     int c, i;
     const char *names[] = { "brokers", "group", "tasks-topic", "results-topic", "heartbeats-topic", "id",
-                            "heartbeat-ms", "pidfile", "log-level" };
+                            "heartbeat-ms", "pidfile", "log-level", "dead-letter-topic", "max-crashes" };
 
     memset(o, 0, sizeof(*o));
     o->brokers = TILER_DEFAULT_BROKERS;
@@ -109,8 +118,10 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     o->topics.tasks = TILER_DEFAULT_TOPIC_TASKS;
     o->topics.results = TILER_DEFAULT_TOPIC_RESULTS;
     o->topics.heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
+    o->topics.dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
     o->topics.replication = -1;
     o->heartbeat_ms = TILER_DEFAULT_HEARTBEAT_MS;
+    o->max_crashes = TILER_DEFAULT_MAX_CRASHES;
     o->log_level = TILER_LOG_INFO;
     o->format = "png";
     o->max_pixels = TILER_HARD_MAX_PIXELS;
@@ -140,6 +151,8 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
         case O_HB_MS: key = names[6]; break;
         case O_PIDFILE: key = names[7]; break;
         case O_LOGLEVEL: key = names[8]; break;
+        case O_DLQ: key = names[9]; break;
+        case O_MAX_CRASHES: key = names[10]; break;
         case 'X': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) { fprintf(stderr, "tiler-worker: --kafka wants PROP=VALUE, got '%s'\n", optarg); return -1; }

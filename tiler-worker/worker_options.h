@@ -22,6 +22,7 @@ typedef struct {
     tiler_topics topics;
     const char *worker_id;
     int heartbeat_ms;
+    int max_crashes;
     int foreground;
     const char *pidfile;
     int log_level;

@@ -33,7 +33,8 @@ sub new {
     }, $class;
     $self->{brokers} = "127.0.0.1:$self->{kafka_port}";
     my $tag = "$name-$$";
-    $self->{topics} = { tasks => "t-$tag-tasks", results => "t-$tag-results", heartbeats => "t-$tag-hb" };
+    $self->{topics} = { tasks => "t-$tag-tasks", results => "t-$tag-results", heartbeats => "t-$tag-hb",
+                        dead_letters => "t-$tag-dlq" };
     $self->{groups} = { workers => "g-$tag-workers", results => "g-$tag-results", monitor => "g-$tag-monitor" };
     my $base = $ENV{TILER_TEST_DIR} // "$TOP/t/run";
     make_path($base);
@@ -89,6 +90,7 @@ TilerSpoolDir "$d/spool"
 TilerTasksTopic $self->{topics}{tasks}
 TilerResultsTopic $self->{topics}{results}
 TilerHeartbeatsTopic $self->{topics}{heartbeats}
+TilerDeadLetterTopic $self->{topics}{dead_letters}
 TilerResultsGroup $self->{groups}{results}
 TilerMonitorSnapshot "$d/monitor/workers.json"
 TilerHtdocsDir "$TOP/htdocs"
@@ -149,6 +151,9 @@ sub spawn {
     my $log = "$self->{dir}/logs/$key.log";
     my $pid = fork // die "fork: $!";
     if (!$pid) {
+        # Its own process group: fault tests signal a worker and its child together.
+        POSIX::setpgid(0, 0);
+        %ENV = (%ENV, %{ $self->{spawn_env} || {} });
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $log;
         open STDERR, '>>', $log;
@@ -159,11 +164,13 @@ sub spawn {
 }
 
 sub start_worker {
-    my ($self, $n) = @_;
+    my ($self, $n, %env) = @_;
+    local $self->{spawn_env} = \%env;
     return $self->spawn("worker$n", $self->bin('tiler-worker/tiler-worker'), '--foreground',
         '--brokers', $self->{brokers}, '--group', $self->{groups}{workers},
         '--tasks-topic', $self->{topics}{tasks}, '--results-topic', $self->{topics}{results},
-        '--heartbeats-topic', $self->{topics}{heartbeats}, '--id', "worker$n-$self->{name}",
+        '--heartbeats-topic', $self->{topics}{heartbeats}, '--dead-letter-topic', $self->{topics}{dead_letters},
+        '--id', "worker$n-$self->{name}",
         '--heartbeat-ms', 1000, '--log-level', 'info');
 }
 
@@ -174,7 +181,8 @@ sub start_monitor {
     return $self->spawn('monitor', $self->bin('tiler-monitor/tiler-monitor'), '--foreground',
         '--brokers', $self->{brokers}, '--group', $self->{groups}{monitor}, '--workers-group', $self->{groups}{workers},
         '--tasks-topic', $self->{topics}{tasks}, '--results-topic', $self->{topics}{results},
-        '--heartbeats-topic', $self->{topics}{heartbeats}, '--snapshot', "$self->{dir}/monitor/workers.json",
+        '--heartbeats-topic', $self->{topics}{heartbeats}, '--dead-letter-topic', $self->{topics}{dead_letters},
+        '--snapshot', "$self->{dir}/monitor/workers.json",
         '--dead-after-ms', 5000);
 }
 

@@ -62,6 +62,15 @@ int main(void)
         ok(out == NULL && strstr(err, "halo"), "too-narrow halo refused: %s", err);
         free(out);
     }
+    {
+        size_t flen;
+        unsigned char *f = tiler_msg_failure(id, 3, 6, "tile could not be decoded:\n bad", &flen);
+        ok(f && tiler_msg_decode(&m, f, flen, err, sizeof(err)) == 0 && m.kind == TILER_MSG_FAILURE
+           && m.tile_index == 3 && !memcmp(m.job_id, id, 16), "failure message round-trips");
+        ok(!strcmp(m.ops, "tile could not be decoded:? bad"), "its reason is kept printable: %s", m.ops);
+        ok(tiler_msg_decode(&m, f, flen - 1, err, sizeof(err)) < 0, "a short failure message is refused");
+        free(f);
+    }
     free(copy);
     free(buf);
     gdImageDestroy(im);
