@@ -26,12 +26,15 @@ sub new {
         name => $name,
         kafka_port => $ENV{TILER_KAFKA_PORT} // 9092,
         http_port => $o{http_port} // (18000 + ($$ % 1000) * 2),
+        http_host => $o{http_host} // '127.0.0.1',
+        # Commands to run a component inside a network namespace: key => [ip netns exec NS]
+        exec_prefix => $o{exec_prefix} // {},
         directives => $o{directives} // '',
         location_extra => $o{location_extra} // '',
         allow_log => $o{allow_log} // [],
         pids => {},
     }, $class;
-    $self->{brokers} = "127.0.0.1:$self->{kafka_port}";
+    $self->{brokers} = $o{brokers} // "127.0.0.1:$self->{kafka_port}";
     my $tag = "$name-$$";
     $self->{topics} = { tasks => "t-$tag-tasks", results => "t-$tag-results", heartbeats => "t-$tag-hb",
                         dead_letters => "t-$tag-dlq" };
@@ -40,7 +43,7 @@ sub new {
     make_path($base);
     $self->{dir} = tempdir("$name-XXXXXX", DIR => $base, CLEANUP => 0);
     chmod 0755, $base, $self->{dir};
-    $self->{url} = "http://127.0.0.1:$self->{http_port}";
+    $self->{url} = "http://$self->{http_host}:$self->{http_port}";
     $self->{http} = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
     return $self;
 }
@@ -64,7 +67,7 @@ sub write_httpd_conf {
     print $fh <<"CONF";
 ServerRoot "$d"
 ServerName 127.0.0.1
-Listen 127.0.0.1:$self->{http_port}
+Listen $self->{http_host}:$self->{http_port}
 PidFile "$d/run/httpd.pid"
 DefaultRuntimeDir "$d/run"
 ErrorLog "$d/logs/error.log"
@@ -106,7 +109,8 @@ CONF
 sub start_httpd {
     my ($self) = @_;
     $self->write_httpd_conf;
-    my $out = `apache2 -f $self->{dir}/httpd.conf -k start 2>&1`;
+    my $pre = join ' ', @{ $self->{exec_prefix}{httpd} || [] };
+    my $out = `$pre apache2 -f $self->{dir}/httpd.conf -k start 2>&1`;
     die "httpd did not start: $out" if $?;
     for (1 .. 100) {
         my $r = $self->{http}->get("$self->{url}/tiler/api/jobs");
@@ -140,7 +144,8 @@ sub results_consumer_pid {
 sub stop_httpd {
     my ($self) = @_;
     my $pid = $self->httpd_pid or return;
-    system("apache2 -f $self->{dir}/httpd.conf -k stop >/dev/null 2>&1");
+    my $pre = join ' ', @{ $self->{exec_prefix}{httpd} || [] };
+    system("$pre apache2 -f $self->{dir}/httpd.conf -k stop >/dev/null 2>&1");
     for (1 .. 150) { return 1 unless kill 0, $pid; sleep 0.1; }
     kill 'KILL', $pid;
 }
@@ -157,7 +162,9 @@ sub spawn {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $log;
         open STDERR, '>>', $log;
-        exec @cmd or die "exec $cmd[0]: $!";
+        my ($kind) = $key =~ /^([a-z]+?)\d*$/;
+        my @pre = @{ $self->{exec_prefix}{$key} || $self->{exec_prefix}{$kind} || [] };
+        exec @pre, @cmd or die "exec $cmd[0]: $!";
     }
     $self->{pids}{$key} = $pid;
     return $pid;

@@ -1,0 +1,106 @@
+# The four-host layout of the original design, built with network
+# namespaces: a Kafka host, a web host (httpd and the monitor) and two
+# worker hosts, each with its own address on a private bridge this test
+# makes. A job succeeds; then one worker host's link is cut mid-job and the
+# job still completes. Needs root (ip netns); skipped otherwise.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(sleep time);
+use TilerTest;
+
+plan skip_all => 'needs root to make network namespaces (ip netns); CI runs as root' if $> != 0;
+plan skip_all => 'ip (iproute2) is not installed' unless -x '/usr/sbin/ip' || -x '/sbin/ip';
+if (system('ip netns add tlr-probe >/dev/null 2>&1') != 0) {
+    plan skip_all => 'this sandbox does not allow network namespaces';
+}
+system('ip netns del tlr-probe');
+
+my $net = '10.213.77';                    # on our own bridge only
+my %host = (kafka => 10, web => 20, w1 => 31, w2 => 32);
+my $tag = $$ % 10000;
+my %ns = map { $_ => "tlr$tag-$_" } keys %host;
+my $sw = "tlr$tag-sw";
+my @created;
+
+sub sh { my ($cmd) = @_; system($cmd) == 0 or die "failed: $cmd\n"; }
+sub cleanup {
+    system("ip link del tlr$tag-root >/dev/null 2>&1");
+    system("ip netns del $_ >/dev/null 2>&1") for reverse @created;
+}
+END { cleanup() }
+
+# A switch namespace with a bridge; every host (and this test, from the
+# root namespace, as the client) gets a veth into it.
+sh("ip netns add $sw"); push @created, $sw;
+sh("ip netns exec $sw ip link add br0 type bridge");
+sh("ip netns exec $sw ip link set br0 up");
+for my $h (sort keys %host) {
+    sh("ip netns add $ns{$h}"); push @created, $ns{$h};
+    sh("ip link add tlr$tag-$h type veth peer name eth0 netns $ns{$h}");
+    sh("ip link set tlr$tag-$h netns $sw");
+    sh("ip netns exec $sw ip link set tlr$tag-$h master br0 up");
+    sh("ip netns exec $ns{$h} ip addr add $net.$host{$h}/24 dev eth0");
+    sh("ip netns exec $ns{$h} ip link set eth0 up");
+    sh("ip netns exec $ns{$h} ip link set lo up");
+}
+sh("ip link add tlr$tag-root type veth peer name tlr$tag-up netns $sw");
+sh("ip netns exec $sw ip link set tlr$tag-up master br0 up");
+sh("ip addr add $net.1/24 dev tlr$tag-root");
+sh("ip link set tlr$tag-root up");
+
+my @in = map { ['ip', 'netns', 'exec', $ns{$_}] } qw(web w1 w2);
+my $t = TilerTest->new(name => 'hosts', brokers => "$net.$host{kafka}:9092", http_host => "$net.$host{web}",
+    http_port => 8080, exec_prefix => { httpd => $in[0], monitor => $in[0], worker1 => $in[1], worker2 => $in[2] },
+    allow_log => [qr/kafka .*(Connect to|Disconnected|brokers are down|timed out|Failed to)/]);
+
+# The Kafka host runs its own broker.
+my $kdir = $t->dir . '/kafka-host';
+sh("ip netns exec $ns{kafka} env TILER_KAFKA_HOST=$net.$host{kafka} TILER_KAFKA_PORT=9092 TILER_RUN_DIR=$kdir "
+   . "$TilerTest::TOP/scripts/kafka start >/dev/null 2>&1");
+END { system("ip netns exec $ns{kafka} env TILER_KAFKA_HOST=$net.$host{kafka} TILER_KAFKA_PORT=9092 TILER_RUN_DIR=$kdir "
+             . "$TilerTest::TOP/scripts/kafka kill >/dev/null 2>&1") if $kdir }
+ok($t->kafka_ready, "the Kafka host answers on $net.$host{kafka}:9092");
+$t->start_all(workers => 2);
+ok(1, "httpd on $net.$host{web}, workers on $net.$host{w1} and $net.$host{w2}");
+
+my $img = $t->make_image('h.jpg', 3000, 2000, 'jpeg', 0, 71);
+my $ops = 'grayscale,blur:3';
+my $ref = $t->local_result($img, $ops);
+sub check_job {
+    my ($name, $id) = @_;
+    my ($s) = $t->wait_job($id, 120);
+    is($s->{state}, 'done', "$name: done");
+    is($s->{tiles_done}, $s->{tiles_total}, "$name: every tile counted once");
+    my ($r) = $t->request('GET', "/tiler/api/jobs/$id/result");
+    my $out = $t->dir . "/$id.png";
+    TilerTest::spew($out, $r->{content});
+    my ($msg, $same) = $t->imgcmp($out, $ref);
+    ok($same, "$name: identical to local mode ($msg)");
+}
+
+my ($r, $j) = $t->submit($img, $ops);
+is($r->{status}, 202, 'job accepted by the web host');
+check_job('across four hosts', $j->{id});
+my (undef, $w) = $t->request('GET', '/tiler/api/workers');
+my @alive = grep { $_->{state} eq 'alive' } @{ $w->{workers} || [] };
+is(scalar(@alive), 2, 'the monitor on the web host hears both worker hosts');
+
+# Cut worker host 1's link mid-job: its partitions move to worker host 2.
+($r, $j) = $t->submit($img, $ops);
+my $deadline = time + 60;
+while (time < $deadline) {
+    my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+    last if $s && $s->{tiles_done} >= 3;
+    sleep 0.02;
+}
+sh("ip netns exec $sw ip link set tlr$tag-w1 down");
+my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+ok($s->{tiles_done} < $s->{tiles_total}, "link cut mid-job ($s->{tiles_done}/$s->{tiles_total})");
+check_job('with worker host 1 cut off', $j->{id});
+sh("ip netns exec $sw ip link set tlr$tag-w1 up");
+
+$t->finish;
+done_testing;
