@@ -40,6 +40,8 @@
 #define TILER_DEFAULT_MAX_PIXELS    (100L * 1000 * 1000)      /* 100 MP */
 #define TILER_HARD_MAX_PIXELS       (2147483647L / 4)         /* raster offsets, gd's int sizes */
 #define TILER_MAX_OPS               16
+#define TILER_DEFAULT_MAX_JOBS      64        /* queued or running */
+#define TILER_DEFAULT_JOB_TTL       86400     /* seconds a finished job is kept */
 #define TILER_DEFAULT_SIGMA         3.0
 #define TILER_MAX_SIGMA             64.0
 #define TILER_JPEG_QUALITY          90

@@ -175,6 +175,8 @@ gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_
     }
     gdImageAlphaBlending(im, 0);
     gdImageSaveAlpha(im, 1);
+    /* An interlaced input must not make an interlaced result. */
+    gdImageInterlace(im, 0);
     return im;
 }
 

@@ -13,6 +13,7 @@ struct tiler_store {
     apr_dbd_t *db;
     const char *last_error;
     apr_dbd_prepared_t *insert_job, *get_job, *list_jobs, *insert_tile, *bump, *finish;
+    apr_dbd_prepared_t *delete_tiles, *delete_job, *finished_before;
 };
 
 static const char *schema[] = {
@@ -122,7 +123,10 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         || prepare(s, "UPDATE jobs SET tiles_done = tiles_done + 1, updated = %s,"
                       " state = CASE state WHEN 'queued' THEN 'running' ELSE state END WHERE id = %s", &s->bump)
         || prepare(s, "UPDATE jobs SET state = %s, finished = %s, error = %s"
-                      " WHERE id = %s AND state IN ('queued', 'running')", &s->finish))
+                      " WHERE id = %s AND state IN ('queued', 'running')", &s->finish)
+        || prepare(s, "DELETE FROM tiles WHERE job = %s", &s->delete_tiles)
+        || prepare(s, "DELETE FROM jobs WHERE id = %s", &s->delete_job)
+        || prepare(s, "SELECT id FROM jobs WHERE state IN ('done', 'failed') AND finished < %s", &s->finished_before))
         goto bad;
     *out = s;
     return 0;
@@ -244,6 +248,48 @@ int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, ap
      * pvselect on a statement without parameters. */
     int rc = apr_dbd_select(s->drv, p, s->db, &res,
                             "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND tiles_done >= tiles_total", 0);
+    if (rc) return fail(s, rc);
+    *ids = apr_array_make(p, 4, sizeof(const char *));
+    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)
+        APR_ARRAY_PUSH(*ids, const char *) = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 0));
+    return 0;
+}
+
+int tiler_store_count_active(tiler_store *s, int *n)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_pool_t *p;
+    int rc;
+    apr_pool_create(&p, s->pool);
+    /* Not prepared: see tiler_store_complete_unfinished. */
+    rc = apr_dbd_select(s->drv, p, s->db, &res, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", 0);
+    *n = 0;
+    if (!rc)
+        while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) *n = (int)entry_int(apr_dbd_get_entry(s->drv, row, 0));
+    apr_pool_destroy(p);
+    return rc ? fail(s, rc) : 0;
+}
+
+int tiler_store_delete_job(tiler_store *s, const char *id)
+{
+    apr_pool_t *p;
+    int nrows = 0, gone = 0, rc;
+    if (exec(s, "BEGIN IMMEDIATE")) return -1;
+    apr_pool_create(&p, s->pool);
+    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->delete_tiles, id, NULL);
+    if (!rc) rc = apr_dbd_pvquery(s->drv, p, s->db, &gone, s->delete_job, id, NULL);
+    apr_pool_destroy(p);
+    if (rc) { fail(s, rc); exec(s, "ROLLBACK"); return -1; }
+    if (exec(s, "COMMIT")) { exec(s, "ROLLBACK"); return -1; }
+    return gone ? 0 : 1;
+}
+
+int tiler_store_finished_before(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->finished_before, 0, num(p, before), NULL);
     if (rc) return fail(s, rc);
     *ids = apr_array_make(p, 4, sizeof(const char *));
     while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)

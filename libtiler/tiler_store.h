@@ -42,6 +42,12 @@ int tiler_store_count_tile(tiler_store *s, const char *id, uint32_t idx, int *co
 /* Moves a job that is not yet done or failed to done/failed, with finished
  * time and error text. 0, or -1. */
 int tiler_store_finish(tiler_store *s, const char *id, const char *state, const char *error);
+/* Jobs queued or running now. 0 or -1. */
+int tiler_store_count_active(tiler_store *s, int *n);
+/* Removes a job and its counted tiles. 0 removed, 1 no such job, -1 error. */
+int tiler_store_delete_job(tiler_store *s, const char *id);
+/* Ids of done or failed jobs that finished before the given time (apr_time_t). */
+int tiler_store_finished_before(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p);
 /* Ids of jobs whose tiles are all counted but which are not done yet. */
 int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, apr_pool_t *p);
 

@@ -35,6 +35,8 @@ typedef struct {
     int max_event_streams;
     int event_stream_seconds;
     int stuck_seconds;
+    int max_jobs;
+    int job_ttl_seconds;     /* 0: keep finished jobs */
 } tiler_srv_conf;
 
 tiler_srv_conf *tiler_srv(server_rec *s);

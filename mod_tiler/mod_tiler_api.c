@@ -155,7 +155,8 @@ static int api(request_rec *r, const char *base, const char *rest)
         const char *id = rest + 10, *slash = strchr(id, '/');
         if (!slash) {
             if (r->method_number == M_GET) return job_status(r, base, id);
-            return tiler_method_not_allowed(r, "GET, HEAD");
+            if (r->method_number == M_DELETE) return tiler_delete_job(r, id);
+            return tiler_method_not_allowed(r, "GET, HEAD, DELETE");
         }
         if (!strcmp(slash, "/result")) {
             if (r->method_number == M_GET) return tiler_job_result(r, apr_pstrndup(r->pool, id, (apr_size_t)(slash - id)));

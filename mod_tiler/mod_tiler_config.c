@@ -29,6 +29,8 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->max_event_streams = -1;
     c->event_stream_seconds = -1;
     c->stuck_seconds = -1;
+    c->max_jobs = -1;
+    c->job_ttl_seconds = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
 }
@@ -43,7 +45,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(results_group, NULL); PICK(monitor_snapshot, NULL);
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
-    PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1);
+    PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -169,6 +171,10 @@ const command_rec tiler_directives[] = {
                   "Server-Sent Event streams one httpd child serves at once (each holds a thread)"),
     AP_INIT_TAKE1("TilerEventStreamSeconds", set_number, NUM(event_stream_seconds, 5, 86400, 1), RSRC_CONF,
                   "How long one event stream lasts before the browser reconnects"),
+    AP_INIT_TAKE1("TilerMaxJobs", set_number, NUM(max_jobs, 1, 100000, 1), RSRC_CONF,
+                  "Most jobs queued or running at once; more get 503 with Retry-After"),
+    AP_INIT_TAKE1("TilerJobTTL", set_number, NUM(job_ttl_seconds, 0, 365 * 86400, 1), RSRC_CONF,
+                  "Seconds a finished job and its files are kept (0: forever)"),
     AP_INIT_TAKE1("TilerStuckSeconds", set_number, NUM(stuck_seconds, 1, 86400, 1), RSRC_CONF,
                   "A job with no progress this long while the workers have a backlog is flagged stuck"),
     AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
@@ -196,6 +202,8 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (!c->htdocs_dir) c->htdocs_dir = TILER_HTDOCS_DIR;
     if (c->max_event_streams < 0) c->max_event_streams = TILER_DEFAULT_MAX_EVENT_STREAMS;
     if (c->stuck_seconds < 0) c->stuck_seconds = TILER_DEFAULT_STUCK_SECONDS;
+    if (c->max_jobs < 0) c->max_jobs = TILER_DEFAULT_MAX_JOBS;
+    if (c->job_ttl_seconds < 0) c->job_ttl_seconds = TILER_DEFAULT_JOB_TTL;
     if (c->event_stream_seconds < 0) c->event_stream_seconds = TILER_DEFAULT_EVENT_STREAM_SECONDS;
     /* Build both client configs once now (no client, no threads before fork)
      * so that a property that does not fit a role fails startup. */

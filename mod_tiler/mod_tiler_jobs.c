@@ -88,6 +88,19 @@ int tiler_create_job(request_rec *r, const char *base)
         if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_UNKNOWN)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
     }
+    {
+        /* Refuse before reading the upload: the client may try later. */
+        tiler_store *st = tiler_request_store(r);
+        int active = 0;
+        if (!st || tiler_store_count_active(st, &active) < 0)
+            return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be read");
+        if (active >= c->max_jobs) {
+            r->connection->keepalive = AP_CONN_CLOSE;
+            apr_table_setn(r->headers_out, "Retry-After", "10");
+            return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "too_many_jobs",
+                                    apr_psprintf(r->pool, "%d jobs are queued or running (TilerMaxJobs); try again later", active));
+        }
+    }
     if (tiler_id_generate(id) < 0) return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "no_entropy", "cannot make a job id");
     tiler_id_to_hex(id, hex);
     tiler_spool_path(dir, sizeof(dir), c->spool_dir, hex, TILER_SPOOL_DIR);
@@ -180,3 +193,27 @@ int tiler_create_job(request_rec *r, const char *base)
 #undef BAIL
 }
 
+
+int tiler_delete_job(request_rec *r, const char *id)
+{
+    tiler_srv_conf *c = tiler_srv(r->server);
+    tiler_job job;
+    tiler_store *store;
+    int sent;
+    yajl_gen g;
+    if (tiler_find_job(r, id, &job, &sent) < 0) return sent;
+    if (!(store = tiler_request_store(r)) || tiler_store_delete_job(store, job.id) < 0)
+        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be written");
+    /* Tiles still in Kafka for it are dropped by the results consumer: the
+     * job is unknown by then. */
+    tiler_spool_remove(c->spool_dir, job.id);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30407) "job %s deleted (was %s)", job.id, job.state);
+    g = yajl_gen_alloc(NULL);
+    yajl_gen_map_open(g);
+    tiler_json_kv_str(g, "id", job.id);
+    tiler_json_str(g, "deleted");
+    yajl_gen_bool(g, 1);
+    tiler_json_kv_str(g, "was", job.state);
+    yajl_gen_map_close(g);
+    return tiler_send_json(r, HTTP_OK, g);
+}

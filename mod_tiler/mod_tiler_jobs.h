@@ -6,5 +6,7 @@
 #include "mod_tiler.h"
 
 int tiler_create_job(request_rec *r, const char *base);
+/* DELETE {loc}/api/jobs/{id}: cancels and removes a job. */
+int tiler_delete_job(request_rec *r, const char *id);
 
 #endif

@@ -13,6 +13,7 @@
 #define WATCHDOG_NAME "_tiler_results_"
 #define POLL_SLICE_MS 100          /* one consumer_poll; callbacks must not block long */
 #define RUN_BUDGET apr_time_from_msec(900)
+#define SWEEP_INTERVAL_S 5         /* how often finished jobs are checked against TilerJobTTL */
 
 typedef struct {
     server_rec *s;
@@ -21,6 +22,7 @@ typedef struct {
     rd_kafka_t *consumer;
     tiler_store *store;
     int caught_up;
+    apr_time_t next_sweep;
 } results_ctx;
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
@@ -132,6 +134,7 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
      * (idempotent) write when the tile comes again. */
     if (tiler_spool_path(raster, sizeof(raster), x->c->spool_dir, id, TILER_SPOOL_RASTER) < 0
         || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0) {
+        if (tiler_store_get_job(x->store, id, &job, p) == 1) return 0;   /* deleted meanwhile */
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30309) "job %s: %s", id, err);
         tiler_store_finish(x->store, id, "failed", apr_psprintf(p, "assembling the result failed: %s", err));
         return 0;
@@ -195,6 +198,24 @@ static void catch_up(results_ctx *x, apr_pool_t *p)
         for (i = 0; i < ids->nelts; i++) tiler_results_finish_job(x->s, x->store, APR_ARRAY_IDX(ids, i, const char *), p);
 }
 
+/* Removes finished jobs older than TilerJobTTL, files and rows. */
+static void sweep(results_ctx *x, apr_pool_t *p)
+{
+    apr_array_header_t *ids;
+    int i;
+    x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
+    if (x->c->job_ttl_seconds <= 0) return;
+    if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;
+    for (i = 0; i < ids->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        tiler_spool_remove(x->c->spool_dir, id);
+        tiler_store_delete_job(x->store, id);
+    }
+    if (ids->nelts)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30319) "removed %d jobs finished more than %d s ago",
+                     ids->nelts, x->c->job_ttl_seconds);
+}
+
 static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
 {
     results_ctx *x = data;
@@ -213,6 +234,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         if (!x->consumer || !x->store) break;
         apr_pool_create(&p, x->pool);
         if (!x->caught_up) catch_up(x, p);
+        if (apr_time_now() >= x->next_sweep) sweep(x, p);
         until = apr_time_now() + RUN_BUDGET;
         while (apr_time_now() < until) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(x->consumer, POLL_SLICE_MS);

@@ -74,7 +74,7 @@ expect('unknown job sub-resource', 'GET', '/tiler/api/jobs/' . ('ab' x 16) . '/p
     my ($r) = expect('DELETE on the job list', 'DELETE', '/tiler/api/jobs', 405, 'method_not_allowed');
     is($r->{headers}{allow}, 'GET, HEAD, POST', 'Allow header lists the methods');
     ($r) = expect('PUT on a job', 'PUT', '/tiler/api/jobs/' . ('ab' x 16), 405, 'method_not_allowed');
-    is($r->{headers}{allow}, 'GET, HEAD', 'Allow header for a job');
+    is($r->{headers}{allow}, 'GET, HEAD, DELETE', 'Allow header for a job');
 }
 expect('workers without a monitor', 'GET', '/tiler/api/workers', 503, 'monitor_unavailable');
 

@@ -13,11 +13,12 @@
 #include "tiler_defaults.h"
 #include "tiler_kafka.h"
 #include "tiler_log.h"
+#include "tiler_privs.h"
 
 #define MAX_PROPS 64
 
 typedef struct {
-    const char *brokers, *group, *workers_group, *snapshot, *pidfile;
+    const char *brokers, *group, *workers_group, *snapshot, *pidfile, *user;
     int suspect_after_missed;
     tiler_topics topics;
     int dead_after_ms, foreground, log_level;
@@ -41,6 +42,7 @@ static const char usage[] =
     "  -X, --kafka PROP=VALUE    pass a property to librdkafka\n"
     "  -f, --foreground          stay in the foreground\n"
     "      --pidfile FILE        write the pid here\n"
+    "      --user NAME           run as this user (started as root)\n"
     "      --log-level LEVEL     error, warn, info or debug (info)\n"
     "  -h, --help / -V, --version\n";
 
@@ -62,6 +64,7 @@ static int apply(monitor_options *o, const char *key, const char *v, char *err, 
     }
     else if (!strcmp(key, "snapshot")) o->snapshot = strdup(v);
     else if (!strcmp(key, "pidfile")) o->pidfile = strdup(v);
+    else if (!strcmp(key, "user")) o->user = strdup(v);
     else if (!strcmp(key, "tasks-topic")) o->topics.tasks = strdup(v);
     else if (!strcmp(key, "results-topic")) o->topics.results = strdup(v);
     else if (!strcmp(key, "heartbeats-topic")) o->topics.heartbeats = strdup(v);
@@ -86,11 +89,11 @@ static int parse(monitor_options *o, int argc, char **argv)
         { "group", 1, NULL, 'g' }, { "tasks-topic", 1, NULL, 1 }, { "results-topic", 1, NULL, 2 },
         { "heartbeats-topic", 1, NULL, 3 }, { "dead-after-ms", 1, NULL, 4 }, { "kafka", 1, NULL, 'X' },
         { "foreground", 0, NULL, 'f' }, { "pidfile", 1, NULL, 5 }, { "log-level", 1, NULL, 6 },
-        { "workers-group", 1, NULL, 7 }, { "suspect-after-missed", 1, NULL, 8 }, { "dead-letter-topic", 1, NULL, 9 },
+        { "workers-group", 1, NULL, 7 }, { "suspect-after-missed", 1, NULL, 8 }, { "dead-letter-topic", 1, NULL, 9 }, { "user", 1, NULL, 10 },
         { "help", 0, NULL, 'h' }, { "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 }
     };
     const char *key_of[] = { NULL, "tasks-topic", "results-topic", "heartbeats-topic", "dead-after-ms", "pidfile", "log-level",
-                             "workers-group", "suspect-after-missed", "dead-letter-topic" };
+                             "workers-group", "suspect-after-missed", "dead-letter-topic", "user" };
     char err[512];
     int c, i;
     const char *config = NULL;
@@ -133,7 +136,7 @@ static int parse(monitor_options *o, int argc, char **argv)
             continue;
         }
         default:
-            if (c >= 1 && c <= 9) { key = key_of[c]; break; }
+            if (c >= 1 && c <= 10) { key = key_of[c]; break; }
             fprintf(stderr, "tiler-monitor: unknown option or missing value: '%s'; see tiler-monitor --help\n", argv[optind - 1]);
             return -1;
         }
@@ -200,6 +203,10 @@ int main(int argc, char **argv)
     }
     rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)))) {
+        fprintf(stderr, "tiler-monitor: %s\n", err);
+        return 2;
+    }
+    if (o.user && tiler_drop_privileges(o.user, err, sizeof(err)) < 0) {
         fprintf(stderr, "tiler-monitor: %s\n", err);
         return 2;
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "tiler_image.h"
 #include "tiler_log.h"
+#include "tiler_privs.h"
 #include "worker_local.h"
 #include "worker_loop.h"
 #include "worker_options.h"
@@ -51,6 +52,14 @@ int main(int argc, char **argv)
         if (!f) { tiler_log(TILER_LOG_ERROR, "cannot write pidfile %s", o.pidfile); return WORKER_EXIT_USAGE; }
         fprintf(f, "%d\n", (int)getpid());
         fclose(f);
+    }
+    if (o.user) {
+        char err[300];
+        if (tiler_drop_privileges(o.user, err, sizeof(err)) < 0) {
+            tiler_log(TILER_LOG_ERROR, "%s", err);
+            return WORKER_EXIT_USAGE;
+        }
+        tiler_log(TILER_LOG_INFO, "running as user %s", o.user);
     }
     signal(SIGPIPE, SIG_IGN);
     rc = worker_supervise(&o, run_child);

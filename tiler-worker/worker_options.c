@@ -25,6 +25,7 @@ static const char usage[] =
     "  -X, --kafka PROP=VALUE    pass a property to librdkafka (TLS, SASL, ...)\n"
     "  -f, --foreground          stay in the foreground\n"
     "      --pidfile FILE        write the pid here\n"
+    "      --user NAME           run as this user (started as root)\n"
     "      --log-level LEVEL     error, warn, info or debug (info)\n"
     "      --local IN OUT        process one whole image in this process and exit\n"
     "      --ops LIST            op chain for --local, e.g. grayscale,blur:3\n"
@@ -33,7 +34,7 @@ static const char usage[] =
     "  -V, --version             print the version\n";
 
 enum { O_TASKS = 256, O_RESULTS, O_HEARTBEATS, O_ID, O_HB_MS, O_PIDFILE, O_LOGLEVEL, O_LOCAL, O_OPS, O_FORMAT,
-       O_DLQ, O_MAX_CRASHES };
+       O_DLQ, O_MAX_CRASHES, O_USER };
 
 static const struct option longopts[] = {
     { "config", required_argument, NULL, 'c' },
@@ -44,6 +45,7 @@ static const struct option longopts[] = {
     { "heartbeats-topic", required_argument, NULL, O_HEARTBEATS },
     { "dead-letter-topic", required_argument, NULL, O_DLQ },
     { "max-crashes", required_argument, NULL, O_MAX_CRASHES },
+    { "user", required_argument, NULL, O_USER },
     { "id", required_argument, NULL, O_ID },
     { "heartbeat-ms", required_argument, NULL, O_HB_MS },
     { "kafka", required_argument, NULL, 'X' },
@@ -91,6 +93,7 @@ static int apply(worker_options *o, const char *key, const char *v, char *err, s
     }
     else if (!strcmp(key, "id")) o->worker_id = strdup(v);
     else if (!strcmp(key, "pidfile")) o->pidfile = strdup(v);
+    else if (!strcmp(key, "user")) o->user = strdup(v);
     else if (!strcmp(key, "heartbeat-ms")) {
         if (positive(v, &o->heartbeat_ms) < 0) { snprintf(err, errlen, "heartbeat-ms '%s' is not a positive number", v); return -1; }
     } else if (!strcmp(key, "log-level")) {
@@ -110,7 +113,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     char err[512];
     int c, i;
     const char *names[] = { "brokers", "group", "tasks-topic", "results-topic", "heartbeats-topic", "id",
-                            "heartbeat-ms", "pidfile", "log-level", "dead-letter-topic", "max-crashes" };
+                            "heartbeat-ms", "pidfile", "log-level", "dead-letter-topic", "max-crashes", "user" };
 
     memset(o, 0, sizeof(*o));
     o->brokers = TILER_DEFAULT_BROKERS;
@@ -153,6 +156,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
         case O_LOGLEVEL: key = names[8]; break;
         case O_DLQ: key = names[9]; break;
         case O_MAX_CRASHES: key = names[10]; break;
+        case O_USER: key = names[11]; break;
         case 'X': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) { fprintf(stderr, "tiler-worker: --kafka wants PROP=VALUE, got '%s'\n", optarg); return -1; }

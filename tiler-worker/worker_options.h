@@ -25,6 +25,7 @@ typedef struct {
     int max_crashes;
     int foreground;
     const char *pidfile;
+    const char *user;
     int log_level;
     tiler_prop props[WORKER_MAX_PROPS];
     int nprops;

@@ -71,6 +71,16 @@ int main(void)
     ok(tiler_store_finish(s, b, "failed", "kafka said no") == 0 && tiler_store_get_job(s, b, &got, p) == 0
        && !strcmp(got.state, "failed") && got.error && !strcmp(got.error, "kafka said no"), "failed job keeps its error");
 
+    {
+        int active = -1;
+        ok(tiler_store_count_active(s, &active) == 0 && active == 0, "no active jobs now (%d)", active);
+        ok(tiler_store_finished_before(s, apr_time_now() + 1000000, &ids, p) == 0 && ids->nelts == 2,
+           "both finished jobs are older than a second from now");
+        ok(tiler_store_finished_before(s, 0, &ids, p) == 0 && ids->nelts == 0, "none finished before the epoch");
+        ok(tiler_store_delete_job(s, b) == 0 && tiler_store_get_job(s, b, &got, p) == 1, "a job is deleted");
+        ok(tiler_store_delete_job(s, b) == 1, "deleting it again: no such job");
+    }
+
     /* Concurrent counting from several processes: each tile exactly once. */
     j = make("11111111111111111111111111111111", 3000000, 200);
     tiler_store_create_job(s, &j);
@@ -89,6 +99,10 @@ int main(void)
     for (i = 0; i < 4; i++) { int st; wait(&st); all &= WIFEXITED(st) && WEXITSTATUS(st) == 0; }
     ok(all, "four processes counting the same 200 tiles all succeed");
     ok(tiler_store_get_job(s, j.id, &got, p) == 0 && got.tiles_done == 200, "and each tile counted once: %u", got.tiles_done);
+    {
+        int active = -1;
+        ok(tiler_store_count_active(s, &active) == 0 && active == 1, "one active job counted (%d)", active);
+    }
 
     apr_pool_destroy(p);
     {

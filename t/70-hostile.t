@@ -1,0 +1,170 @@
+# Hostile and odd input. Every bad request gets its expected status and a
+# JSON error, and the server answers after each one; odd but valid images
+# are processed exactly as local mode does; no httpd child crashes.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Compress::Zlib qw(compress crc32);
+use Test::More;
+use Time::HiRes qw(sleep);
+use TilerTest;
+
+my $t = TilerTest->new(name => 'hostile', directives => "TilerMaxUploadBytes 4000000\nTilerMaxPixels 20000000\nTilerMaxJobs 3\n");
+$t->start_all(workers => 2);
+my $png = TilerTest::slurp($t->make_image('ok.png', 64, 48, 'png', 1, 81));
+
+# A minimal PNG writer, for the colour types and depths libgd cannot write.
+sub png {
+    my (%o) = @_;
+    my ($w, $h, $type, $depth) = @o{qw(w h type depth)};
+    my $chan = { 0 => 1, 2 => 3, 4 => 2, 6 => 4 }->{$type};
+    my $bpp = $chan * $depth / 8;
+    my $raw = '';
+    for my $y (0 .. $h - 1) {
+        $raw .= "\0";
+        for my $x (0 .. $w - 1) {
+            for my $c (0 .. $chan - 1) {
+                my $v = ($x * 37 + $y * 11 + $c * 71) % 256;
+                $v = 255 - ($x + $y) % 200 if $c == $chan - 1 && ($type == 4 || $type == 6);
+                $raw .= $depth == 16 ? pack('n', $v * 257 + ($x % 7)) : chr($v);
+            }
+        }
+    }
+    my $chunk = sub { my ($k, $d) = @_; pack('N', length $d) . $k . $d . pack('N', crc32($k . $d)) };
+    return "\x89PNG\r\n\x1a\n" . $chunk->('IHDR', pack('NNCCCCC', $w, $h, $depth, $type, 0, 0, 0))
+         . $chunk->('IDAT', compress($raw)) . $chunk->('IEND', '');
+}
+
+my $n = 0;
+sub hostile {
+    my ($name, $method, $path, $want, %o) = @_;
+    my $code = delete $o{code};
+    my $json = delete $o{json} // 1;
+    $o{headers} //= { 'Content-Type' => 'image/png' } if $method eq 'POST';
+    my ($r, $j) = $t->request($method, $path, %o);
+    $n++;
+    is($r->{status}, $want, "#$n $name: $want") or diag(substr($r->{content} // '', 0, 300));
+    if ($want >= 400 && $r->{status} != 599 && $json) {
+        ok($j && $j->{error} && length($j->{message} // ''), "#$n $name: JSON error " . ($j->{error} // 'none'));
+        is($j->{error}, $code, "#$n $name: code $code") if $code;
+    }
+    my ($alive) = $t->request('GET', '/tiler/api/jobs');
+    is($alive->{status}, 200, "#$n $name: server still answers");
+}
+my $J = '/tiler/api/jobs';
+my %img = (content => $png);
+
+hostile('text/plain body', 'POST', "$J?ops=invert", 415, %img, headers => { 'Content-Type' => 'text/plain' });
+hostile('no Content-Type', 'POST', "$J?ops=invert", 415, %img, headers => {});
+hostile('octet-stream', 'POST', "$J?ops=invert", 415, %img, headers => { 'Content-Type' => 'application/octet-stream' });
+hostile('no ops', 'POST', $J, 400, %img, code => 'bad_ops');
+hostile('empty ops', 'POST', "$J?ops=", 400, %img, code => 'bad_ops');
+hostile('sigma 0', 'POST', "$J?ops=blur:0", 400, %img, code => 'bad_ops');
+hostile('negative sigma', 'POST', "$J?ops=blur:-3", 400, %img, code => 'bad_ops');
+hostile('exponent sigma', 'POST', "$J?ops=blur:1e2", 400, %img, code => 'bad_ops');
+hostile('NaN sigma', 'POST', "$J?ops=blur:NaN", 400, %img, code => 'bad_ops');
+hostile('infinite sigma', 'POST', "$J?ops=blur:inf", 400, %img, code => 'bad_ops');
+hostile('extra colon', 'POST', "$J?ops=blur:3:4", 400, %img, code => 'bad_ops');
+hostile('double colon', 'POST', "$J?ops=blur::3", 400, %img, code => 'bad_ops');
+hostile('leading comma', 'POST', "$J?ops=,grayscale", 400, %img, code => 'bad_ops');
+hostile('trailing comma', 'POST', "$J?ops=grayscale,", 400, %img, code => 'bad_ops');
+hostile('NUL in ops', 'POST', "$J?ops=gray%00scale", 400, %img, code => 'bad_query');
+hostile('CR LF in ops', 'POST', "$J?ops=invert%0D%0Agrayscale", 400, %img, code => 'bad_query');
+hostile('high bytes in ops', 'POST', "$J?ops=%FF%FE", 400, %img, code => 'bad_ops');
+hostile('17 ops', 'POST', "$J?ops=" . join(',', ('invert') x 17), 400, %img, code => 'bad_ops');
+hostile('huge sigma digits', 'POST', "$J?ops=blur:" . ('9' x 40), 400, %img, code => 'bad_ops');
+hostile('format gif', 'POST', "$J?ops=invert&format=gif", 400, %img, code => 'bad_format');
+hostile('format twice', 'POST', "$J?ops=invert&format=png&format=jpeg", 400, %img, code => 'bad_query');
+hostile('unknown parameter', 'POST', "$J?ops=invert&evil=1", 400, %img, code => 'bad_query');
+hostile('bad escape', 'POST', "$J?ops=%zz", 400, %img, code => 'bad_query');
+hostile('empty body', 'POST', "$J?ops=invert", 400, code => 'empty_body');
+hostile('random bytes', 'POST', "$J?ops=invert", 415, content => join('', map { chr(($_ * 7919) % 256) } 1 .. 5000), code => 'unsupported_format');
+hostile('truncated PNG', 'POST', "$J?ops=invert", 422, content => substr($png, 0, 120), code => 'corrupt_image');
+hostile('PNG of width 0', 'POST', "$J?ops=invert", 422, content => png(w => 1, h => 1, type => 2, depth => 8) =~ s/^(.{16})..../$1\0\0\0\0/sr, code => 'corrupt_image');
+hostile('PNG bomb 100000x100000', 'POST', "$J?ops=invert", 413, content => substr(png(w => 1, h => 1, type => 2, depth => 8), 0, 16) . pack('NN', 100000, 100000) . "\x08\x02\0\0\0" . ("\0" x 64), code => 'too_many_pixels');
+hostile('JPEG claiming 65535x65535', 'POST', "$J?ops=invert", 413, content => "\xFF\xD8\xFF\xC0\x00\x11\x08\xFF\xFF\xFF\xFF\x03" . ("\0" x 200), code => 'too_many_pixels');
+hostile('GIF header only', 'POST', "$J?ops=invert", 422, content => "GIF89a\x20\x00\x20\x00\x00\x00\x00", code => 'corrupt_image');
+hostile('BMP with garbage', 'POST', "$J?ops=invert", 422, content => "BM" . ("\xFF" x 60), code => 'corrupt_image');
+hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0\0WEBPVP8 " . ("\0" x 20), code => 'corrupt_image');
+hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');
+{
+    my $left = 5_000_000;
+    hostile('chunked, over the limit', 'POST', "$J?ops=invert", 413, code => 'too_large',
+            content => sub { return undef if $left <= 0; $left -= 65536; return "\0" x 65536 });
+}
+# Encoded slashes never reach the module: httpd's core refuses them (AllowEncodedSlashes Off).
+hostile('id with dot-dot', 'GET', "$J/..%2F..%2Fetc%2Fpasswd", 404, json => 0);
+hostile('id with dot-dot, plain', 'GET', "$J/....etc", 404, code => 'not_found');
+hostile('id uppercase', 'GET', "$J/" . ('AB' x 16), 404, code => 'not_found');
+hostile('id of 1000 characters', 'GET', "$J/" . ('a' x 1000), 404, code => 'not_found');
+hostile('id with NUL', 'GET', "$J/" . ('a' x 31) . '%00', 404);
+hostile('PUT on jobs', 'PUT', $J, 405, code => 'method_not_allowed');
+hostile('PATCH on a job', 'PATCH', "$J/" . ('ab' x 16), 405, code => 'method_not_allowed');
+hostile('POST on workers', 'POST', '/tiler/api/workers', 405, content => 'x', code => 'method_not_allowed');
+hostile('DELETE of an unknown job', 'DELETE', "$J/" . ('cd' x 16), 404, code => 'not_found');
+hostile('multipart without boundary', 'POST', $J, 400, content => 'x', headers => { 'Content-Type' => 'multipart/form-data' }, code => 'bad_multipart');
+hostile('multipart, wrong boundary', 'POST', $J, 400, content => "--a\r\nContent-Disposition: form-data; name=\"ops\"\r\n\r\ninvert\r\n--a--",
+        headers => { 'Content-Type' => 'multipart/form-data; boundary=b' }, code => 'bad_multipart');
+hostile('multipart with 20 parts', 'POST', $J, 400, headers => { 'Content-Type' => 'multipart/form-data; boundary=b' },
+        content => join('', map { "--b\r\nContent-Disposition: form-data; name=\"x$_\"\r\n\r\nv\r\n" } 1 .. 20) . "--b--\r\n", code => 'bad_multipart');
+hostile('multipart header of 9000 bytes', 'POST', $J, 400, headers => { 'Content-Type' => 'multipart/form-data; boundary=b' },
+        content => "--b\r\nContent-Disposition: form-data; name=\"ops\"\r\nX-Junk: " . ('j' x 9000) . "\r\n\r\ninvert\r\n--b--\r\n", code => 'bad_multipart');
+hostile('thumb=-1', 'GET', "$J/" . ('ab' x 16) . '/result?thumb=-1', 400, code => 'bad_query');
+hostile('events filter with a path', 'GET', '/tiler/api/events?job=../x', 400, code => 'bad_query');
+hostile('a page name not on the list', 'GET', '/tiler/static/..%2Fhttpd.conf', 404);
+
+cmp_ok($n, '>=', 40, "$n hostile requests");
+
+# Odd but valid images: each processed exactly as local mode does.
+my $dir = $t->dir;
+my %odd = (
+    'png-16bit-rgba.png' => png(w => 70, h => 45, type => 6, depth => 16),
+    'png-16bit-rgb.png'  => png(w => 33, h => 20, type => 2, depth => 16),
+    'png-grey.png'       => png(w => 50, h => 30, type => 0, depth => 8),
+    'png-grey-alpha.png' => png(w => 40, h => 41, type => 4, depth => 8),
+    'png-1x1.png'        => png(w => 1, h => 1, type => 6, depth => 8),
+    'png-1xN.png'        => png(w => 1, h => 700, type => 2, depth => 8),
+    'png-Nx1.png'        => png(w => 600, h => 1, type => 6, depth => 8),
+);
+TilerTest::spew("$dir/$_", $odd{$_}) for keys %odd;
+for my $f (['png-interlaced', 'png'], ['png-palette', 'png'], ['gif-anim', 'gif'], ['jpeg-cmyk', 'jpg']) {
+    $t->make_image("$f->[0].$f->[1]", 300, 200, $f->[0], 0, 82);
+}
+my @odd = ((sort keys %odd), 'png-interlaced.png', 'png-palette.png', 'gif-anim.gif', 'jpeg-cmyk.jpg');
+for my $f (@odd) {
+    my $type = $f =~ /gif$/ ? 'image/gif' : $f =~ /jpg$/ ? 'image/jpeg' : 'image/png';
+    my ($r, $j);
+    for (1 .. 60) {   # TilerMaxJobs 3: wait for room when busy
+        ($r, $j) = $t->submit("$dir/$f", 'blur:2,invert', type => $type);
+        last unless $r->{status} == 503;
+        sleep 0.5;
+    }
+    is($r->{status}, 202, "$f accepted") or next;
+    my ($s) = $t->wait_job($j->{id}, 60);
+    is($s->{state}, 'done', "$f processed");
+    my ($res) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
+    TilerTest::spew("$dir/$f.result.png", $res->{content});
+    my ($msg, $same) = $t->imgcmp("$dir/$f.result.png", $t->local_result("$dir/$f", 'blur:2,invert'));
+    ok($same, "$f: identical to local mode ($msg)");
+}
+
+# TilerMaxJobs: with no worker running, the fourth job waits its turn.
+{
+    $t->stop_process("worker$_") for 1, 2;
+    my @ids;
+    for (1 .. 3) { my ($r, $j) = $t->submit("$dir/png-1x1.png", 'invert'); push @ids, $j->{id} if $r->{status} == 202 }
+    is(scalar @ids, 3, 'three jobs queued');
+    my ($r, $j) = $t->submit("$dir/png-1x1.png", 'invert');
+    is($r->{status}, 503, 'the fourth: 503');
+    is($r->{headers}{'retry-after'}, '10', 'with Retry-After');
+    is($j->{error}, 'too_many_jobs', 'too_many_jobs');
+    $t->start_worker($_) for 1, 2;
+    $t->wait_job($_, 60) for @ids;
+    ($r) = $t->submit("$dir/png-1x1.png", 'invert');
+    is($r->{status}, 202, 'room again once they are done');
+}
+
+$t->finish;
+unlike(TilerTest::slurp($t->dir . '/logs/error.log'), qr/exit signal/, 'no httpd child crashed') if -e $t->dir . '/logs/error.log';
+done_testing;
