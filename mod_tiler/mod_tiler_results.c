@@ -76,7 +76,8 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
         gdImageDestroy(im);
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30304) "job %s: cannot write the result: %s", id, err);
         remove(tmp);
-        tiler_store_finish(store, id, "failed", "the result could not be written (spool disk full?)");
+        remove(raster);
+        tiler_store_finish(store, id, "failed", apr_psprintf(p, "the result could not be written: %s", err));
         return;
     }
     gdImageDestroy(im);
@@ -87,6 +88,14 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
     else
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30306) "job %s done: %ux%u, %u tiles, encoded in %" APR_TIME_T_FMT " ms",
                      id, job.width, job.height, job.tiles_total, apr_time_as_msec(apr_time_now() - t0));
+}
+
+/* Fails a job and frees its raster: a full disk must not stay full. */
+static int fail_job(results_ctx *x, const char *id, const char *reason)
+{
+    char raster[4096];
+    if (tiler_spool_path(raster, sizeof(raster), x->c->spool_dir, id, TILER_SPOOL_RASTER) == 0) remove(raster);
+    return tiler_store_finish(x->store, id, "failed", reason);
 }
 
 static void store_offset(results_ctx *x, const rd_kafka_message_t *m)
@@ -121,7 +130,7 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
     if (msg.kind == TILER_MSG_FAILURE) {
         /* A worker gave up on a tile (see the dead-letter topic). */
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30318) "job %s failed: %s", id, msg.ops);
-        if (tiler_store_finish(x->store, id, "failed", msg.ops) < 0) return -1;
+        if (fail_job(x, id, msg.ops) < 0) return -1;
         return 0;
     }
     if (msg.image_w != job.width || msg.image_h != job.height || msg.tiles_total != job.tiles_total
@@ -136,7 +145,7 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
         || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0) {
         if (tiler_store_get_job(x->store, id, &job, p) == 1) return 0;   /* deleted meanwhile */
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30309) "job %s: %s", id, err);
-        tiler_store_finish(x->store, id, "failed", apr_psprintf(p, "assembling the result failed: %s", err));
+        fail_job(x, id, apr_psprintf(p, "assembling the result failed: %s", err));
         return 0;
     }
     rc = tiler_store_count_tile(x->store, id, msg.tile_index, &counted, &job, p);
