@@ -44,6 +44,7 @@
 #define TILER_DEFAULT_JOB_TTL       86400     /* seconds a finished job is kept */
 #define TILER_DEFAULT_SIGMA         3.0
 #define TILER_MAX_SIGMA             64.0
+#define TILER_SIGMA_DECIMALS        6
 #define TILER_JPEG_QUALITY          90
 #define TILER_PNG_LEVEL             6
 

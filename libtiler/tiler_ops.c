@@ -11,18 +11,21 @@ int tiler_blur_radius(double sigma)
     return (int)ceil(3.0 * sigma);
 }
 
-/* Strict decimal: digits with at most one '.', no sign, exponent, hex, inf or nan. */
+/* Strict decimal: digits with at most one '.' and at most 6 decimals; no
+ * sign, exponent, hex, inf or nan. Six decimals keep the canonical form
+ * (which the workers parse again) exactly the number the module used. */
 static int parse_sigma(const char *s, size_t n, double *out)
 {
     char buf[32];
     size_t i;
-    int dots = 0, digits = 0;
+    int dots = 0, digits = 0, decimals = 0;
     if (n == 0 || n >= sizeof(buf)) return -1;
     for (i = 0; i < n; i++) {
         if (s[i] == '.') { if (++dots > 1) return -1; }
-        else if (s[i] >= '0' && s[i] <= '9') digits++;
+        else if (s[i] >= '0' && s[i] <= '9') { digits++; if (dots) decimals++; }
         else return -1;
     }
+    if (decimals > TILER_SIGMA_DECIMALS) return -1;
     if (!digits) return -1;
     memcpy(buf, s, n);
     buf[n] = '\0';
@@ -44,7 +47,8 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
             const char *v = colon + 1;
             size_t vn = n - name_len - 1;
             if (parse_sigma(v, vn, &sigma) < 0) {
-                snprintf(err, errlen, "blur sigma '%.*s' is not a decimal number", (int)(vn > 20 ? 20 : vn), v);
+                snprintf(err, errlen, "blur sigma '%.*s' is not a decimal number with at most %d decimals",
+                         (int)(vn > 20 ? 20 : vn), v, TILER_SIGMA_DECIMALS);
                 return -1;
             }
             if (!(sigma > 0.0) || sigma > TILER_MAX_SIGMA) {
@@ -116,7 +120,15 @@ int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len)
         switch (op->kind) {
         case TILER_OP_GRAYSCALE: n = snprintf(buf + used, len - used, "%sgrayscale", sep); break;
         case TILER_OP_INVERT:    n = snprintf(buf + used, len - used, "%sinvert", sep); break;
-        case TILER_OP_BLUR:      n = snprintf(buf + used, len - used, "%sblur:%g", sep, op->sigma); break;
+        case TILER_OP_BLUR: {
+            /* Plain decimals, never an exponent: the parser takes no exponents. */
+            char num[48];
+            size_t k = (size_t)snprintf(num, sizeof(num), "%.*f", TILER_SIGMA_DECIMALS, op->sigma);
+            while (k > 1 && num[k - 1] == '0') num[--k] = '\0';
+            if (k > 1 && num[k - 1] == '.') num[--k] = '\0';
+            n = snprintf(buf + used, len - used, "%sblur:%s", sep, num);
+            break;
+        }
         default: return -1;
         }
         if (n < 0 || (size_t)n >= len - used) return -1;

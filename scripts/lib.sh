@@ -48,7 +48,9 @@ build() {
         say "autoreconf"
         autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
     fi
-    if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ]; then
+    # Configure again when the flags changed, or clang arrived since (make fuzz).
+    if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ] \
+       || { grep -q '^FUZZ_CC = *$' Makefile && command -v clang-14 >/dev/null; }; then
         say "configure $flags"
         # shellcheck disable=SC2086
         ./configure $flags >/dev/null || { echo "configure failed; see config.log" >&2; exit 1; }

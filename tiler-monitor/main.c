@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     static monitor_cluster cluster;
     rd_kafka_t *lag_rk;
     long long next_cluster = 0;
-    monitor_options o;
+    static monitor_options o;   /* static: reachable for the whole process */
     rd_kafka_conf_t *conf;
     rd_kafka_t *rk;
     rd_kafka_topic_partition_list_t *topics;

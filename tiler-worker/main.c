@@ -35,7 +35,7 @@ static int run_child(const worker_options *o, worker_shared *sh)
 
 int main(int argc, char **argv)
 {
-    worker_options o;
+    static worker_options o;   /* static: lives (and stays reachable) as long as the process */
     int rc = worker_options_parse(&o, argc, argv);
     if (rc) return rc > 0 ? WORKER_EXIT_OK : WORKER_EXIT_USAGE;
 

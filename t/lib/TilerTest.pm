@@ -17,6 +17,11 @@ use Time::HiRes qw(sleep time);
 use Test::More;
 
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
+# Where the built binaries are: the checkout, or another build tree (the
+# sanitizer build of scripts/check).
+our $BUILD = $ENV{TILER_BUILD_DIR} ? abs_path($ENV{TILER_BUILD_DIR}) : $TOP;
+# A module built with AddressSanitizer needs its runtime loaded first.
+our $PRELOAD = $ENV{TILER_ASAN_PRELOAD} ? "env LD_PRELOAD=$ENV{TILER_ASAN_PRELOAD} ASAN_OPTIONS=detect_leaks=0 " : '';
 my $json = JSON::PP->new->canonical;
 
 sub new {
@@ -50,7 +55,7 @@ sub new {
 
 sub dir { $_[0]{dir} }
 sub url { $_[0]{url} }
-sub bin { "$TOP/$_[1]" }
+sub bin { "$BUILD/$_[1]" }
 
 sub kafka_ready {
     my ($self) = @_;
@@ -78,7 +83,7 @@ LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule authn_file_module $mods/mod_authn_file.so
 LoadModule authz_user_module $mods/mod_authz_user.so
 LoadModule auth_basic_module $mods/mod_auth_basic.so
-LoadModule tiler_module "$TOP/mod_tiler/.libs/mod_tiler.so"
+LoadModule tiler_module "$BUILD/mod_tiler/.libs/mod_tiler.so"
 $user
 StartServers 2
 MinSpareThreads 16
@@ -110,7 +115,7 @@ sub start_httpd {
     my ($self) = @_;
     $self->write_httpd_conf;
     my $pre = join ' ', @{ $self->{exec_prefix}{httpd} || [] };
-    my $out = `$pre apache2 -f $self->{dir}/httpd.conf -k start 2>&1`;
+    my $out = `$pre $PRELOAD apache2 -f $self->{dir}/httpd.conf -k start 2>&1`;
     die "httpd did not start: $out" if $?;
     for (1 .. 100) {
         my $r = $self->{http}->get("$self->{url}/tiler/api/jobs");
@@ -303,7 +308,7 @@ sub error_log_problems {
     my @bad;
     open my $fh, '<', "$self->{dir}/logs/error.log" or return ("no error log");
     LINE: while (my $l = <$fh>) {
-        next unless $l =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052/;
+        next unless $l =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052|Sanitizer|runtime error:/;
         for my $re (@{ $self->{allow_log} }) { next LINE if $l =~ $re; }
         push @bad, $l;
     }
@@ -315,6 +320,12 @@ sub finish {
     for my $k (sort keys %{ $self->{pids} }) { $self->stop_process($k) }
     $self->stop_httpd;
     my @bad = $self->error_log_problems;
+    # The daemons' logs: a sanitizer report or a crash there fails too.
+    for my $log (glob "$self->{dir}/logs/*.log") {
+        next if $log =~ /error\.log$/;
+        open my $fh, '<', $log or next;
+        while (my $l = <$fh>) { push @bad, "$log: $l" if $l =~ /Sanitizer|runtime error:/ }
+    }
     ok(!@bad, 'error log has no unexpected lines');
     diag("unexpected: $_") for @bad;
     # A failed test leaves its directory (logs, config, spool) for a look.

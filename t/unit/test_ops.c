@@ -15,7 +15,8 @@ int main(void)
     char err[256], buf[256];
     const char *bad[] = { "", ",", "grayscale,", ",invert", "grayscale,,invert", "sharpen", "blur:", "blur:0",
                           "blur:-1", "blur:64.5", "blur:1e1", "blur:nan", "blur:inf", "blur:0x10", "blur:3:4",
-                          "blur:3 ", " blur", "grayscale:1", "invert:", "blur:1..2", "BLUR", "blur:.", NULL };
+                          "blur:3 ", " blur", "grayscale:1", "invert:", "blur:1..2", "BLUR", "blur:.", "blur:0.0000001",
+                          "blur:0.0000008375319363696624582", NULL };
     int i;
 
     ok(tiler_chain_parse(&c, "grayscale,blur:3,invert", TILER_MAX_OPS, err, sizeof(err)) == 0, "chain parses");
@@ -31,6 +32,19 @@ int main(void)
        && tiler_chain_halo(&c) == 2 + 7, "chained blurs add radii (ceil(1.5)+ceil(6.75))");
     ok(parses("blur:64") && parses("blur:0.01") && parses("invert,invert"), "range edges and repeats");
     ok(tiler_chain_halo(&(tiler_chain){ 0 }) == 0, "empty chain has no halo");
+    {
+        /* The canonical form parses back to the same numbers (found by fuzzing). */
+        const char *forms[][2] = { { "blur:0.000001", "blur:0.000001" }, { "blur:3.50", "blur:3.5" },
+                                   { "blur:064", "blur:64" }, { "blur:2.", "blur:2" }, { "blur:.25", "blur:0.25" } };
+        size_t k;
+        for (k = 0; k < sizeof(forms) / sizeof(forms[0]); k++) {
+            tiler_chain again;
+            ok(tiler_chain_parse(&c, forms[k][0], TILER_MAX_OPS, err, sizeof(err)) == 0
+               && tiler_chain_format(&c, buf, sizeof(buf)) > 0 && !strcmp(buf, forms[k][1])
+               && tiler_chain_parse(&again, buf, TILER_MAX_OPS, err, sizeof(err)) == 0
+               && again.ops[0].sigma == c.ops[0].sigma, "%s is canonically %s and parses back the same", forms[k][0], buf);
+        }
+    }
 
     for (i = 0; bad[i]; i++) ok(!parses(bad[i]), "refuses '%s'", bad[i]);
 

@@ -1,0 +1,23 @@
+/* libFuzzer target: the tile message decoder, and processing of any task
+ * it accepts (small by construction: the pixels must be in the input). */
+#include <stdlib.h>
+#include <stdint.h>
+#include "tiler_msg.h"
+#include "tiler_tile.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
+{
+    tiler_msg m;
+    char err[512];
+    if (tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0 && m.kind == TILER_MSG_TASK
+        && (uint64_t)m.src.w * m.src.h <= 256 * 256) {
+        size_t out_len;
+        unsigned char *out = tiler_tile_process(&m, &out_len, err, sizeof(err));
+        if (out) {
+            tiler_msg r;
+            if (tiler_msg_decode(&r, out, out_len, err, sizeof(err)) < 0) abort();   /* we must write what we read */
+            free(out);
+        }
+    }
+    return 0;
+}
