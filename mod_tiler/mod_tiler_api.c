@@ -16,16 +16,26 @@
 
 #define LIST_LIMIT 200
 
-/* The tasks backlog the monitor last measured, or -1 when unknown. */
+/* The tasks backlog the monitor last measured, or -1 when unknown. Read
+ * again only when the snapshot file changed (per thread). */
 apr_int64_t tiler_cluster_backlog(request_rec *r)
 {
-    const char *why, *snap = tiler_read_snapshot(r, NULL, &why);
+    static _Thread_local apr_time_t seen_mtime;
+    static _Thread_local apr_int64_t seen_backlog = -1;
+    tiler_srv_conf *c = tiler_srv(r->server);
+    const char *why, *snap;
     const char *path[] = { "cluster", "backlog", NULL };
+    apr_finfo_t fi;
+    apr_time_t mtime;
     yajl_val root, v;
     apr_int64_t backlog = -1;
-    if (!snap || !(root = yajl_tree_parse(snap, NULL, 0))) return -1;
+    if (!c->monitor_snapshot || apr_stat(&fi, c->monitor_snapshot, APR_FINFO_MTIME, r->pool) != APR_SUCCESS) return -1;
+    if (fi.mtime == seen_mtime && apr_time_now() - fi.mtime < apr_time_from_sec(30)) return seen_backlog;
+    if (!(snap = tiler_read_snapshot(r, &mtime, &why)) || !(root = yajl_tree_parse(snap, NULL, 0))) return -1;
     if ((v = yajl_tree_get(root, path, yajl_t_number)) && YAJL_IS_INTEGER(v)) backlog = YAJL_GET_INTEGER(v);
     yajl_tree_free(root);
+    seen_mtime = mtime;
+    seen_backlog = backlog;
     return backlog;
 }
 

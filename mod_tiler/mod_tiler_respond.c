@@ -41,15 +41,27 @@ int tiler_method_not_allowed(request_rec *r, const char *allow)
                             apr_psprintf(r->pool, "%s is not allowed here; allowed: %s", r->method, allow));
 }
 
+/* One store connection per httpd thread, opened on first use and kept: an
+ * SQLite connection must stay with one thread, and opening one (pragmas,
+ * schema check, prepared statements) costs more than the query it serves. */
+static _Thread_local tiler_store *thread_store;
+static _Thread_local const char *thread_store_path;
+
 tiler_store *tiler_request_store(request_rec *r)
 {
-    tiler_store *store;
-    const char *err;
-    if (tiler_store_open(&store, tiler_store_path(r->pool, tiler_srv(r->server)), r->pool, &err) < 0) {
+    const char *err, *path = tiler_store_path(r->pool, tiler_srv(r->server));
+    apr_pool_t *p;
+    if (thread_store && !strcmp(thread_store_path, path)) return thread_store;
+    /* Its own pool: it lives as long as the thread, not the request. */
+    if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) return NULL;
+    if (tiler_store_open(&thread_store, path, p, &err) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30402) "%s", err);
+        apr_pool_destroy(p);
+        thread_store = NULL;
         return NULL;
     }
-    return store;
+    thread_store_path = apr_pstrdup(p, path);
+    return thread_store;
 }
 
 int tiler_find_job(request_rec *r, const char *id, tiler_job *job, int *sent)
