@@ -240,18 +240,25 @@ int tiler_store_finish(tiler_store *s, const char *id, const char *state, const 
     return rc ? fail(s, rc) : 0;
 }
 
+/* The first column of every row, as strings. */
+static apr_array_header_t *collect_ids(tiler_store *s, apr_dbd_results_t *res, apr_pool_t *p)
+{
+    apr_dbd_row_t *row = NULL;
+    apr_array_header_t *ids = apr_array_make(p, 4, sizeof(const char *));
+    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)
+        APR_ARRAY_PUSH(ids, const char *) = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 0));
+    return ids;
+}
+
 int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, apr_pool_t *p)
 {
     apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     /* Not a prepared statement: apr-util's sqlite3 driver crashes in
      * pvselect on a statement without parameters. */
     int rc = apr_dbd_select(s->drv, p, s->db, &res,
                             "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND tiles_done >= tiles_total", 0);
     if (rc) return fail(s, rc);
-    *ids = apr_array_make(p, 4, sizeof(const char *));
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)
-        APR_ARRAY_PUSH(*ids, const char *) = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 0));
+    *ids = collect_ids(s, res, p);
     return 0;
 }
 
@@ -288,11 +295,8 @@ int tiler_store_delete_job(tiler_store *s, const char *id)
 int tiler_store_finished_before(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p)
 {
     apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->finished_before, 0, num(p, before), NULL);
     if (rc) return fail(s, rc);
-    *ids = apr_array_make(p, 4, sizeof(const char *));
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)
-        APR_ARRAY_PUSH(*ids, const char *) = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 0));
+    *ids = collect_ids(s, res, p);
     return 0;
 }

@@ -68,16 +68,12 @@ ok(1, "httpd on $net.$host{web}, workers on $net.$host{w1} and $net.$host{w2}");
 
 my $img = $t->make_image('h.jpg', 3000, 2000, 'jpeg', 0, 71);
 my $ops = 'grayscale,blur:3';
-my $ref = $t->local_result($img, $ops);
 sub check_job {
     my ($name, $id) = @_;
     my ($s) = $t->wait_job($id, 120);
     is($s->{state}, 'done', "$name: done");
     is($s->{tiles_done}, $s->{tiles_total}, "$name: every tile counted once");
-    my ($r) = $t->request('GET', "/tiler/api/jobs/$id/result");
-    my $out = $t->dir . "/$id.png";
-    TilerTest::spew($out, $r->{content});
-    my ($msg, $same) = $t->imgcmp($out, $ref);
+    my ($msg, $same) = $t->matches_local($id, $img, $ops);
     ok($same, "$name: identical to local mode ($msg)");
 }
 

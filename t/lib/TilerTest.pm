@@ -287,6 +287,7 @@ sub make_image {
 sub local_result {
     my ($self, $in, $ops, $format) = @_;
     my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.]+/_/gr) . '.' . ($format // 'png');
+    return $out if -s $out;   # the same input and chain were run before
     my $rc = system($self->bin('tiler-worker/tiler-worker'), '--local', $in, $out, '--ops', $ops, '--format', $format // 'png');
     die "local mode failed for $ops" if $rc;
     return $out;
@@ -299,6 +300,16 @@ sub imgcmp {
     my $out = `$bin $a $b 2>&1`;
     chomp $out;
     return ($out, $? == 0);
+}
+
+# Downloads the job's result and compares its pixels with local mode on the
+# same input. Returns (message, identical).
+sub matches_local {
+    my ($self, $id, $input, $ops, $format) = @_;
+    my ($r) = $self->request('GET', "/tiler/api/jobs/$id/result");
+    my $out = "$self->{dir}/$id.result";
+    spew($out, $r->{content} // '');
+    return $self->imgcmp($out, $self->local_result($input, $ops, $format));
 }
 
 # ---- the error log ----
