@@ -54,6 +54,11 @@
 
 /* Timing */
 #define TILER_DEFAULT_STUCK_SECONDS 60
+/* A job without progress this long, whose tasks the workers have all
+ * consumed, has lost tiles on the way: they are produced again, at most
+ * TILER_MAX_RESENDS times before the job fails. */
+#define TILER_DEFAULT_RESEND_SECONDS 30
+#define TILER_MAX_RESENDS           3
 #define TILER_DEFAULT_PRODUCE_TIMEOUT_MS 30000
 #define TILER_DEFAULT_HEARTBEAT_MS  5000
 #define TILER_DEFAULT_DEAD_AFTER_MS 15000

@@ -75,6 +75,7 @@ void tiler_json_job(yajl_gen g, const tiler_job *j, const char *base)
     tiler_json_kv_int(g, "tile_size", j->tile_size);
     tiler_json_kv_int(g, "tiles_total", j->tiles_total);
     tiler_json_kv_int(g, "tiles_done", j->tiles_done);
+    tiler_json_kv_int(g, "resends", j->resends);
     tiler_json_str(g, "stuck");
     yajl_gen_bool(g, j->stuck);
     tiler_rfc3339(ts, j->created);

@@ -14,6 +14,7 @@ struct tiler_store {
     const char *last_error;
     apr_dbd_prepared_t *insert_job, *get_job, *list_jobs, *insert_tile, *bump, *finish;
     apr_dbd_prepared_t *delete_tiles, *delete_job, *finished_before;
+    apr_dbd_prepared_t *note_offset, *get_offsets, *delete_offsets, *counted_tiles, *stalled, *note_resend;
 };
 
 static const char *schema[] = {
@@ -21,15 +22,21 @@ static const char *schema[] = {
     " id TEXT PRIMARY KEY, state TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
     " tile_size INTEGER NOT NULL, ops TEXT NOT NULL, format TEXT NOT NULL,"
     " tiles_total INTEGER NOT NULL, tiles_done INTEGER NOT NULL DEFAULT 0,"
-    " created INTEGER NOT NULL, finished INTEGER, error TEXT, updated INTEGER)",
+    " created INTEGER NOT NULL, finished INTEGER, error TEXT, updated INTEGER,"
+    " resends INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created)",
     /* One row per counted tile: the primary key makes counting idempotent. */
     "CREATE TABLE IF NOT EXISTS tiles (job TEXT NOT NULL, idx INTEGER NOT NULL,"
     " PRIMARY KEY (job, idx)) WITHOUT ROWID",
+    /* The highest offset a job's tasks reached on each partition of the
+     * tasks topic: once the workers have consumed past every one of them,
+     * a tile still missing was lost on the way (see tiler-resend). */
+    "CREATE TABLE IF NOT EXISTS task_offsets (job TEXT NOT NULL, part INTEGER NOT NULL,"
+    " last INTEGER NOT NULL, PRIMARY KEY (job, part)) WITHOUT ROWID",
     NULL
 };
 
-#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated"
+#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends"
 
 static int fail(tiler_store *s, int rc)
 {
@@ -114,6 +121,7 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         if (exec(s, schema[i])) goto bad;
     /* Stores made before the column existed; the error says it exists. */
     if (!has_column(s, "updated")) exec(s, "ALTER TABLE jobs ADD COLUMN updated INTEGER");
+    if (!has_column(s, "resends")) exec(s, "ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0");
     if (prepare(s, "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
                    " tiles_done, created, updated) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)", &s->insert_job)
         || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = %s", &s->get_job)
@@ -126,7 +134,15 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
                       " WHERE id = %s AND state IN ('queued', 'running')", &s->finish)
         || prepare(s, "DELETE FROM tiles WHERE job = %s", &s->delete_tiles)
         || prepare(s, "DELETE FROM jobs WHERE id = %s", &s->delete_job)
-        || prepare(s, "SELECT id FROM jobs WHERE state IN ('done', 'failed') AND finished < %s", &s->finished_before))
+        || prepare(s, "SELECT id FROM jobs WHERE state IN ('done', 'failed') AND finished < %s", &s->finished_before)
+        || prepare(s, "INSERT INTO task_offsets (job, part, last) VALUES (%s, CAST(%s AS INTEGER), CAST(%s AS INTEGER))"
+                      " ON CONFLICT (job, part) DO UPDATE SET last = max(last, excluded.last)", &s->note_offset)
+        || prepare(s, "SELECT part, last FROM task_offsets WHERE job = %s ORDER BY part", &s->get_offsets)
+        || prepare(s, "DELETE FROM task_offsets WHERE job = %s", &s->delete_offsets)
+        || prepare(s, "SELECT idx FROM tiles WHERE job = %s ORDER BY idx", &s->counted_tiles)
+        || prepare(s, "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND updated < %s"
+                      " ORDER BY created", &s->stalled)
+        || prepare(s, "UPDATE jobs SET resends = resends + 1, updated = %s WHERE id = %s", &s->note_resend))
         goto bad;
     *out = s;
     return 0;
@@ -177,6 +193,7 @@ static void row_to_job(tiler_store *s, apr_dbd_row_t *row, tiler_job *j, apr_poo
     j->error = v ? apr_pstrdup(p, v) : NULL;
     j->updated = entry_int(apr_dbd_get_entry(s->drv, row, 12));
     if (!j->updated) j->updated = j->created;
+    j->resends = (int)entry_int(apr_dbd_get_entry(s->drv, row, 13));
 }
 
 int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p)
@@ -285,6 +302,7 @@ int tiler_store_delete_job(tiler_store *s, const char *id)
     if (exec(s, "BEGIN IMMEDIATE")) return -1;
     apr_pool_create(&p, s->pool);
     rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->delete_tiles, id, NULL);
+    if (!rc) rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->delete_offsets, id, NULL);
     if (!rc) rc = apr_dbd_pvquery(s->drv, p, s->db, &gone, s->delete_job, id, NULL);
     apr_pool_destroy(p);
     if (rc) { fail(s, rc); exec(s, "ROLLBACK"); return -1; }
@@ -299,4 +317,73 @@ int tiler_store_finished_before(tiler_store *s, int64_t before, apr_array_header
     if (rc) return fail(s, rc);
     *ids = collect_ids(s, res, p);
     return 0;
+}
+
+int tiler_store_note_offsets(tiler_store *s, const char *id, const int64_t *last, int nparts)
+{
+    apr_pool_t *p;
+    int i, nrows, rc = 0;
+    if (exec(s, "BEGIN IMMEDIATE")) return -1;
+    apr_pool_create(&p, s->pool);
+    for (i = 0; i < nparts && !rc; i++)
+        if (last[i] >= 0)
+            rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->note_offset, id, num(p, i), num(p, last[i]), NULL);
+    apr_pool_destroy(p);
+    if (rc) { fail(s, rc); exec(s, "ROLLBACK"); return -1; }
+    if (exec(s, "COMMIT")) { exec(s, "ROLLBACK"); return -1; }
+    return 0;
+}
+
+int tiler_store_get_offsets(tiler_store *s, const char *id, apr_array_header_t **offsets, apr_pool_t *p)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->get_offsets, 0, id, NULL);
+    if (rc) return fail(s, rc);
+    *offsets = apr_array_make(p, 4, sizeof(tiler_task_offset));
+    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) {
+        tiler_task_offset *o = apr_array_push(*offsets);
+        o->partition = (int32_t)entry_int(apr_dbd_get_entry(s->drv, row, 0));
+        o->last = entry_int(apr_dbd_get_entry(s->drv, row, 1));
+    }
+    return 0;
+}
+
+int tiler_store_missing_tiles(tiler_store *s, const char *id, uint32_t total, apr_array_header_t **missing,
+                              apr_pool_t *p)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    unsigned char *seen;
+    uint32_t i;
+    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->counted_tiles, 0, id, NULL);
+    if (rc) return fail(s, rc);
+    seen = apr_pcalloc(p, total ? total : 1);
+    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) {
+        int64_t idx = entry_int(apr_dbd_get_entry(s->drv, row, 0));
+        if (idx >= 0 && (uint64_t)idx < total) seen[idx] = 1;
+    }
+    *missing = apr_array_make(p, 8, sizeof(uint32_t));
+    for (i = 0; i < total; i++)
+        if (!seen[i]) APR_ARRAY_PUSH(*missing, uint32_t) = i;
+    return 0;
+}
+
+int tiler_store_stalled(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p)
+{
+    apr_dbd_results_t *res = NULL;
+    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->stalled, 0, num(p, before), NULL);
+    if (rc) return fail(s, rc);
+    *ids = collect_ids(s, res, p);
+    return 0;
+}
+
+int tiler_store_note_resend(tiler_store *s, const char *id)
+{
+    apr_pool_t *p;
+    int nrows, rc;
+    apr_pool_create(&p, s->pool);
+    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->note_resend, num(p, apr_time_now()), id, NULL);
+    apr_pool_destroy(p);
+    return rc ? fail(s, rc) : 0;
 }

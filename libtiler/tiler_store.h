@@ -20,6 +20,7 @@ typedef struct {
     uint32_t tiles_total, tiles_done;
     int64_t created, finished; /* apr_time_t microseconds; 0 when unset */
     int64_t updated;           /* last progress (creation, or a tile counted) */
+    int resends;               /* times lost tiles were produced again */
     int stuck;                 /* set by the caller: no progress for long while work waits */
     const char *error;         /* NULL unless failed */
 } tiler_job;
@@ -50,5 +51,24 @@ int tiler_store_delete_job(tiler_store *s, const char *id);
 int tiler_store_finished_before(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p);
 /* Ids of jobs whose tiles are all counted but which are not done yet. */
 int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, apr_pool_t *p);
+
+/* Where a job's tasks went: the highest offset on one tasks partition. */
+typedef struct {
+    int32_t partition;
+    int64_t last;
+} tiler_task_offset;
+
+/* Records, for partitions 0..nparts-1, the highest offset of this job's
+ * tasks (entries < 0 are skipped; an offset never moves back). 0 or -1. */
+int tiler_store_note_offsets(tiler_store *s, const char *id, const int64_t *last, int nparts);
+/* An array of tiler_task_offset, by partition. 0 or -1. */
+int tiler_store_get_offsets(tiler_store *s, const char *id, apr_array_header_t **offsets, apr_pool_t *p);
+/* Tile indexes below total that are not counted yet, ascending (uint32_t). */
+int tiler_store_missing_tiles(tiler_store *s, const char *id, uint32_t total, apr_array_header_t **missing,
+                              apr_pool_t *p);
+/* Ids of queued or running jobs without progress since before, oldest first. */
+int tiler_store_stalled(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p);
+/* Counts one more resend and takes it as progress (updated = now). */
+int tiler_store_note_resend(tiler_store *s, const char *id);
 
 #endif

@@ -24,6 +24,7 @@ typedef struct {
     int tile_size;
     const char *topic_tasks, *topic_results, *topic_heartbeats, *topic_dead_letters;
     const char *results_group;
+    const char *worker_group;          /* whose progress on tasks the resend check reads */
     const char *monitor_snapshot;
     apr_array_header_t *kafka_props;   /* of tiler_prop */
     apr_off_t max_upload_bytes;
@@ -35,6 +36,7 @@ typedef struct {
     int max_event_streams;
     int event_stream_seconds;
     int stuck_seconds;
+    int resend_seconds;      /* 0: never produce lost tiles again */
     int max_jobs;
     int job_ttl_seconds;     /* 0: keep finished jobs */
 } tiler_srv_conf;

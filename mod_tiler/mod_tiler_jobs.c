@@ -66,6 +66,7 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_chain chain;
     tiler_format out_fmt = TILER_FMT_PNG, in_fmt;
     tiler_grid grid;
+    tiler_delivered delivered;
     tiler_job job;
     tiler_store *store;
     unsigned char id[16];
@@ -165,14 +166,19 @@ int tiler_create_job(request_rec *r, const char *base)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", hex, tiler_store_error(store));
         BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded");
     }
-    status = tiler_produce_tiles(r, im, &grid, id, canon, &reason);
+    status = tiler_produce_tiles(r->server, r->pool, im, &grid, id, canon, NULL, &delivered, &reason);
     gdImageDestroy(im);
-    remove(input);   /* the tiles are in Kafka; the raster holds the rest */
     if (status != OK) {
+        remove(input);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30405) "job %s failed: %s", hex, reason);
         tiler_store_finish(store, hex, "failed", reason);
         return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", reason);
     }
+    /* The upload stays until the job ends: tiles lost on the way are cut
+     * from it again (mod_tiler_resend.c), which needs where the tasks went. */
+    if (tiler_store_note_offsets(store, hex, delivered.last, delivered.nparts) < 0)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30408) "job %s: task offsets not recorded (%s); "
+                      "lost tiles of it cannot be told from slow ones", hex, tiler_store_error(store));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s", hex, w, h,
                   tiler_format_name(in_fmt), job.tiles_total, canon);
     if (up.from_form && wants_html(r)) {

@@ -10,6 +10,7 @@
 static rd_kafka_t *producer;         /* this child's */
 static int32_t task_partitions;      /* learnt from metadata on first use */
 static apr_thread_mutex_t *meta_lock;
+static apr_thread_mutex_t *offset_lock;  /* any thread's poll may serve any job's reports */
 
 /* Delivery accounting for one job. It is malloc'd, not pool memory: if the
  * request gives up waiting, reports still to come must find it alive; the
@@ -19,6 +20,8 @@ typedef struct {
     volatile apr_uint32_t failed;
     volatile apr_uint32_t abandoned;
     char error[256];
+    int32_t nparts;
+    int64_t last[];          /* highest offset acknowledged, per partition */
 } job_delivery;
 
 static void release(job_delivery *d)
@@ -33,6 +36,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (!d) return;
     if (m->err && apr_atomic_cas32(&d->failed, 1, 0) == 0)
         apr_cpystrn(d->error, rd_kafka_err2str(m->err), sizeof(d->error));
+    if (!m->err && m->offset >= 0 && m->partition >= 0 && m->partition < d->nparts) {
+        apr_thread_mutex_lock(offset_lock);
+        if (m->offset > d->last[m->partition]) d->last[m->partition] = m->offset;
+        apr_thread_mutex_unlock(offset_lock);
+    }
     release(d);
 }
 
@@ -79,6 +87,7 @@ void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     apr_thread_mutex_create(&meta_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
+    apr_thread_mutex_create(&offset_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
     apr_pool_cleanup_register(pchild, s, producer_cleanup, apr_pool_cleanup_null);
 }
 
@@ -114,27 +123,31 @@ static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
     return n;
 }
 
-int tiler_produce_tiles(request_rec *r, gdImagePtr im, const tiler_grid *g, const unsigned char id[16],
-                        const char *ops, const char **reason)
+int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
+                        const unsigned char id[16], const char *ops, const apr_array_header_t *which,
+                        tiler_delivered *out, const char **reason)
 {
-    tiler_srv_conf *c = tiler_srv(r->server);
-    uint32_t i, count = tiler_grid_count(g);
+    tiler_srv_conf *c = tiler_srv(s);
+    uint32_t k, count = which ? (uint32_t)which->nelts : tiler_grid_count(g);
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
-    int32_t nparts, first;
+    int32_t nparts, first, pi;
     job_delivery *d;
 
     if (!producer) { *reason = "this httpd child has no Kafka producer (see the error log)"; return -1; }
     if ((nparts = partitions_of(c, deadline)) <= 0) {
-        *reason = apr_psprintf(r->pool, "topic %s is unknown to the Kafka brokers %s", c->topic_tasks, c->brokers);
+        *reason = apr_psprintf(p, "topic %s is unknown to the Kafka brokers %s", c->topic_tasks, c->brokers);
         return -1;
     }
-    if (!(d = calloc(1, sizeof(*d)))) { *reason = "out of memory"; return -1; }
+    if (!(d = calloc(1, sizeof(*d) + (size_t)nparts * sizeof(d->last[0])))) { *reason = "out of memory"; return -1; }
+    d->nparts = nparts;
+    for (pi = 0; pi < nparts; pi++) d->last[pi] = -1;
     /* The job holds one reference of its own until it stops waiting. */
     apr_atomic_set32(&d->pending, 1);
     /* Spread a job's tiles over all partitions, so that every worker gets
      * some; start each job at a random partition so small jobs spread too. */
     first = (int32_t)(id[0] | id[1] << 8) % nparts;
-    for (i = 0; i < count; i++) {
+    for (k = 0; k < count; k++) {
+        uint32_t i = which ? APR_ARRAY_IDX(which, k, uint32_t) : k;
         size_t len;
         unsigned char *msg = tiler_tile_task(im, g, i, id, ops, &len);
         rd_kafka_resp_err_t e;
@@ -142,7 +155,7 @@ int tiler_produce_tiles(request_rec *r, gdImagePtr im, const tiler_grid *g, cons
         apr_atomic_inc32(&d->pending);
         for (;;) {
             e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),
-                                  RD_KAFKA_V_PARTITION((first + (int32_t)i) % nparts),
+                                  RD_KAFKA_V_PARTITION((first + (int32_t)(i % (uint32_t)nparts)) % nparts),
                                   RD_KAFKA_V_KEY(id, 16), RD_KAFKA_V_VALUE(msg, len),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
             /* A big job can fill the local queue: wait for room, bounded. */
@@ -152,21 +165,23 @@ int tiler_produce_tiles(request_rec *r, gdImagePtr im, const tiler_grid *g, cons
         if (e) {
             free(msg);
             apr_atomic_dec32(&d->pending);
-            *reason = apr_psprintf(r->pool, "tile %u not queued: %s", i, rd_kafka_err2str(e));
+            *reason = apr_psprintf(p, "tile %u not queued: %s", i, rd_kafka_err2str(e));
             goto give_up;
         }
         rd_kafka_poll(producer, 0);
     }
     while (apr_atomic_read32(&d->pending) > 1 && apr_time_now() < deadline) rd_kafka_poll(producer, 50);
     if (apr_atomic_read32(&d->pending) > 1) {
-        *reason = apr_psprintf(r->pool, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
+        *reason = apr_psprintf(p, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
         goto give_up;
     }
     if (apr_atomic_read32(&d->failed)) {
-        *reason = apr_psprintf(r->pool, "a tile was not delivered to Kafka: %s", d->error);
+        *reason = apr_psprintf(p, "a tile was not delivered to Kafka: %s", d->error);
         free(d);
         return -1;
     }
+    out->nparts = nparts;
+    out->last = apr_pmemdup(p, d->last, (size_t)nparts * sizeof(d->last[0]));
     free(d);
     return OK;
 give_up:

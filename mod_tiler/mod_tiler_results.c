@@ -4,6 +4,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <mod_watchdog.h>
+#include "mod_tiler_resend.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
 #include "tiler_msg.h"
@@ -13,7 +14,7 @@
 #define WATCHDOG_NAME "_tiler_results_"
 #define POLL_SLICE_MS 100          /* one consumer_poll; callbacks must not block long */
 #define RUN_BUDGET apr_time_from_msec(900)
-#define SWEEP_INTERVAL_S 5         /* how often finished jobs are checked against TilerJobTTL */
+#define SWEEP_INTERVAL_S 5         /* how often finished jobs are checked against TilerJobTTL, stalled ones for lost tiles */
 
 typedef struct {
     server_rec *s;
@@ -21,6 +22,7 @@ typedef struct {
     apr_pool_t *pool;         /* lives from STARTING to STOPPING; our own */
     rd_kafka_t *consumer;
     tiler_store *store;
+    tiler_resend *resend;
     int caught_up;
     apr_time_t next_sweep;
 } results_ctx;
@@ -81,8 +83,10 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
         return;
     }
     gdImageDestroy(im);
-    /* The raster has served its purpose; the result is what remains. */
+    /* The raster and the upload have served their purpose; the result is
+     * what remains. */
     remove(raster);
+    if (tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, id, TILER_SPOOL_INPUT) == 0) remove(tmp);
     if (tiler_store_finish(store, id, "done", NULL) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30305) "job %s: cannot mark done: %s", id, tiler_store_error(store));
     else
@@ -90,11 +94,12 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
                      id, job.width, job.height, job.tiles_total, apr_time_as_msec(apr_time_now() - t0));
 }
 
-/* Fails a job and frees its raster: a full disk must not stay full. */
+/* Fails a job and frees its raster and upload: a full disk must not stay full. */
 static int fail_job(results_ctx *x, const char *id, const char *reason)
 {
-    char raster[4096];
-    if (tiler_spool_path(raster, sizeof(raster), x->c->spool_dir, id, TILER_SPOOL_RASTER) == 0) remove(raster);
+    char path[4096];
+    if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_RASTER) == 0) remove(path);
+    if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_INPUT) == 0) remove(path);
     return tiler_store_finish(x->store, id, "failed", reason);
 }
 
@@ -213,6 +218,7 @@ static void sweep(results_ctx *x, apr_pool_t *p)
     apr_array_header_t *ids;
     int i;
     x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
+    tiler_resend_check(x->resend, x->store, x->consumer, p);
     if (x->c->job_ttl_seconds <= 0) return;
     if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;
     for (i = 0; i < ids->nelts; i++) {
@@ -235,6 +241,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
     case AP_WATCHDOG_STATE_STARTING:
         /* Not a child of pool: mod_watchdog destroys that after each call. */
         apr_pool_create(&x->pool, NULL);
+        x->resend = tiler_resend_create(x->s, x->pool);
         if (open_consumer(x) < 0) break;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30315) "results consumer started in pid %d (group %s, topic %s)",
                      (int)getpid(), x->c->results_group, x->c->topic_results);
@@ -275,6 +282,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         if (x->pool) apr_pool_destroy(x->pool);
         x->pool = NULL;
         x->store = NULL;
+        x->resend = NULL;
         x->caught_up = 0;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30317) "results consumer stopped in pid %d", (int)getpid());
         break;

@@ -1,5 +1,6 @@
 #include "worker_loop.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,21 @@ static int dead_letter(worker *w, rd_kafka_message_t *m, const char *reason)
     return 0;
 }
 
+/* Fault injection for the lost-tile test (README, Tests): the spec is
+ * "INDEX" (drop that tile every time) or "INDEX:MARKER" (the first worker to
+ * meet it, across all workers, creates MARKER and drops it once). Dropping
+ * stores the offset without a result, as if Kafka had lost the task. */
+static int drop_for_test(const tiler_msg *task)
+{
+    const char *spec = getenv("TILER_TEST_DROP_TILE"), *colon;
+    int fd;
+    if (!spec || !*spec || strtoul(spec, NULL, 10) != task->tile_index) return 0;
+    if (!(colon = strchr(spec, ':'))) return 1;
+    if ((fd = open(colon + 1, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) return 0;
+    close(fd);
+    return 1;
+}
+
 static void handle_task(worker *w, rd_kafka_message_t *m)
 {
     tiler_msg task = { 0 };
@@ -216,6 +232,11 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
     tiler_id_to_hex(task.job_id, w->current_job);
     /* Fault injection for the crash-loop test; see README, Tests. */
     if (crash_on && !strcmp(crash_on, task.ops)) abort();
+    if (drop_for_test(&task)) {
+        tiler_log(TILER_LOG_WARN, "job %s tile %u dropped by TILER_TEST_DROP_TILE", w->current_job, task.tile_index);
+        store_offset(w, m);
+        return;
+    }
     if (!(out = tiler_tile_process(&task, &out_len, err, sizeof(err)))) {
         if (dead_letter(w, m, err) < 0) rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
         return;

@@ -100,6 +100,7 @@ TilerResultsTopic $self->{topics}{results}
 TilerHeartbeatsTopic $self->{topics}{heartbeats}
 TilerDeadLetterTopic $self->{topics}{dead_letters}
 TilerResultsGroup $self->{groups}{results}
+TilerWorkerGroup $self->{groups}{workers}
 TilerMonitorSnapshot "$d/monitor/workers.json"
 TilerHtdocsDir "$TOP/htdocs"
 $self->{directives}

@@ -104,6 +104,35 @@ int main(void)
         ok(tiler_store_count_active(s, &active) == 0 && active == 1, "one active job counted (%d)", active);
     }
 
+    /* What the resend check needs: offsets, missing tiles, stalled jobs. */
+    {
+        const char *c = "22222222222222222222222222222222";
+        int64_t first[3] = { 10, -1, 7 }, second[3] = { 4, 20, 9 };
+        apr_array_header_t *offs, *missing;
+        j = make(c, 4000000, 5);
+        tiler_store_create_job(s, &j);
+        ok(tiler_store_note_offsets(s, c, first, 3) == 0 && tiler_store_note_offsets(s2, c, second, 3) == 0,
+           "task offsets recorded twice, from two connections");
+        ok(tiler_store_get_offsets(s, c, &offs, p) == 0 && offs->nelts == 3
+           && APR_ARRAY_IDX(offs, 0, tiler_task_offset).partition == 0 && APR_ARRAY_IDX(offs, 0, tiler_task_offset).last == 10
+           && APR_ARRAY_IDX(offs, 1, tiler_task_offset).last == 20 && APR_ARRAY_IDX(offs, 2, tiler_task_offset).last == 9,
+           "each partition keeps its highest offset, and a skipped one is absent until given");
+        tiler_store_count_tile(s, c, 1, &counted, &got, p);
+        tiler_store_count_tile(s, c, 3, &counted, &got, p);
+        ok(tiler_store_missing_tiles(s, c, 5, &missing, p) == 0 && missing->nelts == 3
+           && APR_ARRAY_IDX(missing, 0, uint32_t) == 0 && APR_ARRAY_IDX(missing, 1, uint32_t) == 2
+           && APR_ARRAY_IDX(missing, 2, uint32_t) == 4, "the uncounted tiles are 0, 2 and 4");
+        ok(tiler_store_stalled(s, apr_time_now() + 1000000, &ids, p) == 0 && ids->nelts == 2,
+           "both active jobs count as stalled against a time in the future (%d)", ids ? ids->nelts : -1);
+        ok(tiler_store_stalled(s, apr_time_now() - 60000000, &ids, p) == 0 && ids->nelts == 0,
+           "none made its last progress over a minute ago");
+        ok(tiler_store_note_resend(s, c) == 0 && tiler_store_note_resend(s, c) == 0
+           && tiler_store_get_job(s2, c, &got, p) == 0 && got.resends == 2 && got.updated > 4000000,
+           "two resends counted, and counted as progress");
+        ok(tiler_store_delete_job(s, c) == 0 && tiler_store_get_offsets(s, c, &offs, p) == 0 && offs->nelts == 0,
+           "deleting the job removes its offsets");
+    }
+
     apr_pool_destroy(p);
     {
         char cmd[300];

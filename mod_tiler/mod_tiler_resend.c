@@ -1,0 +1,200 @@
+#include "mod_tiler_resend.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <apr_strings.h>
+#include "mod_tiler_producer.h"
+#include "tiler_defaults.h"
+#include "tiler_grid.h"
+#include "tiler_id.h"
+#include "tiler_image.h"
+#include "tiler_ops.h"
+#include "tiler_spool.h"
+
+#define KAFKA_TIMEOUT_MS 5000
+
+struct tiler_resend {
+    server_rec *s;
+    tiler_srv_conf *c;
+    apr_pool_t *pool;
+    rd_kafka_t *workers;     /* never subscribes: it only reads the group's commits */
+};
+
+static apr_status_t close_workers(void *data)
+{
+    tiler_resend *x = data;
+    if (x->workers) rd_kafka_destroy(x->workers);
+    x->workers = NULL;
+    return APR_SUCCESS;
+}
+
+tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p)
+{
+    tiler_resend *x = apr_pcalloc(p, sizeof(*x));
+    x->s = s;
+    x->c = tiler_srv(s);
+    x->pool = p;
+    apr_pool_cleanup_register(p, x, close_workers, apr_pool_cleanup_null);
+    return x;
+}
+
+static rd_kafka_t *workers_handle(tiler_resend *x)
+{
+    char why[512];
+    rd_kafka_conf_t *conf;
+    if (x->workers) return x->workers;
+    conf = tiler_kafka_conf_new(TILER_KAFKA_CONSUMER, x->c->brokers, (const tiler_prop *)x->c->kafka_props->elts,
+                                x->c->kafka_props->nelts, why, sizeof(why));
+    if (!conf || rd_kafka_conf_set(conf, "group.id", x->c->worker_group, why, sizeof(why)) != RD_KAFKA_CONF_OK
+        || !(x->workers = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+        if (conf && !x->workers) rd_kafka_conf_destroy(conf);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30701) "resend check: no Kafka handle: %s", why);
+        return NULL;
+    }
+    return x->workers;
+}
+
+/* Whether the results consumer has read all it was assigned: results still
+ * to apply are not lost. Partitions it has not read from yet count as read
+ * (a job only stalls this long when nothing is arriving for it). */
+static int results_caught_up(rd_kafka_t *results)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int i, behind = 0;
+    if (rd_kafka_assignment(results, &parts) || !parts) return 0;
+    if (rd_kafka_position(results, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (i = 0; i < parts->cnt && !behind; i++) {
+            int64_t lo, hi;
+            rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            if (tp->offset < 0) continue;
+            if (rd_kafka_get_watermark_offsets(results, tp->topic, tp->partition, &lo, &hi) == 0 && hi > tp->offset)
+                behind = 1;
+        }
+    } else {
+        behind = 1;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return !behind;
+}
+
+/* 1 when the workers' group is past every task of the job (its committed
+ * offset beyond the job's last one, or at the end of the partition), 0 when
+ * work for it may still be ahead of them, -1 when Kafka cannot tell. */
+static int workers_past(tiler_resend *x, const apr_array_header_t *offsets)
+{
+    rd_kafka_t *rk = workers_handle(x);
+    rd_kafka_topic_partition_list_t *l;
+    int i, past = 1;
+    if (!rk) return -1;
+    l = rd_kafka_topic_partition_list_new(offsets->nelts);
+    for (i = 0; i < offsets->nelts; i++)
+        rd_kafka_topic_partition_list_add(l, x->c->topic_tasks, APR_ARRAY_IDX(offsets, i, tiler_task_offset).partition);
+    if (rd_kafka_committed(rk, l, KAFKA_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return -1;
+    }
+    for (i = 0; i < offsets->nelts && past > 0; i++) {
+        const tiler_task_offset *o = &APR_ARRAY_IDX(offsets, i, tiler_task_offset);
+        int64_t committed = l->elems[i].offset, lo, hi;
+        if (l->elems[i].err) { past = -1; break; }
+        if (committed > o->last) continue;
+        /* The task's offset was acknowledged but the log may end before it
+         * (the loss this guards against): what matters is what is left. */
+        if (rd_kafka_query_watermark_offsets(rk, x->c->topic_tasks, o->partition, &lo, &hi, KAFKA_TIMEOUT_MS)) { past = -1; break; }
+        if (committed < 0 ? lo < hi : committed < hi) past = 0;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return past;
+}
+
+/* Cuts the missing tiles from the kept upload and produces them again. */
+static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *job, const apr_array_header_t *missing,
+                         const char **reason, apr_pool_t *p)
+{
+    char input[4096], err[512];
+    unsigned char id[16];
+    tiler_chain chain;
+    tiler_format fmt;
+    tiler_grid grid;
+    tiler_delivered delivered;
+    uint32_t w, h;
+    gdImagePtr im;
+    FILE *f;
+    int rc;
+
+    if (tiler_id_parse(job->id, strlen(job->id), id) < 0
+        || tiler_spool_path(input, sizeof(input), x->c->spool_dir, job->id, TILER_SPOOL_INPUT) < 0) {
+        *reason = "the job id is not valid";
+        return -1;
+    }
+    if (!(f = fopen(input, "rb"))) { *reason = "its upload is no longer in the spool"; return -1; }
+    rc = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
+    fclose(f);
+    if (rc < 0 || w != job->width || h != job->height) { *reason = "its upload in the spool changed"; return -1; }
+    if (tiler_chain_parse(&chain, job->ops, TILER_MAX_OPS, err, sizeof(err)) < 0) {
+        *reason = apr_pstrdup(p, err);
+        return -1;
+    }
+    if (!(im = tiler_image_load(input, fmt, err, sizeof(err)))) { *reason = apr_pstrdup(p, err); return -1; }
+    tiler_grid_init(&grid, w, h, job->tile_size, (uint32_t)tiler_chain_halo(&chain));
+    rc = tiler_produce_tiles(x->s, p, im, &grid, id, job->ops, missing, &delivered, reason);
+    gdImageDestroy(im);
+    if (rc != OK) return -1;
+    if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0
+        || tiler_store_note_resend(store, job->id) < 0) {
+        *reason = tiler_store_error(store);
+        return -1;
+    }
+    return 0;
+}
+
+static void check_job(tiler_resend *x, tiler_store *store, const char *id, apr_pool_t *p)
+{
+    tiler_job job;
+    apr_array_header_t *offsets, *missing;
+    const char *reason = NULL;
+    apr_time_t now = apr_time_now();
+
+    if (tiler_store_get_job(store, id, &job, p) != 0) return;
+    if (tiler_store_get_offsets(store, id, &offsets, p) < 0) return;
+    if (offsets->nelts == 0) {
+        /* No task acknowledged: the upload's request died before Kafka had
+         * them all. Wait out its produce timeout before calling them lost. */
+        if (now - job.created < apr_time_from_sec(x->c->resend_seconds) + apr_time_from_msec(x->c->produce_timeout_ms))
+            return;
+    } else if (workers_past(x, offsets) != 1) {
+        return;
+    }
+    if (tiler_store_missing_tiles(store, id, job.tiles_total, &missing, p) < 0 || missing->nelts == 0) return;
+    if (job.resends >= TILER_MAX_RESENDS) {
+        const char *why = apr_psprintf(p, "%d tiles never came back, though produced %d times over", missing->nelts,
+                                       job.resends + 1);
+        char path[4096];
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30702) "job %s failed: %s", id, why);
+        tiler_store_finish(store, id, "failed", why);
+        /* Free the disk, as for every failed job; the result never comes. */
+        if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_RASTER) == 0) remove(path);
+        if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_INPUT) == 0) remove(path);
+        return;
+    }
+    if (produce_again(x, store, &job, missing, &reason, p) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30703) "job %s: %d lost tiles could not be produced again: %s",
+                     id, missing->nelts, reason);
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30704) "job %s: %d tiles were lost on the way (the workers are "
+                 "past all its tasks); produced them again, attempt %d of %d", id, missing->nelts, job.resends + 1,
+                 TILER_MAX_RESENDS);
+}
+
+void tiler_resend_check(tiler_resend *x, tiler_store *store, rd_kafka_t *results, apr_pool_t *p)
+{
+    apr_array_header_t *ids;
+    int i;
+    if (x->c->resend_seconds <= 0) return;
+    if (tiler_store_stalled(store, apr_time_now() - apr_time_from_sec(x->c->resend_seconds), &ids, p) < 0
+        || ids->nelts == 0)
+        return;
+    if (!results_caught_up(results)) return;
+    for (i = 0; i < ids->nelts; i++) check_job(x, store, APR_ARRAY_IDX(ids, i, const char *), p);
+}

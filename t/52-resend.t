@@ -1,0 +1,79 @@
+# Lost tiles: a task Kafka acknowledged but that never reaches a worker (or a
+# result that never comes back) must not leave its job unfinished forever.
+# Once the workers' group is past all of a job's tasks and it has made no
+# progress for TilerResendSeconds, the missing tiles are cut again from the
+# kept upload and produced again; a slow job is never taken for a lost one.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(sleep time);
+use TilerTest;
+
+my $t = TilerTest->new(name => 'resend', directives => "TilerTileSize 256\nTilerResendSeconds 3\n",
+    allow_log => [qr/AH30702: job [0-9a-f]{32} failed: 1 tiles never came back, though produced 4 times over/]);
+$t->start_all(workers => 0);
+my $ops = 'grayscale,blur:2';
+my $input = $t->make_image('lost.png', 1500, 1000, 'png', 0, 52);   # 6 x 4 = 24 tiles
+
+sub log_count {
+    my ($re) = @_;
+    open my $fh, '<', $t->dir . '/logs/error.log' or return 0;
+    return scalar grep { $_ =~ $re } <$fh>;
+}
+
+# 1. Slow is not lost: with no worker running, the job waits well past
+#    TilerResendSeconds and nothing is produced again.
+{
+    my ($r, $j) = $t->submit($input, $ops);
+    is($r->{status}, 202, 'slow: job accepted');
+    sleep 12;
+    my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+    is($s->{state}, 'queued', 'slow: still queued with no worker running');
+    is($s->{resends}, 0, 'slow: no resend while the tasks wait for a worker');
+    $t->start_worker($_) for 1, 2;
+    my ($f) = $t->wait_job($j->{id}, 90);
+    is($f->{state}, 'done', 'slow: done once workers come');
+    is($f->{resends}, 0, 'slow: done without any resend');
+    my ($msg, $same) = $t->matches_local($j->{id}, $input, $ops);
+    ok($same, "slow: result identical to local mode ($msg)");
+    $t->stop_process("worker$_") for 1, 2;
+}
+
+# 2. One tile lost once: the job still completes, identical to local mode,
+#    after exactly one resend of exactly that tile.
+{
+    my $marker = $t->dir . '/dropped-once';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "5:$marker") for 1, 2;
+    my ($r, $j) = $t->submit($input, $ops);
+    is($r->{status}, 202, 'lost once: job accepted');
+    my ($f) = $t->wait_job($j->{id}, 90);
+    ok(-e $marker, 'lost once: a worker dropped tile 5');
+    is($f->{state}, 'done', 'lost once: the job completes') or diag(explain $f);
+    is($f->{tiles_done}, $f->{tiles_total}, "lost once: all $f->{tiles_total} tiles counted");
+    is($f->{resends}, 1, 'lost once: after one resend');
+    my ($msg, $same) = $t->matches_local($j->{id}, $input, $ops);
+    ok($same, "lost once: result identical to local mode ($msg)");
+    is(log_count(qr/AH30704: job $j->{id}: 1 tiles were lost on the way .*attempt 1 of 3/), 1,
+       'lost once: the error log says which job lost how many tiles');
+    my $spool = $t->dir . "/spool/$j->{id}";
+    ok(!grep({ -e "$spool/$_" } qw(input raster)), 'lost once: upload and raster are gone once done');
+    $t->stop_process("worker$_") for 1, 2;
+}
+
+# 3. A tile lost every time: the job fails with a clear error after the
+#    third resend, instead of waiting forever.
+{
+    $t->start_worker($_, TILER_TEST_DROP_TILE => '7') for 1, 2;
+    my ($r, $j) = $t->submit($input, 'invert');
+    is($r->{status}, 202, 'always lost: job accepted');
+    my ($f) = $t->wait_job($j->{id}, 150);
+    is($f->{state}, 'failed', 'always lost: the job fails');
+    like($f->{error} // '', qr/^1 tiles never came back, though produced 4 times over$/, 'always lost: with a clear error');
+    is($f->{resends}, 3, 'always lost: after three resends');
+    is($f->{tiles_done}, $f->{tiles_total} - 1, 'always lost: every other tile counted');
+}
+
+$t->finish;
+done_testing();
