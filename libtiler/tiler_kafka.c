@@ -27,16 +27,15 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
         /* After a broker restart, reconnect within a second, not ten. */
         || set(c, "reconnect.backoff.max.ms", "1000", err, errlen)) goto bad;
     if (role == TILER_KAFKA_PRODUCER) {
-        /* Nothing acknowledged before every in-sync replica has it, and
-         * retried until message.timeout.ms. Producer idempotence is OFF by
-         * default: librdkafka 2.0.2 (Debian 12) can report a message as
-         * delivered after a retriable error (NOT_LEADER_FOR_PARTITION on a
-         * new partition) without it ever being written (librdkafka #4134,
-         * fixed in 2.3.0); t/60-hosts.t lost a tile that way. A retry's
-         * duplicate is harmless here: assembly counts each tile once. Turn
-         * it on with enable.idempotence=true where librdkafka is >= 2.3. */
+        /* Idempotent, so that a retry after a lost acknowledgement writes
+         * no duplicate and keeps order; nothing acknowledged before every
+         * in-sync replica has it; retried until message.timeout.ms.
+         * librdkafka 2.0.2 (Debian 12) can still report a message as
+         * delivered that was never written (librdkafka #4134, fixed in
+         * 2.3.0; t/60-hosts.t lost a tile that way): the module's resend
+         * check (mod_tiler_resend.c) recovers such tiles. */
         snprintf(buf, sizeof(buf), "%d", TILER_MAX_MESSAGE_BYTES + 65536);
-        if (set(c, "enable.idempotence", "false", err, errlen) || set(c, "acks", "all", err, errlen)
+        if (set(c, "enable.idempotence", "true", err, errlen) || set(c, "acks", "all", err, errlen)
             || set(c, "message.max.bytes", buf, err, errlen)
             || set(c, "linger.ms", "5", err, errlen)
             /* Bounds what a big job can hold in this process while Kafka

@@ -5,9 +5,13 @@
 #include <apr_atomic.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_rwlock.h>
 #include "tiler_tile.h"
 
 static rd_kafka_t *producer;         /* this child's */
+/* Readers produce; a writer replaces a producer an idempotence fatal error
+ * made useless (librdkafka cannot recover one in place). */
+static apr_thread_rwlock_t *swap_lock;
 static int32_t task_partitions;      /* learnt from metadata on first use */
 static apr_thread_mutex_t *meta_lock;
 static apr_thread_mutex_t *offset_lock;  /* any thread's poll may serve any job's reports */
@@ -66,26 +70,48 @@ static apr_status_t producer_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s)
+static rd_kafka_t *new_producer(server_rec *s)
 {
     tiler_srv_conf *c = tiler_srv(s);
     char why[512], timeout[32];
+    rd_kafka_t *rk;
     rd_kafka_conf_t *conf = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers,
                                                  (const tiler_prop *)c->kafka_props->elts, c->kafka_props->nelts,
                                                  why, sizeof(why));
     if (!conf) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30203) "cannot configure the producer: %s", why);
-        return;
+        return NULL;
     }
     snprintf(timeout, sizeof(timeout), "%d", c->produce_timeout_ms);
     rd_kafka_conf_set(conf, "message.timeout.ms", timeout, why, sizeof(why));
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_opaque(conf, s);
-    if (!(producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why)))) {
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why))))
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30204) "cannot create the producer: %s", why);
-        return;
+    return rk;
+}
+
+/* After a fatal error, every produce fails until the producer is replaced.
+ * Messages it still holds are purged: their jobs fail with the reason. */
+static void replace_if_fatal(server_rec *s)
+{
+    char why[512];
+    apr_thread_rwlock_wrlock(swap_lock);
+    if (producer && rd_kafka_fatal_error(producer, why, sizeof(why)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30205) "the Kafka producer hit a fatal error (%s); replacing it", why);
+        rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(producer, 1000);
+        rd_kafka_destroy(producer);
+        producer = new_producer(s);
     }
+    apr_thread_rwlock_unlock(swap_lock);
+}
+
+void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    if (!(producer = new_producer(s))) return;
+    apr_thread_rwlock_create(&swap_lock, pchild);
     apr_thread_mutex_create(&meta_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
     apr_thread_mutex_create(&offset_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
     apr_pool_cleanup_register(pchild, s, producer_cleanup, apr_pool_cleanup_null);
@@ -123,9 +149,9 @@ static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
     return n;
 }
 
-int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
-                        const unsigned char id[16], const char *ops, const apr_array_header_t *which,
-                        tiler_delivered *out, const char **reason)
+static int produce_locked(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
+                          const unsigned char id[16], const char *ops, const apr_array_header_t *which,
+                          tiler_delivered *out, const char **reason)
 {
     tiler_srv_conf *c = tiler_srv(s);
     uint32_t k, count = which ? (uint32_t)which->nelts : tiler_grid_count(g);
@@ -188,4 +214,19 @@ give_up:
     apr_atomic_set32(&d->abandoned, 1);
     release(d);
     return -1;
+}
+
+int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
+                        const unsigned char id[16], const char *ops, const apr_array_header_t *which,
+                        tiler_delivered *out, const char **reason)
+{
+    int rc, fatal;
+    char why[256];
+    if (!swap_lock) { *reason = "this httpd child has no Kafka producer (see the error log)"; return -1; }
+    apr_thread_rwlock_rdlock(swap_lock);
+    rc = produce_locked(s, p, im, g, id, ops, which, out, reason);
+    fatal = producer && rd_kafka_fatal_error(producer, why, sizeof(why)) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    apr_thread_rwlock_unlock(swap_lock);
+    if (fatal) replace_if_fatal(s);
+    return rc;
 }

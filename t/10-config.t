@@ -21,6 +21,8 @@ my @bad = (
     ['TilerProduceTimeout 5', qr/TilerProduceTimeout/],
     ['TilerTasksTopic bad/name', qr/TilerTasksTopic: 'bad\/name' is not a valid Kafka name/],
     ['TilerResultsGroup "a b"', qr/TilerResultsGroup/],
+    ['TilerWorkerGroup "a;b"', qr/TilerWorkerGroup/],
+    ['TilerResendSeconds -1', qr/TilerResendSeconds: '-1' is not a whole number in 0\.\.86400/],
     ['TilerBrokers "host:1 host:2"', qr/TilerBrokers/],
     ['TilerKafkaProperty no.such.property 1', qr/TilerKafkaProperty no\.such\.property: .*No such configuration property/],
     ['TilerKafkaProperty security.protocol carrier-pigeon', qr/TilerKafkaProperty security\.protocol/],
@@ -34,7 +36,7 @@ for my $case (@bad) {
     isnt($?, 0, "'$directive' stops startup");
     like($out, $want, "'$directive': the message names it");
 }
-$t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\n";
+$t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n";
 $t->write_httpd_conf;
 my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
 is($?, 0, 'good values pass') or diag($out);

@@ -120,6 +120,26 @@ static void store_offset(worker *w, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+static rd_kafka_t *client(const worker_options *o, tiler_kafka_role role, char *err, size_t errlen);
+
+/* An idempotent producer that hit a fatal error fails everything from then
+ * on; librdkafka cannot recover it in place, so it is replaced. */
+static void replace_if_fatal(worker *w)
+{
+    char why[512];
+    rd_kafka_t *fresh;
+    if (rd_kafka_fatal_error(w->producer, why, sizeof(why)) == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    tiler_log(TILER_LOG_ERROR, "the producer hit a fatal error (%s); replacing it", why);
+    if (!(fresh = client(w->o, TILER_KAFKA_PRODUCER, why, sizeof(why)))) {
+        tiler_log(TILER_LOG_ERROR, "cannot replace the producer: %s", why);
+        return;
+    }
+    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(w->producer, 1000);
+    rd_kafka_destroy(w->producer);
+    w->producer = fresh;
+}
+
 /* Produces one message and waits for its delivery report (bounded by
  * message.timeout.ms). headers, if any, pass to the producer. 0 delivered. */
 static int produce_wait(worker *w, const char *topic, const void *key, size_t key_len, void *value, size_t len,
@@ -137,6 +157,7 @@ static int produce_wait(worker *w, const char *topic, const void *key, size_t ke
     if (e) {
         if (headers) rd_kafka_headers_destroy(headers);
         tiler_log(TILER_LOG_ERROR, "cannot queue a message for %s: %s", topic, rd_kafka_err2str(e));
+        replace_if_fatal(w);
         return -1;
     }
     /* The producer copies nothing: value stays ours, and d lives on this
@@ -144,6 +165,7 @@ static int produce_wait(worker *w, const char *topic, const void *key, size_t ke
     while (!d.done) rd_kafka_poll(w->producer, 50);
     if (d.err) {
         tiler_log(TILER_LOG_ERROR, "message for %s not delivered: %s", topic, rd_kafka_err2str(d.err));
+        replace_if_fatal(w);
         return -1;
     }
     return 0;

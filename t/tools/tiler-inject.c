@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <librdkafka/rdkafka.h>
 #include "tiler_id.h"
 #include "tiler_msg.h"
@@ -35,8 +36,13 @@ static int skip(const char *brokers, const char *topic, const char *group)
     l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (i = 0; i < md->topics[0].partition_cnt; i++) {
         int64_t lo, hi;
-        if ((e = rd_kafka_query_watermark_offsets(rk, topic, md->topics[0].partitions[i].id, &lo, &hi, 10000)))
-            return fail("watermarks", rd_kafka_err2str(e));
+        int tries = 0;
+        /* A partition whose leader is still being elected answers
+         * NOT_LEADER for a moment: ask again. */
+        while ((e = rd_kafka_query_watermark_offsets(rk, topic, md->topics[0].partitions[i].id, &lo, &hi, 10000))
+               == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION && ++tries < 50)
+            usleep(200000);
+        if (e) return fail("watermarks", rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id)->offset = hi;
     }
     if ((e = rd_kafka_commit(rk, l, 0))) return fail("commit", rd_kafka_err2str(e));
