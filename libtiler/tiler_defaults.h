@@ -46,7 +46,11 @@
 #define TILER_MAX_SIGMA             64.0
 #define TILER_SIGMA_DECIMALS        6
 #define TILER_JPEG_QUALITY          90
-#define TILER_PNG_LEVEL             6
+/* zlib level of PNG results. Our encoder (tiler_png.c) at 3 with the Up
+ * filter made files within 3% of libgd's level 6 on generated photographs,
+ * in a fifth of the time (bench/). */
+#define TILER_PNG_LEVEL             3
+#define TILER_PNG_STRIP_ROWS        256   /* rows per strip when one process encodes a whole image */
 
 /* Web pages and live updates */
 #define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tiler_defaults.h"
+#include "tiler_png.h"
 
 static _Thread_local char gd_last_error[256];
 
@@ -187,8 +188,12 @@ int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *er
     if (!f) FAIL("cannot create the result file");
     gd_last_error[0] = '\0';
     gdImageSaveAlpha(im, 1);
-    if (fmt == TILER_FMT_JPEG) gdImageJpeg(im, f, TILER_JPEG_QUALITY);
-    else gdImagePngEx(im, f, TILER_PNG_LEVEL);
+    if (fmt == TILER_FMT_JPEG) {
+        gdImageJpeg(im, f, TILER_JPEG_QUALITY);
+    } else if (tiler_png_save_image(im, f, TILER_PNG_LEVEL, gd_last_error, sizeof(gd_last_error)) < 0) {
+        fclose(f);
+        FAIL("encoding the png result failed: %s", gd_last_error);
+    }
     bad = ferror(f) | fflush(f);
     bad |= fclose(f);
     if (bad || gd_last_error[0]) FAIL("encoding the %s result failed%s%s", tiler_format_name(fmt),

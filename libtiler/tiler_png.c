@@ -1,0 +1,245 @@
+#include "tiler_png.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "tiler_defaults.h"
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto bad; } while (0)
+#define IDAT_MAX (256 * 1024)       /* bytes per IDAT chunk */
+#define STRIP_MAGIC "TPS1"
+
+int tiler_png_has_alpha(const int *pixels, size_t n)
+{
+    size_t i;
+    int any = 0;
+    /* No early exit: the loop vectorises, and opaque images are the rule. */
+    for (i = 0; i < n; i++) any |= pixels[i] & 0x7f000000;
+    return any != 0;
+}
+
+/* One row as PNG samples: RGB or RGBA, alpha as libgd writes it. */
+static void row_samples(unsigned char *dst, const int *src, uint32_t width, int alpha)
+{
+    uint32_t x;
+    if (alpha) {
+        for (x = 0; x < width; x++) {
+            unsigned v = (unsigned)src[x], a = (v >> 24) & 0x7f;
+            dst[0] = (unsigned char)(v >> 16);
+            dst[1] = (unsigned char)(v >> 8);
+            dst[2] = (unsigned char)v;
+            dst[3] = (unsigned char)(255 - ((a << 1) + (a >> 6)));
+            dst += 4;
+        }
+    } else {
+        for (x = 0; x < width; x++) {
+            unsigned v = (unsigned)src[x];
+            dst[0] = (unsigned char)(v >> 16);
+            dst[1] = (unsigned char)(v >> 8);
+            dst[2] = (unsigned char)v;
+            dst += 3;
+        }
+    }
+}
+
+int tiler_png_strip_encode(const int *const *rows, const int *above, uint32_t width, uint32_t nrows, int alpha,
+                           int level, int last, tiler_png_strip *out, char *err, size_t errlen)
+{
+    size_t stride = (size_t)width * (alpha ? 4 : 3);
+    unsigned char *prev = calloc(1, stride), *cur = malloc(stride), *line = malloc(stride + 1);
+    z_stream z;
+    uLong bound;
+    uint32_t y;
+    int zok = 0, rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&z, 0, sizeof(z));
+    if (!prev || !cur || !line) FAIL("out of memory encoding a PNG strip");
+    /* Raw deflate (negative window bits): the zlib header and the Adler-32
+     * are written once for the whole file by tiler_png_write. */
+    if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) FAIL("zlib: cannot start deflate");
+    zok = 1;
+    bound = deflateBound(&z, (uLong)((stride + 1) * nrows)) + 64;
+    if (!(out->data = malloc(bound))) FAIL("out of memory encoding a PNG strip");
+    z.next_out = out->data;
+    z.avail_out = (uInt)bound;
+    out->adler = (uint32_t)adler32(0, NULL, 0);
+    if (above) row_samples(prev, above, width, alpha);
+    for (y = 0; y < nrows; y++) {
+        size_t i;
+        unsigned char *t;
+        row_samples(cur, rows[y], width, alpha);
+        line[0] = 2;   /* Up */
+        for (i = 0; i < stride; i++) line[i + 1] = (unsigned char)(cur[i] - prev[i]);
+        out->adler = (uint32_t)adler32(out->adler, line, (uInt)(stride + 1));
+        z.next_in = line;
+        z.avail_in = (uInt)(stride + 1);
+        if (deflate(&z, Z_NO_FLUSH) != Z_OK || z.avail_in) FAIL("zlib: deflate failed");
+        t = prev; prev = cur; cur = t;
+    }
+    /* A sync flush ends the strip on a byte boundary with the block open
+     * for more: the next strip's data may follow it directly. */
+    rc = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+    if (last ? rc != Z_STREAM_END : rc != Z_OK) FAIL("zlib: cannot end the strip");
+    out->len = bound - z.avail_out;
+    out->raw_len = (uint64_t)(stride + 1) * nrows;
+    deflateEnd(&z);
+    free(prev); free(cur); free(line);
+    return 0;
+bad:
+    if (zok) deflateEnd(&z);
+    free(prev); free(cur); free(line);
+    tiler_png_strip_free(out);
+    return -1;
+}
+
+void tiler_png_strip_free(tiler_png_strip *s)
+{
+    free(s->data);
+    s->data = NULL;
+    s->len = 0;
+}
+
+static void put32be(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16); p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
+}
+
+static uint32_t get32be(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, size_t errlen)
+{
+    unsigned char head[16];
+    char tmp[4200];
+    FILE *f = NULL;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    memcpy(head, STRIP_MAGIC, 4);
+    put32be(head + 4, s->adler);
+    put32be(head + 8, (uint32_t)(s->raw_len >> 32));
+    put32be(head + 12, (uint32_t)s->raw_len);
+    if (!(f = fopen(tmp, "wb"))) FAIL("cannot write %s: %s", tmp, strerror(errno));
+    if (fwrite(head, 1, sizeof(head), f) != sizeof(head) || fwrite(s->data, 1, s->len, f) != s->len)
+        FAIL("cannot write a PNG strip: %s", strerror(errno));
+    if (fclose(f) != 0) { f = NULL; FAIL("cannot write a PNG strip: %s", strerror(errno)); }
+    f = NULL;
+    if (rename(tmp, path) < 0) FAIL("cannot place a PNG strip: %s", strerror(errno));
+    return 0;
+bad:
+    if (f) fclose(f);
+    remove(tmp);
+    return -1;
+}
+
+int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t errlen)
+{
+    unsigned char head[16];
+    long size;
+    FILE *f;
+    memset(s, 0, sizeof(*s));
+    if (!(f = fopen(path, "rb"))) { snprintf(err, errlen, "no PNG strip %s: %s", path, strerror(errno)); return -1; }
+    if (fseek(f, 0, SEEK_END) < 0 || (size = ftell(f)) < (long)sizeof(head) || fseek(f, 0, SEEK_SET) < 0
+        || fread(head, 1, sizeof(head), f) != sizeof(head) || memcmp(head, STRIP_MAGIC, 4))
+        FAIL("%s is not a PNG strip", path);
+    s->adler = get32be(head + 4);
+    s->raw_len = (uint64_t)get32be(head + 8) << 32 | get32be(head + 12);
+    s->len = (size_t)size - sizeof(head);
+    if (!(s->data = malloc(s->len ? s->len : 1))) FAIL("out of memory reading a PNG strip");
+    if (fread(s->data, 1, s->len, f) != s->len) FAIL("cannot read %s", path);
+    fclose(f);
+    return 0;
+bad:
+    fclose(f);
+    tiler_png_strip_free(s);
+    return -1;
+}
+
+/* Writes chunk data through a buffer, cutting it into IDAT chunks. */
+typedef struct {
+    FILE *f;
+    unsigned char buf[IDAT_MAX];
+    size_t n;
+    int failed;
+} idat_writer;
+
+static void chunk(FILE *f, const char *type, const unsigned char *data, size_t len, int *failed)
+{
+    unsigned char head[8], tail[4];
+    uLong crc = crc32(0, (const Bytef *)type, 4);
+    if (len) crc = crc32(crc, data, (uInt)len);
+    put32be(head, (uint32_t)len);
+    memcpy(head + 4, type, 4);
+    put32be(tail, (uint32_t)crc);
+    if (fwrite(head, 1, 8, f) != 8 || (len && fwrite(data, 1, len, f) != len) || fwrite(tail, 1, 4, f) != 4)
+        *failed = 1;
+}
+
+static void idat_push(idat_writer *w, const unsigned char *data, size_t len)
+{
+    while (len) {
+        size_t take = IDAT_MAX - w->n < len ? IDAT_MAX - w->n : len;
+        memcpy(w->buf + w->n, data, take);
+        w->n += take; data += take; len -= take;
+        if (w->n == IDAT_MAX) { chunk(w->f, "IDAT", w->buf, w->n, &w->failed); w->n = 0; }
+    }
+}
+
+int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
+                    char *err, size_t errlen)
+{
+    static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    /* zlib header: deflate, 32 KiB window, no dictionary; 0x78 0x01 is a
+     * valid check pair for any level (the level field is advisory). */
+    static const unsigned char zhead[2] = { 0x78, 0x01 };
+    unsigned char ihdr[13], trailer[4];
+    idat_writer *w = calloc(1, sizeof(*w));
+    uLong adler = adler32(0, NULL, 0);
+    int i, failed = 0;
+
+    if (!w) { snprintf(err, errlen, "out of memory writing a PNG"); return -1; }
+    put32be(ihdr, width);
+    put32be(ihdr + 4, height);
+    ihdr[8] = 8;                 /* bits per sample */
+    ihdr[9] = alpha ? 6 : 2;     /* RGBA : RGB */
+    ihdr[10] = ihdr[11] = ihdr[12] = 0;   /* deflate, adaptive filtering, no interlace */
+    if (fwrite(sig, 1, 8, f) != 8) failed = 1;
+    chunk(f, "IHDR", ihdr, sizeof(ihdr), &failed);
+    w->f = f;
+    idat_push(w, zhead, 2);
+    for (i = 0; i < n; i++) {
+        idat_push(w, strips[i].data, strips[i].len);
+        adler = adler32_combine64(adler, strips[i].adler, (z_off64_t)strips[i].raw_len);
+    }
+    put32be(trailer, (uint32_t)adler);
+    idat_push(w, trailer, 4);
+    if (w->n) chunk(f, "IDAT", w->buf, w->n, &w->failed);
+    chunk(f, "IEND", NULL, 0, &failed);
+    failed |= w->failed;
+    free(w);
+    if (failed || fflush(f) != 0) { snprintf(err, errlen, "cannot write the PNG: %s", strerror(errno)); return -1; }
+    return 0;
+}
+
+int tiler_png_save_image(gdImagePtr im, FILE *f, int level, char *err, size_t errlen)
+{
+    uint32_t w = (uint32_t)gdImageSX(im), h = (uint32_t)gdImageSY(im), y, i;
+    int n = (int)((h + TILER_PNG_STRIP_ROWS - 1) / TILER_PNG_STRIP_ROWS), k, alpha = 0, rc = -1;
+    tiler_png_strip *strips = calloc((size_t)n, sizeof(*strips));
+    if (!gdImageTrueColor(im)) { snprintf(err, errlen, "not a truecolor image"); free(strips); return -1; }
+    if (!strips) { snprintf(err, errlen, "out of memory writing a PNG"); return -1; }
+    for (y = 0; y < h && !alpha; y++) alpha = tiler_png_has_alpha(im->tpixels[y], w);
+    for (k = 0; k < n; k++) {
+        uint32_t top = (uint32_t)k * TILER_PNG_STRIP_ROWS, rows = h - top < TILER_PNG_STRIP_ROWS ? h - top : TILER_PNG_STRIP_ROWS;
+        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, top ? im->tpixels[top - 1] : NULL, w, rows,
+                                   alpha, level, k == n - 1, &strips[k], err, errlen) < 0)
+            goto out;
+    }
+    rc = tiler_png_write(f, w, h, alpha, strips, n, err, errlen);
+out:
+    for (i = 0; i < (uint32_t)n; i++) tiler_png_strip_free(&strips[i]);
+    free(strips);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* A PNG encoder built for strips. Each band of rows is filtered and
+ * deflated on its own (a raw deflate stream ending on a byte boundary), so
+ * bands can be compressed in parallel and as soon as their tiles are in; the
+ * file is the bands' streams joined under one zlib header, with their
+ * Adler-32s combined. libgd's encoder cannot do either, and at level 6 with
+ * libpng's adaptive filtering it was the slowest step of a job.
+ *
+ * Pixels are libgd truecolor values (0xAARRGGBB, 7-bit alpha, 0 opaque).
+ * The output is 8-bit RGB, or RGBA when the image has any transparency,
+ * with alpha mapped the way libgd maps it, so that libgd reads back the
+ * same values. Every row uses the Up filter: cheap, and as good as the
+ * adaptive choice on photographs at these levels (see bench/). */
+#ifndef TILER_PNG_H
+#define TILER_PNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <gd.h>
+
+typedef struct {
+    uint32_t adler;          /* Adler-32 of the strip's filtered bytes */
+    uint64_t raw_len;        /* how many filtered bytes that is */
+    unsigned char *data;     /* raw deflate data (malloc'd) */
+    size_t len;
+} tiler_png_strip;
+
+/* Whether any of n pixels is not opaque. */
+int tiler_png_has_alpha(const int *pixels, size_t n);
+
+/* Encodes nrows rows of width pixels each. above is the row just above the
+ * strip, NULL for the first strip. last says whether the strip ends the
+ * image (its stream is then finished). level is zlib's (0..9). 0, or -1
+ * with err. */
+int tiler_png_strip_encode(const int *const *rows, const int *above, uint32_t width, uint32_t nrows, int alpha,
+                           int level, int last, tiler_png_strip *out, char *err, size_t errlen);
+void tiler_png_strip_free(tiler_png_strip *s);
+
+/* A strip as a file (for the spool), written beside and renamed into place. */
+int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, size_t errlen);
+int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t errlen);
+
+/* Writes the PNG: signature, IHDR, the strips (in order, top to bottom) as
+ * IDAT chunks, IEND. 0, or -1 with err. */
+int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
+                    char *err, size_t errlen);
+
+/* The whole image in one call, strips of TILER_PNG_STRIP_ROWS rows. */
+int tiler_png_save_image(gdImagePtr im, FILE *f, int level, char *err, size_t errlen);
+
+#endif
