@@ -50,7 +50,8 @@
  * filter made files within 3% of libgd's level 6 on generated photographs,
  * in a fifth of the time (bench/). */
 #define TILER_PNG_LEVEL             3
-#define TILER_PNG_STRIP_ROWS        256   /* rows per strip when one process encodes a whole image */
+#define TILER_PNG_STRIP_ROWS        256
+#define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */   /* rows per strip when one process encodes a whole image */
 
 /* Web pages and live updates */
 #define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */

@@ -43,10 +43,10 @@ static void row_samples(unsigned char *dst, const int *src, uint32_t width, int 
     }
 }
 
-int tiler_png_strip_encode(const int *const *rows, const int *above, uint32_t width, uint32_t nrows, int alpha,
-                           int level, int last, tiler_png_strip *out, char *err, size_t errlen)
+int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrows, int alpha, int level, int last,
+                           tiler_png_strip *out, char *err, size_t errlen)
 {
-    size_t stride = (size_t)width * (alpha ? 4 : 3);
+    size_t bpp = alpha ? 4 : 3, stride = (size_t)width * bpp;
     unsigned char *prev = calloc(1, stride), *cur = malloc(stride), *line = malloc(stride + 1);
     z_stream z;
     uLong bound;
@@ -65,13 +65,18 @@ int tiler_png_strip_encode(const int *const *rows, const int *above, uint32_t wi
     z.next_out = out->data;
     z.avail_out = (uInt)bound;
     out->adler = (uint32_t)adler32(0, NULL, 0);
-    if (above) row_samples(prev, above, width, alpha);
     for (y = 0; y < nrows; y++) {
         size_t i;
         unsigned char *t;
         row_samples(cur, rows[y], width, alpha);
-        line[0] = 2;   /* Up */
-        for (i = 0; i < stride; i++) line[i + 1] = (unsigned char)(cur[i] - prev[i]);
+        if (y == 0) {
+            line[0] = 1;   /* Sub: nothing from the strip above */
+            for (i = 0; i < bpp && i < stride; i++) line[i + 1] = cur[i];
+            for (; i < stride; i++) line[i + 1] = (unsigned char)(cur[i] - cur[i - bpp]);
+        } else {
+            line[0] = 2;   /* Up */
+            for (i = 0; i < stride; i++) line[i + 1] = (unsigned char)(cur[i] - prev[i]);
+        }
         out->adler = (uint32_t)adler32(out->adler, line, (uInt)(stride + 1));
         z.next_in = line;
         z.avail_in = (uInt)(stride + 1);
@@ -157,15 +162,16 @@ bad:
     return -1;
 }
 
-/* Writes chunk data through a buffer, cutting it into IDAT chunks. */
-typedef struct {
+/* Chunk data goes through a buffer that is cut into IDAT chunks. */
+struct tiler_png_writer {
     FILE *f;
     unsigned char buf[IDAT_MAX];
     size_t n;
+    uLong adler;
     int failed;
-} idat_writer;
+};
 
-static void chunk(FILE *f, const char *type, const unsigned char *data, size_t len, int *failed)
+static void chunk(tiler_png_writer *w, const char *type, const unsigned char *data, size_t len)
 {
     unsigned char head[8], tail[4];
     uLong crc = crc32(0, (const Bytef *)type, 4);
@@ -173,54 +179,70 @@ static void chunk(FILE *f, const char *type, const unsigned char *data, size_t l
     put32be(head, (uint32_t)len);
     memcpy(head + 4, type, 4);
     put32be(tail, (uint32_t)crc);
-    if (fwrite(head, 1, 8, f) != 8 || (len && fwrite(data, 1, len, f) != len) || fwrite(tail, 1, 4, f) != 4)
-        *failed = 1;
+    if (fwrite(head, 1, 8, w->f) != 8 || (len && fwrite(data, 1, len, w->f) != len) || fwrite(tail, 1, 4, w->f) != 4)
+        w->failed = 1;
 }
 
-static void idat_push(idat_writer *w, const unsigned char *data, size_t len)
+static void idat_push(tiler_png_writer *w, const unsigned char *data, size_t len)
 {
     while (len) {
         size_t take = IDAT_MAX - w->n < len ? IDAT_MAX - w->n : len;
         memcpy(w->buf + w->n, data, take);
         w->n += take; data += take; len -= take;
-        if (w->n == IDAT_MAX) { chunk(w->f, "IDAT", w->buf, w->n, &w->failed); w->n = 0; }
+        if (w->n == IDAT_MAX) { chunk(w, "IDAT", w->buf, w->n); w->n = 0; }
     }
 }
 
-int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
-                    char *err, size_t errlen)
+tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int alpha)
 {
     static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
     /* zlib header: deflate, 32 KiB window, no dictionary; 0x78 0x01 is a
      * valid check pair for any level (the level field is advisory). */
     static const unsigned char zhead[2] = { 0x78, 0x01 };
-    unsigned char ihdr[13], trailer[4];
-    idat_writer *w = calloc(1, sizeof(*w));
-    uLong adler = adler32(0, NULL, 0);
-    int i, failed = 0;
-
-    if (!w) { snprintf(err, errlen, "out of memory writing a PNG"); return -1; }
+    unsigned char ihdr[13];
+    tiler_png_writer *w = calloc(1, sizeof(*w));
+    if (!w) return NULL;
+    w->f = f;
+    w->adler = adler32(0, NULL, 0);
     put32be(ihdr, width);
     put32be(ihdr + 4, height);
     ihdr[8] = 8;                 /* bits per sample */
     ihdr[9] = alpha ? 6 : 2;     /* RGBA : RGB */
     ihdr[10] = ihdr[11] = ihdr[12] = 0;   /* deflate, adaptive filtering, no interlace */
-    if (fwrite(sig, 1, 8, f) != 8) failed = 1;
-    chunk(f, "IHDR", ihdr, sizeof(ihdr), &failed);
-    w->f = f;
+    if (fwrite(sig, 1, 8, f) != 8) w->failed = 1;
+    chunk(w, "IHDR", ihdr, sizeof(ihdr));
     idat_push(w, zhead, 2);
-    for (i = 0; i < n; i++) {
-        idat_push(w, strips[i].data, strips[i].len);
-        adler = adler32_combine64(adler, strips[i].adler, (z_off64_t)strips[i].raw_len);
-    }
-    put32be(trailer, (uint32_t)adler);
+    return w;
+}
+
+void tiler_png_add(tiler_png_writer *w, const tiler_png_strip *s)
+{
+    idat_push(w, s->data, s->len);
+    w->adler = adler32_combine64(w->adler, s->adler, (z_off64_t)s->raw_len);
+}
+
+int tiler_png_end(tiler_png_writer *w, char *err, size_t errlen)
+{
+    unsigned char trailer[4];
+    int failed;
+    if (!w) { snprintf(err, errlen, "out of memory writing a PNG"); return -1; }
+    put32be(trailer, (uint32_t)w->adler);
     idat_push(w, trailer, 4);
-    if (w->n) chunk(f, "IDAT", w->buf, w->n, &w->failed);
-    chunk(f, "IEND", NULL, 0, &failed);
-    failed |= w->failed;
+    if (w->n) chunk(w, "IDAT", w->buf, w->n);
+    chunk(w, "IEND", NULL, 0);
+    failed = w->failed || fflush(w->f) != 0;
     free(w);
-    if (failed || fflush(f) != 0) { snprintf(err, errlen, "cannot write the PNG: %s", strerror(errno)); return -1; }
+    if (failed) { snprintf(err, errlen, "cannot write the PNG: %s", strerror(errno)); return -1; }
     return 0;
+}
+
+int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
+                    char *err, size_t errlen)
+{
+    tiler_png_writer *w = tiler_png_begin(f, width, height, alpha);
+    int i;
+    for (i = 0; w && i < n; i++) tiler_png_add(w, &strips[i]);
+    return tiler_png_end(w, err, errlen);
 }
 
 int tiler_png_save_image(gdImagePtr im, FILE *f, int level, char *err, size_t errlen)
@@ -233,8 +255,8 @@ int tiler_png_save_image(gdImagePtr im, FILE *f, int level, char *err, size_t er
     for (y = 0; y < h && !alpha; y++) alpha = tiler_png_has_alpha(im->tpixels[y], w);
     for (k = 0; k < n; k++) {
         uint32_t top = (uint32_t)k * TILER_PNG_STRIP_ROWS, rows = h - top < TILER_PNG_STRIP_ROWS ? h - top : TILER_PNG_STRIP_ROWS;
-        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, top ? im->tpixels[top - 1] : NULL, w, rows,
-                                   alpha, level, k == n - 1, &strips[k], err, errlen) < 0)
+        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, w, rows, alpha, level, k == n - 1,
+                                   &strips[k], err, errlen) < 0)
             goto out;
     }
     rc = tiler_png_write(f, w, h, alpha, strips, n, err, errlen);

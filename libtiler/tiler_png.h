@@ -8,8 +8,10 @@
  * Pixels are libgd truecolor values (0xAARRGGBB, 7-bit alpha, 0 opaque).
  * The output is 8-bit RGB, or RGBA when the image has any transparency,
  * with alpha mapped the way libgd maps it, so that libgd reads back the
- * same values. Every row uses the Up filter: cheap, and as good as the
- * adaptive choice on photographs at these levels (see bench/). */
+ * same values. Rows use the Up filter (cheap, and as good as the adaptive
+ * choice on photographs at these levels), except each strip's first row,
+ * which uses Sub: a strip then depends on no pixel outside it, and can be
+ * encoded before the rows above it are final. */
 #ifndef TILER_PNG_H
 #define TILER_PNG_H
 
@@ -28,20 +30,27 @@ typedef struct {
 /* Whether any of n pixels is not opaque. */
 int tiler_png_has_alpha(const int *pixels, size_t n);
 
-/* Encodes nrows rows of width pixels each. above is the row just above the
- * strip, NULL for the first strip. last says whether the strip ends the
- * image (its stream is then finished). level is zlib's (0..9). 0, or -1
- * with err. */
-int tiler_png_strip_encode(const int *const *rows, const int *above, uint32_t width, uint32_t nrows, int alpha,
-                           int level, int last, tiler_png_strip *out, char *err, size_t errlen);
+/* Encodes nrows rows of width pixels each. last says whether the strip
+ * ends the image (its stream is then finished). level is zlib's (0..9).
+ * 0, or -1 with err. */
+int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrows, int alpha, int level, int last,
+                           tiler_png_strip *out, char *err, size_t errlen);
 void tiler_png_strip_free(tiler_png_strip *s);
 
 /* A strip as a file (for the spool), written beside and renamed into place. */
 int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, size_t errlen);
 int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t errlen);
 
-/* Writes the PNG: signature, IHDR, the strips (in order, top to bottom) as
- * IDAT chunks, IEND. 0, or -1 with err. */
+/* Writes a PNG strip by strip, so that no more than one strip need be in
+ * memory: begin (signature, IHDR, zlib header), add each strip top to
+ * bottom, end (Adler-32, IEND). end returns 0, or -1 with err if any step
+ * failed. */
+typedef struct tiler_png_writer tiler_png_writer;
+tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int alpha);
+void tiler_png_add(tiler_png_writer *w, const tiler_png_strip *s);
+int tiler_png_end(tiler_png_writer *w, char *err, size_t errlen);
+
+/* All at once: begin, add each of n strips, end. */
 int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
                     char *err, size_t errlen);
 

@@ -28,7 +28,38 @@ int tiler_spool_thumb_path(char *buf, size_t len, const char *spool, const char 
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char *id, uint32_t k)
+{
+    char dir[4096];
+    int n;
+    if (k > 65535 || tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    n = snprintf(buf, len, "%s/strip-%u", dir, k);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, int *dst,
+                           char *err, size_t errlen)
+{
+    size_t want = (size_t)width * n * 4, got = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
+    while (got < want) {
+        ssize_t r = pread(fd, (char *)dst + got, want - got, (off_t)((uint64_t)top * width * 4 + got));
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            close(fd);
+            FAIL("cannot read raster rows %u..%u: %s", top, top + n - 1, e ? strerror(e) : "short file");
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    tiler_pixels_from_wire(dst, (const unsigned char *)dst, (size_t)width * n);
+#endif
+    return 0;
+}
 
 int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen)
 {
@@ -111,12 +142,13 @@ int tiler_spool_remove(const char *spool, const char *id)
         if (tiler_spool_path(path, sizeof(path), spool, id, which) == 0) unlink(path);
     if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0) return -1;
     {
-        /* Thumbnails: names this code made, thumb-N.png. */
+        /* Thumbnails and PNG strips: names this code made, thumb-N.png
+         * and strip-N (with strip-N.tmp while one is written). */
         DIR *d = opendir(path);
         struct dirent *e;
         char file[4096 + 300];
         while (d && (e = readdir(d))) {
-            if (!strncmp(e->d_name, "thumb-", 6)) {
+            if (!strncmp(e->d_name, "thumb-", 6) || !strncmp(e->d_name, "strip-", 6)) {
                 snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
                 unlink(file);
             }

@@ -15,6 +15,7 @@ struct tiler_store {
     apr_dbd_prepared_t *insert_job, *get_job, *list_jobs, *insert_tile, *bump, *finish;
     apr_dbd_prepared_t *delete_tiles, *delete_job, *finished_before;
     apr_dbd_prepared_t *note_offset, *get_offsets, *delete_offsets, *counted_tiles, *stalled, *note_resend;
+    apr_dbd_prepared_t *count_range;
 };
 
 static const char *schema[] = {
@@ -23,7 +24,7 @@ static const char *schema[] = {
     " tile_size INTEGER NOT NULL, ops TEXT NOT NULL, format TEXT NOT NULL,"
     " tiles_total INTEGER NOT NULL, tiles_done INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL, finished INTEGER, error TEXT, updated INTEGER,"
-    " resends INTEGER NOT NULL DEFAULT 0)",
+    " resends INTEGER NOT NULL DEFAULT 0, alpha INTEGER NOT NULL DEFAULT 1)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created)",
     /* One row per counted tile: the primary key makes counting idempotent. */
     "CREATE TABLE IF NOT EXISTS tiles (job TEXT NOT NULL, idx INTEGER NOT NULL,"
@@ -36,7 +37,7 @@ static const char *schema[] = {
     NULL
 };
 
-#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends"
+#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends, alpha"
 
 static int fail(tiler_store *s, int rc)
 {
@@ -122,8 +123,9 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
     /* Stores made before the column existed; the error says it exists. */
     if (!has_column(s, "updated")) exec(s, "ALTER TABLE jobs ADD COLUMN updated INTEGER");
     if (!has_column(s, "resends")) exec(s, "ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0");
+    if (!has_column(s, "alpha")) exec(s, "ALTER TABLE jobs ADD COLUMN alpha INTEGER NOT NULL DEFAULT 1");
     if (prepare(s, "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
-                   " tiles_done, created, updated) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)", &s->insert_job)
+                   " tiles_done, created, updated, alpha) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s)", &s->insert_job)
         || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = %s", &s->get_job)
         || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created DESC, id LIMIT %s", &s->list_jobs)
         || prepare(s, "INSERT OR IGNORE INTO tiles (job, idx) SELECT %s, %s WHERE EXISTS"
@@ -142,7 +144,9 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         || prepare(s, "SELECT idx FROM tiles WHERE job = %s ORDER BY idx", &s->counted_tiles)
         || prepare(s, "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND updated < %s"
                       " ORDER BY created", &s->stalled)
-        || prepare(s, "UPDATE jobs SET resends = resends + 1, updated = %s WHERE id = %s", &s->note_resend))
+        || prepare(s, "UPDATE jobs SET resends = resends + 1, updated = %s WHERE id = %s", &s->note_resend)
+        || prepare(s, "SELECT COUNT(*) FROM tiles WHERE job = %s AND idx >= CAST(%s AS INTEGER)"
+                      " AND idx < CAST(%s AS INTEGER)", &s->count_range))
         goto bad;
     *out = s;
     return 0;
@@ -163,7 +167,7 @@ int tiler_store_create_job(tiler_store *s, const tiler_job *j)
     apr_pool_create(&p, s->pool);
     rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->insert_job, j->id, j->state,
                          num(p, j->width), num(p, j->height), num(p, j->tile_size), j->ops, j->format,
-                         num(p, j->tiles_total), num(p, j->created), num(p, j->created), NULL);
+                         num(p, j->tiles_total), num(p, j->created), num(p, j->created), num(p, j->alpha ? 1 : 0), NULL);
     apr_pool_destroy(p);
     return rc ? fail(s, rc) : 0;
 }
@@ -194,6 +198,7 @@ static void row_to_job(tiler_store *s, apr_dbd_row_t *row, tiler_job *j, apr_poo
     j->updated = entry_int(apr_dbd_get_entry(s->drv, row, 12));
     if (!j->updated) j->updated = j->created;
     j->resends = (int)entry_int(apr_dbd_get_entry(s->drv, row, 13));
+    j->alpha = (int)entry_int(apr_dbd_get_entry(s->drv, row, 14));
 }
 
 int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p)
@@ -386,4 +391,15 @@ int tiler_store_note_resend(tiler_store *s, const char *id)
     rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->note_resend, num(p, apr_time_now()), id, NULL);
     apr_pool_destroy(p);
     return rc ? fail(s, rc) : 0;
+}
+
+int tiler_store_count_range(tiler_store *s, const char *id, uint32_t from, uint32_t to, uint32_t *n, apr_pool_t *p)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->count_range, 0, id, num(p, from), num(p, to), NULL);
+    if (rc) return fail(s, rc);
+    *n = 0;
+    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) *n = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 0));
+    return 0;
 }

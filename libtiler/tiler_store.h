@@ -21,6 +21,7 @@ typedef struct {
     int64_t created, finished; /* apr_time_t microseconds; 0 when unset */
     int64_t updated;           /* last progress (creation, or a tile counted) */
     int resends;               /* times lost tiles were produced again */
+    int alpha;                 /* the upload has transparency: the PNG result is RGBA */
     int stuck;                 /* set by the caller: no progress for long while work waits */
     const char *error;         /* NULL unless failed */
 } tiler_job;
@@ -68,6 +69,8 @@ int tiler_store_missing_tiles(tiler_store *s, const char *id, uint32_t total, ap
                               apr_pool_t *p);
 /* Ids of queued or running jobs without progress since before, oldest first. */
 int tiler_store_stalled(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p);
+/* How many tiles with from <= idx < to are counted. 0 or -1. */
+int tiler_store_count_range(tiler_store *s, const char *id, uint32_t from, uint32_t to, uint32_t *n, apr_pool_t *p);
 /* Counts one more resend and takes it as progress (updated = now). */
 int tiler_store_note_resend(tiler_store *s, const char *id);
 

@@ -36,7 +36,8 @@ typedef struct {
     int max_event_streams;
     int event_stream_seconds;
     int stuck_seconds;
-    int resend_seconds;      /* 0: never produce lost tiles again */
+    int resend_seconds;
+    int encode_threads;      /* result encoder threads in the results consumer's child */      /* 0: never produce lost tiles again */
     int max_jobs;
     int job_ttl_seconds;     /* 0: keep finished jobs */
 } tiler_srv_conf;

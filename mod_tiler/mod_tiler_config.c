@@ -30,6 +30,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->event_stream_seconds = -1;
     c->stuck_seconds = -1;
     c->resend_seconds = -1;
+    c->encode_threads = -1;
     c->max_jobs = -1;
     c->job_ttl_seconds = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
@@ -43,7 +44,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     tiler_srv_conf *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
     PICK(brokers, NULL); PICK(spool_dir, NULL); PICK(tile_size, -1);
     PICK(topic_tasks, NULL); PICK(topic_results, NULL); PICK(topic_heartbeats, NULL); PICK(topic_dead_letters, NULL);
-    PICK(results_group, NULL); PICK(worker_group, NULL); PICK(resend_seconds, -1); PICK(monitor_snapshot, NULL);
+    PICK(results_group, NULL); PICK(worker_group, NULL); PICK(resend_seconds, -1); PICK(encode_threads, -1); PICK(monitor_snapshot, NULL);
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
@@ -182,6 +183,8 @@ const command_rec tiler_directives[] = {
                   "A job with no progress this long while the workers have a backlog is flagged stuck"),
     AP_INIT_TAKE1("TilerResendSeconds", set_number, NUM(resend_seconds, 0, 86400, 1), RSRC_CONF,
                   "Produce a job's missing tiles again after this long without progress once the workers are past them (0: never)"),
+    AP_INIT_TAKE1("TilerEncodeThreads", set_number, NUM(encode_threads, 1, 64, 1), RSRC_CONF,
+                  "Threads that encode results, in the httpd child running the results consumer"),
     AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
                   "Replication factor for topics mod_tiler creates (-1: broker default)"),
     { NULL }
@@ -201,6 +204,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (!c->results_group) c->results_group = TILER_DEFAULT_RESULTS_GROUP;
     if (!c->worker_group) c->worker_group = TILER_DEFAULT_WORKER_GROUP;
     if (c->resend_seconds < 0) c->resend_seconds = TILER_DEFAULT_RESEND_SECONDS;
+    if (c->encode_threads < 0) c->encode_threads = TILER_DEFAULT_ENCODE_THREADS;
     if (c->max_upload_bytes < 0) c->max_upload_bytes = TILER_DEFAULT_MAX_UPLOAD;
     if (c->max_pixels < 0) c->max_pixels = TILER_DEFAULT_MAX_PIXELS;
     if (c->max_ops < 0) c->max_ops = TILER_MAX_OPS;

@@ -13,6 +13,7 @@
 #include "tiler_image.h"
 #include "tiler_json.h"
 #include "tiler_ops.h"
+#include "tiler_png.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
 
@@ -73,7 +74,7 @@ int tiler_create_job(request_rec *r, const char *base)
     char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
     const char *emsg, *code, *reason, *ops, *format;
     tiler_upload up;
-    uint32_t w, h, halo;
+    uint32_t w, h, halo, y;
     gdImagePtr im;
     FILE *f;
     int status, probe;
@@ -161,6 +162,9 @@ int tiler_create_job(request_rec *r, const char *base)
     job.format = tiler_format_name(out_fmt);
     job.tiles_total = tiler_grid_count(&grid);
     job.created = apr_time_now();
+    /* The ops keep transparency as it is: an opaque upload gives an RGB
+     * result, whose strips are encoded before the last tile is in. */
+    for (y = 0; y < h && !job.alpha; y++) job.alpha = tiler_png_has_alpha(im->tpixels[y], w);
     if (tiler_store_create_job(store, &job) < 0) {
         gdImageDestroy(im);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", hex, tiler_store_error(store));

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <mod_watchdog.h>
+#include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
@@ -23,6 +24,7 @@ typedef struct {
     rd_kafka_t *consumer;
     tiler_store *store;
     tiler_resend *resend;
+    tiler_encoder *encoder;
     int caught_up;
     apr_time_t next_sweep;
 } results_ctx;
@@ -159,7 +161,8 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
                      msg.tile_index, tiler_store_error(x->store));
         return -1;
     }
-    if (rc == 0 && job.tiles_done >= job.tiles_total) tiler_results_finish_job(x->s, x->store, id, p);
+    if (rc == 0 && counted) tiler_encoder_tile_counted(x->encoder, x->store, &job, msg.tile_index, p);
+    if (rc == 0 && job.tiles_done >= job.tiles_total) tiler_encoder_finish(x->encoder, id);
     return 0;
 }
 
@@ -209,7 +212,7 @@ static void catch_up(results_ctx *x, apr_pool_t *p)
     int i;
     x->caught_up = 1;
     if (tiler_store_complete_unfinished(x->store, &ids, p) == 0)
-        for (i = 0; i < ids->nelts; i++) tiler_results_finish_job(x->s, x->store, APR_ARRAY_IDX(ids, i, const char *), p);
+        for (i = 0; i < ids->nelts; i++) tiler_encoder_finish(x->encoder, APR_ARRAY_IDX(ids, i, const char *));
 }
 
 /* Removes finished jobs older than TilerJobTTL, files and rows. */
@@ -242,6 +245,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         /* Not a child of pool: mod_watchdog destroys that after each call. */
         apr_pool_create(&x->pool, NULL);
         x->resend = tiler_resend_create(x->s, x->pool);
+        x->encoder = tiler_encoder_create(x->s, x->pool);
         if (open_consumer(x) < 0) break;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30315) "results consumer started in pid %d (group %s, topic %s)",
                      (int)getpid(), x->c->results_group, x->c->topic_results);
@@ -283,6 +287,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         x->pool = NULL;
         x->store = NULL;
         x->resend = NULL;
+        x->encoder = NULL;
         x->caught_up = 0;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30317) "results consumer stopped in pid %d", (int)getpid());
         break;

@@ -53,8 +53,8 @@ static int via_strips(gdImagePtr im, int strip_rows, int level, const char *out)
         tiler_png_strip tmp;
         uint32_t top = (uint32_t)(k * strip_rows), rows = h - top < (uint32_t)strip_rows ? h - top : (uint32_t)strip_rows;
         snprintf(sp, sizeof(sp), "%s/strip-%d", dir, k);
-        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, top ? im->tpixels[top - 1] : NULL, w, rows,
-                                   alpha, level, k == n - 1, &tmp, err, sizeof(err)) < 0
+        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, w, rows, alpha, level, k == n - 1, &tmp,
+                                   err, sizeof(err)) < 0
             || tiler_png_strip_save(sp, &tmp, err, sizeof(err)) < 0) { rc = -1; printf("# %s\n", err); }
         tiler_png_strip_free(&tmp);
     }

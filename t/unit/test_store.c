@@ -41,9 +41,11 @@ int main(void)
     j = make(a, 1000000, 3);
     ok(tiler_store_create_job(s, &j) == 0, "job created");
     j = make(b, 2000000, 2);
+    j.alpha = 1;
     ok(tiler_store_create_job(s, &j) == 0, "second job created");
+    ok(tiler_store_get_job(s, b, &got, p) == 0 && got.alpha == 1, "the alpha flag is kept");
     ok(tiler_store_create_job(s, &j) < 0, "duplicate id refused");
-    ok(tiler_store_get_job(s2, a, &got, p) == 0 && !strcmp(got.state, "queued") && got.tiles_total == 3
+    ok(tiler_store_get_job(s2, a, &got, p) == 0 && !strcmp(got.state, "queued") && got.tiles_total == 3 && !got.alpha
        && got.width == 1000 && !strcmp(got.ops, "grayscale,blur:3") && got.finished == 0 && !got.error,
        "job reads back through another connection");
     ok(tiler_store_get_job(s, "00000000000000000000000000000000", &got, p) == 1, "unknown job: not found");
@@ -119,6 +121,11 @@ int main(void)
            "each partition keeps its highest offset, and a skipped one is absent until given");
         tiler_store_count_tile(s, c, 1, &counted, &got, p);
         tiler_store_count_tile(s, c, 3, &counted, &got, p);
+        {
+            uint32_t n = 99;
+            ok(tiler_store_count_range(s, c, 0, 3, &n, p) == 0 && n == 1 && tiler_store_count_range(s, c, 1, 4, &n, p) == 0
+               && n == 2 && tiler_store_count_range(s, c, 4, 5, &n, p) == 0 && n == 0, "tiles counted in a range of indexes");
+        }
         ok(tiler_store_missing_tiles(s, c, 5, &missing, p) == 0 && missing->nelts == 3
            && APR_ARRAY_IDX(missing, 0, uint32_t) == 0 && APR_ARRAY_IDX(missing, 1, uint32_t) == 2
            && APR_ARRAY_IDX(missing, 2, uint32_t) == 4, "the uncounted tiles are 0, 2 and 4");

@@ -1,0 +1,35 @@
+/* Result encoding, off the results consumer's thread: a small thread pool
+ * (TilerEncodeThreads) in the child that runs the consumer. A PNG result is
+ * encoded strip by strip, one strip per row of tiles, each as soon as its
+ * row is complete; when the last tile lands only the last strips and the
+ * joining are left. One job's encoding never holds up other jobs' tiles. */
+#ifndef MOD_TILER_ENCODER_H
+#define MOD_TILER_ENCODER_H
+
+#include "mod_tiler.h"
+#include "tiler_store.h"
+
+typedef struct tiler_encoder tiler_encoder;
+
+/* The pool and its threads live in p; clearing p waits for running tasks
+ * (queued ones are dropped: catch-up at the next start redoes them). */
+tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p);
+
+/* Tile idx of job was just counted: queue its row's strip if the row is
+ * complete now (PNG results only). */
+void tiler_encoder_tile_counted(tiler_encoder *e, tiler_store *store, const tiler_job *job, uint32_t idx,
+                                apr_pool_t *scratch);
+
+/* All tiles of the job are in: queue the result's encoding (once, however
+ * often it is asked while queued or running). */
+void tiler_encoder_finish(tiler_encoder *e, const char *id);
+
+/* Encodes strip k of a PNG job from its raster and saves it to the spool.
+ * 0 or -1 with err. */
+int tiler_encode_strip(const tiler_srv_conf *c, const tiler_job *job, uint32_t k, char *err, size_t errlen);
+
+/* Encodes a job's PNG result from its strips (encoding those missing) and
+ * moves the job to done or failed. */
+void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
+
+#endif
