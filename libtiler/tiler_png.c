@@ -19,34 +19,56 @@ int tiler_png_has_alpha(const int *pixels, size_t n)
     return any != 0;
 }
 
-/* One row as PNG samples: RGB or RGBA, alpha as libgd writes it. */
-static void row_samples(unsigned char *dst, const int *src, uint32_t width, int alpha)
+int tiler_png_is_gray(const int *pixels, size_t n)
 {
-    uint32_t x;
-    if (alpha) {
-        for (x = 0; x < width; x++) {
-            unsigned v = (unsigned)src[x], a = (v >> 24) & 0x7f;
-            dst[0] = (unsigned char)(v >> 16);
-            dst[1] = (unsigned char)(v >> 8);
-            dst[2] = (unsigned char)v;
-            dst[3] = (unsigned char)(255 - ((a << 1) + (a >> 6)));
-            dst += 4;
-        }
-    } else {
-        for (x = 0; x < width; x++) {
-            unsigned v = (unsigned)src[x];
-            dst[0] = (unsigned char)(v >> 16);
-            dst[1] = (unsigned char)(v >> 8);
-            dst[2] = (unsigned char)v;
-            dst += 3;
-        }
+    size_t i;
+    int off = 0;
+    for (i = 0; i < n; i++) {
+        unsigned v = (unsigned)pixels[i];
+        off |= (int)(((v >> 16) ^ (v >> 8)) & 0xff) | (int)(((v >> 8) ^ v) & 0xff);
     }
+    return off == 0;
 }
 
-int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrows, int alpha, int level, int last,
+int tiler_png_color(int alpha, int gray)
+{
+    return gray ? (alpha ? TILER_PNG_GRAY_ALPHA : TILER_PNG_GRAY) : (alpha ? TILER_PNG_RGBA : TILER_PNG_RGB);
+}
+
+static size_t bytes_per_pixel(int color)
+{
+    return color == TILER_PNG_GRAY ? 1 : color == TILER_PNG_GRAY_ALPHA ? 2 : color == TILER_PNG_RGB ? 3 : 4;
+}
+
+static unsigned char alpha8(unsigned v)
+{
+    unsigned a = (v >> 24) & 0x7f;
+    return (unsigned char)(255 - ((a << 1) + (a >> 6)));
+}
+
+/* One row as PNG samples of the colour type. -1 when a gray type meets a
+ * pixel that is not gray. */
+static int row_samples(unsigned char *dst, const int *src, uint32_t width, int color)
+{
+    uint32_t x;
+    int off = 0;
+    for (x = 0; x < width; x++) {
+        unsigned v = (unsigned)src[x];
+        unsigned char r = (unsigned char)(v >> 16), g = (unsigned char)(v >> 8), b = (unsigned char)v;
+        switch (color) {
+        case TILER_PNG_GRAY: off |= (r ^ g) | (g ^ b); *dst++ = g; break;
+        case TILER_PNG_GRAY_ALPHA: off |= (r ^ g) | (g ^ b); *dst++ = g; *dst++ = alpha8(v); break;
+        case TILER_PNG_RGB: *dst++ = r; *dst++ = g; *dst++ = b; break;
+        default: *dst++ = r; *dst++ = g; *dst++ = b; *dst++ = alpha8(v); break;
+        }
+    }
+    return off ? -1 : 0;
+}
+
+int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrows, int color, int level, int last,
                            tiler_png_strip *out, char *err, size_t errlen)
 {
-    size_t bpp = alpha ? 4 : 3, stride = (size_t)width * bpp;
+    size_t bpp = bytes_per_pixel(color), stride = (size_t)width * bpp;
     unsigned char *prev = calloc(1, stride), *cur = malloc(stride), *line = malloc(stride + 1);
     z_stream z;
     uLong bound;
@@ -68,7 +90,7 @@ int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrow
     for (y = 0; y < nrows; y++) {
         size_t i;
         unsigned char *t;
-        row_samples(cur, rows[y], width, alpha);
+        if (row_samples(cur, rows[y], width, color) < 0) FAIL("row %u is not gray; cannot write it as gray", y);
         if (y == 0) {
             line[0] = 1;   /* Sub: nothing from the strip above */
             for (i = 0; i < bpp && i < stride; i++) line[i + 1] = cur[i];
@@ -193,7 +215,7 @@ static void idat_push(tiler_png_writer *w, const unsigned char *data, size_t len
     }
 }
 
-tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int alpha)
+tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int color)
 {
     static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
     /* zlib header: deflate, 32 KiB window, no dictionary; 0x78 0x01 is a
@@ -207,7 +229,7 @@ tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int 
     put32be(ihdr, width);
     put32be(ihdr + 4, height);
     ihdr[8] = 8;                 /* bits per sample */
-    ihdr[9] = alpha ? 6 : 2;     /* RGBA : RGB */
+    ihdr[9] = (unsigned char)color;
     ihdr[10] = ihdr[11] = ihdr[12] = 0;   /* deflate, adaptive filtering, no interlace */
     if (fwrite(sig, 1, 8, f) != 8) w->failed = 1;
     chunk(w, "IHDR", ihdr, sizeof(ihdr));
@@ -236,10 +258,10 @@ int tiler_png_end(tiler_png_writer *w, char *err, size_t errlen)
     return 0;
 }
 
-int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
+int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int color, const tiler_png_strip *strips, int n,
                     char *err, size_t errlen)
 {
-    tiler_png_writer *w = tiler_png_begin(f, width, height, alpha);
+    tiler_png_writer *w = tiler_png_begin(f, width, height, color);
     int i;
     for (i = 0; w && i < n; i++) tiler_png_add(w, &strips[i]);
     return tiler_png_end(w, err, errlen);
@@ -248,18 +270,20 @@ int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const t
 int tiler_png_save_image(gdImagePtr im, FILE *f, int level, char *err, size_t errlen)
 {
     uint32_t w = (uint32_t)gdImageSX(im), h = (uint32_t)gdImageSY(im), y, i;
-    int n = (int)((h + TILER_PNG_STRIP_ROWS - 1) / TILER_PNG_STRIP_ROWS), k, alpha = 0, rc = -1;
+    int n = (int)((h + TILER_PNG_STRIP_ROWS - 1) / TILER_PNG_STRIP_ROWS), k, alpha = 0, gray = 1, color, rc = -1;
     tiler_png_strip *strips = calloc((size_t)n, sizeof(*strips));
     if (!gdImageTrueColor(im)) { snprintf(err, errlen, "not a truecolor image"); free(strips); return -1; }
     if (!strips) { snprintf(err, errlen, "out of memory writing a PNG"); return -1; }
     for (y = 0; y < h && !alpha; y++) alpha = tiler_png_has_alpha(im->tpixels[y], w);
+    for (y = 0; y < h && gray; y++) gray = tiler_png_is_gray(im->tpixels[y], w);
+    color = tiler_png_color(alpha, gray);
     for (k = 0; k < n; k++) {
         uint32_t top = (uint32_t)k * TILER_PNG_STRIP_ROWS, rows = h - top < TILER_PNG_STRIP_ROWS ? h - top : TILER_PNG_STRIP_ROWS;
-        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, w, rows, alpha, level, k == n - 1,
+        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, w, rows, color, level, k == n - 1,
                                    &strips[k], err, errlen) < 0)
             goto out;
     }
-    rc = tiler_png_write(f, w, h, alpha, strips, n, err, errlen);
+    rc = tiler_png_write(f, w, h, color, strips, n, err, errlen);
 out:
     for (i = 0; i < (uint32_t)n; i++) tiler_png_strip_free(&strips[i]);
     free(strips);

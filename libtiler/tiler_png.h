@@ -6,9 +6,10 @@
  * libpng's adaptive filtering it was the slowest step of a job.
  *
  * Pixels are libgd truecolor values (0xAARRGGBB, 7-bit alpha, 0 opaque).
- * The output is 8-bit RGB, or RGBA when the image has any transparency,
- * with alpha mapped the way libgd maps it, so that libgd reads back the
- * same values. Rows use the Up filter (cheap, and as good as the adaptive
+ * The output is 8-bit, in one of four PNG colour types: RGB, gray (a third
+ * of the data, for images whose channels are all equal, such as any chain
+ * with grayscale), and either with alpha when the image has transparency,
+ * mapped the way libgd maps it, so that libgd reads back the same values. Rows use the Up filter (cheap, and as good as the adaptive
  * choice on photographs at these levels), except each strip's first row,
  * which uses Sub: a strip then depends on no pixel outside it, and can be
  * encoded before the rows above it are final. */
@@ -27,13 +28,21 @@ typedef struct {
     size_t len;
 } tiler_png_strip;
 
+/* PNG colour types; the values are the IHDR's. */
+enum { TILER_PNG_GRAY = 0, TILER_PNG_RGB = 2, TILER_PNG_GRAY_ALPHA = 4, TILER_PNG_RGBA = 6 };
+
 /* Whether any of n pixels is not opaque. */
 int tiler_png_has_alpha(const int *pixels, size_t n);
+/* Whether all n pixels have red = green = blue. */
+int tiler_png_is_gray(const int *pixels, size_t n);
+/* The colour type for an image with or without transparency and colour. */
+int tiler_png_color(int alpha, int gray);
 
-/* Encodes nrows rows of width pixels each. last says whether the strip
- * ends the image (its stream is then finished). level is zlib's (0..9).
- * 0, or -1 with err. */
-int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrows, int alpha, int level, int last,
+/* Encodes nrows rows of width pixels each as colour type color. last says
+ * whether the strip ends the image (its stream is then finished). level is
+ * zlib's (0..9). 0, or -1 with err (also when a gray type is asked of a
+ * pixel that is not gray: never a silent loss of colour). */
+int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrows, int color, int level, int last,
                            tiler_png_strip *out, char *err, size_t errlen);
 void tiler_png_strip_free(tiler_png_strip *s);
 
@@ -46,12 +55,12 @@ int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t
  * bottom, end (Adler-32, IEND). end returns 0, or -1 with err if any step
  * failed. */
 typedef struct tiler_png_writer tiler_png_writer;
-tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int alpha);
+tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int color);
 void tiler_png_add(tiler_png_writer *w, const tiler_png_strip *s);
 int tiler_png_end(tiler_png_writer *w, char *err, size_t errlen);
 
 /* All at once: begin, add each of n strips, end. */
-int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int alpha, const tiler_png_strip *strips, int n,
+int tiler_png_write(FILE *f, uint32_t width, uint32_t height, int color, const tiler_png_strip *strips, int n,
                     char *err, size_t errlen);
 
 /* The whole image in one call, strips of TILER_PNG_STRIP_ROWS rows. */

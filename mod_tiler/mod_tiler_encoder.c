@@ -43,6 +43,14 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
     return e;
 }
 
+/* The result's PNG colour type. grayscale makes red = green = blue, and
+ * blur and invert treat the channels alike, so a chain with grayscale
+ * anywhere ends gray (the encoder checks every pixel all the same). */
+static int job_color(const tiler_job *job)
+{
+    return tiler_png_color(job->alpha, strstr(job->ops, "grayscale") != NULL);
+}
+
 static uint32_t strip_count(const tiler_job *job)
 {
     return (job->height + job->tile_size - 1) / job->tile_size;
@@ -68,7 +76,7 @@ int tiler_encode_strip(const tiler_srv_conf *c, const tiler_job *job, uint32_t k
     if (!px || !rowp) { snprintf(err, errlen, "out of memory for strip %u", k); goto out; }
     if (tiler_raster_read_rows(raster, job->width, top, rows, px, err, errlen) < 0) goto out;
     for (i = 0; i < rows; i++) rowp[i] = px + (size_t)i * job->width;
-    if (tiler_png_strip_encode(rowp, job->width, rows, job->alpha, TILER_PNG_LEVEL, k + 1 == strip_count(job), &strip,
+    if (tiler_png_strip_encode(rowp, job->width, rows, job_color(job), TILER_PNG_LEVEL, k + 1 == strip_count(job), &strip,
                                err, errlen) < 0)
         goto out;
     rc = tiler_png_strip_save(path, &strip, err, errlen);
@@ -120,7 +128,7 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
         late++;
     }
     if (!(f = fopen(tmp, "wb"))) { fail_png(s, store, job, "cannot create the result file"); return; }
-    w = tiler_png_begin(f, job->width, job->height, job->alpha);
+    w = tiler_png_begin(f, job->width, job->height, job_color(job));
     for (k = 0; w && k < n; k++) {
         tiler_png_strip strip;
         if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0

@@ -43,17 +43,19 @@ static int color_type(const char *p)
 static int via_strips(gdImagePtr im, int strip_rows, int level, const char *out)
 {
     uint32_t w = (uint32_t)gdImageSX(im), h = (uint32_t)gdImageSY(im);
-    int n = ((int)h + strip_rows - 1) / strip_rows, k, alpha = 0, rc = 0;
+    int n = ((int)h + strip_rows - 1) / strip_rows, k, alpha = 0, gray = 1, color, rc = 0;
     tiler_png_strip *s = calloc((size_t)n, sizeof(*s));
     char err[256], sp[300];
     uint32_t y;
     FILE *f;
     for (y = 0; y < h; y++) alpha |= tiler_png_has_alpha(im->tpixels[y], w);
+    for (y = 0; y < h; y++) gray &= tiler_png_is_gray(im->tpixels[y], w);
+    color = tiler_png_color(alpha, gray);
     for (k = n - 1; k >= 0; k--) {
         tiler_png_strip tmp;
         uint32_t top = (uint32_t)(k * strip_rows), rows = h - top < (uint32_t)strip_rows ? h - top : (uint32_t)strip_rows;
         snprintf(sp, sizeof(sp), "%s/strip-%d", dir, k);
-        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, w, rows, alpha, level, k == n - 1, &tmp,
+        if (tiler_png_strip_encode((const int *const *)im->tpixels + top, w, rows, color, level, k == n - 1, &tmp,
                                    err, sizeof(err)) < 0
             || tiler_png_strip_save(sp, &tmp, err, sizeof(err)) < 0) { rc = -1; printf("# %s\n", err); }
         tiler_png_strip_free(&tmp);
@@ -65,7 +67,7 @@ static int via_strips(gdImagePtr im, int strip_rows, int level, const char *out)
     }
     if (rc == 0) {
         f = fopen(out, "wb");
-        rc = tiler_png_write(f, w, h, alpha, s, n, err, sizeof(err));
+        rc = tiler_png_write(f, w, h, color, s, n, err, sizeof(err));
         fclose(f);
     }
     for (k = 0; k < n; k++) tiler_png_strip_free(&s[k]);
@@ -82,9 +84,10 @@ static int same_file(const char *a, const char *b)
 
 int main(void)
 {
-    static const struct { int w, h, alpha, strip; } cases[] = {
-        { 300, 200, 0, 64 }, { 300, 200, 1, 64 }, { 1, 500, 0, 7 }, { 500, 1, 1, 256 },
-        { 257, 513, 0, 256 }, { 64, 64, 1, 1 }, { 1, 1, 0, 1 },
+    static const struct { int w, h, alpha, gray, strip; } cases[] = {
+        { 300, 200, 0, 0, 64 }, { 300, 200, 1, 0, 64 }, { 1, 500, 0, 0, 7 }, { 500, 1, 1, 0, 256 },
+        { 257, 513, 0, 0, 256 }, { 64, 64, 1, 0, 1 }, { 1, 1, 0, 0, 1 },
+        { 300, 200, 0, 1, 64 }, { 300, 200, 1, 1, 100 }, { 3, 1, 1, 1, 1 },
     };
     char p1[300], p2[300], err[256];
     size_t i;
@@ -93,15 +96,19 @@ int main(void)
     snprintf(p2, sizeof(p2), "%s/strips.png", dir);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         gdImagePtr im = testimg_make(cases[i].w, cases[i].h, cases[i].alpha, (uint32_t)i + 3), back;
-        FILE *f = fopen(p1, "wb");
+        FILE *f;
+        static const int want[2][2] = { { TILER_PNG_RGB, TILER_PNG_RGBA }, { TILER_PNG_GRAY, TILER_PNG_GRAY_ALPHA } };
+        if (cases[i].gray) gdImageGrayScale(im);
+        f = fopen(p1, "wb");
         int rc = tiler_png_save_image(im, f, 3, err, sizeof(err));
         fclose(f);
-        ok(rc == 0, "%dx%d%s: encoded whole", cases[i].w, cases[i].h, cases[i].alpha ? " alpha" : "");
+        ok(rc == 0, "%dx%d%s%s: encoded whole", cases[i].w, cases[i].h, cases[i].alpha ? " alpha" : "",
+           cases[i].gray ? " gray" : "");
         back = read_png(p1);
         ok(!differs(im, back), "%dx%d%s: libgd reads back the same pixels", cases[i].w, cases[i].h,
            cases[i].alpha ? " alpha" : "");
-        ok(color_type(p1) == (cases[i].alpha ? 6 : 2), "%dx%d: %s", cases[i].w, cases[i].h,
-               cases[i].alpha ? "RGBA for an image with transparency" : "RGB for an opaque image");
+        ok(color_type(p1) == want[cases[i].gray][cases[i].alpha], "%dx%d: colour type %d for %s%s", cases[i].w,
+           cases[i].h, color_type(p1), cases[i].gray ? "gray" : "colour", cases[i].alpha ? " with transparency" : "");
         if (back) gdImageDestroy(back);
         ok(via_strips(im, cases[i].strip, 3, p2) == 0 && (cases[i].strip != 256 || same_file(p1, p2))
            && !differs(im, (back = read_png(p2))),
@@ -122,6 +129,14 @@ int main(void)
         back = read_png(p1);
         ok(!differs(im, back), "all 128 alpha levels read back unchanged");
         if (back) gdImageDestroy(back);
+        gdImageDestroy(im);
+    }
+    {
+        /* Gray asked of a colour pixel: an error, not a silent loss. */
+        gdImagePtr im = testimg_make(20, 3, 0, 9);
+        tiler_png_strip s;
+        ok(tiler_png_strip_encode((const int *const *)im->tpixels, 20, 3, TILER_PNG_GRAY, 3, 1, &s, err, sizeof(err)) < 0
+           && strstr(err, "not gray"), "a colour row refused as gray: %s", err);
         gdImageDestroy(im);
     }
     {
