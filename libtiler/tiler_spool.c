@@ -134,26 +134,45 @@ bad:
     return NULL;
 }
 
+/* Unlinks the files of the job's directory whose names start with one of
+ * the prefixes (names this code made: thumb-N.png, strip-N, strip-N.tmp). */
+static int unlink_prefixed(const char *spool, const char *id, const char *const *prefixes)
+{
+    char dir[4096], file[4096 + 300];
+    DIR *d;
+    struct dirent *e;
+    int i;
+    if (tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    if (!(d = opendir(dir))) return 0;
+    while ((e = readdir(d)))
+        for (i = 0; prefixes[i]; i++)
+            if (!strncmp(e->d_name, prefixes[i], strlen(prefixes[i]))) {
+                snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+                unlink(file);
+            }
+    closedir(d);
+    return 0;
+}
+
+int tiler_spool_drop_work(const char *spool, const char *id)
+{
+    static const char *const work[] = { "strip-", NULL };
+    static const tiler_spool_file files[] = { TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT_TMP };
+    char path[4096];
+    size_t i;
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (tiler_spool_path(path, sizeof(path), spool, id, files[i]) == 0) unlink(path);
+    return unlink_prefixed(spool, id, work);
+}
+
 int tiler_spool_remove(const char *spool, const char *id)
 {
+    static const char *const made[] = { "thumb-", "strip-", NULL };
     char path[4096];
     tiler_spool_file which;
     for (which = TILER_SPOOL_INPUT; which <= TILER_SPOOL_RESULT_TMP; which++)
         if (tiler_spool_path(path, sizeof(path), spool, id, which) == 0) unlink(path);
-    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0) return -1;
-    {
-        /* Thumbnails and PNG strips: names this code made, thumb-N.png
-         * and strip-N (with strip-N.tmp while one is written). */
-        DIR *d = opendir(path);
-        struct dirent *e;
-        char file[4096 + 300];
-        while (d && (e = readdir(d))) {
-            if (!strncmp(e->d_name, "thumb-", 6) || !strncmp(e->d_name, "strip-", 6)) {
-                snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-                unlink(file);
-            }
-        }
-        if (d) closedir(d);
-    }
+    if (unlink_prefixed(spool, id, made) < 0 || tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0)
+        return -1;
     return rmdir(path);
 }

@@ -31,6 +31,10 @@ int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char 
 int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen);
 gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
 
+/* Removes what a job needs only while it runs: upload, raster, PNG strips,
+ * a half-written result. The result and thumbnails stay. 0 or -1. */
+int tiler_spool_drop_work(const char *spool, const char *id);
+
 /* Removes a job's directory and its files. */
 int tiler_spool_remove(const char *spool, const char *id);
 

@@ -87,28 +87,15 @@ out:
     return rc;
 }
 
-static void remove_strips(const tiler_srv_conf *c, const tiler_job *job)
-{
-    char path[4096];
-    uint32_t k;
-    for (k = 0; k < strip_count(job); k++)
-        if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) == 0) remove(path);
-}
-
 /* Fails the job and frees its disk: raster, upload and strips. */
 static void fail_png(server_rec *s, tiler_store *store, const tiler_job *job, const char *why)
 {
-    tiler_srv_conf *c = tiler_srv(s);
-    char path[4096];
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30802) "job %s: cannot write the result: %s", job->id, why);
-    if (tiler_spool_path(path, sizeof(path), c->spool_dir, job->id, TILER_SPOOL_RESULT_TMP) == 0) remove(path);
-    if (tiler_spool_path(path, sizeof(path), c->spool_dir, job->id, TILER_SPOOL_RASTER) == 0) remove(path);
-    if (tiler_spool_path(path, sizeof(path), c->spool_dir, job->id, TILER_SPOOL_INPUT) == 0) remove(path);
-    remove_strips(c, job);
+    tiler_spool_drop_work(tiler_srv(s)->spool_dir, job->id);
     tiler_store_finish(store, job->id, "failed", why);
 }
 
-void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
+void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job)
 {
     tiler_srv_conf *c = tiler_srv(s);
     char tmp[4096], result[4096], path[4096], err[512];
@@ -147,9 +134,7 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
         return;
     }
     /* The raster, the upload and the strips have served their purpose. */
-    if (tiler_spool_path(path, sizeof(path), c->spool_dir, job->id, TILER_SPOOL_RASTER) == 0) remove(path);
-    if (tiler_spool_path(path, sizeof(path), c->spool_dir, job->id, TILER_SPOOL_INPUT) == 0) remove(path);
-    remove_strips(c, job);
+    tiler_spool_drop_work(c->spool_dir, job->id);
     if (tiler_store_finish(store, job->id, "done", NULL) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30803) "job %s: cannot mark done: %s", job->id,
                      tiler_store_error(store));
@@ -157,7 +142,6 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30804) "job %s done: %ux%u, %u tiles, PNG joined from %u strips "
                      "(%u encoded at the end) in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
                      job->tiles_total, n, late, apr_time_as_msec(apr_time_now() - t0));
-    (void)p;
 }
 
 /* Each task opens its own store connection: a connection is one thread's. */
@@ -176,6 +160,20 @@ static int task_store(tiler_encoder *e, tiler_store **st, apr_pool_t **p)
 static int active(const tiler_job *job)
 {
     return !strcmp(job->state, "queued") || !strcmp(job->state, "running");
+}
+
+/* Encodes the job's result now, in this thread, if it is still to do. */
+static void finish_now(tiler_encoder *e, const char *id)
+{
+    tiler_store *st;
+    tiler_job job;
+    apr_pool_t *p;
+    if (task_store(e, &st, &p) < 0) return;
+    if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
+        if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job);
+        else tiler_results_finish_job(e->s, st, id, p);
+    }
+    apr_pool_destroy(p);
 }
 
 static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
@@ -201,18 +199,9 @@ static void *APR_THREAD_FUNC finish_task(apr_thread_t *t, void *data)
 {
     task *k = data;
     tiler_encoder *e = k->e;
-    tiler_store *st;
-    tiler_job job;
-    apr_pool_t *p;
     void *key;
     (void)t;
-    if (task_store(e, &st, &p) == 0) {
-        if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)) {
-            if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job, p);
-            else tiler_results_finish_job(e->s, st, k->id, p);
-        }
-        apr_pool_destroy(p);
-    }
+    finish_now(e, k->id);
     apr_thread_mutex_lock(e->lock);
     key = (void *)apr_hash_get(e->finishing, k->id, APR_HASH_KEY_STRING);
     apr_hash_set(e->finishing, k->id, APR_HASH_KEY_STRING, NULL);
@@ -253,15 +242,7 @@ void tiler_encoder_finish(tiler_encoder *e, const char *id)
     char *key;
     if (!e->tp) {
         /* No threads: encode here, as before there were any. */
-        tiler_store *st;
-        apr_pool_t *p;
-        tiler_job job;
-        if (task_store(e, &st, &p) < 0) return;
-        if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
-            if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job, p);
-            else tiler_results_finish_job(e->s, st, id, p);
-        }
-        apr_pool_destroy(p);
+        finish_now(e, id);
         return;
     }
     apr_thread_mutex_lock(e->lock);

@@ -30,6 +30,6 @@ int tiler_encode_strip(const tiler_srv_conf *c, const tiler_job *job, uint32_t k
 
 /* Encodes a job's PNG result from its strips (encoding those missing) and
  * moves the job to done or failed. */
-void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
+void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job);
 
 #endif

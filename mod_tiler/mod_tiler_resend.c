@@ -169,12 +169,10 @@ static void check_job(tiler_resend *x, tiler_store *store, const char *id, apr_p
     if (job.resends >= TILER_MAX_RESENDS) {
         const char *why = apr_psprintf(p, "%d tiles never came back, though produced %d times over", missing->nelts,
                                        job.resends + 1);
-        char path[4096];
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30702) "job %s failed: %s", id, why);
         tiler_store_finish(store, id, "failed", why);
         /* Free the disk, as for every failed job; the result never comes. */
-        if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_RASTER) == 0) remove(path);
-        if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_INPUT) == 0) remove(path);
+        tiler_spool_drop_work(x->c->spool_dir, id);
         return;
     }
     if (produce_again(x, store, &job, missing, &reason, p) < 0) {

@@ -79,16 +79,14 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
     if (tiler_image_save(im, tmp, fmt, err, sizeof(err)) < 0 || rename(tmp, result) < 0) {
         gdImageDestroy(im);
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30304) "job %s: cannot write the result: %s", id, err);
-        remove(tmp);
-        remove(raster);
+        tiler_spool_drop_work(c->spool_dir, id);
         tiler_store_finish(store, id, "failed", apr_psprintf(p, "the result could not be written: %s", err));
         return;
     }
     gdImageDestroy(im);
     /* The raster and the upload have served their purpose; the result is
      * what remains. */
-    remove(raster);
-    if (tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, id, TILER_SPOOL_INPUT) == 0) remove(tmp);
+    tiler_spool_drop_work(c->spool_dir, id);
     if (tiler_store_finish(store, id, "done", NULL) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30305) "job %s: cannot mark done: %s", id, tiler_store_error(store));
     else
@@ -99,9 +97,7 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
 /* Fails a job and frees its raster and upload: a full disk must not stay full. */
 static int fail_job(results_ctx *x, const char *id, const char *reason)
 {
-    char path[4096];
-    if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_RASTER) == 0) remove(path);
-    if (tiler_spool_path(path, sizeof(path), x->c->spool_dir, id, TILER_SPOOL_INPUT) == 0) remove(path);
+    tiler_spool_drop_work(x->c->spool_dir, id);
     return tiler_store_finish(x->store, id, "failed", reason);
 }
 

@@ -59,6 +59,7 @@ sub log_count {
        'lost once: the error log says which job lost how many tiles');
     my $spool = $t->dir . "/spool/$j->{id}";
     ok(!grep({ -e "$spool/$_" } qw(input raster)), 'lost once: upload and raster are gone once done');
+    ok(!glob("$spool/strip-*"), 'lost once: and so are the PNG strips');
     $t->stop_process("worker$_") for 1, 2;
 }
 
