@@ -77,7 +77,7 @@ for my $id (sort keys %jobs) {
     for my $n (1, 2) {
         my $status = $t->stop_process("worker$n");
         is($status, 0, "worker$n exits 0 on SIGTERM");
-        like(TilerTest::slurp($t->dir . "/logs/worker$n.log"), qr/info: stopping: committing offsets and leaving the group/,
+        like(TilerTest::slurp($t->dir . "/logs/worker$n.log"), qr/info: stopping: finishing the tasks in hand, committing offsets and leaving the group/,
              "worker$n says it leaves the group");
     }
     my $big = $t->make_image('big.png', 3000, 2000, 'png', 0, 13);

@@ -71,5 +71,30 @@ like($dl, qr/tiler-error=message has unknown version 9/, 'so is the unknown vers
     is($s->{state}, 'done', 'and the next job completes');
 }
 
+# A crash with several tasks in hand blames none of them: the next worker
+# process runs each of them alone, where a crash is its own.
+{
+    $t->stop_process("worker$_") for 1, 2;
+    $t->start_worker(1, %crash_env, args => ['--threads', 2]);
+    my $log_before = length TilerTest::slurp($t->dir . '/logs/worker1.log');
+    my $two_tiles = $t->make_image('p2.png', 700, 200, 'png', 0, 62);
+    my ($r, $j) = $t->submit($two_tiles, $crash_ops);
+    is($r->{status}, 202, 'two crashing tiles accepted');
+    my ($s) = $t->wait_job($j->{id}, 120);
+    is($s->{state}, 'failed', 'the job fails');
+    like($s->{error} // '', qr/it crashed the worker 2 times/, 'after crashes counted one task at a time');
+    my $log = substr(TilerTest::slurp($t->dir . '/logs/worker1.log'), $log_before);
+    like($log, qr/error: worker process died of signal 6 with 2 tasks in hand; restarting, and running each of them alone/,
+         'a crash with two tasks in hand counts against neither');
+    like($log, qr/info: running task \S+ alone: it was in hand when a worker process crashed/, 'each suspect then runs alone');
+    like($log, qr/with 2 tasks in hand.*\(crash 1 of 2 allowed\).*\(crash 2 of 2 allowed\)/s,
+         'and its own crashes are counted');
+    unlike($log, qr/\(crash 3 of/, 'no task is blamed for more crashes than it caused');
+    ok(kill(0, $t->{pids}{worker1}), 'the worker is still running');
+    ($r, $j) = $t->submit($img, 'grayscale');
+    ($s) = $t->wait_job($j->{id}, 90);
+    is($s->{state}, 'done', 'and then completes a good job with two threads');
+}
+
 $t->finish;
 done_testing;

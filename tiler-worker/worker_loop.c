@@ -1,6 +1,7 @@
 #include "worker_loop.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,29 +11,37 @@
 #include <yajl/yajl_gen.h>
 #include "tiler_defaults.h"
 #include "tiler_id.h"
+#include "tiler_inorder.h"
 #include "tiler_json.h"
 #include "tiler_log.h"
 #include "tiler_msg.h"
 #include "tiler_tile.h"
+#include "worker_pool.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, restart_requested;
 
 void worker_loop_stop(void)
 {
     stop_requested = 1;
 }
 
-/* What a result's delivery report tells the loop. */
+/* What a result's delivery report tells the thread waiting for it. */
 typedef struct {
-    int done;
+    int done;   /* atomic: set by whichever thread polls the report */
     rd_kafka_resp_err_t err;
 } delivery;
 
+/* The consumer thread polls tasks and queues them to the pool's threads,
+ * which process, produce and mark them finished. Offsets are stored in
+ * order (tiler_inorder), so a crash never skips an unfinished task. */
 typedef struct {
     const worker_options *o;
     rd_kafka_t *producer, *consumer;
-    long long tiles_done;
-    char current_job[TILER_ID_HEX_LEN + 1];
+    long long tiles_done;   /* atomic */
+    pthread_mutex_t lock;   /* guards current_job and inorder */
+    char current_job[TILER_ID_HEX_LEN + 1];   /* the last job a thread took up */
+    tiler_inorder *inorder;
+    worker_pool *pool;
     time_t started;
     char host[256];
     worker_shared *shared;
@@ -51,7 +60,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk; (void)opaque;
     if (!d) return; /* heartbeats are fire-and-forget */
     d->err = m->err;
-    d->done = 1;
+    __atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
 }
 
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -63,10 +72,10 @@ static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
+    worker *w = opaque;
     char list[512];
     size_t used = 0;
     int i;
-    (void)opaque;
     list[0] = '\0';
     for (i = 0; i < parts->cnt && used < sizeof(list) - 16; i++)
         used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d", i ? "," : "", parts->elems[i].partition);
@@ -74,9 +83,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         tiler_log(TILER_LOG_INFO, "assigned partitions [%s]", list);
         rd_kafka_assign(rk, parts);
     } else {
-        /* Processing is synchronous, so nothing is half done here: every
-         * delivered result's offset is already stored. Commit them now. */
+        /* Let the threads finish what they hold, so that every delivered
+         * result's offset is stored, and commit those before letting go. */
         tiler_log(TILER_LOG_INFO, "revoked partitions [%s]", list);
+        while (w->pool && worker_pool_wait_idle(w->pool, 1000) < 0)
+            tiler_log(TILER_LOG_INFO, "waiting for %d tasks in hand before letting the partitions go",
+                      worker_pool_busy(w->pool));
+        pthread_mutex_lock(&w->lock);
+        for (i = 0; i < parts->cnt; i++) tiler_inorder_forget(w->inorder, parts->elems[i].partition);
+        pthread_mutex_unlock(&w->lock);
         rd_kafka_commit(rk, NULL, 0);
         rd_kafka_assign(rk, NULL);
     }
@@ -86,13 +101,18 @@ static void heartbeat(worker *w)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     const unsigned char *buf;
+    char job[TILER_ID_HEX_LEN + 1];
     size_t len;
+    pthread_mutex_lock(&w->lock);
+    memcpy(job, w->current_job, sizeof(job));
+    pthread_mutex_unlock(&w->lock);
     yajl_gen_map_open(g);
     tiler_json_kv_str(g, "id", w->o->worker_id);
     tiler_json_kv_str(g, "host", w->host);
     tiler_json_kv_int(g, "pid", getpid());
-    tiler_json_kv_int(g, "tiles_done", w->tiles_done);
-    tiler_json_kv_str(g, "current_job", w->current_job[0] ? w->current_job : NULL);
+    tiler_json_kv_int(g, "tiles_done", __atomic_load_n(&w->tiles_done, __ATOMIC_RELAXED));
+    tiler_json_kv_str(g, "current_job", job[0] ? job : NULL);
+    tiler_json_kv_int(g, "threads", w->o->threads);
     tiler_json_kv_int(g, "uptime_s", (long long)(time(NULL) - w->started));
     tiler_json_kv_int(g, "interval_ms", w->o->heartbeat_ms);
     tiler_json_kv_str(g, "version", TILER_VERSION_STRING);
@@ -107,46 +127,55 @@ static void heartbeat(worker *w)
     yajl_gen_free(g);
 }
 
-static void store_offset(worker *w, const rd_kafka_message_t *m)
+/* The task's work is durable (its result delivered, or it was skipped on
+ * purpose): store its offset once every task before it is too. */
+static void task_finished(worker *w, const rd_kafka_message_t *m)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t e;
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset + 1;
+    int64_t next;
+    pthread_mutex_lock(&w->lock);
+    next = tiler_inorder_done(w->inorder, m->partition, m->offset);
+    pthread_mutex_unlock(&w->lock);
+    if (next < 0) return;
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = next;
     /* After a rebalance the partition may be someone else's: the task will
      * run again there, which assembly tolerates. */
     if ((e = rd_kafka_offsets_store(w->consumer, l)) || (e = l->elems[0].err))
-        tiler_log(TILER_LOG_DEBUG, "offset %lld of partition %d not stored: %s", (long long)m->offset,
+        tiler_log(TILER_LOG_DEBUG, "offset %lld of partition %d not stored: %s", (long long)next,
                   m->partition, rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static rd_kafka_t *client(const worker_options *o, tiler_kafka_role role, char *err, size_t errlen);
-
 /* An idempotent producer that hit a fatal error fails everything from then
- * on; librdkafka cannot recover it in place, so it is replaced. */
-static void replace_if_fatal(worker *w)
+ * on, and librdkafka cannot recover it in place. The other threads share
+ * it, so rather than swap it under them the worker process restarts (the
+ * supervisor does that at once; tasks not finished come again). */
+static void restart_if_fatal(worker *w)
 {
     char why[512];
-    rd_kafka_t *fresh;
     if (rd_kafka_fatal_error(w->producer, why, sizeof(why)) == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    tiler_log(TILER_LOG_ERROR, "the producer hit a fatal error (%s); replacing it", why);
-    if (!(fresh = client(w->o, TILER_KAFKA_PRODUCER, why, sizeof(why)))) {
-        tiler_log(TILER_LOG_ERROR, "cannot replace the producer: %s", why);
-        return;
-    }
-    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(w->producer, 1000);
-    rd_kafka_destroy(w->producer);
-    w->producer = fresh;
+    if (!restart_requested)
+        tiler_log(TILER_LOG_ERROR, "the producer hit a fatal error (%s); restarting the worker process", why);
+    restart_requested = 1;
+    stop_requested = 1;
 }
 
 /* Produces one message and waits for its delivery report (bounded by
- * message.timeout.ms). headers, if any, pass to the producer. 0 delivered. */
-static int produce_wait(worker *w, const char *topic, const void *key, size_t key_len, void *value, size_t len,
-                        rd_kafka_headers_t *headers)
+ * message.timeout.ms), with the two tiler headers if error is set.
+ * 0 delivered. */
+static int produce_once(worker *w, const char *topic, const void *key, size_t key_len, void *value, size_t len,
+                        const char *error, const char *source)
 {
     delivery d = { 0, 0 };
     rd_kafka_resp_err_t e;
+    rd_kafka_headers_t *headers = NULL;
+    if (error) {
+        headers = rd_kafka_headers_new(2);
+        rd_kafka_header_add(headers, "tiler-error", -1, error, -1);
+        rd_kafka_header_add(headers, "tiler-source", -1, source, -1);
+    }
     for (;;) {
         e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                               RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_OPAQUE(&d),
@@ -157,23 +186,36 @@ static int produce_wait(worker *w, const char *topic, const void *key, size_t ke
     if (e) {
         if (headers) rd_kafka_headers_destroy(headers);
         tiler_log(TILER_LOG_ERROR, "cannot queue a message for %s: %s", topic, rd_kafka_err2str(e));
-        replace_if_fatal(w);
+        restart_if_fatal(w);
         return -1;
     }
     /* The producer copies nothing: value stays ours, and d lives on this
-     * stack until the report arrives. */
-    while (!d.done) rd_kafka_poll(w->producer, 50);
+     * stack until the report arrives (served by any thread's poll). */
+    while (!__atomic_load_n(&d.done, __ATOMIC_ACQUIRE)) rd_kafka_poll(w->producer, 50);
     if (d.err) {
         tiler_log(TILER_LOG_ERROR, "message for %s not delivered: %s", topic, rd_kafka_err2str(d.err));
-        replace_if_fatal(w);
+        restart_if_fatal(w);
         return -1;
     }
     return 0;
 }
 
-static int produce_result(worker *w, unsigned char *buf, size_t len)
+/* Produces until delivered, retrying every second: a task's offset must not
+ * move past it before. Gives up (-1) only when the worker stops; the task
+ * then comes again. */
+static int produce_wait(worker *w, const char *topic, const void *key, size_t key_len, void *value, size_t len,
+                        const char *error, const char *source)
 {
-    return produce_wait(w, w->o->topics.results, w->current_job, TILER_ID_HEX_LEN, buf, len, NULL);
+    while (produce_once(w, topic, key, key_len, value, len, error, source) < 0) {
+        if (stop_requested) return -1;
+        sleep(1);
+    }
+    return 0;
+}
+
+static int produce_result(worker *w, const char *job, unsigned char *buf, size_t len)
+{
+    return produce_wait(w, w->o->topics.results, job, TILER_ID_HEX_LEN, buf, len, NULL, NULL);
 }
 
 /* A task nobody can process: tell httpd its job failed, keep a copy in the
@@ -183,8 +225,7 @@ static int dead_letter(worker *w, rd_kafka_message_t *m, const char *reason)
 {
     const unsigned char *id = NULL, *p = m->payload;
     uint32_t index = 0, total = 1;
-    char source[400];
-    rd_kafka_headers_t *h;
+    char source[400], job[TILER_ID_HEX_LEN + 1] = "";
 
     if (m->key_len == 16) id = m->key;
     else if (m->len >= 32 && !memcmp(p, TILER_MSG_MAGIC, 4)) id = p + 8;
@@ -193,24 +234,22 @@ static int dead_letter(worker *w, rd_kafka_message_t *m, const char *reason)
         total = (uint32_t)p[28] | (uint32_t)p[29] << 8 | (uint32_t)p[30] << 16 | (uint32_t)p[31] << 24;
     }
     snprintf(source, sizeof(source), "%s/%d/%lld", rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
-    h = rd_kafka_headers_new(2);
-    rd_kafka_header_add(h, "tiler-error", -1, reason, -1);
-    rd_kafka_header_add(h, "tiler-source", -1, source, -1);
     /* The copy first: once the job reads failed, its dead letter is kept. */
-    if (produce_wait(w, w->o->topics.dead_letters, m->key, m->key_len, m->payload, m->len, h) < 0) return -1;
+    if (produce_wait(w, w->o->topics.dead_letters, m->key, m->key_len, m->payload, m->len, reason, source) < 0)
+        return -1;
     if (id) {
         size_t flen;
         unsigned char *f;
         char why[600];
         snprintf(why, sizeof(why), "tile %u could not be processed: %s", index, reason);
-        tiler_id_to_hex(id, w->current_job);
+        tiler_id_to_hex(id, job);
         if (!(f = tiler_msg_failure(id, index, total, why, &flen))) return -1;
-        if (produce_result(w, f, flen) < 0) { free(f); return -1; }
+        if (produce_result(w, job, f, flen) < 0) { free(f); return -1; }
         free(f);
     }
     tiler_log(TILER_LOG_ERROR, "task %s sent to %s%s%s: %s", source, w->o->topics.dead_letters,
-              id ? "; failed job " : "", id ? w->current_job : "", reason);
-    store_offset(w, m);
+              id ? "; failed job " : "", job, reason);
+    task_finished(w, m);
     return 0;
 }
 
@@ -229,10 +268,12 @@ static int drop_for_test(const tiler_msg *task)
     return 1;
 }
 
+/* One task, on a pool thread. A task left unfinished (the worker stopping
+ * mid-way) keeps its offset, and every later one's, from being stored. */
 static void handle_task(worker *w, rd_kafka_message_t *m)
 {
     tiler_msg task = { 0 };
-    char err[512] = "";
+    char err[512] = "", job[TILER_ID_HEX_LEN + 1];
     unsigned char *out;
     size_t out_len;
     long long t0 = now_ms();
@@ -241,44 +282,58 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
 
     if (crashes >= w->o->max_crashes) {
         snprintf(err, sizeof(err), "it crashed the worker %d times", crashes);
-        if (dead_letter(w, m, err) < 0) rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
+        dead_letter(w, m, err);
         return;
     }
     if (tiler_msg_decode(&task, m->payload, m->len, err, sizeof(err)) < 0 || task.kind != TILER_MSG_TASK) {
         /* A message nobody can process must not stall the partition. */
         if (task.kind != TILER_MSG_TASK && !err[0]) snprintf(err, sizeof(err), "it is not a task");
-        if (dead_letter(w, m, err) < 0)
-            rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
+        dead_letter(w, m, err);
         return;
     }
-    tiler_id_to_hex(task.job_id, w->current_job);
-    /* Fault injection for the crash-loop test; see README, Tests. */
-    if (crash_on && !strcmp(crash_on, task.ops)) abort();
+    tiler_id_to_hex(task.job_id, job);
+    pthread_mutex_lock(&w->lock);
+    memcpy(w->current_job, job, sizeof(job));
+    pthread_mutex_unlock(&w->lock);
+    /* Fault injection for the crash-loop test; see README, Tests. The pause
+     * lets the other threads take up their tasks, so that the crash finds
+     * several in hand, as a real one would under load. */
+    if (crash_on && !strcmp(crash_on, task.ops)) {
+        usleep(300000);
+        abort();
+    }
     if (drop_for_test(&task)) {
-        tiler_log(TILER_LOG_WARN, "job %s tile %u dropped by TILER_TEST_DROP_TILE", w->current_job, task.tile_index);
-        store_offset(w, m);
+        tiler_log(TILER_LOG_WARN, "job %s tile %u dropped by TILER_TEST_DROP_TILE", job, task.tile_index);
+        task_finished(w, m);
         return;
     }
     if (!(out = tiler_tile_process(&task, &out_len, err, sizeof(err)))) {
-        if (dead_letter(w, m, err) < 0) rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
+        dead_letter(w, m, err);
         return;
     }
-    if (produce_result(w, out, out_len) == 0) {
-        store_offset(w, m);
-        w->tiles_done++;
-        tiler_log(TILER_LOG_DEBUG, "job %s tile %u/%u done in %lld ms", w->current_job, task.tile_index + 1,
+    if (produce_result(w, job, out, out_len) == 0) {
+        task_finished(w, m);
+        __atomic_add_fetch(&w->tiles_done, 1, __ATOMIC_RELAXED);
+        tiler_log(TILER_LOG_DEBUG, "job %s tile %u/%u done in %lld ms", job, task.tile_index + 1,
                   task.tiles_total, now_ms() - t0);
-    } else {
-        /* Not delivered: go back to this task, so that no later offset
-         * commit can skip it. */
-        rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
-        sleep(1);
     }
     free(out);
 }
 
-static rd_kafka_t *client(const worker_options *o, tiler_kafka_role role, char *err, size_t errlen)
+/* The pool's entry point: the crash slot says what this thread holds. */
+static void run_task(void *ctx, int slot, void *item)
 {
+    worker *w = ctx;
+    rd_kafka_message_t *m = item;
+    worker_slot_take(w->shared, slot, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    handle_task(w, m);
+    worker_slot_free(w->shared, slot);
+    rd_kafka_message_destroy(m);
+}
+
+static rd_kafka_t *client(worker *w, tiler_kafka_role role, char *err, size_t errlen)
+{
+    const worker_options *o = w->o;
     rd_kafka_conf_t *c = tiler_kafka_conf_new(role, o->brokers, o->props, o->nprops, err, errlen);
     rd_kafka_t *rk;
     char why[512];
@@ -294,12 +349,51 @@ static rd_kafka_t *client(const worker_options *o, tiler_kafka_role role, char *
             return NULL;
         }
         rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
+        rd_kafka_conf_set_opaque(c, w);
     }
     if (!(rk = rd_kafka_new(role == TILER_KAFKA_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, c, why, sizeof(why)))) {
         snprintf(err, errlen, "%s", why);
         return NULL;
     }
     return rk;
+}
+
+/* Between polls the consumer thread keeps the heartbeat going and serves
+ * the producer's reports. */
+static void tend(worker *w, long long *next_beat)
+{
+    if (now_ms() >= *next_beat) {
+        heartbeat(w);
+        *next_beat = now_ms() + w->o->heartbeat_ms;
+    }
+    rd_kafka_poll(w->producer, 0);
+}
+
+/* Hands one task to the pool. A suspect (in hand with others when a worker
+ * process crashed) runs alone, so that a crash it causes is its own. */
+static void dispatch(worker *w, rd_kafka_message_t *m, long long *next_beat)
+{
+    int alone = worker_is_suspect(w->shared, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    if (alone) {
+        while (!stop_requested && worker_pool_wait_idle(w->pool, 200) < 0) tend(w, next_beat);
+        tiler_log(TILER_LOG_INFO, "running task %s[%d]@%lld alone: it was in hand when a worker process crashed",
+                  rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
+    }
+    pthread_mutex_lock(&w->lock);
+    if (tiler_inorder_begin(w->inorder, m->partition, m->offset) < 0) {
+        pthread_mutex_unlock(&w->lock);
+        tiler_log(TILER_LOG_ERROR, "out of memory; restarting the worker process");
+        restart_requested = stop_requested = 1;
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    pthread_mutex_unlock(&w->lock);
+    while (worker_pool_put(w->pool, m, 200) < 0) {
+        tend(w, next_beat);
+        if (stop_requested) { rd_kafka_message_destroy(m); return; }   /* unfinished: comes again */
+    }
+    if (alone)
+        while (!stop_requested && worker_pool_wait_idle(w->pool, 200) < 0) tend(w, next_beat);
 }
 
 int worker_loop_run(const worker_options *o, worker_shared *sh)
@@ -315,15 +409,27 @@ int worker_loop_run(const worker_options *o, worker_shared *sh)
     w.o = o;
     w.shared = sh;
     w.started = time(NULL);
+    pthread_mutex_init(&w.lock, NULL);
     if (gethostname(w.host, sizeof(w.host)) < 0) strcpy(w.host, "unknown");
-    if (!(w.producer = client(o, TILER_KAFKA_PRODUCER, err, sizeof(err)))) {
+    if (!(w.inorder = tiler_inorder_new())) {
+        tiler_log(TILER_LOG_ERROR, "out of memory");
+        return WORKER_EXIT_RUNTIME;
+    }
+    if (!(w.producer = client(&w, TILER_KAFKA_PRODUCER, err, sizeof(err)))) {
         tiler_log(TILER_LOG_ERROR, "cannot create the producer: %s", err);
         return WORKER_EXIT_USAGE;
     }
-    if (!(w.consumer = client(o, TILER_KAFKA_CONSUMER, err, sizeof(err)))) {
+    if (!(w.consumer = client(&w, TILER_KAFKA_CONSUMER, err, sizeof(err)))) {
         tiler_log(TILER_LOG_ERROR, "cannot create the consumer: %s", err);
         rd_kafka_destroy(w.producer);
         return WORKER_EXIT_USAGE;
+    }
+    /* Two tasks queued per thread keep the threads fed between polls. */
+    if (!(w.pool = worker_pool_start(o->threads, 2 * o->threads, run_task, &w))) {
+        tiler_log(TILER_LOG_ERROR, "cannot start %d processing threads", o->threads);
+        rd_kafka_destroy(w.consumer);
+        rd_kafka_destroy(w.producer);
+        return WORKER_EXIT_RUNTIME;
     }
     while (!stop_requested && tiler_kafka_ensure_topics(w.producer, &o->topics, 10000, err, sizeof(err)) < 0) {
         tiler_log(TILER_LOG_WARN, "topics not ready, retrying: %s", err);
@@ -339,44 +445,45 @@ int worker_loop_run(const worker_options *o, worker_shared *sh)
         rc = WORKER_EXIT_RUNTIME;
         goto out;
     }
-    tiler_log(TILER_LOG_INFO, "worker %s started: brokers %s, group %s, topic %s", o->worker_id, o->brokers,
-              o->group, o->topics.tasks);
+    tiler_log(TILER_LOG_INFO, "worker %s started: brokers %s, group %s, topic %s, %d threads", o->worker_id,
+              o->brokers, o->group, o->topics.tasks, o->threads);
 
     while (!stop_requested) {
         rd_kafka_message_t *m;
-        if (now_ms() >= next_beat) {
-            heartbeat(&w);
-            next_beat = now_ms() + o->heartbeat_ms;
-        }
-        rd_kafka_poll(w.producer, 0);
+        tend(&w, &next_beat);
         if (!(m = rd_kafka_consumer_poll(w.consumer, 200))) {
-            w.current_job[0] = '\0';   /* idle: no job in hand */
+            if (!worker_pool_busy(w.pool)) {   /* idle: no job in hand */
+                pthread_mutex_lock(&w.lock);
+                w.current_job[0] = '\0';
+                pthread_mutex_unlock(&w.lock);
+            }
             continue;
         }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 tiler_log(TILER_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) { rc = WORKER_EXIT_RUNTIME; stop_requested = 1; }
-        } else {
-            /* Tell the supervisor what is in hand, in case it kills us. */
-            snprintf(sh->topic, sizeof(sh->topic), "%s", rd_kafka_topic_name(m->rkt));
-            sh->partition = m->partition;
-            sh->offset = m->offset;
-            sh->busy = 1;
-            handle_task(&w, m);
-            sh->busy = 0;
+            rd_kafka_message_destroy(m);
+            continue;
         }
-        rd_kafka_message_destroy(m);
+        dispatch(&w, m, &next_beat);
     }
 
-    tiler_log(TILER_LOG_INFO, "stopping: committing offsets and leaving the group");
+    tiler_log(TILER_LOG_INFO, "stopping: finishing the tasks in hand, committing offsets and leaving the group");
+out:
+    /* The threads finish what is queued (giving up on what cannot be
+     * delivered now), so that their offsets are stored before the commit. */
+    worker_pool_stop(w.pool);
+    w.pool = NULL;
     w.current_job[0] = '\0';
     rd_kafka_commit(w.consumer, NULL, 0);
-out:
     rd_kafka_consumer_close(w.consumer);
     rd_kafka_destroy(w.consumer);
     rd_kafka_flush(w.producer, 5000);
     rd_kafka_destroy(w.producer);
+    tiler_inorder_free(w.inorder);
+    pthread_mutex_destroy(&w.lock);
     tiler_log(TILER_LOG_INFO, "worker %s stopped after %lld tiles", o->worker_id, w.tiles_done);
+    if (restart_requested && rc == WORKER_EXIT_OK) rc = WORKER_EXIT_RESTART;
     return rc;
 }

@@ -20,6 +20,7 @@ static const char usage[] =
     "      --heartbeats-topic NAME (" TILER_DEFAULT_TOPIC_HEARTBEATS ")\n"
     "      --dead-letter-topic NAME  where undecodable or crashing tasks are copied (" TILER_DEFAULT_TOPIC_DEAD_LETTERS ")\n"
     "      --max-crashes N       skip a task that crashed the worker N times (2)\n"
+    "  -j, --threads N           processing threads, 1..64 (the number of CPUs)\n"
     "      --id ID               worker id in heartbeats (host-pid)\n"
     "      --heartbeat-ms N      heartbeat interval (5000)\n"
     "  -X, --kafka PROP=VALUE    pass a property to librdkafka (TLS, SASL, ...)\n"
@@ -45,6 +46,7 @@ static const struct option longopts[] = {
     { "heartbeats-topic", required_argument, NULL, O_HEARTBEATS },
     { "dead-letter-topic", required_argument, NULL, O_DLQ },
     { "max-crashes", required_argument, NULL, O_MAX_CRASHES },
+    { "threads", required_argument, NULL, 'j' },
     { "user", required_argument, NULL, O_USER },
     { "id", required_argument, NULL, O_ID },
     { "heartbeat-ms", required_argument, NULL, O_HB_MS },
@@ -91,6 +93,12 @@ static int apply(worker_options *o, const char *key, const char *v, char *err, s
     else if (!strcmp(key, "max-crashes")) {
         if (positive(v, &o->max_crashes) < 0 || o->max_crashes > 100) { snprintf(err, errlen, "max-crashes '%s' is not in 1..100", v); return -1; }
     }
+    else if (!strcmp(key, "threads")) {
+        if (positive(v, &o->threads) < 0 || o->threads > WORKER_MAX_THREADS) {
+            snprintf(err, errlen, "threads '%s' is not in 1..%d", v, WORKER_MAX_THREADS);
+            return -1;
+        }
+    }
     else if (!strcmp(key, "id")) o->worker_id = strdup(v);
     else if (!strcmp(key, "pidfile")) o->pidfile = strdup(v);
     else if (!strcmp(key, "user")) o->user = strdup(v);
@@ -113,7 +121,9 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     char err[512];
     int c, i;
     const char *names[] = { "brokers", "group", "tasks-topic", "results-topic", "heartbeats-topic", "id",
-                            "heartbeat-ms", "pidfile", "log-level", "dead-letter-topic", "max-crashes", "user" };
+                            "heartbeat-ms", "pidfile", "log-level", "dead-letter-topic", "max-crashes", "user",
+                            "threads" };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
     memset(o, 0, sizeof(*o));
     o->brokers = TILER_DEFAULT_BROKERS;
@@ -125,6 +135,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     o->topics.replication = -1;
     o->heartbeat_ms = TILER_DEFAULT_HEARTBEAT_MS;
     o->max_crashes = TILER_DEFAULT_MAX_CRASHES;
+    o->threads = cpus < 1 ? 1 : cpus > WORKER_MAX_THREADS ? WORKER_MAX_THREADS : (int)cpus;
     o->log_level = TILER_LOG_INFO;
     o->format = "png";
     o->max_pixels = TILER_HARD_MAX_PIXELS;
@@ -141,7 +152,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
 
     optind = 1;
     opterr = 0;   /* one line of our own instead of getopt's */
-    while ((c = getopt_long(argc, argv, "c:b:g:X:fhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:b:g:j:X:fhV", longopts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
         case 'c': continue;
@@ -157,6 +168,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
         case O_DLQ: key = names[9]; break;
         case O_MAX_CRASHES: key = names[10]; break;
         case O_USER: key = names[11]; break;
+        case 'j': key = names[12]; break;
         case 'X': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) { fprintf(stderr, "tiler-worker: --kafka wants PROP=VALUE, got '%s'\n", optarg); return -1; }

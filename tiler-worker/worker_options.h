@@ -5,6 +5,7 @@
 #include "tiler_kafka.h"
 
 #define WORKER_MAX_PROPS 64
+#define WORKER_MAX_THREADS 64   /* --threads; also the supervisor's crash slots */
 
 /* Exit codes (documented in README.md). */
 enum {
@@ -23,6 +24,7 @@ typedef struct {
     const char *worker_id;
     int heartbeat_ms;
     int max_crashes;
+    int threads;            /* processing threads */
     int foreground;
     const char *pidfile;
     const char *user;

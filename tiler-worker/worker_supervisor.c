@@ -17,32 +17,78 @@ static void forward(int sig)
     if (child > 0) kill(child, sig);
 }
 
-int worker_crash_count(const worker_shared *sh, const char *topic, int32_t partition, int64_t offset)
+static worker_crash *find(worker_crash *table, int n, const char *topic, int32_t partition, int64_t offset)
 {
     int i;
-    for (i = 0; i < sh->ncrashes; i++)
-        if (sh->crashes[i].partition == partition && sh->crashes[i].offset == offset && !strcmp(sh->crashes[i].topic, topic))
-            return sh->crashes[i].count;
-    return 0;
+    for (i = 0; i < n; i++)
+        if (table[i].partition == partition && table[i].offset == offset && !strcmp(table[i].topic, topic))
+            return &table[i];
+    return NULL;
 }
 
-static int record_crash(worker_shared *sh)
+int worker_crash_count(const worker_shared *sh, const char *topic, int32_t partition, int64_t offset)
 {
-    int i;
-    for (i = 0; i < sh->ncrashes; i++)
-        if (sh->crashes[i].partition == sh->partition && sh->crashes[i].offset == sh->offset
-            && !strcmp(sh->crashes[i].topic, sh->topic))
-            return ++sh->crashes[i].count;
-    /* A full table forgets the oldest entry. */
-    if (sh->ncrashes == WORKER_CRASH_SLOTS) {
-        memmove(sh->crashes, sh->crashes + 1, sizeof(sh->crashes[0]) * (WORKER_CRASH_SLOTS - 1));
-        sh->ncrashes--;
+    worker_crash *c = find((worker_crash *)sh->crashes, sh->ncrashes, topic, partition, offset);
+    return c ? c->count : 0;
+}
+
+int worker_is_suspect(const worker_shared *sh, const char *topic, int32_t partition, int64_t offset)
+{
+    return find((worker_crash *)sh->suspects, sh->nsuspects, topic, partition, offset) != NULL;
+}
+
+void worker_slot_take(worker_shared *sh, int slot, const char *topic, int32_t partition, int64_t offset)
+{
+    worker_slot *s = &sh->slots[slot];
+    snprintf(s->topic, sizeof(s->topic), "%s", topic);
+    s->partition = partition;
+    s->offset = offset;
+    __atomic_store_n(&s->busy, 1, __ATOMIC_RELEASE);
+}
+
+void worker_slot_free(worker_shared *sh, int slot)
+{
+    __atomic_store_n(&sh->slots[slot].busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Adds the slot's message to table (count 0) unless there; a full table
+ * forgets its oldest entry. */
+static worker_crash *remember(worker_crash *table, int *n, const worker_slot *s)
+{
+    worker_crash *c = find(table, *n, s->topic, s->partition, s->offset);
+    if (c) return c;
+    if (*n == WORKER_CRASH_SLOTS) {
+        memmove(table, table + 1, sizeof(table[0]) * (WORKER_CRASH_SLOTS - 1));
+        (*n)--;
     }
-    i = sh->ncrashes++;
-    memcpy(sh->crashes[i].topic, sh->topic, sizeof(sh->topic));
-    sh->crashes[i].partition = sh->partition;
-    sh->crashes[i].offset = sh->offset;
-    return sh->crashes[i].count = 1;
+    c = &table[(*n)++];
+    memcpy(c->topic, s->topic, sizeof(c->topic));
+    c->partition = s->partition;
+    c->offset = s->offset;
+    c->count = 0;
+    return c;
+}
+
+/* Blames the crash on the one message in hand, or makes suspects of
+ * several. */
+static void account_crash(const worker_options *o, worker_shared *sh, int sig)
+{
+    int i, busy = 0, last = -1;
+    for (i = 0; i < WORKER_MAX_THREADS; i++)
+        if (sh->slots[i].busy) { busy++; last = i; }
+    if (busy == 1) {
+        worker_slot *s = &sh->slots[last];
+        int n = ++remember(sh->crashes, &sh->ncrashes, s)->count;
+        tiler_log(TILER_LOG_ERROR, "worker process died of signal %d on %s[%d]@%lld (crash %d of %d allowed); restarting",
+                  sig, s->topic, s->partition, (long long)s->offset, n, o->max_crashes);
+    } else if (busy > 1) {
+        for (i = 0; i < WORKER_MAX_THREADS; i++)
+            if (sh->slots[i].busy) remember(sh->suspects, &sh->nsuspects, &sh->slots[i]);
+        tiler_log(TILER_LOG_ERROR, "worker process died of signal %d with %d tasks in hand; restarting, and running each of them alone",
+                  sig, busy);
+    } else {
+        tiler_log(TILER_LOG_ERROR, "worker process died of signal %d between tasks; restarting", sig);
+    }
 }
 
 int worker_supervise(const worker_options *o, int (*run)(const worker_options *, worker_shared *))
@@ -63,9 +109,9 @@ int worker_supervise(const worker_options *o, int (*run)(const worker_options *,
     sigaction(SIGINT, &sa, NULL);
 
     for (;;) {
-        int status;
+        int status, i;
         pid_t pid;
-        sh->busy = 0;
+        for (i = 0; i < WORKER_MAX_THREADS; i++) sh->slots[i].busy = 0;
         if ((pid = fork()) < 0) {
             tiler_log(TILER_LOG_ERROR, "cannot fork the worker: %s", strerror(errno));
             return WORKER_EXIT_RUNTIME;
@@ -79,15 +125,13 @@ int worker_supervise(const worker_options *o, int (*run)(const worker_options *,
         if (stop_signal) kill(pid, stop_signal);   /* a stop that came during fork */
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
         child = 0;
-        if (WIFEXITED(status)) return WEXITSTATUS(status);
-        if (stop_signal) return WORKER_EXIT_OK;
-        if (sh->busy) {
-            int n = record_crash(sh);
-            tiler_log(TILER_LOG_ERROR, "worker process died of signal %d on %s[%d]@%lld (crash %d of %d allowed); restarting",
-                      WTERMSIG(status), sh->topic, sh->partition, (long long)sh->offset, n, o->max_crashes);
-        } else {
-            tiler_log(TILER_LOG_ERROR, "worker process died of signal %d between tasks; restarting", WTERMSIG(status));
+        if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RESTART && !stop_signal) {
+            tiler_log(TILER_LOG_INFO, "worker process asked for a restart; restarting");
+            continue;
         }
+        if (WIFEXITED(status)) return WEXITSTATUS(status) == WORKER_EXIT_RESTART ? WORKER_EXIT_OK : WEXITSTATUS(status);
+        if (stop_signal) return WORKER_EXIT_OK;
+        account_crash(o, sh, WTERMSIG(status));
         /* Back off a little more each time, so a broken host does not spin. */
         sleep(restarts < 5 ? 1 : 5);
         restarts++;

@@ -176,15 +176,17 @@ sub spawn {
     return $pid;
 }
 
+# start_worker(N, ENV => VALUE, ..., args => [extra flags])
 sub start_worker {
     my ($self, $n, %env) = @_;
+    my $args = delete $env{args} // [];
     local $self->{spawn_env} = \%env;
     return $self->spawn("worker$n", $self->bin('tiler-worker/tiler-worker'), '--foreground',
         '--brokers', $self->{brokers}, '--group', $self->{groups}{workers},
         '--tasks-topic', $self->{topics}{tasks}, '--results-topic', $self->{topics}{results},
         '--heartbeats-topic', $self->{topics}{heartbeats}, '--dead-letter-topic', $self->{topics}{dead_letters},
         '--id', "worker$n-$self->{name}",
-        '--heartbeat-ms', 1000, '--log-level', 'info');
+        '--heartbeat-ms', 1000, '--log-level', 'info', @$args);
 }
 
 sub start_monitor {
