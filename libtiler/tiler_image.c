@@ -148,11 +148,10 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
     return 0;
 }
 
-gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen)
+/* libgd's loaders, whole image at a time. */
+static gdImagePtr load_with_gd(FILE *f, tiler_format fmt, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
     gdImagePtr im = NULL;
-    if (!f) { snprintf(err, errlen, "cannot open the upload"); return NULL; }
     gd_last_error[0] = '\0';
     switch (fmt) {
     case TILER_FMT_PNG: im = gdImageCreateFromPng(f); break;
@@ -162,7 +161,6 @@ gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_
     case TILER_FMT_WEBP: im = gdImageCreateFromWebp(f); break;
     default: break;
     }
-    fclose(f);
     if (!im) {
         snprintf(err, errlen, "%s image could not be decoded%s%s", tiler_format_name(fmt),
                  gd_last_error[0] ? ": " : "", gd_last_error);
@@ -179,6 +177,33 @@ gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_
     /* An interlaced input must not make an interlaced result. */
     gdImageInterlace(im, 0);
     return im;
+}
+
+gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_fn fn, void *ctx,
+                                 char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    gdImagePtr im = NULL;
+    int other_colours = 0;
+    if (!f) { snprintf(err, errlen, "cannot open the upload"); return NULL; }
+    /* JPEGs stream; the other formats (and CMYK JPEGs) come whole. */
+    if (fmt == TILER_FMT_JPEG) {
+        im = tiler_jpeg_load_rows(f, fn, ctx, &other_colours, err, errlen);
+        if (im || !other_colours) { fclose(f); return im; }
+        rewind(f);
+    }
+    im = load_with_gd(f, fmt, err, errlen);
+    fclose(f);
+    if (im && fn && fn(ctx, im, (uint32_t)gdImageSY(im), err, errlen)) {
+        gdImageDestroy(im);
+        return NULL;
+    }
+    return im;
+}
+
+gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen)
+{
+    return tiler_image_load_rows(path, fmt, NULL, NULL, err, errlen);
 }
 
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen)

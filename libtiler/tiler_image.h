@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <gd.h>
+#include "tiler_jpeg.h"
 
 typedef enum {
     TILER_FMT_UNKNOWN = 0, TILER_FMT_PNG, TILER_FMT_JPEG, TILER_FMT_GIF, TILER_FMT_BMP, TILER_FMT_WEBP
@@ -27,6 +28,11 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
 /* Decodes the whole file into a truecolor image with alpha kept and
  * blending off. NULL with a reason on a corrupt or truncated file. */
 gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen);
+
+/* The same, calling fn as rows become final: every few rows for a JPEG,
+ * once with all rows for the other formats. fn stopping it gives NULL. */
+gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_fn fn, void *ctx,
+                                 char *err, size_t errlen);
 
 /* Encodes to path (PNG keeps alpha; JPEG drops it). 0 or -1 with reason. */
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen);

@@ -60,6 +60,72 @@ static const char *parse_args(request_rec *r, job_args *a)
 
 /* ---- POST {loc}/api/jobs ---- */
 
+/* Tiles leave while the upload decodes: each time rows become final, every
+ * tile whose source rows (core and halo) are all in goes to Kafka. The job
+ * is recorded at the first rows, so that results never find it missing. */
+typedef struct {
+    request_rec *r;
+    tiler_store *store;
+    tiler_job *job;
+    const tiler_grid *grid;
+    const unsigned char *id;
+    tiler_format in_fmt;
+    tiler_production *pr;
+    int recorded;           /* the job is in the store */
+    uint32_t next_tile;
+    uint32_t early;         /* tiles out before the last row was decoded */
+    apr_time_t first_tile_at;
+    /* Why the callback stopped the decoding, for the response. */
+    int status;
+    const char *code, *reason;
+} streaming;
+
+static int stop_stream(streaming *x, int status, const char *code, const char *reason, char *err, size_t errlen)
+{
+    x->status = status;
+    x->code = code;
+    x->reason = reason;
+    apr_cpystrn(err, reason, errlen);
+    return 1;
+}
+
+static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen)
+{
+    streaming *x = ctx;
+    request_rec *r = x->r;
+    const char *why;
+    uint32_t y, count = tiler_grid_count(x->grid);
+    if (!x->pr) {
+        if ((uint32_t)gdImageSX(im) != x->job->width || (uint32_t)gdImageSY(im) != x->job->height)
+            return stop_stream(x, HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", "the decoded size differs from the header's",
+                               err, errlen);
+        /* The ops keep transparency as it is: an opaque upload gives an RGB
+         * result, whose strips are encoded before the last tile is in. A
+         * JPEG has no alpha; the other formats come with all their rows. */
+        if (x->in_fmt != TILER_FMT_JPEG)
+            for (y = 0; y < rows && !x->job->alpha; y++) x->job->alpha = tiler_png_has_alpha(im->tpixels[y], x->job->width);
+        if (tiler_store_create_job(x->store, x->job) < 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", x->job->id,
+                          tiler_store_error(x->store));
+            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded", err, errlen);
+        }
+        x->recorded = 1;
+        if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
+            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
+    }
+    while (x->next_tile < count) {
+        tiler_rect core, src;
+        tiler_grid_tile(x->grid, x->next_tile, &core, &src);
+        if (src.y + src.h > rows) break;
+        if (tiler_production_add(x->pr, im, x->grid, x->next_tile, &why) < 0)
+            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
+        if (!x->first_tile_at) x->first_tile_at = apr_time_now();
+        if (rows < x->job->height) x->early++;
+        x->next_tile++;
+    }
+    return 0;
+}
+
 int tiler_create_job(request_rec *r, const char *base)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
@@ -69,12 +135,14 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_grid grid;
     tiler_delivered delivered;
     tiler_job job;
+    streaming x;
+    apr_time_t received, decoded;
     tiler_store *store;
     unsigned char id[16];
     char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
     const char *emsg, *code, *reason, *ops, *format;
     tiler_upload up;
-    uint32_t w, h, halo, y;
+    uint32_t w, h, halo;
     gdImagePtr im;
     FILE *f;
     int status, probe;
@@ -139,19 +207,8 @@ int tiler_create_job(request_rec *r, const char *base)
         BAIL(HTTP_BAD_REQUEST, "halo_too_large",
              apr_psprintf(r->pool, "the op chain needs a %u-pixel halo; %d-pixel tiles with it exceed the %d-byte message limit",
                           halo, c->tile_size, TILER_MAX_MESSAGE_BYTES));
-    if (!(im = tiler_image_load(input, in_fmt, err, sizeof(err)))) BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
-    if ((uint32_t)gdImageSX(im) != w || (uint32_t)gdImageSY(im) != h) {
-        gdImageDestroy(im);
-        BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", "the decoded size differs from the header's");
-    }
-    if (tiler_raster_create(raster, w, h, err, sizeof(err)) < 0) {
-        gdImageDestroy(im);
-        BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
-    }
-    if (!(store = tiler_request_store(r))) {
-        gdImageDestroy(im);
-        BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
-    }
+    if (tiler_raster_create(raster, w, h, err, sizeof(err)) < 0) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
+    if (!(store = tiler_request_store(r))) BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
     memset(&job, 0, sizeof(job));
     memcpy(job.id, hex, sizeof(job.id));
     job.state = "queued";
@@ -162,29 +219,42 @@ int tiler_create_job(request_rec *r, const char *base)
     job.format = tiler_format_name(out_fmt);
     job.tiles_total = tiler_grid_count(&grid);
     job.created = apr_time_now();
-    /* The ops keep transparency as it is: an opaque upload gives an RGB
-     * result, whose strips are encoded before the last tile is in. */
-    for (y = 0; y < h && !job.alpha; y++) job.alpha = tiler_png_has_alpha(im->tpixels[y], w);
-    if (tiler_store_create_job(store, &job) < 0) {
-        gdImageDestroy(im);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", hex, tiler_store_error(store));
-        BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded");
+    memset(&x, 0, sizeof(x));
+    x.r = r;
+    x.store = store;
+    x.job = &job;
+    x.grid = &grid;
+    x.id = id;
+    x.in_fmt = in_fmt;
+    received = apr_time_now();
+    im = tiler_image_load_rows(input, in_fmt, on_rows, &x, err, sizeof(err));
+    decoded = apr_time_now();
+    if (im) gdImageDestroy(im);
+    if (x.pr && tiler_production_end(x.pr, im == NULL, &delivered, &reason) != OK && im)
+        stop_stream(&x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", reason, err, sizeof(err));
+    if (!im && (!x.code || x.status == HTTP_UNPROCESSABLE_ENTITY)) {
+        /* Refused input: the client gets no job; tiles already out are
+         * dropped by the results consumer, as for a deleted job. */
+        if (x.recorded) tiler_store_delete_job(store, hex);
+        BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", x.code ? x.reason : err);
     }
-    status = tiler_produce_tiles(r->server, r->pool, im, &grid, id, canon, NULL, &delivered, &reason);
-    gdImageDestroy(im);
-    if (status != OK) {
-        remove(input);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30405) "job %s failed: %s", hex, reason);
-        tiler_store_finish(store, hex, "failed", reason);
-        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", reason);
+    if (x.code && !x.recorded) BAIL(x.status, x.code, x.reason);
+    if (x.code) {
+        tiler_spool_drop_work(c->spool_dir, hex);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30405) "job %s failed: %s", hex, x.reason);
+        tiler_store_finish(store, hex, "failed", x.reason);
+        return tiler_send_error(r, x.status, x.code, x.reason);
     }
     /* The upload stays until the job ends: tiles lost on the way are cut
      * from it again (mod_tiler_resend.c), which needs where the tasks went. */
     if (tiler_store_note_offsets(store, hex, delivered.last, delivered.nparts) < 0)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30408) "job %s: task offsets not recorded (%s); "
                       "lost tiles of it cannot be told from slow ones", hex, tiler_store_error(store));
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s", hex, w, h,
-                  tiler_format_name(in_fmt), job.tiles_total, canon);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s; "
+                  "%u tiles out before the last row was decoded; first tile out %" APR_TIME_T_FMT " ms after the upload "
+                  "was in, decoded at %" APR_TIME_T_FMT " ms, all acknowledged at %" APR_TIME_T_FMT " ms", hex, w, h,
+                  tiler_format_name(in_fmt), job.tiles_total, canon, x.early, apr_time_as_msec(x.first_tile_at - received),
+                  apr_time_as_msec(decoded - received), apr_time_as_msec(apr_time_now() - received));
     if (up.from_form && wants_html(r)) {
         /* A browser's form post (works without JavaScript): see the job page. */
         apr_table_setn(r->headers_out, "Location", apr_psprintf(r->pool, "%s/jobs/%s", base, hex));

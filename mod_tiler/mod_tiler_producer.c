@@ -149,84 +149,122 @@ static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
     return n;
 }
 
-static int produce_locked(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
-                          const unsigned char id[16], const char *ops, const apr_array_header_t *which,
-                          tiler_delivered *out, const char **reason)
+struct tiler_production {
+    server_rec *s;
+    apr_pool_t *p;
+    const unsigned char *id;
+    const char *ops;
+    apr_time_t deadline;
+    int32_t nparts, first;
+    job_delivery *d;
+};
+
+tiler_production *tiler_production_begin(server_rec *s, apr_pool_t *p, const unsigned char id[16], const char *ops,
+                                         const char **reason)
 {
     tiler_srv_conf *c = tiler_srv(s);
-    uint32_t k, count = which ? (uint32_t)which->nelts : tiler_grid_count(g);
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
-    int32_t nparts, first, pi;
-    job_delivery *d;
+    tiler_production *pr;
+    int32_t pi;
 
-    if (!producer) { *reason = "this httpd child has no Kafka producer (see the error log)"; return -1; }
-    if ((nparts = partitions_of(c, deadline)) <= 0) {
+    if (!swap_lock || !producer) { *reason = "this httpd child has no Kafka producer (see the error log)"; return NULL; }
+    /* Held until the end: a fatal error's replacement waits for us. */
+    apr_thread_rwlock_rdlock(swap_lock);
+    pr = apr_pcalloc(p, sizeof(*pr));
+    pr->s = s;
+    pr->p = p;
+    pr->id = id;
+    pr->ops = ops;
+    pr->deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
+    if (!producer) { *reason = "this httpd child has no Kafka producer (see the error log)"; goto fail; }
+    if ((pr->nparts = partitions_of(c, pr->deadline)) <= 0) {
         *reason = apr_psprintf(p, "topic %s is unknown to the Kafka brokers %s", c->topic_tasks, c->brokers);
-        return -1;
+        goto fail;
     }
-    if (!(d = calloc(1, sizeof(*d) + (size_t)nparts * sizeof(d->last[0])))) { *reason = "out of memory"; return -1; }
-    d->nparts = nparts;
-    for (pi = 0; pi < nparts; pi++) d->last[pi] = -1;
+    if (!(pr->d = calloc(1, sizeof(*pr->d) + (size_t)pr->nparts * sizeof(pr->d->last[0])))) {
+        *reason = "out of memory";
+        goto fail;
+    }
+    pr->d->nparts = pr->nparts;
+    for (pi = 0; pi < pr->nparts; pi++) pr->d->last[pi] = -1;
     /* The job holds one reference of its own until it stops waiting. */
-    apr_atomic_set32(&d->pending, 1);
+    apr_atomic_set32(&pr->d->pending, 1);
     /* Spread a job's tiles over all partitions, so that every worker gets
      * some; start each job at a random partition so small jobs spread too. */
-    first = (int32_t)(id[0] | id[1] << 8) % nparts;
-    for (k = 0; k < count; k++) {
-        uint32_t i = which ? APR_ARRAY_IDX(which, k, uint32_t) : k;
-        size_t len;
-        unsigned char *msg = tiler_tile_task(im, g, i, id, ops, &len);
-        rd_kafka_resp_err_t e;
-        if (!msg) { *reason = "out of memory cutting tiles"; goto give_up; }
-        apr_atomic_inc32(&d->pending);
-        for (;;) {
-            e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),
-                                  RD_KAFKA_V_PARTITION((first + (int32_t)(i % (uint32_t)nparts)) % nparts),
-                                  RD_KAFKA_V_KEY(id, 16), RD_KAFKA_V_VALUE(msg, len),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
-            /* A big job can fill the local queue: wait for room, bounded. */
-            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || apr_time_now() > deadline) break;
-            rd_kafka_poll(producer, 50);
-        }
-        if (e) {
-            free(msg);
-            apr_atomic_dec32(&d->pending);
-            *reason = apr_psprintf(p, "tile %u not queued: %s", i, rd_kafka_err2str(e));
-            goto give_up;
-        }
-        rd_kafka_poll(producer, 0);
+    pr->first = (int32_t)(id[0] | id[1] << 8) % pr->nparts;
+    return pr;
+fail:
+    apr_thread_rwlock_unlock(swap_lock);
+    return NULL;
+}
+
+int tiler_production_add(tiler_production *pr, gdImagePtr im, const tiler_grid *g, uint32_t i, const char **reason)
+{
+    tiler_srv_conf *c = tiler_srv(pr->s);
+    size_t len;
+    unsigned char *msg = tiler_tile_task(im, g, i, pr->id, pr->ops, &len);
+    rd_kafka_resp_err_t e;
+    if (!msg) { *reason = "out of memory cutting tiles"; return -1; }
+    apr_atomic_inc32(&pr->d->pending);
+    for (;;) {
+        e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),
+                              RD_KAFKA_V_PARTITION((pr->first + (int32_t)(i % (uint32_t)pr->nparts)) % pr->nparts),
+                              RD_KAFKA_V_KEY(pr->id, 16), RD_KAFKA_V_VALUE(msg, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(pr->d), RD_KAFKA_V_END);
+        /* A big job can fill the local queue: wait for room, bounded. */
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || apr_time_now() > pr->deadline) break;
+        rd_kafka_poll(producer, 50);
     }
-    while (apr_atomic_read32(&d->pending) > 1 && apr_time_now() < deadline) rd_kafka_poll(producer, 50);
-    if (apr_atomic_read32(&d->pending) > 1) {
-        *reason = apr_psprintf(p, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
-        goto give_up;
-    }
-    if (apr_atomic_read32(&d->failed)) {
-        *reason = apr_psprintf(p, "a tile was not delivered to Kafka: %s", d->error);
-        free(d);
+    if (e) {
+        free(msg);
+        apr_atomic_dec32(&pr->d->pending);
+        *reason = apr_psprintf(pr->p, "tile %u not queued: %s", i, rd_kafka_err2str(e));
         return -1;
     }
-    out->nparts = nparts;
-    out->last = apr_pmemdup(p, d->last, (size_t)nparts * sizeof(d->last[0]));
-    free(d);
+    rd_kafka_poll(producer, 0);
+    return 0;
+}
+
+static int wait_acks(tiler_production *pr, tiler_delivered *out, const char **reason)
+{
+    tiler_srv_conf *c = tiler_srv(pr->s);
+    job_delivery *d = pr->d;
+    while (apr_atomic_read32(&d->pending) > 1 && apr_time_now() < pr->deadline) rd_kafka_poll(producer, 50);
+    if (apr_atomic_read32(&d->pending) > 1) {
+        *reason = apr_psprintf(pr->p, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
+        return -1;
+    }
+    if (apr_atomic_read32(&d->failed)) {
+        *reason = apr_psprintf(pr->p, "a tile was not delivered to Kafka: %s", d->error);
+        return -1;
+    }
+    out->nparts = pr->nparts;
+    out->last = apr_pmemdup(pr->p, d->last, (size_t)pr->nparts * sizeof(d->last[0]));
     return OK;
-give_up:
-    apr_atomic_set32(&d->abandoned, 1);
-    release(d);
-    return -1;
+}
+
+int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out, const char **reason)
+{
+    int rc = -1, fatal;
+    char why[256];
+    if (!abandon) rc = wait_acks(pr, out, reason);
+    /* Reports still to come find the accounting alive; the last frees it. */
+    apr_atomic_set32(&pr->d->abandoned, 1);
+    release(pr->d);
+    fatal = producer && rd_kafka_fatal_error(producer, why, sizeof(why)) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    apr_thread_rwlock_unlock(swap_lock);
+    if (fatal) replace_if_fatal(pr->s);
+    return rc;
 }
 
 int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
                         const unsigned char id[16], const char *ops, const apr_array_header_t *which,
                         tiler_delivered *out, const char **reason)
 {
-    int rc, fatal;
-    char why[256];
-    if (!swap_lock) { *reason = "this httpd child has no Kafka producer (see the error log)"; return -1; }
-    apr_thread_rwlock_rdlock(swap_lock);
-    rc = produce_locked(s, p, im, g, id, ops, which, out, reason);
-    fatal = producer && rd_kafka_fatal_error(producer, why, sizeof(why)) != RD_KAFKA_RESP_ERR_NO_ERROR;
-    apr_thread_rwlock_unlock(swap_lock);
-    if (fatal) replace_if_fatal(s);
-    return rc;
+    tiler_production *pr = tiler_production_begin(s, p, id, ops, reason);
+    uint32_t k, count = which ? (uint32_t)which->nelts : tiler_grid_count(g);
+    if (!pr) return -1;
+    for (k = 0; k < count; k++)
+        if (tiler_production_add(pr, im, g, which ? APR_ARRAY_IDX(which, k, uint32_t) : k, reason) < 0)
+            return tiler_production_end(pr, 1, out, reason);
+    return tiler_production_end(pr, 0, out, reason);
 }

@@ -23,4 +23,17 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler
                         const unsigned char id[16], const char *ops, const apr_array_header_t *which,
                         tiler_delivered *out, const char **reason);
 
+/* The same in steps, for tiles cut while the image still decodes: begin,
+ * add each tile once the rows it needs are final, end. Between begin and
+ * end the child's producer is held (not replaced). */
+typedef struct tiler_production tiler_production;
+/* NULL with *reason when there is no producer or no tasks topic. */
+tiler_production *tiler_production_begin(server_rec *s, apr_pool_t *p, const unsigned char id[16], const char *ops,
+                                         const char **reason);
+/* Queues tile i, cut from im now. -1 with *reason. */
+int tiler_production_add(tiler_production *pr, gdImagePtr im, const tiler_grid *g, uint32_t i, const char **reason);
+/* Waits for every queued tile's acknowledgement (unless abandon), and ends.
+ * OK with *out filled, or -1 with *reason (always -1 when abandoning). */
+int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out, const char **reason);
+
 #endif

@@ -1,0 +1,96 @@
+#include "tiler_jpeg.h"
+
+#include <setjmp.h>
+#include <string.h>
+#include <jpeglib.h>
+
+/* libjpeg reports a fatal error by calling error_exit, which must not
+ * return: jump back with the message. */
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf back;
+    char msg[JMSG_LENGTH_MAX];
+} error_mgr;
+
+static void on_error(j_common_ptr c)
+{
+    error_mgr *e = (error_mgr *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->back, 1);
+}
+
+/* Warnings (a truncated file, a bad Huffman code) leave the rows libjpeg
+ * could not decode grey, as libgd's loader accepts them; stay quiet. */
+static void on_message(j_common_ptr c, int level)
+{
+    (void)c; (void)level;
+}
+
+/* The rows libjpeg writes, 4 bytes a pixel, in the order that makes each
+ * pixel gd's 0x00RRGGBB int once the filler byte is cleared. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define GD_ORDER JCS_EXT_BGRX
+#else
+#define GD_ORDER JCS_EXT_XRGB
+#endif
+
+#define ROWS_AT_ONCE 16
+
+gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_colours, char *err, size_t errlen)
+{
+    struct jpeg_decompress_struct cinfo;
+    error_mgr jerr;
+    gdImagePtr volatile im = NULL;
+    volatile int stopped = 0;
+
+    *other_colours = 0;
+    memset(&cinfo, 0, sizeof(cinfo));
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = on_error;
+    jerr.pub.emit_message = on_message;
+    if (setjmp(jerr.back)) {
+        if (!stopped) snprintf(err, errlen, "jpeg image could not be decoded: %s", jerr.msg);
+        jpeg_destroy_decompress(&cinfo);
+        if (im) gdImageDestroy(im);
+        return NULL;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_stdio_src(&cinfo, f);
+    jpeg_read_header(&cinfo, TRUE);
+    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+        *other_colours = 1;
+        snprintf(err, errlen, "a CMYK JPEG");
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
+    cinfo.out_color_space = GD_ORDER;
+    jpeg_start_decompress(&cinfo);
+    if (!(im = gdImageCreateTrueColor((int)cinfo.output_width, (int)cinfo.output_height))) {
+        snprintf(err, errlen, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW rows[ROWS_AT_ONCE];
+        uint32_t first = cinfo.output_scanline, n, i, x;
+        for (i = 0; i < ROWS_AT_ONCE && first + i < cinfo.output_height; i++) rows[i] = (JSAMPROW)im->tpixels[first + i];
+        n = 0;
+        while (n < i) n += jpeg_read_scanlines(&cinfo, rows + n, i - n);
+        for (i = 0; i < n; i++) {
+            int *px = im->tpixels[first + i];
+            for (x = 0; x < cinfo.output_width; x++) px[x] &= 0x00ffffff;   /* opaque in gd's terms */
+        }
+        if (fn && fn(ctx, im, first + n, err, errlen)) {
+            stopped = 1;
+            jpeg_abort_decompress(&cinfo);
+            jpeg_destroy_decompress(&cinfo);
+            gdImageDestroy(im);
+            return NULL;
+        }
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    gdImageAlphaBlending(im, 0);
+    gdImageSaveAlpha(im, 1);
+    return im;
+}
