@@ -1,5 +1,9 @@
 #include "tiler_image.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -204,6 +208,15 @@ gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_
 gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen)
 {
     return tiler_image_load_rows(path, fmt, NULL, NULL, err, errlen);
+}
+
+void tiler_image_free(gdImagePtr im)
+{
+    if (!im) return;
+    gdImageDestroy(im);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen)

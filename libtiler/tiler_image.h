@@ -37,6 +37,13 @@ gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_
 /* Encodes to path (PNG keeps alpha; JPEG drops it). 0 or -1 with reason. */
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen);
 
+/* Destroys a loaded image and gives its memory back to the system. libgd
+ * allocates a truecolor image a row at a time, below malloc's mmap
+ * threshold, from the arena of the thread that decoded it; glibc keeps the
+ * freed rows in that arena, so an httpd child whose threads took turns with
+ * big uploads would grow by one image per thread (3 GiB at 64 MP here). */
+void tiler_image_free(gdImagePtr im);
+
 /* libgd reports problems through a process-wide callback that prints to
  * stderr. This routes them into a per-thread buffer that load/save put in
  * their error text. Call once per process. */

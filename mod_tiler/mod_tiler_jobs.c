@@ -229,7 +229,7 @@ int tiler_create_job(request_rec *r, const char *base)
     received = apr_time_now();
     im = tiler_image_load_rows(input, in_fmt, on_rows, &x, err, sizeof(err));
     decoded = apr_time_now();
-    if (im) gdImageDestroy(im);
+    tiler_image_free(im);
     if (x.pr && tiler_production_end(x.pr, im == NULL, &delivered, &reason) != OK && im)
         stop_stream(&x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", reason, err, sizeof(err));
     if (!im && (!x.code || x.status == HTTP_UNPROCESSABLE_ENTITY)) {

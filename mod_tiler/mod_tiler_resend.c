@@ -138,7 +138,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     if (!(im = tiler_image_load(input, fmt, err, sizeof(err)))) { *reason = apr_pstrdup(p, err); return -1; }
     tiler_grid_init(&grid, w, h, job->tile_size, (uint32_t)tiler_chain_halo(&chain));
     rc = tiler_produce_tiles(x->s, p, im, &grid, id, job->ops, missing, &delivered, reason);
-    gdImageDestroy(im);
+    tiler_image_free(im);
     if (rc != OK) return -1;
     if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0
         || tiler_store_note_resend(store, job->id) < 0) {
