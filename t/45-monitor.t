@@ -41,6 +41,7 @@ is($done->{stuck}, JSON::PP::false, 'a done job is not stuck');
 my $w = wait_for('two alive', sub { my $d = get('/tiler/api/workers'); $d && (grep { $_->{state} eq 'alive' } @{ $d->{workers} }) == 2 && $d });
 ok($w, 'two workers alive');
 ok(exists $_->{tiles_per_second}, "$_->{id} reports tiles_per_second") for @{ $w->{workers} || [] };
+like($_->{threads} // '', qr/^[1-9]\d*$/, "$_->{id} reports its processing threads") for @{ $w->{workers} || [] };
 # Offsets are committed once a second, so the backlog drains just after the job.
 my $cl = wait_for('owned partitions', sub { my $c = get('/tiler/api/cluster');
     $c && defined $c->{backlog} && $c->{backlog} == 0 && (grep { $_->{owner} } @{ $c->{partitions} }) == 12 && $c });

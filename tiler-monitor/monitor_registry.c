@@ -26,7 +26,8 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
     char buf[4096], why[128];
     const char *p_id[] = { "id", NULL }, *p_host[] = { "host", NULL }, *p_pid[] = { "pid", NULL },
                *p_done[] = { "tiles_done", NULL }, *p_job[] = { "current_job", NULL },
-               *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL }, *p_int[] = { "interval_ms", NULL };
+               *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL }, *p_int[] = { "interval_ms", NULL },
+               *p_threads[] = { "threads", NULL };
     long long done_before, seen_before;
     yajl_val root, id;
     const char *idstr;
@@ -67,6 +68,7 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
     w->pid = get_int(yajl_tree_get(root, p_pid, yajl_t_number));
     w->tiles_done = get_int(yajl_tree_get(root, p_done, yajl_t_number));
     w->uptime_s = get_int(yajl_tree_get(root, p_up, yajl_t_number));
+    w->threads = get_int(yajl_tree_get(root, p_threads, yajl_t_number));
     w->interval_ms = get_int(yajl_tree_get(root, p_int, yajl_t_number));
     if (w->interval_ms <= 0) w->interval_ms = 5000;
     /* A restarted worker counts from zero again: no negative rates. */
@@ -127,6 +129,7 @@ int monitor_registry_write(const monitor_registry *r, const void *cluster, const
         tiler_json_kv_double(g, "tiles_per_second", w->tiles_per_second);
         tiler_json_kv_str(g, "current_job", w->current_job[0] ? w->current_job : NULL);
         tiler_json_kv_int(g, "uptime_s", w->uptime_s);
+        tiler_json_kv_int(g, "threads", w->threads);
         tiler_json_kv_str(g, "version", w->version);
         yajl_gen_map_close(g);
         if (w->state == MONITOR_ALIVE) { alive++; rate += w->tiles_per_second; }

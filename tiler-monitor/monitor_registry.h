@@ -9,6 +9,7 @@
 typedef struct {
     char id[128], host[128], current_job[40], version[32];
     long long pid, tiles_done, uptime_s;
+    long long threads;      /* the worker's --threads; 0 from an older worker */
     long long last_seen_ms;   /* this monitor's clock */
     long long interval_ms;    /* the worker's heartbeat interval, as it says */
     double tiles_per_second;  /* over the last heartbeat interval */
