@@ -3,20 +3,12 @@
 #include <string.h>
 #include <unistd.h>
 #include "tap.h"
+#include "tmpdir.h"
 #include "testimg.h"
 #include "tiler_filter.h"
 #include "tiler_image.h"
 
-static char dir[] = "/tmp/tiler-test-image-XXXXXX";
-
-static const char *path(const char *leaf)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, leaf);
-    return buf[k];
-}
+#define path tmpdir_path
 
 static int probe(const char *p, tiler_format *fmt, uint32_t *w, uint32_t *h)
 {
@@ -62,7 +54,7 @@ int main(void)
     size_t i;
 
     tiler_gd_errors_capture();
-    if (!mkdtemp(dir)) return 1;
+    if (tmpdir_make() < 0) return 1;
     im = testimg_make(123, 45, 1, 1);
     for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
         const char *p = path(tiler_format_name(fmts[i]));
@@ -156,7 +148,7 @@ int main(void)
     gdImageDestroy(im);
     {
         char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir_name);
         if (system(cmd)) { }
     }
     return done_testing();

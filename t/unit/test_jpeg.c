@@ -7,20 +7,12 @@
 #include <unistd.h>
 #include <jpeglib.h>
 #include "tap.h"
+#include "tmpdir.h"
 #include "testimg.h"
 #include "tiler_image.h"
 #include "tiler_jpeg.h"
 
-static char dir[] = "/tmp/tiler-test-jpeg-XXXXXX";
-
-static const char *path(const char *leaf)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, leaf);
-    return buf[k];
-}
+#define path tmpdir_path
 
 /* Writes im through libjpeg in the given colour space (gray takes green,
  * CMYK the inverted channels). */
@@ -112,7 +104,7 @@ int main(void)
     };
     size_t k;
 
-    if (!mkdtemp(dir)) return 1;
+    if (tmpdir_make() < 0) return 1;
     for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         watch w = { 0, 0, 0, 1, 1 };
         write_raw(src, path(kinds[k].name), kinds[k].cs, kinds[k].comps, kinds[k].progressive);
@@ -180,6 +172,6 @@ int main(void)
     gdImageDestroy(src);
     for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) unlink(path(kinds[k].name));
     unlink(path("gd.jpg")); unlink(path("cut.jpg")); unlink(path("head.jpg")); unlink(path("cmyk.jpg"));
-    rmdir(dir);
+    rmdir(tmpdir_name);
     return done_testing();
 }
