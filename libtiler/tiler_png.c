@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 #include "tiler_defaults.h"
 
@@ -143,12 +144,17 @@ int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, 
     unsigned char head[16];
     char tmp[4200];
     FILE *f = NULL;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd;
+    /* A name of its own: the same strip may be written twice at once (a
+     * row's strip task still running when the job's finish makes the strips
+     * it does not see yet). Both write the same bytes; either rename wins. */
+    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
     memcpy(head, STRIP_MAGIC, 4);
     put32be(head + 4, s->adler);
     put32be(head + 8, (uint32_t)(s->raw_len >> 32));
     put32be(head + 12, (uint32_t)s->raw_len);
-    if (!(f = fopen(tmp, "wb"))) FAIL("cannot write %s: %s", tmp, strerror(errno));
+    if ((fd = mkstemp(tmp)) < 0) FAIL("cannot write %s: %s", tmp, strerror(errno));
+    if (!(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); FAIL("cannot write %s: %s", tmp, strerror(errno)); }
     if (fwrite(head, 1, sizeof(head), f) != sizeof(head) || fwrite(s->data, 1, s->len, f) != s->len)
         FAIL("cannot write a PNG strip: %s", strerror(errno));
     if (fclose(f) != 0) { f = NULL; FAIL("cannot write a PNG strip: %s", strerror(errno)); }

@@ -135,7 +135,7 @@ bad:
 }
 
 /* Unlinks the files of the job's directory whose names start with one of
- * the prefixes (names this code made: thumb-N.png, strip-N, strip-N.tmp). */
+ * the prefixes (names this code made: thumb-N.png, strip-N, strip-N.XXXXXX). */
 static int unlink_prefixed(const char *spool, const char *id, const char *const *prefixes)
 {
     char dir[4096], file[4096 + 300];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include "tap.h"
 #include "testimg.h"
 #include "tiler_png.h"
@@ -145,6 +146,30 @@ int main(void)
         fputs("not a strip", f);
         fclose(f);
         ok(tiler_png_strip_load(p1, &s, err, sizeof(err)) < 0 && strstr(err, "not a PNG strip"), "a foreign file is no strip: %s", err);
+    }
+    {
+        /* Two writers of the same strip at once (a row's strip task and the
+         * job's finish): every save succeeds and the strip stays whole. */
+        gdImagePtr im = testimg_make(64, 16, 0, 8);
+        tiler_png_strip s, back;
+        char sp[300];
+        int n, good = 1, status;
+        pid_t pid;
+        snprintf(sp, sizeof(sp), "%s/strip-race", dir);
+        tiler_png_strip_encode((const int *const *)im->tpixels, 64, 16, tiler_png_color(0, 0), 3, 1, &s, err, sizeof(err));
+        if ((pid = fork()) == 0) {
+            for (n = 0; n < 300; n++) if (tiler_png_strip_save(sp, &s, err, sizeof(err)) < 0) _exit(1);
+            _exit(0);
+        }
+        for (n = 0; n < 300; n++) if (tiler_png_strip_save(sp, &s, err, sizeof(err)) < 0) good = 0;
+        waitpid(pid, &status, 0);
+        ok(good && WIFEXITED(status) && WEXITSTATUS(status) == 0, "300 saves from each of two processes at once all succeed");
+        ok(tiler_png_strip_load(sp, &back, err, sizeof(err)) == 0 && back.len == s.len && !memcmp(back.data, s.data, s.len),
+           "and the strip reads back whole");
+        tiler_png_strip_free(&back);
+        tiler_png_strip_free(&s);
+        unlink(sp);
+        gdImageDestroy(im);
     }
     unlink(p1);
     unlink(p2);
