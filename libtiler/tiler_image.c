@@ -9,6 +9,7 @@
 
 #include "tiler_defaults.h"
 #include "tiler_png.h"
+#include "tiler_png_rows.h"
 
 static _Thread_local char gd_last_error[256];
 
@@ -190,9 +191,10 @@ gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_
     gdImagePtr im = NULL;
     int other_colours = 0;
     if (!f) { snprintf(err, errlen, "cannot open the upload"); return NULL; }
-    /* JPEGs stream; the other formats (and CMYK JPEGs) come whole. */
-    if (fmt == TILER_FMT_JPEG) {
-        im = tiler_jpeg_load_rows(f, fn, ctx, &other_colours, err, errlen);
+    /* JPEGs and plain PNGs stream; the rest come whole from libgd. */
+    if (fmt == TILER_FMT_JPEG || fmt == TILER_FMT_PNG) {
+        im = fmt == TILER_FMT_JPEG ? tiler_jpeg_load_rows(f, fn, ctx, &other_colours, err, errlen)
+                                   : tiler_png_load_rows(f, fn, ctx, &other_colours, err, errlen);
         if (im || !other_colours) { fclose(f); return im; }
         rewind(f);
     }
