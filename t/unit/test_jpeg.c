@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <jpeglib.h>
 #include "tap.h"
+#include "rowwatch.h"
 #include "tmpdir.h"
 #include "testimg.h"
 #include "tiler_image.h"
@@ -57,30 +58,6 @@ static gdImagePtr gd_load(const char *p)
     gdImagePtr im = gdImageCreateFromJpegEx(f, 0);
     fclose(f);
     return im;
-}
-
-static int same(gdImagePtr a, gdImagePtr b)
-{
-    int x, y;
-    if (!a || !b || gdImageSX(a) != gdImageSX(b) || gdImageSY(a) != gdImageSY(b)) return 0;
-    for (y = 0; y < gdImageSY(a); y++)
-        for (x = 0; x < gdImageSX(a); x++)
-            if (a->tpixels[y][x] != b->tpixels[y][x]) return 0;
-    return 1;
-}
-
-typedef struct { uint32_t last, calls, stop_at; int ordered, rows_final; } watch;
-
-static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen)
-{
-    watch *w = ctx;
-    if (rows <= w->last) w->ordered = 0;
-    /* The rows said final are there (testimg's red never makes 0x7f alpha). */
-    if (rows && (im->tpixels[rows - 1][0] & 0x7f000000)) w->rows_final = 0;
-    w->last = rows;
-    w->calls++;
-    if (w->stop_at && rows >= w->stop_at) { snprintf(err, errlen, "stopped at row %u", rows); return 1; }
-    return 0;
 }
 
 static gdImagePtr ours(const char *p, watch *w, int *other, char *err, size_t errlen)

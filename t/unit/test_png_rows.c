@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "tap.h"
+#include "rowwatch.h"
 #include "testimg.h"
 #include "tmpdir.h"
 #include "tiler_image.h"
@@ -20,29 +21,6 @@ static gdImagePtr gd_load(const char *p)
     fclose(f);
     if (im && !gdImageTrueColor(im)) gdImagePaletteToTrueColor(im);
     return im;
-}
-
-static int same(gdImagePtr a, gdImagePtr b)
-{
-    int x, y;
-    if (!a || !b || gdImageSX(a) != gdImageSX(b) || gdImageSY(a) != gdImageSY(b)) return 0;
-    for (y = 0; y < gdImageSY(a); y++)
-        for (x = 0; x < gdImageSX(a); x++)
-            if (a->tpixels[y][x] != b->tpixels[y][x]) return 0;
-    return 1;
-}
-
-typedef struct { uint32_t last, calls, stop_at; int ordered; } watch;
-
-static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen)
-{
-    watch *w = ctx;
-    (void)im;
-    if (rows <= w->last) w->ordered = 0;
-    w->last = rows;
-    w->calls++;
-    if (w->stop_at && rows >= w->stop_at) { snprintf(err, errlen, "stopped at row %u", rows); return 1; }
-    return 0;
 }
 
 static gdImagePtr ours(const char *p, watch *w, int *other, char *err, size_t errlen)
@@ -84,7 +62,7 @@ int main(void)
         const char *names[] = { "rgb.png", "rgba.png", "gd.png" };
         int k;
         for (k = 0; k < 3; k++) {
-            watch w = { 0, 0, 0, 1 };
+            watch w = { 0, 0, 0, 1, 1 };
             a = ours(tmpdir_path(names[k]), &w, &other, err, sizeof(err));
             b = gd_load(tmpdir_path(names[k]));
             ok(same(a, b), "%s: the same pixels as libgd's loader", names[k]);
@@ -145,7 +123,7 @@ int main(void)
     ok(!a && !b && !other && strstr(err, "png image could not be decoded"), "a PNG cut in half fails: %s", err);
 
     {
-        watch w = { 0, 0, 100, 1 };
+        watch w = { 0, 0, 100, 1, 1 };
         a = ours(tmpdir_path("rgb.png"), &w, &other, err, sizeof(err));
         ok(!a && !strcmp(err, "stopped at row 112"), "the callback stops the decoding: %s", err);
     }
