@@ -139,13 +139,7 @@ for my $id (sort keys %jobs) {
 
 # Workers as the monitor sees them.
 {
-    my $w;
-    for (1 .. 50) {
-        my ($r, $d) = $t->request('GET', '/tiler/api/workers');
-        $w = $d;
-        last if $d && (grep { $_->{state} eq 'alive' } @{ $d->{workers} }) >= 2;
-        sleep 0.2;
-    }
+    my $w = $t->wait_workers_alive(2, 10);
     my @alive = grep { $_->{state} eq 'alive' } @{ $w->{workers} || [] };
     is(scalar @alive, 2, 'monitor reports two live workers');
     for my $x (@alive) {

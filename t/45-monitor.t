@@ -38,8 +38,8 @@ my ($r, $j) = $t->submit($img, 'blur:2');
 my ($done) = $t->wait_job($j->{id}, 60);
 is($done->{state}, 'done', 'a first job runs');
 is($done->{stuck}, JSON::PP::false, 'a done job is not stuck');
-my $w = wait_for('two alive', sub { my $d = get('/tiler/api/workers'); $d && (grep { $_->{state} eq 'alive' } @{ $d->{workers} }) == 2 && $d });
-ok($w, 'two workers alive');
+my $w = $t->wait_workers_alive(2, 30);
+is(scalar(grep { $_->{state} eq 'alive' } @{ $w->{workers} || [] }), 2, 'two workers alive');
 ok(exists $_->{tiles_per_second}, "$_->{id} reports tiles_per_second") for @{ $w->{workers} || [] };
 like($_->{threads} // '', qr/^[1-9]\d*$/, "$_->{id} reports its processing threads") for @{ $w->{workers} || [] };
 # Offsets are committed once a second, so the backlog drains just after the job.

@@ -263,6 +263,23 @@ sub wait_job {
     return ($last, \@states);
 }
 
+# Polls the monitor (through httpd) until it reports at least $n live
+# workers or the timeout passes; returns the last /api/workers body. The
+# monitor reads heartbeats from the latest offset, so a monitor that joins its
+# group after a worker's beat hears that worker only at its next beat.
+sub wait_workers_alive {
+    my ($self, $n, $timeout) = @_;
+    my $deadline = time + ($timeout // 30);
+    my $last;
+    while (time < $deadline) {
+        my (undef, $d) = $self->request('GET', '/tiler/api/workers');
+        $last = $d if $d;
+        return $d if $d && (grep { $_->{state} eq 'alive' } @{ $d->{workers} || [] }) >= $n;
+        sleep 0.2;
+    }
+    return $last;
+}
+
 sub slurp {
     my ($file) = @_;
     open my $fh, '<:raw', $file or die "$file: $!";
