@@ -3,19 +3,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <apr_dbd.h>
+#include <sqlite3.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 
+/* Statements prepared once per connection, named for what they do. */
+enum {
+    ST_INSERT_JOB, ST_GET_JOB, ST_LIST_JOBS, ST_INSERT_TILE, ST_BUMP, ST_FINISH,
+    ST_DELETE_TILES, ST_DELETE_JOB, ST_FINISHED_BEFORE, ST_NOTE_OFFSET, ST_GET_OFFSETS,
+    ST_DELETE_OFFSETS, ST_COUNTED_TILES, ST_STALLED, ST_NOTE_RESEND, ST_COUNT_RANGE,
+    ST_COMPLETE_UNFINISHED, ST_COUNT_ACTIVE, ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_COUNT
+};
+
 struct tiler_store {
     apr_pool_t *pool;
-    const apr_dbd_driver_t *drv;
-    apr_dbd_t *db;
-    const char *last_error;
-    apr_dbd_prepared_t *insert_job, *get_job, *list_jobs, *insert_tile, *bump, *finish;
-    apr_dbd_prepared_t *delete_tiles, *delete_job, *finished_before;
-    apr_dbd_prepared_t *note_offset, *get_offsets, *delete_offsets, *counted_tiles, *stalled, *note_resend;
-    apr_dbd_prepared_t *count_range;
+    sqlite3 *db;
+    char last_error[256];
+    sqlite3_stmt *st[ST_COUNT];
 };
 
 static const char *schema[] = {
@@ -39,335 +43,368 @@ static const char *schema[] = {
 
 #define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends, alpha"
 
-static int fail(tiler_store *s, int rc)
+static const char *statements[ST_COUNT] = {
+    [ST_INSERT_JOB] = "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
+                      " tiles_done, created, updated, alpha) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10)",
+    [ST_GET_JOB] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
+    [ST_LIST_JOBS] = "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created DESC, id LIMIT ?1",
+    [ST_INSERT_TILE] = "INSERT OR IGNORE INTO tiles (job, idx) SELECT ?1, ?2 WHERE EXISTS"
+                       " (SELECT 1 FROM jobs WHERE id = ?1 AND state IN ('queued', 'running'))",
+    [ST_BUMP] = "UPDATE jobs SET tiles_done = tiles_done + 1, updated = ?1,"
+                " state = CASE state WHEN 'queued' THEN 'running' ELSE state END WHERE id = ?2",
+    [ST_FINISH] = "UPDATE jobs SET state = ?1, finished = ?2, error = ?3 WHERE id = ?4 AND state IN ('queued', 'running')",
+    [ST_DELETE_TILES] = "DELETE FROM tiles WHERE job = ?1",
+    [ST_DELETE_JOB] = "DELETE FROM jobs WHERE id = ?1",
+    [ST_FINISHED_BEFORE] = "SELECT id FROM jobs WHERE state IN ('done', 'failed') AND finished < ?1",
+    [ST_NOTE_OFFSET] = "INSERT INTO task_offsets (job, part, last) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (job, part) DO UPDATE SET last = max(last, excluded.last)",
+    [ST_GET_OFFSETS] = "SELECT part, last FROM task_offsets WHERE job = ?1 ORDER BY part",
+    [ST_DELETE_OFFSETS] = "DELETE FROM task_offsets WHERE job = ?1",
+    [ST_COUNTED_TILES] = "SELECT idx FROM tiles WHERE job = ?1 ORDER BY idx",
+    [ST_STALLED] = "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND updated < ?1 ORDER BY created",
+    [ST_NOTE_RESEND] = "UPDATE jobs SET resends = resends + 1, updated = ?1 WHERE id = ?2",
+    [ST_COUNT_RANGE] = "SELECT COUNT(*) FROM tiles WHERE job = ?1 AND idx >= ?2 AND idx < ?3",
+    [ST_COMPLETE_UNFINISHED] = "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND tiles_done >= tiles_total",
+    [ST_COUNT_ACTIVE] = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+    /* IMMEDIATE takes the write lock up front: a deferred transaction that
+     * reads first can fail with BUSY when it upgrades, without waiting. */
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+static int fail(tiler_store *s)
 {
-    s->last_error = apr_dbd_error(s->drv, s->db, rc);
+    snprintf(s->last_error, sizeof(s->last_error), "%s", s->db ? sqlite3_errmsg(s->db) : "out of memory");
     return -1;
 }
 
 const char *tiler_store_error(tiler_store *s)
 {
-    return s->last_error ? s->last_error : "unknown store error";
+    return s->last_error[0] ? s->last_error : "unknown store error";
 }
 
-static int exec(tiler_store *s, const char *sql)
+/* The statement, reset and with no value bound, ready for binding. */
+static sqlite3_stmt *stmt(tiler_store *s, int which)
 {
-    int nrows, rc = apr_dbd_query(s->drv, s->db, &nrows, sql);
-    return rc ? fail(s, rc) : 0;
+    sqlite3_stmt *st = s->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
 }
 
-/* PRAGMAs answer with a row, which apr_dbd_query treats as an error. */
-static int pragma(tiler_store *s, const char *sql)
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row;
-    int rc = apr_dbd_select(s->drv, s->pool, s->db, &res, sql, 0);
-    if (rc) return fail(s, rc);
-    while (apr_dbd_get_row(s->drv, s->pool, res, &row, -1) == 0) { }
+    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+/* Runs a statement that returns no row. *changes (when given) gets the
+ * rows it changed. 0 or -1. */
+static int run(tiler_store *s, sqlite3_stmt *st, int *changes)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return fail(s);
+    if (changes) *changes = sqlite3_changes(s->db);
     return 0;
+}
+
+/* Steps to the next row: 1 a row, 0 the end (the statement is reset, so
+ * that its read lock goes), -1 an error. */
+static int next_row(tiler_store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) return 1;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : fail(s);
+}
+
+static const char *col_str(sqlite3_stmt *st, int i, apr_pool_t *p)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    return v ? apr_pstrdup(p, (const char *)v) : NULL;
+}
+
+static int begin(tiler_store *s) { return run(s, stmt(s, ST_BEGIN), NULL); }
+static void rollback(tiler_store *s) { run(s, stmt(s, ST_ROLLBACK), NULL); }
+
+/* Commits; on failure rolls back and keeps the commit's error. */
+static int commit(tiler_store *s)
+{
+    char why[sizeof(s->last_error)];
+    if (run(s, stmt(s, ST_COMMIT), NULL) == 0) return 0;
+    memcpy(why, s->last_error, sizeof(why));
+    rollback(s);
+    memcpy(s->last_error, why, sizeof(why));
+    return -1;
+}
+
+/* Ends a transaction after the work in it: commit when rc is 0. */
+static int end_transaction(tiler_store *s, int rc)
+{
+    char why[sizeof(s->last_error)];
+    if (rc == 0) return commit(s);
+    memcpy(why, s->last_error, sizeof(why));
+    rollback(s);
+    memcpy(s->last_error, why, sizeof(why));
+    return -1;
 }
 
 static int has_column(tiler_store *s, const char *name)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row;
+    sqlite3_stmt *st;
     int found = 0;
-    if (apr_dbd_select(s->drv, s->pool, s->db, &res, "PRAGMA table_info(jobs)", 0)) return 1;
-    while (apr_dbd_get_row(s->drv, s->pool, res, &row, -1) == 0) {
-        const char *col = apr_dbd_get_entry(s->drv, row, 1);
-        if (col && !strcmp(col, name)) found = 1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(jobs)", -1, &st, NULL) != SQLITE_OK) return 1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *col = sqlite3_column_text(st, 1);
+        if (col && !strcmp((const char *)col, name)) found = 1;
     }
+    sqlite3_finalize(st);
     return found;
-}
-
-static int prepare(tiler_store *s, const char *sql, apr_dbd_prepared_t **st)
-{
-    int rc = apr_dbd_prepare(s->drv, s->pool, s->db, sql, NULL, st);
-    return rc ? fail(s, rc) : 0;
 }
 
 static apr_status_t store_cleanup(void *data)
 {
     tiler_store *s = data;
-    if (s->db) apr_dbd_close(s->drv, s->db);
+    int i;
+    for (i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    if (s->db) sqlite3_close(s->db);
     s->db = NULL;
     return APR_SUCCESS;
+}
+
+void tiler_store_global_init(void)
+{
+    /* SQLite's memory statistics take one process-wide mutex on every
+     * allocation, which all of httpd's threads would queue on. Allowed only
+     * before SQLite initialises; later (another module was first) it is
+     * refused and changes nothing. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const char **err)
 {
     tiler_store *s = apr_pcalloc(p, sizeof(*s));
-    const char *open_err = NULL;
-    int i;
-    apr_status_t rv;
+    int i, rc;
 
     s->pool = p;
-    apr_dbd_init(p);
-    rv = apr_dbd_get_driver(p, "sqlite3", &s->drv);
-    if (rv != APR_SUCCESS) {
-        *err = "apr-util's sqlite3 DBD driver is not installed (Debian: libaprutil1-dbd-sqlite3)";
-        return -1;
-    }
-    rv = apr_dbd_open_ex(s->drv, p, path, &s->db, &open_err);
-    if (rv != APR_SUCCESS) {
-        *err = apr_psprintf(p, "cannot open job store %s: %s", path, open_err ? open_err : "error");
-        return -1;
-    }
+    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     apr_pool_cleanup_register(p, s, store_cleanup, apr_pool_cleanup_null);
+    if (rc != SQLITE_OK) {
+        *err = apr_psprintf(p, "cannot open job store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        return -1;
+    }
     /* Every child and the results consumer write; WAL lets readers go on
      * meanwhile, and the busy timeout turns lock contention into waiting. */
-    if (pragma(s, "PRAGMA busy_timeout = 10000") || pragma(s, "PRAGMA journal_mode = WAL")
-        || pragma(s, "PRAGMA synchronous = NORMAL")) goto bad;
-    for (i = 0; schema[i]; i++)
-        if (exec(s, schema[i])) goto bad;
-    /* Stores made before the column existed; the error says it exists. */
-    if (!has_column(s, "updated")) exec(s, "ALTER TABLE jobs ADD COLUMN updated INTEGER");
-    if (!has_column(s, "resends")) exec(s, "ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0");
-    if (!has_column(s, "alpha")) exec(s, "ALTER TABLE jobs ADD COLUMN alpha INTEGER NOT NULL DEFAULT 1");
-    if (prepare(s, "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
-                   " tiles_done, created, updated, alpha) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s)", &s->insert_job)
-        || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = %s", &s->get_job)
-        || prepare(s, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created DESC, id LIMIT %s", &s->list_jobs)
-        || prepare(s, "INSERT OR IGNORE INTO tiles (job, idx) SELECT %s, %s WHERE EXISTS"
-                      " (SELECT 1 FROM jobs WHERE id = %s AND state IN ('queued', 'running'))", &s->insert_tile)
-        || prepare(s, "UPDATE jobs SET tiles_done = tiles_done + 1, updated = %s,"
-                      " state = CASE state WHEN 'queued' THEN 'running' ELSE state END WHERE id = %s", &s->bump)
-        || prepare(s, "UPDATE jobs SET state = %s, finished = %s, error = %s"
-                      " WHERE id = %s AND state IN ('queued', 'running')", &s->finish)
-        || prepare(s, "DELETE FROM tiles WHERE job = %s", &s->delete_tiles)
-        || prepare(s, "DELETE FROM jobs WHERE id = %s", &s->delete_job)
-        || prepare(s, "SELECT id FROM jobs WHERE state IN ('done', 'failed') AND finished < %s", &s->finished_before)
-        || prepare(s, "INSERT INTO task_offsets (job, part, last) VALUES (%s, CAST(%s AS INTEGER), CAST(%s AS INTEGER))"
-                      " ON CONFLICT (job, part) DO UPDATE SET last = max(last, excluded.last)", &s->note_offset)
-        || prepare(s, "SELECT part, last FROM task_offsets WHERE job = %s ORDER BY part", &s->get_offsets)
-        || prepare(s, "DELETE FROM task_offsets WHERE job = %s", &s->delete_offsets)
-        || prepare(s, "SELECT idx FROM tiles WHERE job = %s ORDER BY idx", &s->counted_tiles)
-        || prepare(s, "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND updated < %s"
-                      " ORDER BY created", &s->stalled)
-        || prepare(s, "UPDATE jobs SET resends = resends + 1, updated = %s WHERE id = %s", &s->note_resend)
-        || prepare(s, "SELECT COUNT(*) FROM tiles WHERE job = %s AND idx >= CAST(%s AS INTEGER)"
-                      " AND idx < CAST(%s AS INTEGER)", &s->count_range))
+    sqlite3_busy_timeout(s->db, 10000);
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
         goto bad;
+    for (i = 0; schema[i]; i++)
+        if (sqlite3_exec(s->db, schema[i], NULL, NULL, NULL) != SQLITE_OK) goto bad;
+    /* Stores made before the column existed. */
+    if (!has_column(s, "updated")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN updated INTEGER", NULL, NULL, NULL);
+    if (!has_column(s, "resends"))
+        sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
+    if (!has_column(s, "alpha"))
+        sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN alpha INTEGER NOT NULL DEFAULT 1", NULL, NULL, NULL);
+    for (i = 0; i < ST_COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK)
+            goto bad;
     *out = s;
     return 0;
 bad:
+    fail(s);
     *err = apr_psprintf(p, "job store %s: %s", path, tiler_store_error(s));
     return -1;
 }
 
-static const char *num(apr_pool_t *p, int64_t v)
-{
-    return apr_psprintf(p, "%" APR_INT64_T_FMT, (apr_int64_t)v);
-}
-
 int tiler_store_create_job(tiler_store *s, const tiler_job *j)
 {
-    apr_pool_t *p;
-    int nrows, rc;
-    apr_pool_create(&p, s->pool);
-    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->insert_job, j->id, j->state,
-                         num(p, j->width), num(p, j->height), num(p, j->tile_size), j->ops, j->format,
-                         num(p, j->tiles_total), num(p, j->created), num(p, j->created), num(p, j->alpha ? 1 : 0), NULL);
-    apr_pool_destroy(p);
-    return rc ? fail(s, rc) : 0;
+    sqlite3_stmt *st = stmt(s, ST_INSERT_JOB);
+    bind_text(st, 1, j->id);
+    bind_text(st, 2, j->state);
+    sqlite3_bind_int64(st, 3, j->width);
+    sqlite3_bind_int64(st, 4, j->height);
+    sqlite3_bind_int64(st, 5, j->tile_size);
+    bind_text(st, 6, j->ops);
+    bind_text(st, 7, j->format);
+    sqlite3_bind_int64(st, 8, j->tiles_total);
+    sqlite3_bind_int64(st, 9, j->created);
+    sqlite3_bind_int(st, 10, j->alpha ? 1 : 0);
+    return run(s, st, NULL);
 }
 
-static int64_t entry_int(const char *v)
+static void row_to_job(sqlite3_stmt *st, tiler_job *j, apr_pool_t *p)
 {
-    return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static void row_to_job(tiler_store *s, apr_dbd_row_t *row, tiler_job *j, apr_pool_t *p)
-{
-    const char *v;
+    const unsigned char *id = sqlite3_column_text(st, 0);
     memset(j, 0, sizeof(*j));
-    v = apr_dbd_get_entry(s->drv, row, 0);
-    apr_cpystrn(j->id, v ? v : "", sizeof(j->id));
-    j->state = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 1));
-    j->width = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 2));
-    j->height = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 3));
-    j->tile_size = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 4));
-    j->ops = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 5));
-    j->format = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 6));
-    j->tiles_total = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 7));
-    j->tiles_done = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 8));
-    j->created = entry_int(apr_dbd_get_entry(s->drv, row, 9));
-    j->finished = entry_int(apr_dbd_get_entry(s->drv, row, 10));
-    v = apr_dbd_get_entry(s->drv, row, 11);
-    j->error = v ? apr_pstrdup(p, v) : NULL;
-    j->updated = entry_int(apr_dbd_get_entry(s->drv, row, 12));
+    apr_cpystrn(j->id, id ? (const char *)id : "", sizeof(j->id));
+    j->state = col_str(st, 1, p);
+    j->width = (uint32_t)sqlite3_column_int64(st, 2);
+    j->height = (uint32_t)sqlite3_column_int64(st, 3);
+    j->tile_size = (uint32_t)sqlite3_column_int64(st, 4);
+    j->ops = col_str(st, 5, p);
+    j->format = col_str(st, 6, p);
+    j->tiles_total = (uint32_t)sqlite3_column_int64(st, 7);
+    j->tiles_done = (uint32_t)sqlite3_column_int64(st, 8);
+    j->created = sqlite3_column_int64(st, 9);
+    j->finished = sqlite3_column_int64(st, 10);
+    j->error = col_str(st, 11, p);
+    j->updated = sqlite3_column_int64(st, 12);
     if (!j->updated) j->updated = j->created;
-    j->resends = (int)entry_int(apr_dbd_get_entry(s->drv, row, 13));
-    j->alpha = (int)entry_int(apr_dbd_get_entry(s->drv, row, 14));
+    j->resends = (int)sqlite3_column_int64(st, 13);
+    j->alpha = (int)sqlite3_column_int64(st, 14);
 }
 
 int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int found = 0, rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->get_job, 0, id, NULL);
-    if (rc) return fail(s, rc);
-    /* Read to the end so that the statement is reset. */
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) {
-        if (!found) row_to_job(s, row, j, p);
-        found = 1;
-    }
-    return found ? 0 : 1;
+    sqlite3_stmt *st = stmt(s, ST_GET_JOB);
+    int rc;
+    bind_text(st, 1, id);
+    if ((rc = next_row(s, st)) <= 0) return rc < 0 ? -1 : 1;
+    row_to_job(st, j, p);
+    sqlite3_reset(st);
+    return 0;
 }
 
 int tiler_store_list_jobs(tiler_store *s, int limit, apr_array_header_t **jobs, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->list_jobs, 0, num(p, limit), NULL);
-    if (rc) return fail(s, rc);
+    sqlite3_stmt *st = stmt(s, ST_LIST_JOBS);
+    int rc;
+    sqlite3_bind_int(st, 1, limit);
     *jobs = apr_array_make(p, 16, sizeof(tiler_job));
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)
-        row_to_job(s, row, apr_array_push(*jobs), p);
-    return 0;
+    while ((rc = next_row(s, st)) > 0) row_to_job(st, apr_array_push(*jobs), p);
+    return rc;
 }
 
 int tiler_store_count_tile(tiler_store *s, const char *id, uint32_t idx, int *counted,
                            tiler_job *after, apr_pool_t *p)
 {
-    int nrows = 0, rc, found;
+    sqlite3_stmt *st;
+    int inserted = 0, rc;
     *counted = 0;
-    /* IMMEDIATE takes the write lock up front: a deferred transaction that
-     * reads first can fail with BUSY when it upgrades, without waiting. */
-    if (exec(s, "BEGIN IMMEDIATE")) return -1;
-    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->insert_tile, id, num(p, idx), id, NULL);
-    if (!rc && nrows == 1) {
-        int bumped;
-        rc = apr_dbd_pvquery(s->drv, p, s->db, &bumped, s->bump, num(p, apr_time_now()), id, NULL);
-        *counted = !rc;
+    if (begin(s)) return -1;
+    st = stmt(s, ST_INSERT_TILE);
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, idx);
+    rc = run(s, st, &inserted);
+    if (!rc && inserted == 1) {
+        st = stmt(s, ST_BUMP);
+        sqlite3_bind_int64(st, 1, apr_time_now());
+        bind_text(st, 2, id);
+        rc = run(s, st, NULL);
     }
-    if (rc) {
-        fail(s, rc);
-        exec(s, "ROLLBACK");
-        *counted = 0;
-        return -1;
-    }
-    if (exec(s, "COMMIT")) { exec(s, "ROLLBACK"); *counted = 0; return -1; }
-    found = tiler_store_get_job(s, id, after, p);
-    return found;
+    if (end_transaction(s, rc)) return -1;
+    *counted = inserted == 1;
+    return tiler_store_get_job(s, id, after, p);
 }
 
 int tiler_store_finish(tiler_store *s, const char *id, const char *state, const char *error)
 {
-    apr_pool_t *p;
-    int nrows, rc;
-    apr_pool_create(&p, s->pool);
-    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->finish, state, num(p, apr_time_now()), error, id, NULL);
-    apr_pool_destroy(p);
-    return rc ? fail(s, rc) : 0;
+    sqlite3_stmt *st = stmt(s, ST_FINISH);
+    bind_text(st, 1, state);
+    sqlite3_bind_int64(st, 2, apr_time_now());
+    bind_text(st, 3, error);
+    bind_text(st, 4, id);
+    return run(s, st, NULL);
 }
 
 /* The first column of every row, as strings. */
-static apr_array_header_t *collect_ids(tiler_store *s, apr_dbd_results_t *res, apr_pool_t *p)
+static int collect_ids(tiler_store *s, sqlite3_stmt *st, apr_array_header_t **ids, apr_pool_t *p)
 {
-    apr_dbd_row_t *row = NULL;
-    apr_array_header_t *ids = apr_array_make(p, 4, sizeof(const char *));
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0)
-        APR_ARRAY_PUSH(ids, const char *) = apr_pstrdup(p, apr_dbd_get_entry(s->drv, row, 0));
-    return ids;
+    int rc;
+    *ids = apr_array_make(p, 4, sizeof(const char *));
+    while ((rc = next_row(s, st)) > 0) APR_ARRAY_PUSH(*ids, const char *) = col_str(st, 0, p);
+    return rc;
+}
+
+/* The one number a COUNT(*) statement answers. 0 or -1. */
+static int count(tiler_store *s, sqlite3_stmt *st, int64_t *n)
+{
+    int rc = next_row(s, st);
+    *n = rc > 0 ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc < 0 ? -1 : 0;
 }
 
 int tiler_store_complete_unfinished(tiler_store *s, apr_array_header_t **ids, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    /* Not a prepared statement: apr-util's sqlite3 driver crashes in
-     * pvselect on a statement without parameters. */
-    int rc = apr_dbd_select(s->drv, p, s->db, &res,
-                            "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND tiles_done >= tiles_total", 0);
-    if (rc) return fail(s, rc);
-    *ids = collect_ids(s, res, p);
-    return 0;
+    return collect_ids(s, stmt(s, ST_COMPLETE_UNFINISHED), ids, p);
 }
 
 int tiler_store_count_active(tiler_store *s, int *n)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    apr_pool_t *p;
-    int rc;
-    apr_pool_create(&p, s->pool);
-    /* Not prepared: see tiler_store_complete_unfinished. */
-    rc = apr_dbd_select(s->drv, p, s->db, &res, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", 0);
-    *n = 0;
-    if (!rc)
-        while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) *n = (int)entry_int(apr_dbd_get_entry(s->drv, row, 0));
-    apr_pool_destroy(p);
-    return rc ? fail(s, rc) : 0;
+    int64_t v;
+    int rc = count(s, stmt(s, ST_COUNT_ACTIVE), &v);
+    *n = (int)v;
+    return rc;
 }
 
 int tiler_store_delete_job(tiler_store *s, const char *id)
 {
-    apr_pool_t *p;
-    int nrows = 0, gone = 0, rc;
-    if (exec(s, "BEGIN IMMEDIATE")) return -1;
-    apr_pool_create(&p, s->pool);
-    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->delete_tiles, id, NULL);
-    if (!rc) rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->delete_offsets, id, NULL);
-    if (!rc) rc = apr_dbd_pvquery(s->drv, p, s->db, &gone, s->delete_job, id, NULL);
-    apr_pool_destroy(p);
-    if (rc) { fail(s, rc); exec(s, "ROLLBACK"); return -1; }
-    if (exec(s, "COMMIT")) { exec(s, "ROLLBACK"); return -1; }
+    const int parts[] = { ST_DELETE_TILES, ST_DELETE_OFFSETS, ST_DELETE_JOB };
+    int i, gone = 0, rc = 0;
+    if (begin(s)) return -1;
+    for (i = 0; i < 3 && !rc; i++) {
+        sqlite3_stmt *st = stmt(s, parts[i]);
+        bind_text(st, 1, id);
+        rc = run(s, st, &gone);
+    }
+    if (end_transaction(s, rc)) return -1;
     return gone ? 0 : 1;
 }
 
 int tiler_store_finished_before(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->finished_before, 0, num(p, before), NULL);
-    if (rc) return fail(s, rc);
-    *ids = collect_ids(s, res, p);
-    return 0;
+    sqlite3_stmt *st = stmt(s, ST_FINISHED_BEFORE);
+    sqlite3_bind_int64(st, 1, before);
+    return collect_ids(s, st, ids, p);
 }
 
 int tiler_store_note_offsets(tiler_store *s, const char *id, const int64_t *last, int nparts)
 {
-    apr_pool_t *p;
-    int i, nrows, rc = 0;
-    if (exec(s, "BEGIN IMMEDIATE")) return -1;
-    apr_pool_create(&p, s->pool);
-    for (i = 0; i < nparts && !rc; i++)
-        if (last[i] >= 0)
-            rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->note_offset, id, num(p, i), num(p, last[i]), NULL);
-    apr_pool_destroy(p);
-    if (rc) { fail(s, rc); exec(s, "ROLLBACK"); return -1; }
-    if (exec(s, "COMMIT")) { exec(s, "ROLLBACK"); return -1; }
-    return 0;
+    int i, rc = 0;
+    if (begin(s)) return -1;
+    for (i = 0; i < nparts && !rc; i++) {
+        sqlite3_stmt *st;
+        if (last[i] < 0) continue;
+        st = stmt(s, ST_NOTE_OFFSET);
+        bind_text(st, 1, id);
+        sqlite3_bind_int(st, 2, i);
+        sqlite3_bind_int64(st, 3, last[i]);
+        rc = run(s, st, NULL);
+    }
+    return end_transaction(s, rc);
 }
 
 int tiler_store_get_offsets(tiler_store *s, const char *id, apr_array_header_t **offsets, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->get_offsets, 0, id, NULL);
-    if (rc) return fail(s, rc);
+    sqlite3_stmt *st = stmt(s, ST_GET_OFFSETS);
+    int rc;
+    bind_text(st, 1, id);
     *offsets = apr_array_make(p, 4, sizeof(tiler_task_offset));
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) {
+    while ((rc = next_row(s, st)) > 0) {
         tiler_task_offset *o = apr_array_push(*offsets);
-        o->partition = (int32_t)entry_int(apr_dbd_get_entry(s->drv, row, 0));
-        o->last = entry_int(apr_dbd_get_entry(s->drv, row, 1));
+        o->partition = (int32_t)sqlite3_column_int64(st, 0);
+        o->last = sqlite3_column_int64(st, 1);
     }
-    return 0;
+    return rc;
 }
 
 int tiler_store_missing_tiles(tiler_store *s, const char *id, uint32_t total, apr_array_header_t **missing,
                               apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    unsigned char *seen;
+    sqlite3_stmt *st = stmt(s, ST_COUNTED_TILES);
+    unsigned char *seen = apr_pcalloc(p, total ? total : 1);
     uint32_t i;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->counted_tiles, 0, id, NULL);
-    if (rc) return fail(s, rc);
-    seen = apr_pcalloc(p, total ? total : 1);
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) {
-        int64_t idx = entry_int(apr_dbd_get_entry(s->drv, row, 0));
+    int rc;
+    bind_text(st, 1, id);
+    while ((rc = next_row(s, st)) > 0) {
+        int64_t idx = sqlite3_column_int64(st, 0);
         if (idx >= 0 && (uint64_t)idx < total) seen[idx] = 1;
     }
+    if (rc < 0) return -1;
     *missing = apr_array_make(p, 8, sizeof(uint32_t));
     for (i = 0; i < total; i++)
         if (!seen[i]) APR_ARRAY_PUSH(*missing, uint32_t) = i;
@@ -376,30 +413,29 @@ int tiler_store_missing_tiles(tiler_store *s, const char *id, uint32_t total, ap
 
 int tiler_store_stalled(tiler_store *s, int64_t before, apr_array_header_t **ids, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->stalled, 0, num(p, before), NULL);
-    if (rc) return fail(s, rc);
-    *ids = collect_ids(s, res, p);
-    return 0;
+    sqlite3_stmt *st = stmt(s, ST_STALLED);
+    sqlite3_bind_int64(st, 1, before);
+    return collect_ids(s, st, ids, p);
 }
 
 int tiler_store_note_resend(tiler_store *s, const char *id)
 {
-    apr_pool_t *p;
-    int nrows, rc;
-    apr_pool_create(&p, s->pool);
-    rc = apr_dbd_pvquery(s->drv, p, s->db, &nrows, s->note_resend, num(p, apr_time_now()), id, NULL);
-    apr_pool_destroy(p);
-    return rc ? fail(s, rc) : 0;
+    sqlite3_stmt *st = stmt(s, ST_NOTE_RESEND);
+    sqlite3_bind_int64(st, 1, apr_time_now());
+    bind_text(st, 2, id);
+    return run(s, st, NULL);
 }
 
 int tiler_store_count_range(tiler_store *s, const char *id, uint32_t from, uint32_t to, uint32_t *n, apr_pool_t *p)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_pvselect(s->drv, p, s->db, &res, s->count_range, 0, id, num(p, from), num(p, to), NULL);
-    if (rc) return fail(s, rc);
-    *n = 0;
-    while (apr_dbd_get_row(s->drv, p, res, &row, -1) == 0) *n = (uint32_t)entry_int(apr_dbd_get_entry(s->drv, row, 0));
-    return 0;
+    sqlite3_stmt *st = stmt(s, ST_COUNT_RANGE);
+    int64_t v;
+    int rc;
+    (void)p;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    rc = count(s, st, &v);
+    *n = (uint32_t)v;
+    return rc;
 }

@@ -1,7 +1,7 @@
 /* The job store: job metadata, state history and counted tiles, in SQLite
- * (WAL) through apr-util's apr_dbd, shared by every httpd child. Pixels are
- * not here; they live in the spool raster. A connection is used by one
- * thread at a time. */
+ * (WAL), shared by every httpd child. Pixels are not here; they live in the
+ * spool raster. A connection is used by one thread at a time; threads with
+ * their own connections never wait on each other to read. */
 #ifndef TILER_STORE_H
 #define TILER_STORE_H
 
@@ -25,6 +25,10 @@ typedef struct {
     int stuck;                 /* set by the caller: no progress for long while work waits */
     const char *error;         /* NULL unless failed */
 } tiler_job;
+
+/* Once per process, before any store is opened and before other threads
+ * start (httpd: post_config in the parent). */
+void tiler_store_global_init(void);
 
 /* Opens (creating the schema when needed). On failure returns -1 and sets
  * *err (allocated from p). The store lives until p is cleared. */

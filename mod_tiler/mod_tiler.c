@@ -64,6 +64,7 @@ static int tiler_post_config(apr_pool_t *p, apr_pool_t *plog, apr_pool_t *ptemp,
     const char *err;
     (void)plog; (void)ptemp;
 
+    tiler_store_global_init();
     /* httpd runs post_config twice at startup; the first pass is a dry run. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
 
