@@ -191,10 +191,14 @@ gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_
     gdImagePtr im = NULL;
     int other_colours = 0;
     if (!f) { snprintf(err, errlen, "cannot open the upload"); return NULL; }
-    /* JPEGs and plain PNGs stream; the rest come whole from libgd. */
-    if (fmt == TILER_FMT_JPEG || fmt == TILER_FMT_PNG) {
-        im = fmt == TILER_FMT_JPEG ? tiler_jpeg_load_rows(f, fn, ctx, &other_colours, err, errlen)
-                                   : tiler_png_load_rows(f, fn, ctx, &other_colours, err, errlen);
+    /* PNGs and JPEGs stream (but CMYK JPEGs); the rest come whole from libgd. */
+    if (fmt == TILER_FMT_PNG) {
+        im = tiler_png_load_rows(f, fn, ctx, err, errlen);
+        fclose(f);
+        return im;
+    }
+    if (fmt == TILER_FMT_JPEG) {
+        im = tiler_jpeg_load_rows(f, fn, ctx, &other_colours, err, errlen);
         if (im || !other_colours) { fclose(f); return im; }
         rewind(f);
     }

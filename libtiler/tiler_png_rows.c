@@ -22,7 +22,40 @@ static void on_warning(png_structp png, png_const_charp msg)
     (void)png; (void)msg;
 }
 
-gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_kind, char *err, size_t errlen)
+/* What libgd's loader gives each index of a palette PNG: the palette
+ * colour, 7-bit alpha from tRNS (127 - a/2), opaque black past the palette,
+ * and for the first fully transparent index, transparent black. */
+static void palette_lut(png_structp png, png_infop info, int lut[256])
+{
+    png_colorp pal = NULL;
+    png_bytep trans = NULL;
+    int npal = 0, ntrans = 0, i, first_clear = -1;
+    png_get_PLTE(png, info, &pal, &npal);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_get_tRNS(png, info, &trans, &ntrans, NULL);
+    for (i = 0; i < 256; i++) {
+        int a = i < ntrans ? gdAlphaMax - (trans[i] >> 1) : gdAlphaOpaque;
+        if (i < ntrans && trans[i] == 0 && first_clear < 0) first_clear = i;
+        lut[i] = i < npal ? gdTrueColorAlpha(pal[i].red, pal[i].green, pal[i].blue, a) : gdTrueColorAlpha(0, 0, 0, a);
+    }
+    if (first_clear >= 0) lut[first_clear] = gdTrueColorAlpha(0, 0, 0, gdAlphaMax);
+}
+
+/* libgd's grey ramp: levels spread over 0..255 for 1, 2 and 4 bits. A
+ * tRNS grey makes that one level transparent black (for 16 bits, every
+ * sample with its high byte). */
+static void grey_lut(png_structp png, png_infop info, int depth, int lut[256])
+{
+    png_color_16p trans = NULL;
+    int i, levels = depth < 8 ? 1 << depth : 256;
+    for (i = 0; i < 256; i++) {
+        int v = levels == 256 ? i : (255 * (i < levels ? i : levels - 1)) / (levels - 1);
+        lut[i] = gdTrueColor(v, v, v);
+    }
+    if (png_get_valid(png, info, PNG_INFO_tRNS) && png_get_tRNS(png, info, NULL, NULL, &trans) && trans)
+        lut[(depth == 16 ? trans->gray >> 8 : trans->gray) & 0xff] = gdTrueColorAlpha(0, 0, 0, gdAlphaMax);
+}
+
+gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, size_t errlen)
 {
     failure fail = { err, errlen };
     png_structp png;
@@ -30,9 +63,9 @@ gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_
     gdImagePtr volatile im = NULL;
     unsigned char *volatile row = NULL;
     png_uint_32 w, h, y, x;
-    int depth, type, interlace, channels;
+    int depth, type, interlace, channels, passes, pass, lut[256];
+    size_t rowbytes;
 
-    *other_kind = 0;
     if (!(png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &fail, on_error, on_warning))) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -51,27 +84,41 @@ gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_
     png_init_io(png, f);
     png_read_info(png, info);
     png_get_IHDR(png, info, &w, &h, &depth, &type, &interlace, NULL, NULL);
-    if (depth != 8 || interlace != PNG_INTERLACE_NONE || png_get_valid(png, info, PNG_INFO_tRNS)
-        || (type != PNG_COLOR_TYPE_RGB && type != PNG_COLOR_TYPE_RGB_ALPHA)) {
-        *other_kind = 1;
-        snprintf(err, errlen, "a PNG libgd maps its own way");
-        png_destroy_read_struct(&png, &info, NULL);
-        return NULL;
+    /* The transforms libgd's loader asks for, so the samples are its own. */
+    if (depth == 16) png_set_strip_16(png);
+    if (depth < 8) png_set_packing(png);
+    if (type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    channels = png_get_channels(png, info);
+    if (type == PNG_COLOR_TYPE_PALETTE) palette_lut(png, info, lut);
+    else if (type == PNG_COLOR_TYPE_GRAY) grey_lut(png, info, depth, lut);
+    /* An RGB tRNS colour: libgd keeps it aside and leaves the pixels opaque. */
+    rowbytes = (size_t)w * (size_t)channels;
+    if (png_get_rowbytes(png, info) != rowbytes) {
+        snprintf(err, errlen, "png image could not be decoded: unexpected row layout");
+        png_longjmp(png, 1);
     }
-    channels = type == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 3;
-    if (!(im = gdImageCreateTrueColor((int)w, (int)h)) || !(row = malloc((size_t)w * (size_t)channels))) {
+    /* Interlaced: every pass touches rows all down the image, so the
+     * samples of the whole image are read first (as libgd's loader does)
+     * and no tile can leave before the end. */
+    if (!(im = gdImageCreateTrueColor((int)w, (int)h)) || !(row = malloc(passes > 1 ? rowbytes * h : rowbytes))) {
         snprintf(err, errlen, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
         png_longjmp(png, 1);
     }
+    for (pass = 0; passes > 1 && pass < passes; pass++)
+        for (y = 0; y < h; y++) png_read_row(png, row + rowbytes * y, NULL);
     for (y = 0; y < h; y++) {
         int *px = im->tpixels[y];
-        const unsigned char *p = row;
-        png_read_row(png, row, NULL);
+        const unsigned char *p = passes > 1 ? row + rowbytes * y : row;
+        if (passes == 1) png_read_row(png, row, NULL);
         /* libgd's mapping: 7-bit alpha, 0 opaque (127 - a/2). */
         if (channels == 4)
             for (x = 0; x < w; x++, p += 4) px[x] = gdTrueColorAlpha(p[0], p[1], p[2], gdAlphaMax - (p[3] >> 1));
-        else
+        else if (channels == 3)
             for (x = 0; x < w; x++, p += 3) px[x] = gdTrueColor(p[0], p[1], p[2]);
+        else
+            for (x = 0; x < w; x++) px[x] = lut[p[x]];
         /* Every 16 rows is often enough for whoever cuts tiles. */
         if (fn && ((y + 1) % 16 == 0 || y + 1 == h) && fn(ctx, im, y + 1, err, errlen)) {
             png_destroy_read_struct(&png, &info, NULL);

@@ -14,11 +14,13 @@ $t->start_all(workers => 2);
 
 my $png = $t->make_image('photo.png', 1100, 700, 'png', 1, 11);     # with alpha
 my $jpg = $t->make_image('photo.jpg', 900, 1300, 'jpeg', 0, 12);
+my $pal = $t->make_image('palette.png', 1100, 700, 'png-palette', 0, 13);   # colour type 3
 
 my @cases = (
     [$png, 'grayscale'], [$png, 'invert'], [$png, 'blur:3'],
     [$png, 'grayscale,blur:3,invert'], [$png, 'blur:0.7,blur:2.5'],
     [$jpg, 'grayscale'], [$jpg, 'blur'], [$jpg, 'grayscale,blur:3,invert'],
+    [$pal, 'blur:3'],
 );
 my %jobs;
 for my $c (@cases) {
@@ -33,13 +35,13 @@ for my $c (@cases) {
 }
 # Tiles leave while the upload decodes: of the JPEG's three rows of tiles
 # (512-pixel tiles, 1300 rows), the first two go out before its last row is
-# decoded; of the RGBA PNG's two rows (700 rows), the first.
+# decoded; of the RGBA and the palette PNGs' two rows (700 rows), the first.
 {
     my $log = TilerTest::slurp($t->dir . '/logs/error.log');
     my @jpeg = $log =~ /AH30406: job \w+ queued: 900x1300 jpeg, 6 tiles, ops [^;]+; (\d+) tiles out before the last row was decoded/g;
     is_deeply(\@jpeg, [4, 4, 4], 'JPEG uploads: 4 of 6 tiles out before the last row was decoded');
     my @png = $log =~ /AH30406: job \w+ queued: 1100x700 png, 6 tiles, ops [^;]+; (\d+) tiles out before/g;
-    is_deeply(\@png, [3, 3, 3, 3, 3], 'PNG uploads: 3 of 6 tiles out before the last row was decoded');
+    is_deeply(\@png, [3, 3, 3, 3, 3, 3], 'PNG uploads (RGBA and palette): 3 of 6 tiles out before the last row was decoded');
     like($log, qr/AH30406: .*first tile out \d+ ms after the upload was in, decoded at \d+ ms, all acknowledged at \d+ ms/,
          'the timings are logged');
 }

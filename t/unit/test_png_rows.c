@@ -1,11 +1,12 @@
 /* The row-at-a-time PNG decoder gives libgd's loader's pixels exactly for
- * the PNGs it takes (8-bit RGB and RGBA), leaves the others to libgd
- * (through tiler_image_load, with the same pixels), fails on a truncated
- * file as libgd does, and calls back with rows in order. */
+ * every kind of PNG (RGB, RGBA, grey, grey with alpha, palettes, with and
+ * without tRNS, 1 to 16 bits, interlaced or not), fails on a truncated file
+ * as libgd does, and calls back with rows in order. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <png.h>
 #include "tap.h"
 #include "rowwatch.h"
 #include "testimg.h"
@@ -23,10 +24,10 @@ static gdImagePtr gd_load(const char *p)
     return im;
 }
 
-static gdImagePtr ours(const char *p, watch *w, int *other, char *err, size_t errlen)
+static gdImagePtr ours(const char *p, watch *w, char *err, size_t errlen)
 {
     FILE *f = fopen(p, "rb");
-    gdImagePtr im = tiler_png_load_rows(f, w ? on_rows : NULL, w, other, err, errlen);
+    gdImagePtr im = tiler_png_load_rows(f, w ? on_rows : NULL, w, err, errlen);
     fclose(f);
     return im;
 }
@@ -48,11 +49,57 @@ static void write_gd(gdImagePtr im, const char *p, int interlace)
     fclose(f);
 }
 
+
+/* A PNG of any kind, written with libpng so that every colour type, bit
+ * depth and tRNS is under the test's control. Samples are pseudo-random;
+ * palette indexes run up to twice the palette (past it, as some writers
+ * do). ntrans < 0: no tRNS chunk. */
+static void write_kind(const char *path, int w, int h, int type, int depth, int npal, int ntrans, int interlace, unsigned seed)
+{
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    int channels = type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_PALETTE ? 1
+                 : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2 : type == PNG_COLOR_TYPE_RGB ? 3 : 4;
+    size_t rowbytes = ((size_t)w * channels * depth + 7) / 8;
+    unsigned char *rows = malloc(rowbytes * h);
+    png_bytep *ptrs = malloc(sizeof(png_bytep) * h);
+    int i, y;
+    png_init_io(png, f);
+    png_set_benign_errors(png, 1);   /* indexes past the palette */
+    png_set_IHDR(png, info, w, h, depth, type, interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (type == PNG_COLOR_TYPE_PALETTE) {
+        png_color pal[256];
+        png_byte trans[256];
+        for (i = 0; i < npal; i++) { pal[i].red = (png_byte)(i * 37); pal[i].green = (png_byte)(255 - i * 11); pal[i].blue = (png_byte)(i * i); }
+        png_set_PLTE(png, info, pal, npal);
+        for (i = 0; i < 256; i++) trans[i] = (png_byte)(i % 3 == 1 ? 0 : i * 29);
+        if (ntrans > 0) png_set_tRNS(png, info, trans, ntrans, NULL);
+    } else if (ntrans >= 0) {
+        png_color_16 c = { 0, 3, 3, 3, 3 };
+        png_set_tRNS(png, info, NULL, 0, &c);
+    }
+    for (i = 0; i < (int)rowbytes * h; i++) {
+        seed = seed * 1103515245u + 12345u;
+        rows[i] = (unsigned char)(seed >> 16);
+    }
+    if (type == PNG_COLOR_TYPE_PALETTE && depth == 8)   /* keep most indexes in the palette */
+        for (i = 0; i < (int)rowbytes * h; i++) rows[i] = (unsigned char)(rows[i] % (npal * 2 > 256 ? 256 : npal * 2));
+    for (y = 0; y < h; y++) ptrs[y] = rows + rowbytes * y;
+    png_write_info(png, info);
+    png_write_image(png, ptrs);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    free(rows);
+    free(ptrs);
+}
+
 int main(void)
 {
     gdImagePtr rgb = testimg_make(301, 203, 0, 3), rgba = testimg_make(301, 203, 1, 4), a, b;
     char err[256];
-    int other;
 
     if (tmpdir_make() < 0) return 1;
     write_ours(rgb, tmpdir_path("rgb.png"));     /* colour type 2 */
@@ -63,7 +110,7 @@ int main(void)
         int k;
         for (k = 0; k < 3; k++) {
             watch w = { 0, 0, 0, 1, 1 };
-            a = ours(tmpdir_path(names[k]), &w, &other, err, sizeof(err));
+            a = ours(tmpdir_path(names[k]), &w, err, sizeof(err));
             b = gd_load(tmpdir_path(names[k]));
             ok(same(a, b), "%s: the same pixels as libgd's loader", names[k]);
             ok(w.ordered && w.last == 203 && w.calls == 13, "%s: %u callbacks, rows rising to %u", names[k], w.calls, w.last);
@@ -72,36 +119,54 @@ int main(void)
         }
     }
 
-    /* Left to libgd: interlaced, palette, grey. */
-    write_gd(rgba, tmpdir_path("interlaced.png"), 1);
+    /* Every other kind that streams, against libgd's loader. */
     {
-        gdImagePtr pal = gdImageCreate(50, 40), gray = testimg_make(64, 48, 0, 9);
-        int c = gdImageColorAllocate(pal, 10, 200, 30), x, y;
-        FILE *f;
-        gdImageFilledRectangle(pal, 0, 0, 49, 39, c);
-        f = fopen(tmpdir_path("palette.png"), "wb");
-        gdImagePng(pal, f);
-        fclose(f);
-        gdImageDestroy(pal);
-        for (y = 0; y < 48; y++)
-            for (x = 0; x < 64; x++) { int v = gdTrueColorGetGreen(gray->tpixels[y][x]); gray->tpixels[y][x] = gdTrueColor(v, v, v); }
-        write_ours(gray, tmpdir_path("gray.png"));   /* colour type 0 */
-        gdImageDestroy(gray);
-    }
-    {
-        const char *names[] = { "interlaced.png", "palette.png", "gray.png" };
-        int k;
-        for (k = 0; k < 3; k++) {
-            a = ours(tmpdir_path(names[k]), NULL, &other, err, sizeof(err));
-            ok(!a && other, "%s is left to libgd", names[k]);
-            a = tiler_image_load(tmpdir_path(names[k]), TILER_FMT_PNG, err, sizeof(err));
-            b = gd_load(tmpdir_path(names[k]));
-            if (b) { gdImageAlphaBlending(b, 0); gdImageSaveAlpha(b, 1); }
-            ok(a && same(a, b), "%s: tiler_image_load gives libgd's pixels", names[k]);
+        static const struct { const char *name; int type, depth, npal, ntrans, interlace; } kinds[] = {
+            { "grey1.png", PNG_COLOR_TYPE_GRAY, 1, 0, -1, 0 }, { "grey2.png", PNG_COLOR_TYPE_GRAY, 2, 0, -1, 0 },
+            { "grey4.png", PNG_COLOR_TYPE_GRAY, 4, 0, -1, 0 }, { "grey8.png", PNG_COLOR_TYPE_GRAY, 8, 0, -1, 0 },
+            { "grey16.png", PNG_COLOR_TYPE_GRAY, 16, 0, -1, 0 },
+            { "greyalpha8.png", PNG_COLOR_TYPE_GRAY_ALPHA, 8, 0, -1, 0 },
+            { "greyalpha16.png", PNG_COLOR_TYPE_GRAY_ALPHA, 16, 0, -1, 0 },
+            { "rgb16.png", PNG_COLOR_TYPE_RGB, 16, 0, -1, 0 }, { "rgba16.png", PNG_COLOR_TYPE_RGB_ALPHA, 16, 0, -1, 0 },
+            { "pal1.png", PNG_COLOR_TYPE_PALETTE, 1, 2, 0, 0 }, { "pal2.png", PNG_COLOR_TYPE_PALETTE, 2, 3, 0, 0 },
+            { "pal4.png", PNG_COLOR_TYPE_PALETTE, 4, 16, 0, 0 }, { "pal8.png", PNG_COLOR_TYPE_PALETTE, 8, 200, 0, 0 },
+            { "pal8-short.png", PNG_COLOR_TYPE_PALETTE, 8, 40, 0, 0 },
+            { "pal2-trns.png", PNG_COLOR_TYPE_PALETTE, 2, 4, 3, 0 }, { "pal8-trns.png", PNG_COLOR_TYPE_PALETTE, 8, 120, 50, 0 },
+            { "pal8-trns-all.png", PNG_COLOR_TYPE_PALETTE, 8, 256, 256, 0 },
+            { "grey2-trns.png", PNG_COLOR_TYPE_GRAY, 2, 0, 1, 0 }, { "grey8-trns.png", PNG_COLOR_TYPE_GRAY, 8, 0, 1, 0 },
+            { "grey16-trns.png", PNG_COLOR_TYPE_GRAY, 16, 0, 1, 0 }, { "rgb8-trns.png", PNG_COLOR_TYPE_RGB, 8, 0, 1, 0 },
+            { "rgb16-trns.png", PNG_COLOR_TYPE_RGB, 16, 0, 1, 0 },
+            { "rgba-interlaced.png", PNG_COLOR_TYPE_RGB_ALPHA, 8, 0, -1, 1 },
+            { "grey4-interlaced.png", PNG_COLOR_TYPE_GRAY, 4, 0, -1, 1 },
+            { "pal4-trns-interlaced.png", PNG_COLOR_TYPE_PALETTE, 4, 16, 5, 1 },
+        };
+        size_t k;
+        for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            watch w = { 0, 0, 0, 1, 1 };
+            write_kind(tmpdir_path(kinds[k].name), 97, 35, kinds[k].type, kinds[k].depth, kinds[k].npal, kinds[k].ntrans,
+                       kinds[k].interlace, (unsigned)k + 7);
+            a = ours(tmpdir_path(kinds[k].name), &w, err, sizeof(err));
+            b = gd_load(tmpdir_path(kinds[k].name));
+            ok(a && same(a, b), "%s: libgd's loader's pixels%s%s", kinds[k].name, a ? "" : ": ", a ? "" : err);
+            ok(w.ordered && w.last == 35 && w.calls == 3, "%s: %u callbacks, rows rising to %u", kinds[k].name, w.calls, w.last);
             if (a) gdImageDestroy(a);
             if (b) gdImageDestroy(b);
+            unlink(tmpdir_path(kinds[k].name));
         }
     }
+
+    /* libgd's own writer, interlaced. */
+    write_gd(rgba, tmpdir_path("interlaced.png"), 1);
+    a = ours(tmpdir_path("interlaced.png"), NULL, err, sizeof(err));
+    b = gd_load(tmpdir_path("interlaced.png"));
+    ok(a && same(a, b), "interlaced.png (libgd's writer): libgd's loader's pixels");
+    if (a) gdImageDestroy(a);
+    if (b) gdImageDestroy(b);
+    a = tiler_image_load(tmpdir_path("interlaced.png"), TILER_FMT_PNG, err, sizeof(err));
+    b = gd_load(tmpdir_path("interlaced.png"));
+    ok(a && same(a, b) && !gdImageGetInterlaced(a), "tiler_image_load takes it the same way, and not interlaced");
+    if (a) gdImageDestroy(a);
+    if (b) gdImageDestroy(b);
 
     /* Truncated in the pixel data: an error, as libgd gives. */
     {
@@ -118,20 +183,20 @@ int main(void)
         fclose(out);
         free(buf);
     }
-    a = ours(tmpdir_path("cut.png"), NULL, &other, err, sizeof(err));
+    a = ours(tmpdir_path("cut.png"), NULL, err, sizeof(err));
     b = gd_load(tmpdir_path("cut.png"));
-    ok(!a && !b && !other && strstr(err, "png image could not be decoded"), "a PNG cut in half fails: %s", err);
+    ok(!a && !b && strstr(err, "png image could not be decoded"), "a PNG cut in half fails: %s", err);
 
     {
         watch w = { 0, 0, 100, 1, 1 };
-        a = ours(tmpdir_path("rgb.png"), &w, &other, err, sizeof(err));
+        a = ours(tmpdir_path("rgb.png"), &w, err, sizeof(err));
         ok(!a && !strcmp(err, "stopped at row 112"), "the callback stops the decoding: %s", err);
     }
 
     gdImageDestroy(rgb);
     gdImageDestroy(rgba);
     {
-        const char *all[] = { "rgb.png", "rgba.png", "gd.png", "interlaced.png", "palette.png", "gray.png", "cut.png" };
+        const char *all[] = { "rgb.png", "rgba.png", "gd.png", "interlaced.png", "cut.png" };
         size_t k;
         for (k = 0; k < sizeof(all) / sizeof(all[0]); k++) unlink(tmpdir_path(all[k]));
     }
