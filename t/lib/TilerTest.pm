@@ -339,7 +339,10 @@ sub error_log_problems {
     my @bad;
     open my $fh, '<', "$self->{dir}/logs/error.log" or return ("no error log");
     LINE: while (my $l = <$fh>) {
-        next unless $l =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052|Sanitizer|runtime error:/;
+        # Errors and worse, crashes, and any line httpd did not write itself
+        # (a library printing to stderr, which is the error log).
+        next unless $l =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052|Sanitizer|runtime error:/
+                    || $l =~ /^[^\[\n]/;
         for my $re (@{ $self->{allow_log} }) { next LINE if $l =~ $re; }
         push @bad, $l;
     }
