@@ -10,6 +10,7 @@
 #include "tiler_defaults.h"
 #include "tiler_png.h"
 #include "tiler_png_rows.h"
+#include "tiler_webp.h"
 
 static _Thread_local char gd_last_error[256];
 
@@ -191,9 +192,10 @@ gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_
     gdImagePtr im = NULL;
     int other_colours = 0;
     if (!f) { snprintf(err, errlen, "cannot open the upload"); return NULL; }
-    /* PNGs and JPEGs stream (but CMYK JPEGs); the rest come whole from libgd. */
-    if (fmt == TILER_FMT_PNG) {
-        im = tiler_png_load_rows(f, fn, ctx, err, errlen);
+    /* PNGs, WebPs and JPEGs stream (but CMYK JPEGs); GIFs and BMPs come
+     * whole from libgd. */
+    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP) {
+        im = fmt == TILER_FMT_PNG ? tiler_png_load_rows(f, fn, ctx, err, errlen) : tiler_webp_load_rows(f, fn, ctx, err, errlen);
         fclose(f);
         return im;
     }

@@ -15,12 +15,15 @@ $t->start_all(workers => 2);
 my $png = $t->make_image('photo.png', 1100, 700, 'png', 1, 11);     # with alpha
 my $jpg = $t->make_image('photo.jpg', 900, 1300, 'jpeg', 0, 12);
 my $pal = $t->make_image('palette.png', 1100, 700, 'png-palette', 0, 13);   # colour type 3
+my $webp = $t->make_image('photo.webp', 1100, 700, 'webp', 1, 14);          # lossless, with alpha
+my $gif = $t->make_image('photo.gif', 700, 600, 'gif', 0, 15);
+my $bmp = $t->make_image('photo.bmp', 600, 700, 'bmp', 0, 16);
 
 my @cases = (
     [$png, 'grayscale'], [$png, 'invert'], [$png, 'blur:3'],
     [$png, 'grayscale,blur:3,invert'], [$png, 'blur:0.7,blur:2.5'],
     [$jpg, 'grayscale'], [$jpg, 'blur'], [$jpg, 'grayscale,blur:3,invert'],
-    [$pal, 'blur:3'],
+    [$pal, 'blur:3'], [$webp, 'grayscale,blur:3'], [$gif, 'blur:2'], [$bmp, 'invert,blur:1'],
 );
 my %jobs;
 for my $c (@cases) {
@@ -42,6 +45,8 @@ for my $c (@cases) {
     is_deeply(\@jpeg, [4, 4, 4], 'JPEG uploads: 4 of 6 tiles out before the last row was decoded');
     my @png = $log =~ /AH30406: job \w+ queued: 1100x700 png, 6 tiles, ops [^;]+; (\d+) tiles out before/g;
     is_deeply(\@png, [3, 3, 3, 3, 3, 3], 'PNG uploads (RGBA and palette): 3 of 6 tiles out before the last row was decoded');
+    my @webp = $log =~ /AH30406: job \w+ queued: 1100x700 webp, 6 tiles, ops [^;]+; (\d+) tiles out before/g;
+    is_deeply(\@webp, [3], 'WebP upload: 3 of 6 tiles out before the last row was decoded');
     like($log, qr/AH30406: .*first tile out \d+ ms after the upload was in, decoded at \d+ ms, all acknowledged at \d+ ms/,
          'the timings are logged');
 }

@@ -238,7 +238,9 @@ sub request {
 
 sub submit {
     my ($self, $file, $ops, %o) = @_;
-    my $type = $o{type} // ($file =~ /\.jpe?g$/ ? 'image/jpeg' : 'image/png');
+    my %by_ext = (jpg => 'image/jpeg', jpeg => 'image/jpeg', webp => 'image/webp', gif => 'image/gif', bmp => 'image/bmp');
+    my ($ext) = $file =~ /\.(\w+)$/;
+    my $type = $o{type} // $by_ext{lc($ext // '')} // 'image/png';
     my $q = "ops=$ops" . ($o{format} ? "&format=$o{format}" : '');
     return $self->request('POST', "/tiler/api/jobs?$q", content => slurp($file),
                           headers => { 'Content-Type' => $type });
