@@ -127,26 +127,15 @@ static const char *col_str(sqlite3_stmt *st, int i, apr_pool_t *p)
 }
 
 static int begin(tiler_store *s) { return run(s, stmt(s, ST_BEGIN), NULL); }
-static void rollback(tiler_store *s) { run(s, stmt(s, ST_ROLLBACK), NULL); }
-
-/* Commits; on failure rolls back and keeps the commit's error. */
-static int commit(tiler_store *s)
-{
-    char why[sizeof(s->last_error)];
-    if (run(s, stmt(s, ST_COMMIT), NULL) == 0) return 0;
-    memcpy(why, s->last_error, sizeof(why));
-    rollback(s);
-    memcpy(s->last_error, why, sizeof(why));
-    return -1;
-}
-
-/* Ends a transaction after the work in it: commit when rc is 0. */
+/* Ends a transaction after the work in it: commits when rc is 0 and the
+ * commit goes through; otherwise rolls back, keeping the error that made
+ * it necessary (the work's or the commit's). */
 static int end_transaction(tiler_store *s, int rc)
 {
     char why[sizeof(s->last_error)];
-    if (rc == 0) return commit(s);
+    if (rc == 0 && run(s, stmt(s, ST_COMMIT), NULL) == 0) return 0;
     memcpy(why, s->last_error, sizeof(why));
-    rollback(s);
+    run(s, stmt(s, ST_ROLLBACK), NULL);
     memcpy(s->last_error, why, sizeof(why));
     return -1;
 }
