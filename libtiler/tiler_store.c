@@ -172,6 +172,11 @@ void tiler_store_global_init(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+struct sqlite3 *tiler_store_connection(tiler_store *s)
+{
+    return s->db;
+}
+
 int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const char **err)
 {
     tiler_store *s = apr_pcalloc(p, sizeof(*s));

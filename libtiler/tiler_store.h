@@ -33,6 +33,8 @@ void tiler_store_global_init(void);
 /* Opens (creating the schema when needed). On failure returns -1 and sets
  * *err (allocated from p). The store lives until p is cleared. */
 int tiler_store_open(tiler_store **s, const char *path, apr_pool_t *p, const char **err);
+/* The connection itself, for tests that must see SQLite wait for a lock. */
+struct sqlite3 *tiler_store_connection(tiler_store *s);
 const char *tiler_store_error(tiler_store *s);
 
 int tiler_store_create_job(tiler_store *s, const tiler_job *j);

@@ -9,11 +9,8 @@ use Test::More;
 use TilerTest;
 
 my $top = $TilerTest::TOP;
-my $have = -x '/usr/bin/chromium' && -d "$top/t/browser/node_modules/playwright-core";
-if (!$have) {
-    BAIL_OUT('chromium or playwright-core missing (scripts/check installs them)') if $ENV{TILER_REQUIRE_BROWSER};
-    plan skip_all => 'chromium or playwright-core missing (scripts/check installs them)';
-}
+TilerTest::need(-x '/usr/bin/chromium' && -d "$top/t/browser/node_modules/playwright-core",
+                'chromium and playwright-core (scripts/check installs them)');
 
 my $t = TilerTest->new(name => 'browser');
 $t->start_all(workers => 2);

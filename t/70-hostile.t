@@ -114,8 +114,6 @@ hostile('thumb=-1', 'GET', "$J/" . ('ab' x 16) . '/result?thumb=-1', 400, code =
 hostile('events filter with a path', 'GET', '/tiler/api/events?job=../x', 400, code => 'bad_query');
 hostile('a page name not on the list', 'GET', '/tiler/static/..%2Fhttpd.conf', 404);
 
-cmp_ok($n, '>=', 40, "$n hostile requests");
-
 # Odd but valid images: each processed exactly as local mode does.
 my $dir = $t->dir;
 my %odd = (
@@ -165,6 +163,6 @@ for my $f (@odd) {
     is($r->{status}, 202, 'room again once they are done');
 }
 
+# finish() fails on a crashed child too (exit signal, AH00052, segfault).
 $t->finish;
-unlike(TilerTest::slurp($t->dir . '/logs/error.log'), qr/exit signal/, 'no httpd child crashed') if -e $t->dir . '/logs/error.log';
 done_testing;

@@ -66,6 +66,7 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
 
 # ---- a full disk ----
 SKIP: {
+    TilerTest::missing('root, to mount a small tmpfs for the spool') unless $mounted;
     skip 'needs root to mount a small tmpfs for the spool', 10 unless $mounted;
     my $fill = "$spool/filler";
     # First leave 1 MiB: the upload itself cannot be stored.

@@ -84,6 +84,7 @@ my $monitor = 'timeout 20 ' . $t->bin('tiler-monitor/tiler-monitor');
     unlike($out, qr/\Q$secret\E/, 'without printing its contents');
 }
 SKIP: {
+    TilerTest::missing('root, to drop privileges') if $> != 0;
     skip 'dropping privileges needs root', 3 if $> != 0;
     my $pid = $t->spawn('dropped', $t->bin('tiler-worker/tiler-worker'), '--foreground', '--user', 'nobody', '-b', $t->{brokers},
         '--group', $t->{groups}{workers}, '--tasks-topic', $t->{topics}{tasks}, '--results-topic', $t->{topics}{results},

@@ -7,7 +7,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use TilerTest;
 
-plan skip_all => 'valgrind is not installed' unless -x '/usr/bin/valgrind';
+TilerTest::need(-x '/usr/bin/valgrind', 'valgrind');
 plan skip_all => 'not with the sanitizer build' if $ENV{TILER_ASAN_PRELOAD};
 my $t = TilerTest->new(name => 'valgrind');
 $t->start_all(workers => 0);

@@ -213,11 +213,8 @@ sub stop_process {
 
 sub start_all {
     my ($self, %o) = @_;
-    unless ($self->kafka_ready) {
-        # scripts/check starts a broker and wants it used: never a silent skip there.
-        BAIL_OUT("no Kafka broker on $self->{brokers}") if $ENV{TILER_REQUIRE_KAFKA};
-        plan skip_all => "no Kafka broker on $self->{brokers} (scripts/kafka start)";
-    }
+    # scripts/check starts a broker and wants it used: never a silent skip there.
+    need($self->kafka_ready, "a Kafka broker on $self->{brokers} (scripts/kafka start)");
     $self->start_httpd;
     $self->start_worker($_) for 1 .. ($o{workers} // 2);
     $self->start_monitor if $o{monitor} // 1;
@@ -336,16 +333,22 @@ sub matches_local {
 
 # ---- the error log ----
 
+# Warnings httpd may write in any test and that say nothing about mod_tiler.
+# Everything else at warn level or worse fails the test unless the test
+# names it in allow_log (the warnings it provokes on purpose).
+my @EXPECTED_WARNINGS = (
+);
+
 sub error_log_problems {
     my ($self) = @_;
     my @bad;
     open my $fh, '<', "$self->{dir}/logs/error.log" or return ("no error log");
     LINE: while (my $l = <$fh>) {
-        # Errors and worse, crashes, and any line httpd did not write itself
+        # Warnings and worse, crashes, and any line httpd did not write itself
         # (a library printing to stderr, which is the error log).
-        next unless $l =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052|Sanitizer|runtime error:/
+        next unless $l =~ /\[(?:[a-z_]+:)?(warn|error|crit|alert|emerg)\]|exit signal|segfault|Segmentation|AH00052|Sanitizer|runtime error:/
                     || $l =~ /^[^\[\n]/;
-        for my $re (@{ $self->{allow_log} }) { next LINE if $l =~ $re; }
+        for my $re (@EXPECTED_WARNINGS, @{ $self->{allow_log} }) { next LINE if $l =~ $re; }
         push @bad, $l;
     }
     return @bad;
@@ -373,6 +376,21 @@ sub DESTROY {
     my ($self) = @_;
     for my $pid (values %{ $self->{pids} || {} }) { kill 'KILL', $pid; }
     if (my $pid = $self->httpd_pid) { kill 'TERM', $pid if kill 0, $pid; }
+}
+
+# What a test needs and this machine lacks (root, network namespaces, a
+# tool): run by hand, the test or block is skipped; under scripts/check
+# (TILER_REQUIRE_ALL), which installs everything and runs as root, it fails.
+sub missing {
+    my ($why) = @_;
+    fail("needed and missing: $why (scripts/check requires it)") if $ENV{TILER_REQUIRE_ALL};
+}
+
+sub need {
+    my ($have, $why) = @_;
+    return 1 if $have;
+    BAIL_OUT("needed and missing: $why (scripts/check requires it)") if $ENV{TILER_REQUIRE_ALL};
+    plan skip_all => $why;
 }
 
 1;

@@ -29,7 +29,7 @@ typedef struct {
     tiler_store *s;
     const char *id;
     int write;
-    volatile int started, finished, rc, counted;
+    volatile int waiting, finished, rc, counted;
 } store_call;
 
 static void *APR_THREAD_FUNC call_store(apr_thread_t *t, void *data)
@@ -39,7 +39,6 @@ static void *APR_THREAD_FUNC call_store(apr_thread_t *t, void *data)
     tiler_job job;
     int counted = 0;
     apr_pool_create(&p, NULL);
-    c->started = 1;
     c->rc = c->write ? tiler_store_count_tile(c->s, c->id, 1, &counted, &job, p) : tiler_store_get_job(c->s, c->id, &job, p);
     c->counted = counted;
     c->finished = 1;
@@ -48,6 +47,20 @@ static void *APR_THREAD_FUNC call_store(apr_thread_t *t, void *data)
     return NULL;
 }
 
+/* The writer's busy handler: SQLite calls it only when the write lock is
+ * taken, so the flag it sets says the writer really is waiting (no guess
+ * at how long a thread takes to get there). It keeps waiting, as the
+ * store's own busy timeout would, for at most 10 s. */
+static int writer_busy(void *data, int tries)
+{
+    store_call *c = data;
+    c->waiting = 1;
+    if (tries >= 10000) return 0;
+    sqlite3_sleep(1);
+    return 1;
+}
+
+/* Waits for a flag another thread sets, for at most ms milliseconds. */
 static void wait_for_flag(volatile int *flag, int ms)
 {
     int i;
@@ -67,7 +80,7 @@ static void reader_not_held_by_waiting_writer(const char *path, const char *id, 
     apr_thread_t *wt, *rt;
     apr_status_t ts;
     const char *err = NULL;
-    int answered_while_locked;
+    int writer_waited, answered_while_locked;
 
     if (tiler_store_open(&w.s, path, p, &err) || tiler_store_open(&r.s, path, p, &err)
         || sqlite3_open(path, &blocker) != SQLITE_OK) {
@@ -77,12 +90,14 @@ static void reader_not_held_by_waiting_writer(const char *path, const char *id, 
     ok(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "another connection takes the write lock");
     w.id = r.id = id;
     w.write = 1;
+    sqlite3_busy_handler(tiler_store_connection(w.s), writer_busy, &w);
     apr_thread_create(&wt, NULL, call_store, &w, p);
-    wait_for_flag(&w.started, 1000);
-    apr_sleep(200000);   /* let the writer reach its wait for the lock */
+    wait_for_flag(&w.waiting, 5000);
+    writer_waited = w.waiting && !w.finished;
+    ok(writer_waited, "the writer waits for the lock");
     apr_thread_create(&rt, NULL, call_store, &r, p);
     wait_for_flag(&r.finished, 5000);
-    answered_while_locked = r.finished && !w.finished;
+    answered_while_locked = writer_waited && r.finished && !w.finished;
     sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL);
     apr_thread_join(&ts, rt);
     apr_thread_join(&ts, wt);
