@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "tiler_defaults.h"
 
 #define STR_(x) #x
@@ -79,6 +81,38 @@ static rd_kafka_NewTopic_t *new_topic(const char *name, int partitions, int repl
     return t;
 }
 
+/* 1 when the broker's metadata lists every topic with a leader for each
+ * partition. CreateTopics answers once the controller has the topics; the
+ * broker that serves metadata can learn of them a moment later, and a
+ * consumer that subscribes in between logs "Subscribed topic not
+ * available" for a topic that exists. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int topics_visible(rd_kafka_t *rk, const char *const names[4], int timeout_ms)
+{
+    const struct rd_kafka_metadata *md;
+    int found = 0, i, j, k;
+
+    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    for (i = 0; i < 4; i++) {
+        for (j = 0; j < md->topic_cnt; j++) {
+            const rd_kafka_metadata_topic_t *t = &md->topics[j];
+            int led = t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0;
+            if (strcmp(t->topic, names[i])) continue;
+            for (k = 0; led && k < t->partition_cnt; k++) led = t->partitions[k].leader >= 0;
+            found += led;
+            break;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return found == 4;
+}
+
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
 {
     rd_kafka_NewTopic_t *topics[4] = { 0 };
@@ -116,6 +150,17 @@ int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeou
                      rd_kafka_topic_result_error_string(results[i]) ? rd_kafka_topic_result_error_string(results[i])
                                                                     : rd_kafka_err2str(e));
             goto out;
+        }
+    }
+    {
+        const char *const names[4] = { tp->tasks, tp->results, tp->heartbeats, tp->dead_letters };
+        int64_t deadline = now_ms() + timeout_ms;
+        while (!topics_visible(rk, names, timeout_ms)) {
+            if (now_ms() >= deadline) {
+                snprintf(err, errlen, "topics created but not in the broker's metadata after %d ms", timeout_ms);
+                goto out;
+            }
+            usleep(100 * 1000);   /* metadata is asked again; no event says when it changes */
         }
     }
     rc = 0;

@@ -47,7 +47,8 @@ is($?, 0, 'good values pass') or diag($out);
     $t->{brokers} = '127.0.0.1:1';
     $t->{directives} = "TilerProduceTimeout 2000\n";
     $t->{allow_log} = [qr/Connect to ipv4#127\.0\.0\.1:1 failed/, qr/brokers are down/,
-                       qr/AH30405: job [0-9a-f]{32} failed/, qr/Failed to resolve|Connection refused/];
+                       qr/AH30405: job [0-9a-f]{32} failed/, qr/Failed to resolve|Connection refused/,
+                       qr/AH30314: topics not ready yet: creating topics: .*Timed out/];
     $t->start_httpd;
     my $png = $t->make_image('a.png', 40, 30, 'png', 0, 1);
     my ($r, $j) = $t->submit($png, 'invert');
