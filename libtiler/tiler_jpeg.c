@@ -103,7 +103,10 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
             int *px = im->tpixels[first + i];
             for (x = 0; x < cinfo.output_width; x++) px[x] &= 0x00ffffff;   /* opaque in gd's terms */
         }
-        if (fn && fn(ctx, im, first + n, err, errlen)) {
+        /* The last rows wait for the end of the file to be read: a file
+         * cut or corrupt after its pixels must not let every tile out (and
+         * the job complete) before it is refused. */
+        if (fn && first + n < cinfo.output_height && fn(ctx, im, first + n, err, errlen)) {
             stopped = 1;
             jpeg_abort_decompress(&cinfo);
             jpeg_destroy_decompress(&cinfo);
@@ -113,6 +116,10 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
+    if (fn && fn(ctx, im, (uint32_t)gdImageSY(im), err, errlen)) {
+        gdImageDestroy(im);
+        return NULL;
+    }
     gdImageAlphaBlending(im, 0);
     gdImageSaveAlpha(im, 1);
     return im;

@@ -146,9 +146,30 @@ int main(void)
             if (a) gdImageDestroy(a);
         }
         spew(path("cut.jpg"), gdj, (size_t)gd_size - 2);
-        a = ours(path("cut.jpg"), NULL, &other, err, sizeof(err));
-        ok(!a && strstr(err, "Premature end"), "without its end marker: refused (%s)", err);
-        if (a) gdImageDestroy(a);
+        {
+            watch w = { 0, 0, 0, 1, 1 };
+            a = ours(path("cut.jpg"), &w, &other, err, sizeof(err));
+            ok(!a && strstr(err, "Premature end"), "without its end marker: refused (%s)", err);
+            ok(w.last > 0 && w.last < 257, "and its last rows never reached the callback (%u of 257 did)", w.last);
+            if (a) gdImageDestroy(a);
+        }
+        /* Found only once every row is decoded, when the end of the file is
+         * read: 1000 bytes of junk before the end marker. */
+        buf = malloc((size_t)gd_size + 1000);
+        memcpy(buf, gdj, (size_t)gd_size - 2);
+        memset(buf + gd_size - 2, 0x55, 1000);
+        memcpy(buf + gd_size + 998, "\xff\xd9", 2);
+        spew(path("cut.jpg"), buf, (size_t)gd_size + 1000);
+        free(buf);
+        {
+            watch w = { 0, 0, 0, 1, 1 };
+            a = ours(path("cut.jpg"), &w, &other, err, sizeof(err));
+            ok(!a && strstr(err, "extraneous bytes before marker 0xd9"), "junk before the end marker: refused (%s)", err);
+            /* Else the module would send every tile, and the job could be
+             * done before the file is refused. */
+            ok(w.last > 0 && w.last < 257, "and its last rows never reached the callback (%u of 257 did)", w.last);
+            if (a) gdImageDestroy(a);
+        }
         /* Bytes where a marker should be: "N extraneous bytes before marker".
          * (Before the end marker they are not seen: libjpeg has read them
          * ahead as the scan's data and drops them.) */
