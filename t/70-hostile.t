@@ -86,6 +86,13 @@ hostile('PNG bomb 100000x100000', 'POST', "$J?ops=invert", 413, content => subst
 hostile('JPEG claiming 65535x65535', 'POST', "$J?ops=invert", 413, content => "\xFF\xD8\xFF\xC0\x00\x11\x08\xFF\xFF\xFF\xFF\x03" . ("\0" x 200), code => 'too_many_pixels');
 hostile('GIF header only', 'POST', "$J?ops=invert", 422, content => "GIF89a\x20\x00\x20\x00\x00\x00\x00", code => 'corrupt_image');
 hostile('BMP with garbage', 'POST', "$J?ops=invert", 422, content => "BM" . ("\xFF" x 60), code => 'corrupt_image');
+{
+    # Cut after its first row of tiles went out to the workers, which are
+    # running here: the job it began is forgotten and their results dropped.
+    my $jpeg = TilerTest::slurp($t->make_image('tall.jpg', 900, 1200, 'jpeg', 0, 83));
+    hostile('JPEG truncated at 70 %', 'POST', "$J?ops=invert", 422, content => substr($jpeg, 0, int(length($jpeg) * 0.7)),
+            headers => { 'Content-Type' => 'image/jpeg' }, code => 'corrupt_image');
+}
 hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0\0WEBPVP8 " . ("\0" x 20), code => 'corrupt_image');
 hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');
 {
