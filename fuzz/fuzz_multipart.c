@@ -1,25 +1,31 @@
-/* libFuzzer target: the multipart parser, fed in chunks the input decides. */
+/* libFuzzer target: an upload form, through the parser and the code that
+ * stores each part (tiler_form.c, the module's own), with small limits so
+ * that going over them is easy to find: a field kept past its buffer, an
+ * image written past its limit. The input's first byte picks the chunk size. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include "tiler_multipart.h"
-
-static int begin(void *c, const char *n, const char *f, const char *t) { (void)c; (void)n; (void)f; (void)t; return 0; }
-static int data(void *c, const char *d, size_t l) { (void)c; (void)d; (void)l; return 0; }
-static int end(void *c) { (void)c; return 0; }
+#include "tiler_form.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {
-    static const tiler_mp_callbacks cb = { begin, data, end };
-    tiler_mp_limits lim = { 16, 1024, 256, 1 << 20 };
-    tiler_multipart *mp;
-    size_t at = 0, step;
+    static const tiler_form_limits lim = { 16, 1024, 256, 4096, 1 << 20 };
+    tiler_form *f;
+    size_t at, step;
+    tiler_form_status st = TILER_FORM_OK;
     if (len < 2) return 0;
-    step = 1 + buf[0] % 64;   /* the first byte picks the chunk size */
-    mp = tiler_mp_new("b0undary", &lim, &cb, NULL);
-    for (at = 1; at < len; at += step)
-        if (tiler_mp_feed(mp, (const char *)buf + at, len - at < step ? len - at : step) != TILER_MP_OK) break;
-    tiler_mp_finish(mp);
-    tiler_mp_free(mp);
+    step = 1 + buf[0] % 64;
+    if (!(f = tiler_form_new("b0undary", "/dev/null", &lim))) return 0;
+    for (at = 1; at < len && st == TILER_FORM_OK; at += step)
+        st = tiler_form_feed(f, (const char *)buf + at, len - at < step ? len - at : step);
+    if (st == TILER_FORM_OK) st = tiler_form_finish(f);
+    /* What the module reads back must be within bounds and NUL-terminated. */
+    if (st == TILER_FORM_OK) {
+        const char *ops = tiler_form_ops(f), *format = tiler_form_format(f);
+        if ((ops && strlen(ops) > lim.max_field_bytes) || (format && strlen(format) > lim.max_field_bytes)
+            || tiler_form_image_bytes(f) > lim.max_image_bytes)
+            __builtin_trap();
+    }
+    tiler_form_free(f);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 /* libjpeg reports a fatal error by calling error_exit, which must not
  * return: jump back with the message. */
@@ -10,6 +11,7 @@ typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf back;
     char msg[JMSG_LENGTH_MAX];
+    int corrupt;      /* a warning about the data ended it */
 } error_mgr;
 
 static void on_error(j_common_ptr c)
@@ -19,11 +21,21 @@ static void on_error(j_common_ptr c)
     longjmp(e->back, 1);
 }
 
-/* Warnings (a truncated file, a bad Huffman code) leave the rows libjpeg
- * could not decode grey, as libgd's loader accepts them; stay quiet. */
+/* libjpeg only warns about a truncated file or corrupt data, and goes on
+ * with grey rows or garbage where the data was missing or bad; libgd's
+ * loader takes the result as whole. Here such a warning ends the decoding
+ * as an error: the caller refuses the file, as it refuses a truncated PNG.
+ * Warnings about metadata alone (an unknown JFIF version, Adobe transform
+ * code, a bad ICC profile chunk) leave the pixels whole and are ignored. */
 static void on_message(j_common_ptr c, int level)
 {
-    (void)c; (void)level;
+    error_mgr *e = (error_mgr *)c->err;
+    int code = c->err->msg_code;
+    if (level >= 0) return;   /* trace messages */
+    if (code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM || code == JWRN_BOGUS_ICC) return;
+    c->err->format_message(c, e->msg);
+    e->corrupt = 1;
+    longjmp(e->back, 1);
 }
 
 /* The rows libjpeg writes, 4 bytes a pixel, in the order that makes each
@@ -48,8 +60,9 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
     cinfo.err = jpeg_std_error(&jerr.pub);
     jerr.pub.error_exit = on_error;
     jerr.pub.emit_message = on_message;
+    jerr.corrupt = 0;
     if (setjmp(jerr.back)) {
-        if (!stopped) snprintf(err, errlen, "jpeg image could not be decoded: %s", jerr.msg);
+        if (!stopped) snprintf(err, errlen, "jpeg image %s: %s", jerr.corrupt ? "is truncated or corrupt" : "could not be decoded", jerr.msg);
         jpeg_destroy_decompress(&cinfo);
         if (im) gdImageDestroy(im);
         return NULL;
@@ -58,6 +71,16 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+        /* libgd's loader converts these its own way, but would take a
+         * truncated file as whole: decode it once here, rows thrown away,
+         * so that a warning refuses it first. */
+        JSAMPARRAY row;
+        cinfo.dct_method = JDCT_IFAST;
+        jpeg_start_decompress(&cinfo);
+        row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE,
+                                         cinfo.output_width * (JDIMENSION)cinfo.output_components, 1);
+        while (cinfo.output_scanline < cinfo.output_height) jpeg_read_scanlines(&cinfo, row, 1);
+        jpeg_finish_decompress(&cinfo);
         *other_colours = 1;
         snprintf(err, errlen, "a CMYK JPEG");
         jpeg_destroy_decompress(&cinfo);
@@ -80,7 +103,10 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
             int *px = im->tpixels[first + i];
             for (x = 0; x < cinfo.output_width; x++) px[x] &= 0x00ffffff;   /* opaque in gd's terms */
         }
-        if (fn && fn(ctx, im, first + n, err, errlen)) {
+        /* The last rows wait for the end of the file to be read: a file
+         * cut or corrupt after its pixels must not let every tile out (and
+         * the job complete) before it is refused. */
+        if (fn && first + n < cinfo.output_height && fn(ctx, im, first + n, err, errlen)) {
             stopped = 1;
             jpeg_abort_decompress(&cinfo);
             jpeg_destroy_decompress(&cinfo);
@@ -90,6 +116,10 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
+    if (fn && fn(ctx, im, (uint32_t)gdImageSY(im), err, errlen)) {
+        gdImageDestroy(im);
+        return NULL;
+    }
     gdImageAlphaBlending(im, 0);
     gdImageSaveAlpha(im, 1);
     return im;

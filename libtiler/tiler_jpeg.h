@@ -13,9 +13,12 @@
  * the decoding (the callback wrote why into err). */
 typedef int (*tiler_rows_fn)(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen);
 
-/* Decodes f. NULL with a reason in err on a corrupt file or when fn stops
- * it; NULL with *other_colours set for a CMYK or YCCK JPEG, which libgd's
- * loader converts its own way. fn may be NULL. */
+/* Decodes f. NULL with a reason in err on a corrupt or truncated file (any
+ * warning of libjpeg's about the data: rows may already have gone to fn,
+ * but never the last ones, which wait for the end of the file)
+ * or when fn stops it; NULL with *other_colours set for a CMYK or YCCK JPEG
+ * that decodes cleanly, which libgd's loader converts its own way. fn may
+ * be NULL. */
 gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_colours, char *err, size_t errlen);
 
 #endif

@@ -23,6 +23,7 @@ struct tiler_multipart {
     int parts;
     int in_field;               /* current part has no filename */
     size_t field_len;
+    char part_name[64];         /* for messages */
     uint64_t total;
     char error[160];
 };
@@ -113,7 +114,11 @@ static tiler_mp_status emit(tiler_multipart *mp, const char *data, size_t len)
     if (!len || mp->st != S_DATA) return TILER_MP_OK;
     if (mp->in_field) {
         mp->field_len += len;
-        if (mp->field_len > mp->lim.max_field_bytes) return fail(mp, TILER_MP_ERR_LIMIT, "a form field is larger than allowed");
+        if (mp->field_len > mp->lim.max_field_bytes) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "form field '%s' is over %zu bytes", mp->part_name, mp->lim.max_field_bytes);
+            return fail(mp, TILER_MP_ERR_LIMIT, msg);
+        }
     }
     if (mp->cb.part_data && mp->cb.part_data(mp->ctx, data, len) < 0)
         return fail(mp, TILER_MP_ERR_CALLBACK, "the part could not be stored");
@@ -178,6 +183,7 @@ static tiler_mp_status headers_done(tiler_multipart *mp)
     if (++mp->parts > mp->lim.max_parts) return fail(mp, TILER_MP_ERR_LIMIT, "the form has too many parts");
     mp->in_field = !has_file;
     mp->field_len = 0;
+    snprintf(mp->part_name, sizeof(mp->part_name), "%.40s", name);
     mp->st = S_DATA;
     if (mp->cb.part_begin && mp->cb.part_begin(mp->ctx, name, has_file ? filename : NULL, ctype[0] ? ctype : NULL) < 0)
         return fail(mp, TILER_MP_ERR_CALLBACK, "a part was refused");

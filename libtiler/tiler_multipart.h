@@ -12,7 +12,10 @@
 typedef struct {
     int max_parts;             /* parts in the body */
     size_t max_header_bytes;   /* one part's header block */
-    size_t max_field_bytes;    /* one part without a filename */
+    size_t max_field_bytes;    /* one part without a filename (a file part is
+                                * not limited here: whoever stores a part's
+                                * bytes in memory must check them itself,
+                                * as tiler_form.c does) */
     uint64_t max_total_bytes;  /* the whole body */
 } tiler_mp_limits;
 

@@ -63,6 +63,42 @@ expect('truncated PNG', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_imag
 expect('upload too large', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_large',
        content => $body . ("\0" x 2_100_000), headers => { 'Content-Type' => 'image/png' }, like => qr/TilerMaxUploadBytes/);
 
+# A truncated or corrupt JPEG: libjpeg would fill what is missing with grey
+# and only warn. Refused like a truncated PNG, also when the cut comes after
+# the first tiles went out (900x1200 at 512-pixel tiles: the first row of
+# tiles is complete at 70 % of the file); the job it began is forgotten.
+{
+    my $jpeg = TilerTest::slurp($t->make_image('tall.jpg', 900, 1200, 'jpeg', 0, 5));
+    my %jpg = (headers => { 'Content-Type' => 'image/jpeg' });
+    for my $cut (0.05, 0.3, 0.7, 0.97) {
+        expect("JPEG truncated at $cut", 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
+               content => substr($jpeg, 0, int(length($jpeg) * $cut)), like => qr/jpeg/i);
+    }
+    expect('JPEG without its end marker', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
+           content => substr($jpeg, 0, length($jpeg) - 2));
+    # A restart marker two thirds into the data (the file has none):
+    # "Corrupt JPEG data: premature end of data segment".
+    my $at = int(length($jpeg) * 2 / 3);
+    expect('JPEG with a marker inside its data', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
+           content => substr($jpeg, 0, $at) . "\xFF\xD3" . substr($jpeg, $at + 2), like => qr/corrupt/i);
+    my $b = 'tilerApiFormBoundary3';
+    expect('JPEG truncated at 0.7, in a form', 'POST', '/tiler/api/jobs', 422, 'corrupt_image',
+           headers => { 'Content-Type' => "multipart/form-data; boundary=$b" },
+           content => "--$b\r\nContent-Disposition: form-data; name=\"ops\"\r\n\r\ninvert\r\n"
+                    . "--$b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"tall.jpg\"\r\n"
+                    . "Content-Type: image/jpeg\r\n\r\n" . substr($jpeg, 0, int(length($jpeg) * 0.7)) . "\r\n--$b--\r\n");
+    my (undef, $list) = $t->request('GET', '/tiler/api/jobs');
+    is(scalar @{ $list->{jobs} // [] }, 0, 'no job left behind by the refused JPEGs');
+    # Local mode decodes the same way: one line, and a failure exit.
+    my $cut = $t->dir . '/cut.jpg';
+    TilerTest::spew($cut, substr($jpeg, 0, int(length($jpeg) * 0.7)));
+    my $worker = $t->bin('tiler-worker/tiler-worker');
+    my $out = `$worker --local $cut $cut.png --ops invert 2>&1`;
+    isnt($?, 0, 'local mode: a truncated JPEG fails');
+    like($out, qr/\Atiler-worker: \S+cut\.jpg: jpeg image is truncated or corrupt: [^\n]*\n\z/, 'local mode: with one line naming the problem');
+    ok(!-e "$cut.png", 'local mode: and writes no result');
+}
+
 for my $id ('xyz', 'g' x 32, 'a' x 31, 'a' x 33, 'A' x 32, '0123456789abcdef0123456789abcdeF') {
     expect("id '$id'", 'GET', "/tiler/api/jobs/$id", 404, 'not_found');
 }

@@ -86,6 +86,13 @@ hostile('PNG bomb 100000x100000', 'POST', "$J?ops=invert", 413, content => subst
 hostile('JPEG claiming 65535x65535', 'POST', "$J?ops=invert", 413, content => "\xFF\xD8\xFF\xC0\x00\x11\x08\xFF\xFF\xFF\xFF\x03" . ("\0" x 200), code => 'too_many_pixels');
 hostile('GIF header only', 'POST', "$J?ops=invert", 422, content => "GIF89a\x20\x00\x20\x00\x00\x00\x00", code => 'corrupt_image');
 hostile('BMP with garbage', 'POST', "$J?ops=invert", 422, content => "BM" . ("\xFF" x 60), code => 'corrupt_image');
+{
+    # Cut after its first row of tiles went out to the workers, which are
+    # running here: the job it began is forgotten and their results dropped.
+    my $jpeg = TilerTest::slurp($t->make_image('tall.jpg', 900, 1200, 'jpeg', 0, 83));
+    hostile('JPEG truncated at 70 %', 'POST', "$J?ops=invert", 422, content => substr($jpeg, 0, int(length($jpeg) * 0.7)),
+            headers => { 'Content-Type' => 'image/jpeg' }, code => 'corrupt_image');
+}
 hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0\0WEBPVP8 " . ("\0" x 20), code => 'corrupt_image');
 hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');
 {
@@ -110,6 +117,41 @@ hostile('multipart with 20 parts', 'POST', $J, 400, headers => { 'Content-Type' 
         content => join('', map { "--b\r\nContent-Disposition: form-data; name=\"x$_\"\r\n\r\nv\r\n" } 1 .. 20) . "--b--\r\n", code => 'bad_multipart');
 hostile('multipart header of 9000 bytes', 'POST', $J, 400, headers => { 'Content-Type' => 'multipart/form-data; boundary=b' },
         content => "--b\r\nContent-Disposition: form-data; name=\"ops\"\r\nX-Junk: " . ('j' x 9000) . "\r\n\r\ninvert\r\n--b--\r\n", code => 'bad_multipart');
+# Form parts whose bytes the module keeps in memory (ops, format) are held
+# to the field limit whatever their headers say: sent as file parts
+# (curl -F ops=@big.txt), 2 MB of them once overflowed a heap buffer and
+# killed the httpd child. Other parts are skipped or streamed to the spool.
+{
+    my $fb = 'tilerHostileFormBoundary7';
+    my $form = sub {   # parts: [name, filename or undef, content]
+        my $body = join('', map {
+            "--$fb\r\nContent-Disposition: form-data; name=\"$_->[0]\""
+            . (defined $_->[1] ? "; filename=\"$_->[1]\"\r\nContent-Type: application/octet-stream" : '')
+            . "\r\n\r\n$_->[2]\r\n" } @_) . "--$fb--\r\n";
+        return (content => $body, headers => { 'Content-Type' => "multipart/form-data; boundary=$fb" });
+    };
+    my $big = 'grayscale,' x 200_000;   # 2 MB
+    my $image = ['image', 'ok.png', $png];
+    for my $case (['ops as a 2 MB file part', [['ops', 'x.txt', $big], $image], qr/'ops'.*4096/],
+                  ['format as a 2 MB file part', [['ops', undef, 'invert'], ['format', 'x.txt', $big], $image], qr/'format'.*4096/],
+                  ['ops as a 2 MB file part after the image', [$image, ['ops', 'x.txt', $big]], qr/'ops'.*4096/],
+                  ['ops of 4097 bytes as a field', [['ops', undef, 'x' x 4097], $image], qr/4096/],
+                  ['ops twice', [['ops', undef, 'invert'], ['ops', undef, 'grayscale'], $image], qr/'ops'.*twice/],
+                  ['a NUL in ops sent as a file', [['ops', 'x.txt', "invert\0"], $image], qr/'ops'/]) {
+        my ($name, $parts, $like) = @$case;
+        hostile($name, 'POST', $J, 400, $form->(@$parts), code => 'bad_multipart');
+        my (undef, $j) = $t->request('POST', $J, $form->(@$parts));
+        like($j->{message} // '', $like, "$name: the message names the problem");
+    }
+    hostile('image part over TilerMaxUploadBytes', 'POST', $J, 413, $form->(['ops', undef, 'invert'], ['image', 'big.png', $png . ("\0" x 4_100_000)]),
+            code => 'too_large');
+    # Fields sent as small file parts are the text they hold; unknown parts,
+    # large ones too, are skipped.
+    my ($r, $j) = $t->request('POST', $J, $form->(['ops', 'ops.txt', 'invert'], ['format', 'f.txt', 'jpeg'], ['junk', 'junk.bin', $big], $image));
+    is($r->{status}, 202, 'ops and format as small file parts, a 2 MB unknown part: 202') or diag($r->{content});
+    my ($s) = $t->wait_job($j->{id}, 60);
+    is_deeply([@$s{qw(state ops format)}], ['done', 'invert', 'jpeg'], 'that job: done with the ops and format sent');
+}
 hostile('thumb=-1', 'GET', "$J/" . ('ab' x 16) . '/result?thumb=-1', 400, code => 'bad_query');
 hostile('events filter with a path', 'GET', '/tiler/api/events?job=../x', 400, code => 'bad_query');
 hostile('a page name not on the list', 'GET', '/tiler/static/..%2Fhttpd.conf', 404);

@@ -1,6 +1,7 @@
 /* The row-at-a-time JPEG decoder gives libgd's loader's pixels exactly, for
- * colour, grey, progressive and truncated files; calls back with rows in
- * order; stops when told; leaves CMYK to libgd. */
+ * colour, grey and progressive files; refuses truncated and corrupt ones,
+ * which libgd's loader takes with grey rows; calls back with rows in order;
+ * stops when told; leaves CMYK to libgd. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,26 @@ static void write_raw(gdImagePtr im, const char *p, J_COLOR_SPACE cs, int comps,
     free(row);
 }
 
+static char *slurp(const char *p, long *size)
+{
+    FILE *f = fopen(p, "rb");
+    char *buf;
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    buf = malloc((size_t)*size);
+    if (fread(buf, 1, (size_t)*size, f) != (size_t)*size) *size = 0;
+    fclose(f);
+    return buf;
+}
+
+static void spew(const char *p, const char *data, size_t len)
+{
+    FILE *f = fopen(p, "wb");
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
 static gdImagePtr gd_load(const char *p)
 {
     FILE *f = fopen(p, "rb");
@@ -74,7 +95,6 @@ int main(void)
     char err[256];
     int other;
     FILE *f;
-    long size;
     struct { const char *name; J_COLOR_SPACE cs; int comps, progressive; } kinds[] = {
         { "rgb.jpg", JCS_RGB, 3, 0 }, { "rgb-progressive.jpg", JCS_RGB, 3, 1 },
         { "gray.jpg", JCS_GRAYSCALE, 1, 0 }, { "gray-progressive.jpg", JCS_GRAYSCALE, 1, 1 },
@@ -82,6 +102,7 @@ int main(void)
     size_t k;
 
     if (tmpdir_make() < 0) return 1;
+    tiler_gd_errors_capture();   /* libgd's warnings about the cut files are expected */
     for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         watch w = { 0, 0, 0, 1, 1 };
         write_raw(src, path(kinds[k].name), kinds[k].cs, kinds[k].comps, kinds[k].progressive);
@@ -104,32 +125,79 @@ int main(void)
     gdImageDestroy(a);
     gdImageDestroy(b);
 
-    /* Truncated: rows never sent come grey, as libgd accepts them too. */
-    f = fopen(path("gd.jpg"), "rb");
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
+    /* Truncated or corrupt: libjpeg warns and fills in grey, libgd takes
+     * that as whole; here it is refused, with rows already out or not. */
     {
-        FILE *t = fopen(path("cut.jpg"), "wb");
-        char *buf = malloc((size_t)size);
-        rewind(f);
-        if (fread(buf, 1, (size_t)size, f) != (size_t)size) return 1;
-        fwrite(buf, 1, (size_t)size / 2, t);
-        fclose(t);
+        static const double cuts[] = { 0.02, 0.1, 0.5, 0.9 };
+        long gd_size;
+        char *gdj = slurp(path("gd.jpg"), &gd_size), *buf;
+        size_t c;
+        for (c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+            watch w = { 0, 0, 0, 1, 1 };
+            spew(path("cut.jpg"), gdj, (size_t)(gd_size * cuts[c]));
+            a = ours(path("cut.jpg"), &w, &other, err, sizeof(err));
+            ok(!a && !other && strstr(err, "jpeg image is truncated or corrupt"), "cut at %.0f %%: refused (%s)", cuts[c] * 100, err);
+            if (a) gdImageDestroy(a);
+            b = gd_load(path("cut.jpg"));
+            if (c == 2) ok(b != NULL, "(which libgd's loader takes, %u rows reached the callback first)", w.last);
+            if (b) gdImageDestroy(b);
+            a = tiler_image_load(path("cut.jpg"), TILER_FMT_JPEG, err, sizeof(err));
+            ok(!a && strstr(err, "truncated or corrupt"), "cut at %.0f %%: tiler_image_load refuses it too", cuts[c] * 100);
+            if (a) gdImageDestroy(a);
+        }
+        spew(path("cut.jpg"), gdj, (size_t)gd_size - 2);
+        {
+            watch w = { 0, 0, 0, 1, 1 };
+            a = ours(path("cut.jpg"), &w, &other, err, sizeof(err));
+            ok(!a && strstr(err, "Premature end"), "without its end marker: refused (%s)", err);
+            ok(w.last > 0 && w.last < 257, "and its last rows never reached the callback (%u of 257 did)", w.last);
+            if (a) gdImageDestroy(a);
+        }
+        /* Found only once every row is decoded, when the end of the file is
+         * read: 1000 bytes of junk before the end marker. */
+        buf = malloc((size_t)gd_size + 1000);
+        memcpy(buf, gdj, (size_t)gd_size - 2);
+        memset(buf + gd_size - 2, 0x55, 1000);
+        memcpy(buf + gd_size + 998, "\xff\xd9", 2);
+        spew(path("cut.jpg"), buf, (size_t)gd_size + 1000);
         free(buf);
+        {
+            watch w = { 0, 0, 0, 1, 1 };
+            a = ours(path("cut.jpg"), &w, &other, err, sizeof(err));
+            ok(!a && strstr(err, "extraneous bytes before marker 0xd9"), "junk before the end marker: refused (%s)", err);
+            /* Else the module would send every tile, and the job could be
+             * done before the file is refused. */
+            ok(w.last > 0 && w.last < 257, "and its last rows never reached the callback (%u of 257 did)", w.last);
+            if (a) gdImageDestroy(a);
+        }
+        /* Bytes where a marker should be: "N extraneous bytes before marker".
+         * (Before the end marker they are not seen: libjpeg has read them
+         * ahead as the scan's data and drops them.) */
+        buf = malloc((size_t)gd_size + 3);
+        memcpy(buf, gdj, 2);
+        memcpy(buf + 2, "\x12\x34\x56", 3);
+        memcpy(buf + 5, gdj + 2, (size_t)gd_size - 2);
+        spew(path("cut.jpg"), buf, (size_t)gd_size + 3);
+        a = ours(path("cut.jpg"), NULL, &other, err, sizeof(err));
+        ok(!a && strstr(err, "3 extraneous bytes"), "bytes between two markers: refused (%s)", err);
+        if (a) gdImageDestroy(a);
+        /* A restart marker in the middle of the data, which has none. */
+        memcpy(buf, gdj, (size_t)gd_size);
+        memcpy(buf + gd_size / 2, "\xff\xd3", 2);
+        spew(path("cut.jpg"), buf, (size_t)gd_size);
+        a = ours(path("cut.jpg"), NULL, &other, err, sizeof(err));
+        ok(!a && strstr(err, "truncated or corrupt"), "a marker inside the data: refused (%s)", err);
+        if (a) gdImageDestroy(a);
+        free(buf);
+        free(gdj);
     }
-    fclose(f);
-    a = ours(path("cut.jpg"), NULL, &other, err, sizeof(err));
-    b = gd_load(path("cut.jpg"));
-    ok(same(a, b), "a JPEG cut in half: the same pixels as libgd");
-    if (a) gdImageDestroy(a);
-    if (b) gdImageDestroy(b);
     {
         FILE *t = fopen(path("head.jpg"), "wb");
         fwrite("\xff\xd8\xff\xe0\x00\x10JFIF", 1, 10, t);
         fclose(t);
     }
     a = ours(path("head.jpg"), NULL, &other, err, sizeof(err));
-    ok(!a && !other && strstr(err, "jpeg image could not be decoded"), "a JPEG with only a header fails: %s", err);
+    ok(!a && !other && strstr(err, "jpeg image "), "a JPEG with only a header fails: %s", err);
 
     {
         watch w = { 0, 0, 100, 1, 1 };
@@ -145,6 +213,16 @@ int main(void)
     ok(a && same(a, b), "which tiler_image_load then uses");
     if (a) gdImageDestroy(a);
     if (b) gdImageDestroy(b);
+    {
+        long n;
+        char *cmyk = slurp(path("cmyk.jpg"), &n);
+        spew(path("cut.jpg"), cmyk, (size_t)n * 6 / 10);
+        a = ours(path("cut.jpg"), NULL, &other, err, sizeof(err));
+        ok(!a && !other && strstr(err, "truncated or corrupt"), "a truncated CMYK JPEG: refused, not left to libgd (%s)", err);
+        a = tiler_image_load(path("cut.jpg"), TILER_FMT_JPEG, err, sizeof(err));
+        ok(!a, "and tiler_image_load refuses it");
+        free(cmyk);
+    }
 
     gdImageDestroy(src);
     for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) unlink(path(kinds[k].name));
