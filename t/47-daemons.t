@@ -152,6 +152,23 @@ SKIP: {
     ok(defined stop_via("$dir/run/nowrite.pid"), 'and stops');
 }
 
+# ---- the example configs: valid, and paths that work together ----
+{
+    my $conf = "$TilerTest::TOP/conf";
+    my %mon = TilerTest::slurp("$conf/tiler-monitor.conf") =~ /^\s*([a-z-]+)\s*=\s*(\S+)/mg;
+    my ($snap) = TilerTest::slurp("$conf/tiler.conf") =~ /^\s*TilerMonitorSnapshot\s+(\S+)/m;
+    my ($spool) = TilerTest::slurp("$conf/tiler.conf") =~ /^\s*TilerSpoolDir\s+(\S+)/m;
+    is($mon{snapshot}, $snap, 'tiler-monitor.conf and tiler.conf name the same snapshot');
+    ok($snap && $spool && index($snap, "$spool/") != 0, "the snapshot ($snap) is not in the spool ($spool), which httpd's user owns");
+    # Each file parses: the daemon gets as far as its pid file.
+    for my $kind ('worker', 'monitor') {
+        my @cmd = ($t->bin("tiler-$kind/tiler-$kind"), '-c', "$conf/tiler-$kind.conf", '--foreground',
+                   '--pidfile', "$dir/missing/x.pid", $kind eq 'monitor' ? ('--snapshot', "$dir/monitor/x.json") : ());
+        my $out = `@cmd 2>&1`;
+        like($out, qr/cannot write pid file/, "conf/tiler-$kind.conf is valid") or diag($out);
+    }
+}
+
 # Whatever of this test is still running (a pid file never written, a
 # SIGTERM ignored) is killed, found by its group name on its command line.
 for my $cmd (glob '/proc/[0-9]*/cmdline') {

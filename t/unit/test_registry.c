@@ -65,9 +65,9 @@ int main(void)
     /* A worker that comes back before it is forgotten is the same entry. */
     t += 30000;
     monitor_registry_sweep(&reg, t);
-    ok(find("one-more")->state == MONITOR_DEAD, "one-more dies");
+    ok(find("one-more") && find("one-more")->state == MONITOR_DEAD, "one-more dies");
     beat("one-more", t + 1000);
-    ok(find("one-more")->state == MONITOR_ALIVE && reg.count == 2, "and comes back alive, not twice");
+    ok(find("one-more") && find("one-more")->state == MONITOR_ALIVE && reg.count == 2, "and comes back alive, not twice");
 
     /* forget_after_ms 0 keeps them for ever. */
     reg.forget_after_ms = 0;
