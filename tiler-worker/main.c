@@ -45,6 +45,7 @@ int main(int argc, char **argv)
     if (o.local_in) return worker_local_run(&o);
 
     if (tiler_daemon_start(&o.d, worker_supervise_stop) < 0) return WORKER_EXIT_USAGE;
+    worker_options_default_id(&o);
     rc = worker_supervise(&o, run_child);
     tiler_daemon_finish(&o.d);
     return rc;

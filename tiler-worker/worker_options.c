@@ -114,12 +114,16 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
 
     if ((rc = tiler_daemon_parse(&o->d, argc, argv))) return rc;
     if (o->local_in && !o->ops) { fprintf(stderr, "tiler-worker: --local needs --ops\n"); return -1; }
-    if (!o->worker_id) {
-        char host[256], *id = malloc(300);
-        if (gethostname(host, sizeof(host)) < 0) strcpy(host, "unknown");
-        host[sizeof(host) - 1] = '\0';
-        snprintf(id, 300, "%s-%d", host, (int)getpid());
-        o->worker_id = id;
-    }
     return 0;
+}
+
+void worker_options_default_id(worker_options *o)
+{
+    static char id[300];
+    char host[256];
+    if (o->worker_id) return;
+    if (gethostname(host, sizeof(host)) < 0) strcpy(host, "unknown");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(id, sizeof(id), "%s-%d", host, (int)getpid());
+    o->worker_id = id;
 }

@@ -35,5 +35,8 @@ typedef struct {
 /* Fills o from argv (and the config file it names). Returns -1 after
  * printing a one-line message, 1 when --help/--version was handled, 0 to run. */
 int worker_options_parse(worker_options *o, int argc, char **argv);
+/* Without --id: host-PID, with the pid of the detached daemon, so call it
+ * after tiler_daemon_start. */
+void worker_options_default_id(worker_options *o);
 
 #endif
