@@ -125,7 +125,7 @@ for my $kind ('worker', 'monitor') {
 SKIP: {
     if ($> != 0) {
         fail('these tests need root (scripts/check runs as root)') if $ENV{TILER_REQUIRE_KAFKA};
-        skip 'pid files and --user need root', 9;
+        skip 'pid files and --user need root', 10;
     }
     my $nobody = getpwnam('nobody');
     make_path("$dir/rootonly");
