@@ -90,6 +90,10 @@ chmod 0666, $conf;
 $out = `$mon -c $conf 2>&1`;
 is($? >> 8, 2, 'a world-writable config file is refused');
 like($out, qr/world-writable/, 'and says so');
+# --config=FILE is the same option (it used to be ignored).
+$out = `$mon --config=$conf 2>&1`;
+is($? >> 8, 2, '--config=FILE is read too');
+like($out, qr/world-writable/, 'and refused the same way');
 is($t->stop_process('monitor'), 0, 'SIGTERM: the monitor exits 0');
 like(TilerTest::slurp($t->dir . '/logs/monitor.log'), qr/info: stopping/, 'and logs its stop');
 

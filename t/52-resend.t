@@ -13,6 +13,7 @@ use TilerTest;
 
 my $t = TilerTest->new(name => 'resend', directives => "TilerTileSize 256\nTilerResendSeconds 3\n",
     allow_log => [qr/AH30704: job [0-9a-f]{32}: 1 tiles were lost on the way .* attempt [123] of 3/, qr/AH30702: job [0-9a-f]{32} failed: 1 tiles never came back, though produced 4 times over/]);
+$t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
 $t->start_all(workers => 0);
 my $ops = 'grayscale,blur:2';
 my $input = $t->make_image('lost.png', 1500, 1000, 'png', 0, 52);   # 6 x 4 = 24 tiles

@@ -14,6 +14,7 @@ my $t = TilerTest->new(name => 'poison',
     allow_log => [qr/AH30318: job [0-9a-f]{32} failed: tile \d+ could not be processed/]);
 my $crash_ops = 'invert,invert,invert';
 my %crash_env = (TILER_TEST_CRASH_ON_OPS => $crash_ops);
+$t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
 $t->start_all(workers => 0);
 $t->start_worker($_, %crash_env) for 1, 2;
 my $inject = $t->bin('t/tools/tiler-inject');

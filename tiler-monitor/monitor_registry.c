@@ -1,5 +1,6 @@
 #include "monitor_registry.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,7 +89,12 @@ void monitor_registry_sweep(monitor_registry *r, long long now_ms)
     for (i = 0; i < r->count; i++) {
         monitor_worker *w = &r->workers[i];
         long long age = now_ms - w->last_seen_ms;
-        if (w->state != MONITOR_DEAD && age > r->dead_after_ms) {
+        if (w->state == MONITOR_DEAD && r->forget_after_ms > 0 && age > r->forget_after_ms) {
+            tiler_log(TILER_LOG_INFO, "worker %s forgotten: dead, no heartbeat for %lld s", w->id, age / 1000);
+            memmove(w, w + 1, sizeof(*w) * (size_t)(r->count - i - 1));
+            r->count--;
+            i--;
+        } else if (w->state != MONITOR_DEAD && age > r->dead_after_ms) {
             w->state = MONITOR_DEAD;
             w->tiles_per_second = 0;
             tiler_log(TILER_LOG_WARN, "worker %s is dead: no heartbeat for %lld ms", w->id, age);
@@ -104,7 +110,8 @@ static const char *state_name(int s)
     return s == MONITOR_ALIVE ? "alive" : s == MONITOR_SUSPECT ? "suspect" : "dead";
 }
 
-int monitor_registry_write(const monitor_registry *r, const void *cluster, const char *path, long long now_ms)
+int monitor_registry_write(const monitor_registry *r, const void *cluster, const char *path, long long now_ms,
+                           char *err, size_t errlen)
 {
     char tmp[4200];
     const unsigned char *buf;
@@ -146,10 +153,23 @@ int monitor_registry_write(const monitor_registry *r, const void *cluster, const
     yajl_gen_map_close(g);
     yajl_gen_get_buf(g, &buf, &len);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (!(f = fopen(tmp, "w"))) { yajl_gen_free(g); return -1; }
+    if (!(f = fopen(tmp, "w"))) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        yajl_gen_free(g);
+        return -1;
+    }
     bad = fwrite(buf, 1, len, f) != len;
-    bad |= fclose(f);
+    if (fclose(f) != 0) bad = 1;
     yajl_gen_free(g);
-    if (bad || rename(tmp, path) < 0) { unlink(tmp); return -1; }
+    if (bad) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
     return 0;
 }

@@ -22,6 +22,7 @@ typedef struct {
     monitor_worker workers[MONITOR_MAX_WORKERS];
     int count;
     long long dead_after_ms;
+    long long forget_after_ms;  /* a dead worker silent this long is dropped (0: never) */
     int suspect_after_missed;   /* heartbeats */
 } monitor_registry;
 
@@ -29,10 +30,14 @@ typedef struct {
 int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len, long long now_ms,
                                char *err, size_t errlen);
 /* Marks workers suspect after suspect_after_missed missed heartbeats and
- * dead after dead_after_ms; logs every transition. */
+ * dead after dead_after_ms, and forgets dead ones silent for
+ * forget_after_ms, so that the registry makes room for new worker ids;
+ * logs every transition. */
 void monitor_registry_sweep(monitor_registry *r, long long now_ms);
 /* Writes {"workers": [...], "cluster": {...}} to path atomically (temp
- * file + rename). cluster may be NULL. */
-int monitor_registry_write(const monitor_registry *r, const void *cluster, const char *path, long long now_ms);
+ * file + rename). cluster may be NULL. 0, or -1 with the file and the OS
+ * error in err. */
+int monitor_registry_write(const monitor_registry *r, const void *cluster, const char *path, long long now_ms,
+                           char *err, size_t errlen);
 
 #endif

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "tiler_daemon.h"
 #include "tiler_image.h"
 #include "tiler_log.h"
-#include "tiler_privs.h"
 #include "worker_local.h"
 #include "worker_loop.h"
 #include "worker_options.h"
@@ -18,7 +18,8 @@ static void on_signal(int sig)
     worker_loop_stop();
 }
 
-/* The child the supervisor runs: the worker proper. */
+/* The child the supervisor runs: the worker proper. It makes the Kafka
+ * clients, long after the daemon detached. */
 static int run_child(const worker_options *o, worker_shared *sh)
 {
     struct sigaction sa;
@@ -39,30 +40,13 @@ int main(int argc, char **argv)
     int rc = worker_options_parse(&o, argc, argv);
     if (rc) return rc > 0 ? WORKER_EXIT_OK : WORKER_EXIT_USAGE;
 
-    tiler_log_init("tiler-worker", o.log_level);
+    tiler_log_init("tiler-worker", o.d.log_level);
     tiler_gd_errors_capture();
     if (o.local_in) return worker_local_run(&o);
 
-    if (!o.foreground && daemon(1, 1) < 0) {
-        perror("tiler-worker: daemon");
-        return WORKER_EXIT_RUNTIME;
-    }
-    if (o.pidfile) {
-        FILE *f = fopen(o.pidfile, "w");
-        if (!f) { tiler_log(TILER_LOG_ERROR, "cannot write pidfile %s", o.pidfile); return WORKER_EXIT_USAGE; }
-        fprintf(f, "%d\n", (int)getpid());
-        fclose(f);
-    }
-    if (o.user) {
-        char err[300];
-        if (tiler_drop_privileges(o.user, err, sizeof(err)) < 0) {
-            tiler_log(TILER_LOG_ERROR, "%s", err);
-            return WORKER_EXIT_USAGE;
-        }
-        tiler_log(TILER_LOG_INFO, "running as user %s", o.user);
-    }
-    signal(SIGPIPE, SIG_IGN);
+    if (tiler_daemon_start(&o.d, worker_supervise_stop) < 0) return WORKER_EXIT_USAGE;
+    worker_options_default_id(&o);
     rc = worker_supervise(&o, run_child);
-    if (o.pidfile) unlink(o.pidfile);
+    tiler_daemon_finish(&o.d);
     return rc;
 }

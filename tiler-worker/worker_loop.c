@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
+#include "config.h"
+#include "tiler_daemon.h"
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_inorder.h"
@@ -253,7 +255,9 @@ static int dead_letter(worker *w, rd_kafka_message_t *m, const char *reason)
     return 0;
 }
 
-/* Fault injection for the lost-tile test (README, Tests): the spec is
+#ifdef TILER_TEST_HOOKS
+/* Fault injection for the lost-tile test (README, Tests), built only with
+ * ./configure --enable-test-hooks. The spec is
  * "INDEX" (drop that tile every time) or "INDEX:MARKER" (the first worker to
  * meet it, across all workers, creates MARKER and drops it once). Dropping
  * stores the offset without a result, as if Kafka had lost the task. */
@@ -268,6 +272,20 @@ static int drop_for_test(const tiler_msg *task)
     return 1;
 }
 
+/* Fault injection for the crash-loop test (README, Tests): abort on a task
+ * whose op chain is exactly TILER_TEST_CRASH_ON_OPS. The pause lets the
+ * other threads take up their tasks, so that the crash finds several in
+ * hand, as a real one would under load. */
+static void crash_for_test(const tiler_msg *task)
+{
+    const char *crash_on = getenv("TILER_TEST_CRASH_ON_OPS");
+    if (crash_on && !strcmp(crash_on, task->ops)) {
+        usleep(300000);
+        abort();
+    }
+}
+#endif
+
 /* One task, on a pool thread. A task left unfinished (the worker stopping
  * mid-way) keeps its offset, and every later one's, from being stored. */
 static void handle_task(worker *w, rd_kafka_message_t *m)
@@ -278,7 +296,6 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
     size_t out_len;
     long long t0 = now_ms();
     int crashes = worker_crash_count(w->shared, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-    const char *crash_on = getenv("TILER_TEST_CRASH_ON_OPS");
 
     if (crashes >= w->o->max_crashes) {
         snprintf(err, sizeof(err), "it crashed the worker %d times", crashes);
@@ -295,18 +312,14 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
     pthread_mutex_lock(&w->lock);
     memcpy(w->current_job, job, sizeof(job));
     pthread_mutex_unlock(&w->lock);
-    /* Fault injection for the crash-loop test; see README, Tests. The pause
-     * lets the other threads take up their tasks, so that the crash finds
-     * several in hand, as a real one would under load. */
-    if (crash_on && !strcmp(crash_on, task.ops)) {
-        usleep(300000);
-        abort();
-    }
+#ifdef TILER_TEST_HOOKS
+    crash_for_test(&task);
     if (drop_for_test(&task)) {
         tiler_log(TILER_LOG_WARN, "job %s tile %u dropped by TILER_TEST_DROP_TILE", job, task.tile_index);
         task_finished(w, m);
         return;
     }
+#endif
     if (!(out = tiler_tile_process(&task, &out_len, err, sizeof(err)))) {
         dead_letter(w, m, err);
         return;
@@ -334,7 +347,7 @@ static void run_task(void *ctx, int slot, void *item)
 static rd_kafka_t *client(worker *w, tiler_kafka_role role, char *err, size_t errlen)
 {
     const worker_options *o = w->o;
-    rd_kafka_conf_t *c = tiler_kafka_conf_new(role, o->brokers, o->props, o->nprops, err, errlen);
+    rd_kafka_conf_t *c = tiler_kafka_conf_new(role, o->d.brokers, o->d.props, o->d.nprops, err, errlen);
     rd_kafka_t *rk;
     char why[512];
     if (!c) return NULL;
@@ -431,6 +444,7 @@ int worker_loop_run(const worker_options *o, worker_shared *sh)
         rd_kafka_destroy(w.producer);
         return WORKER_EXIT_RUNTIME;
     }
+    tiler_daemon_ready();   /* the clients exist: the launching process may go */
     while (!stop_requested && tiler_kafka_ensure_topics(w.producer, &o->topics, 10000, err, sizeof(err)) < 0) {
         tiler_log(TILER_LOG_WARN, "topics not ready, retrying: %s", err);
         sleep(2);
@@ -446,7 +460,7 @@ int worker_loop_run(const worker_options *o, worker_shared *sh)
         goto out;
     }
     tiler_log(TILER_LOG_INFO, "worker %s started: brokers %s, group %s, topic %s, %d threads", o->worker_id,
-              o->brokers, o->group, o->topics.tasks, o->threads);
+              o->d.brokers, o->group, o->topics.tasks, o->threads);
 
     while (!stop_requested) {
         rd_kafka_message_t *m;

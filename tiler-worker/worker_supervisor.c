@@ -6,14 +6,13 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "tiler_daemon.h"
 #include "tiler_log.h"
 
-static volatile sig_atomic_t stop_signal;
 static volatile pid_t child;
 
-static void forward(int sig)
+void worker_supervise_stop(int sig)
 {
-    stop_signal = sig;
     if (child > 0) kill(child, sig);
 }
 
@@ -93,7 +92,6 @@ static void account_crash(const worker_options *o, worker_shared *sh, int sig)
 
 int worker_supervise(const worker_options *o, int (*run)(const worker_options *, worker_shared *))
 {
-    struct sigaction sa;
     worker_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     int restarts = 0;
 
@@ -102,11 +100,6 @@ int worker_supervise(const worker_options *o, int (*run)(const worker_options *,
         return WORKER_EXIT_RUNTIME;
     }
     memset(sh, 0, sizeof(*sh));
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = forward;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
 
     for (;;) {
         int status, i;
@@ -122,18 +115,18 @@ int worker_supervise(const worker_options *o, int (*run)(const worker_options *,
             _exit(run(o, sh));
         }
         child = pid;
-        if (stop_signal) kill(pid, stop_signal);   /* a stop that came during fork */
+        if (tiler_daemon_stopping()) kill(pid, tiler_daemon_stopping());   /* a stop that came during fork */
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
         child = 0;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RESTART && !stop_signal) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RESTART && !tiler_daemon_stopping()) {
             tiler_log(TILER_LOG_INFO, "worker process asked for a restart; restarting");
             continue;
         }
         if (WIFEXITED(status)) return WEXITSTATUS(status) == WORKER_EXIT_RESTART ? WORKER_EXIT_OK : WEXITSTATUS(status);
-        if (stop_signal) return WORKER_EXIT_OK;
+        if (tiler_daemon_stopping()) return WORKER_EXIT_OK;
         account_crash(o, sh, WTERMSIG(status));
         /* Back off a little more each time, so a broken host does not spin. */
-        sleep(restarts < 5 ? 1 : 5);
+        if (tiler_daemon_sleep(restarts < 5 ? 1000 : 5000)) return WORKER_EXIT_OK;
         restarts++;
     }
 }

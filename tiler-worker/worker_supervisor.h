@@ -45,6 +45,9 @@ typedef struct {
 /* Runs run(o, shared) in a child, restarting it after a crash, until it
  * exits by itself or the parent is told to stop. Returns its exit code. */
 int worker_supervise(const worker_options *o, int (*run)(const worker_options *, worker_shared *));
+/* The supervisor's part of a stop signal: pass it on to the child. For
+ * tiler_daemon_start; async-signal-safe. */
+void worker_supervise_stop(int sig);
 /* How often the message crashed a worker child. */
 int worker_crash_count(const worker_shared *sh, const char *topic, int32_t partition, int64_t offset);
 /* Whether the message was in hand, with others, when a child crashed. */

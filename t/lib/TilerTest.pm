@@ -393,4 +393,16 @@ sub need {
     plan skip_all => $why;
 }
 
+# The TILER_TEST_* fault hooks are built only with ./configure
+# --enable-test-hooks. A test that relies on them must not pass, or skip,
+# without them: it stops the run, saying why.
+sub require_test_hooks {
+    my ($self) = @_;
+    my $bin = $self->bin('tiler-worker/tiler-worker');
+    my $v = `$bin --version 2>&1` // '';
+    chomp $v;
+    BAIL_OUT("$bin was built without test hooks ('$v'); run ./configure --enable-test-hooks (scripts/check does)")
+        unless $v =~ /\(test hooks: on\)/;
+}
+
 1;

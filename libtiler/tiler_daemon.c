@@ -1,0 +1,145 @@
+/* The daemons' start-up and shutdown: detach, pid file, --user, signals. */
+#include "tiler_daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "tiler_log.h"
+#include "tiler_privs.h"
+
+/* Process-wide, like the signals they serve. */
+static volatile sig_atomic_t stop_signal;
+static void (*stop_hook)(int);
+static int wake[2] = { -1, -1 };   /* self-pipe: readable once a stop signal came */
+static int ready_fd = -1;           /* to the launching process, until ready */
+static int pid_fd = -1;             /* the pid file, kept open to empty it at exit */
+static pid_t pid_owner;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    stop_signal = sig;
+    if (wake[1] >= 0 && write(wake[1], "x", 1) < 0) { }   /* full: already readable */
+    if (stop_hook) stop_hook(sig);
+    errno = saved;
+}
+
+/* The launching process: waits for "ready" or for the daemon's end, and
+ * exits with what it learns. */
+static _Noreturn void wait_for_daemon(pid_t pid, int fd)
+{
+    char c;
+    ssize_t n;
+    int status;
+    while ((n = read(fd, &c, 1)) < 0 && errno == EINTR) { }
+    if (n == 1) _exit(TILER_EXIT_OK);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) _exit(TILER_EXIT_RUNTIME);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : TILER_EXIT_RUNTIME);
+}
+
+static int detach(void)
+{
+    int p[2], devnull;
+    pid_t pid;
+    if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        tiler_log(TILER_LOG_ERROR, "cannot detach: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        wait_for_daemon(pid, p[0]);
+    }
+    close(p[0]);
+    ready_fd = p[1];
+    if (setsid() < 0) tiler_log(TILER_LOG_WARN, "setsid: %s", strerror(errno));
+    /* stdout and stderr stay: the log goes where the caller sent it. */
+    if ((devnull = open("/dev/null", O_RDONLY)) >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        if (devnull != STDIN_FILENO) close(devnull);
+    }
+    return 0;
+}
+
+/* As the user that started the daemon: a pid file in /run needs root. */
+static int write_pidfile(const char *path)
+{
+    char line[32];
+    int len = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || write(fd, line, (size_t)len) != len) {
+        tiler_log(TILER_LOG_ERROR, "cannot write pid file %s: %s", path, strerror(errno));
+        if (fd >= 0) { close(fd); unlink(path); }
+        return -1;
+    }
+    pid_fd = fd;
+    pid_owner = getpid();
+    return 0;
+}
+
+int tiler_daemon_start(const tiler_daemon *d, void (*on_stop)(int sig))
+{
+    struct sigaction sa;
+    char err[300];
+
+    if (!d->foreground && detach() < 0) return -1;
+    if (d->pidfile && write_pidfile(d->pidfile) < 0) return -1;
+    if (d->user) {
+        if (tiler_drop_privileges(d->user, err, sizeof(err)) < 0) {
+            tiler_log(TILER_LOG_ERROR, "%s", err);
+            return -1;
+        }
+        tiler_log(TILER_LOG_INFO, "running as user %s", d->user);
+    }
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        tiler_log(TILER_LOG_ERROR, "cannot make a pipe: %s", strerror(errno));
+        return -1;
+    }
+    stop_hook = on_stop;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+void tiler_daemon_ready(void)
+{
+    if (ready_fd < 0) return;
+    if (write(ready_fd, "r", 1) < 0) { }   /* the launcher is gone: nothing to tell */
+    close(ready_fd);
+    ready_fd = -1;
+}
+
+int tiler_daemon_stopping(void)
+{
+    return stop_signal;
+}
+
+int tiler_daemon_sleep(int ms)
+{
+    struct pollfd p = { .fd = wake[0], .events = POLLIN };
+    if (stop_signal) return 1;
+    if (wake[0] < 0) { usleep((useconds_t)ms * 1000); return stop_signal != 0; }
+    while (poll(&p, 1, ms) < 0 && errno == EINTR && !stop_signal) { }
+    return stop_signal != 0;
+}
+
+void tiler_daemon_finish(const tiler_daemon *d)
+{
+    if (!d->pidfile || pid_fd < 0 || getpid() != pid_owner) return;
+    /* After --user the directory may not let us remove it: then at least
+     * it names no process. */
+    if (unlink(d->pidfile) < 0 && ftruncate(pid_fd, 0) < 0)
+        tiler_log(TILER_LOG_WARN, "cannot remove pid file %s: %s", d->pidfile, strerror(errno));
+    close(pid_fd);
+    pid_fd = -1;
+}

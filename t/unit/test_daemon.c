@@ -1,0 +1,284 @@
+/* The daemons' common framework (libtiler/tiler_daemon.h): every form of
+ * option, the config file and its precedence, errors as one line, and
+ * start-up: detaching, the pid file, the launcher's exit status, stopping. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "tap.h"
+#include "tiler_daemon.h"
+#include "tiler_log.h"
+
+/* A daemon with options of each kind. */
+typedef struct {
+    const char *name, *pair[2];
+    int flag, sets;
+} own;
+
+static const tiler_option table[] = {
+    { "name", 'n', 1, 0 },
+    { "pair", 0, 2, TILER_OPT_CMDLINE },
+    { "loud", 'l', 0, 0 },
+    { "only-cmdline", 0, 1, TILER_OPT_CMDLINE },
+    { NULL, 0, 0, 0 }
+};
+
+static int set(void *ctx, const char *key, const char *const *v, char *err, size_t errlen)
+{
+    own *o = ctx;
+    o->sets++;
+    if (!strcmp(key, "name")) {
+        if (!strcmp(v[0], "bad")) { snprintf(err, errlen, "name '%s' is bad", v[0]); return -1; }
+        o->name = v[0];   /* it lives as long as the process */
+    } else if (!strcmp(key, "pair")) { o->pair[0] = v[0]; o->pair[1] = v[1]; }
+    else if (!strcmp(key, "loud")) o->flag = 1;
+    return 0;
+}
+
+/* Each parse gets its own pair, kept to the end: what the parser
+ * allocates stays reachable (LeakSanitizer runs these tests). */
+static tiler_daemon ds[128], *d = ds;
+static own mines[128], *mine = mines;
+static int slot;
+static char errfile[] = "/tmp/tiler-test-daemon-err-XXXXXX", conf[] = "/tmp/tiler-test-daemon-conf-XXXXXX";
+static char stderr_text[4096];
+
+/* Parses the NULL-ended arguments after "prog", stderr into stderr_text. */
+static int parse(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0, rc, saved = dup(2), fd = open(errfile, O_WRONLY | O_TRUNC);
+    va_list ap;
+    const char *a = first;
+    ssize_t n;
+    argv[argc++] = "prog";
+    va_start(ap, first);
+    while (a && argc < 31) { argv[argc++] = (char *)a; a = va_arg(ap, const char *); }
+    va_end(ap);
+    argv[argc] = NULL;
+    if (slot < 127) slot++;
+    d = &ds[slot];
+    mine = &mines[slot];
+    d->prog = "prog";
+    d->usage = "usage: prog\n";
+    d->version_note = "note";
+    d->options = table;
+    d->set = set;
+    d->ctx = mine;
+    fflush(stderr);
+    dup2(fd, 2);
+    rc = tiler_daemon_parse(d, argc, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    fd = open(errfile, O_RDONLY);
+    n = read(fd, stderr_text, sizeof(stderr_text) - 1);
+    stderr_text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return rc;
+}
+
+static void put_conf(const char *text)
+{
+    FILE *f = fopen(conf, "w");
+    fputs(text, f);
+    fclose(f);
+    chmod(conf, 0600);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* An error: -1 and exactly one line naming what is wrong. */
+static void refused(int rc, const char *want, const char *what)
+{
+    ok(rc == -1 && lines(stderr_text) == 1 && strstr(stderr_text, want) && !strncmp(stderr_text, "prog: ", 6),
+       "%s: one line naming it: %.*s", what, (int)strcspn(stderr_text, "\n"), stderr_text);
+}
+
+static void test_forms(void)
+{
+    ok(parse("--name", "a", NULL) == 0 && mine->name && !strcmp(mine->name, "a"), "--opt VALUE");
+    ok(parse("--name=b", NULL) == 0 && mine->name && !strcmp(mine->name, "b"), "--opt=VALUE");
+    ok(parse("-n", "c", NULL) == 0 && mine->name && !strcmp(mine->name, "c"), "-o VALUE");
+    ok(parse("-nd", NULL) == 0 && mine->name && !strcmp(mine->name, "d"), "-oVALUE");
+    ok(parse("--name=", NULL) == -1, "--opt= (empty) is refused");
+    ok(parse("--name", "x=y", NULL) == 0 && !strcmp(mine->name, "x=y"), "a value may hold '='");
+    ok(parse("--name", "-dash", NULL) == 0 && !strcmp(mine->name, "-dash"), "a separate value may start with '-'");
+    ok(parse("--loud", "-l", NULL) == 0 && mine->flag == 1, "flags, long and short");
+    ok(parse("--pair", "in", "out", NULL) == 0 && !strcmp(mine->pair[0], "in") && !strcmp(mine->pair[1], "out"),
+       "a two-value option");
+    ok(parse("--pair=in", "out", NULL) == 0 && !strcmp(mine->pair[0], "in") && !strcmp(mine->pair[1], "out"),
+       "a two-value option, first value attached");
+    ok(parse("-b", "h:1", "-X", "a.b=c=d", "--foreground", "--pidfile", "/p", "--user=u", "--log-level", "debug", NULL) == 0
+       && !strcmp(d->brokers, "h:1") && d->nprops == 1 && !strcmp(d->props[0].key, "a.b") && !strcmp(d->props[0].value, "c=d")
+       && d->foreground && !strcmp(d->pidfile, "/p") && !strcmp(d->user, "u") && d->log_level == TILER_LOG_DEBUG,
+       "the common options");
+    ok(parse(NULL) == 0 && d->brokers && !d->foreground && !d->pidfile && !d->user && d->log_level == TILER_LOG_INFO,
+       "defaults");
+}
+
+static void test_errors(void)
+{
+    refused(parse("--bogus", NULL), "unknown option '--bogus'", "unknown long option");
+    refused(parse("--bogus=1", NULL), "unknown option '--bogus'", "unknown long option with a value");
+    refused(parse("-q", NULL), "unknown option '-q'", "unknown short option");
+    refused(parse("-lx", NULL), "unknown option '-lx'", "no bundling of short flags");
+    refused(parse("--name", NULL), "--name wants a value", "missing value");
+    refused(parse("--pair", "in", NULL), "--pair wants two values", "missing second value");
+    refused(parse("--loud=1", NULL), "--loud takes no value", "a flag given a value");
+    refused(parse("stray", NULL), "unexpected argument 'stray'", "positional argument");
+    refused(parse("--name", "bad", NULL), "name 'bad' is bad", "the daemon's own check");
+    refused(parse("--log-level", "loud", NULL), "log-level 'loud'", "bad log level");
+    refused(parse("-X", "novalue", NULL), "PROP=VALUE", "--kafka without '='");
+    refused(parse("-X", "=v", NULL), "PROP=VALUE", "--kafka without a name");
+    refused(parse("--name", "", NULL), "name is empty", "an empty value");
+    /* An error before the config file is read: the file is never opened. */
+    refused(parse("--bogus", "-c", "/nonexistent/file", NULL), "unknown option", "flags are checked before the file");
+}
+
+static void test_config(void)
+{
+    put_conf("# a comment\nname = from-file\nbrokers = f:1\nkafka.sasl.username = u\nloud = yes\n");
+    refused(parse("-c", conf, NULL), "unknown setting 'loud'", "a flag is no config-file key");
+    put_conf("# a comment\nname = from-file\nbrokers = f:1\nkafka.sasl.username = u\n");
+    ok(parse("--config", conf, NULL) == 0 && !strcmp(mine->name, "from-file") && !strcmp(d->brokers, "f:1")
+       && d->nprops == 1 && !strcmp(d->props[0].key, "sasl.username"), "--config FILE");
+    ok(parse("--config=/nonexistent", NULL) == -1, "--config=FILE is read (a missing one is an error)");
+    {
+        char opt[128];
+        snprintf(opt, sizeof(opt), "--config=%s", conf);
+        ok(parse(opt, NULL) == 0 && !strcmp(mine->name, "from-file"), "--config=FILE");
+        snprintf(opt, sizeof(opt), "-c%s", conf);
+        ok(parse(opt, NULL) == 0 && !strcmp(mine->name, "from-file"), "-cFILE");
+    }
+    ok(parse("--name", "flag", "-c", conf, NULL) == 0 && !strcmp(mine->name, "flag"), "a flag before --config wins over the file");
+    ok(parse("-c", conf, "--name", "flag", NULL) == 0 && !strcmp(mine->name, "flag"), "a flag after --config wins over the file");
+    ok(parse("-c", conf, "-X", "sasl.username=v", NULL) == 0 && d->nprops == 2 && !strcmp(d->props[1].value, "v"),
+       "Kafka properties from flags come after the file's (librdkafka: the last wins)");
+    refused(parse("-c", conf, "--config", conf, NULL), "--config given twice", "two config files");
+    put_conf("name = x\nbogus = 1\n");
+    refused(parse("-c", conf, NULL), "unknown setting 'bogus'", "unknown key");
+    ok(strstr(stderr_text, ":2:") != NULL, "which names the file's line: %s", stderr_text);
+    put_conf("only-cmdline = 1\n");
+    refused(parse("-c", conf, NULL), "unknown setting 'only-cmdline'", "a command-line-only option in the file");
+    put_conf("config = /etc/other\n");
+    refused(parse("-c", conf, NULL), "unknown setting 'config'", "no config file from a config file");
+    put_conf("name = bad\n");
+    refused(parse("-c", conf, NULL), "name 'bad' is bad", "the daemon's check applies to the file");
+    put_conf("brokers =\n");
+    refused(parse("-c", conf, NULL), "brokers is empty", "an empty value in the file");
+    put_conf("name = x\n");
+    chmod(conf, 0666);
+    refused(parse("-c", conf, NULL), "world-writable", "a world-writable file");
+}
+
+static void test_help(void)
+{
+    int saved = dup(1), fd = open(errfile, O_WRONLY | O_TRUNC), rc;
+    char out[256] = "";
+    ssize_t n;
+    fflush(stdout);
+    dup2(fd, 1);
+    rc = parse("--name", "a", "--version", "--bogus", NULL);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    close(fd);
+    fd = open(errfile, O_RDONLY);
+    n = read(fd, out, sizeof(out) - 1);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    ok(rc == 1 && !strncmp(out, "prog ", 5) && strstr(out, "(note)"), "--version prints the version and the note: %s", out);
+    ok(parse("-h", NULL) == 1, "-h is help");
+}
+
+/* Start-up in a child process: what the launching process sees. */
+static void test_start(void)
+{
+    char dir[] = "/tmp/tiler-test-daemon-XXXXXX", pidfile[256], buf[32] = "";
+    int q[2], status, fd;
+    pid_t launcher, daemon_pid;
+    ssize_t n;
+
+    mkdtemp(dir);
+    snprintf(pidfile, sizeof(pidfile), "%s/d.pid", dir);
+    tiler_log_init("test", TILER_LOG_ERROR);
+
+    /* A pid file that cannot be written: the launcher exits 2. */
+    if (!(launcher = fork())) {
+        char bad[300];
+        int dn = open("/dev/null", O_WRONLY);
+        dup2(dn, 2);
+        snprintf(bad, sizeof(bad), "%s/missing/d.pid", dir);
+        memset(d, 0, sizeof(*d));
+        d->pidfile = bad;
+        _exit(tiler_daemon_start(d, NULL) < 0 ? TILER_EXIT_USAGE : 0);
+    }
+    waitpid(launcher, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE, "detached: an unwritable pid file is exit 2");
+
+    /* Detached: the launcher exits 0 once the daemon is ready; the pid
+     * file names the daemon; SIGTERM stops it and removes the file. q's
+     * write end lives in the daemon only: EOF on it means it exited. */
+    if (pipe(q) < 0) return;
+    if (!(launcher = fork())) {
+        close(q[0]);
+        memset(d, 0, sizeof(*d));
+        d->pidfile = pidfile;
+        if (tiler_daemon_start(d, NULL) < 0) _exit(9);
+        tiler_daemon_ready();
+        while (!tiler_daemon_sleep(60000)) { }
+        tiler_daemon_finish(d);
+        _exit(0);
+    }
+    close(q[1]);
+    waitpid(launcher, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "detached: the launcher exits 0 once the daemon is ready");
+    fd = open(pidfile, O_RDONLY);
+    n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    daemon_pid = (pid_t)atoi(buf);
+    ok(daemon_pid > 0 && daemon_pid != launcher && kill(daemon_pid, 0) == 0,
+       "the pid file names the detached daemon, not the launcher (%d, launcher %d)", (int)daemon_pid, (int)launcher);
+    if (daemon_pid > 0) kill(daemon_pid, SIGTERM);
+    n = read(q[0], buf, 1);
+    ok(n == 0, "SIGTERM stops it (its sleep ends at once)");
+    close(q[0]);
+    ok(access(pidfile, F_OK) < 0, "and its pid file is gone");
+
+    /* The daemon fails before it is ready: the launcher exits with its code. */
+    if (!(launcher = fork())) {
+        memset(d, 0, sizeof(*d));
+        if (tiler_daemon_start(d, NULL) < 0) _exit(9);
+        _exit(TILER_EXIT_USAGE);   /* as a bad Kafka property would */
+    }
+    waitpid(launcher, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE, "a daemon that fails before ready: the launcher exits with its code");
+    rmdir(dir);
+}
+
+int main(void)
+{
+    int fd = mkstemp(errfile);
+    close(fd);
+    fd = mkstemp(conf);
+    close(fd);
+    test_forms();
+    test_errors();
+    test_config();
+    test_help();
+    test_start();
+    unlink(errfile);
+    unlink(conf);
+    return done_testing();
+}

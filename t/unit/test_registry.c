@@ -1,0 +1,100 @@
+/* tiler-monitor's registry: states, and forgetting dead workers so that
+ * new ones always find room. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "tap.h"
+#include "monitor_registry.h"
+#include "tiler_log.h"
+
+static monitor_registry reg;
+
+static int beat(const char *id, long long now)
+{
+    char json[256], err[256];
+    snprintf(json, sizeof(json), "{\"id\":\"%s\",\"host\":\"h\",\"pid\":1,\"tiles_done\":0,\"interval_ms\":1000}", id);
+    return monitor_registry_heartbeat(&reg, json, strlen(json), now, err, sizeof(err));
+}
+
+static const monitor_worker *find(const char *id)
+{
+    int i;
+    for (i = 0; i < reg.count; i++) if (!strcmp(reg.workers[i].id, id)) return &reg.workers[i];
+    return NULL;
+}
+
+int main(void)
+{
+    char id[64], err[512], path[] = "/tmp/tiler-test-registry-XXXXXX";
+    long long t = 1000000;
+    int i, all = 1;
+    tiler_log_init("test", TILER_LOG_ERROR);
+    reg.dead_after_ms = 15000;
+    reg.suspect_after_missed = 2;
+    reg.forget_after_ms = 3600000;
+
+    for (i = 0; i < MONITOR_MAX_WORKERS; i++) {
+        snprintf(id, sizeof(id), "w%d", i);
+        all &= beat(id, t) == 0;
+    }
+    ok(all && reg.count == MONITOR_MAX_WORKERS, "%d workers fill the registry", MONITOR_MAX_WORKERS);
+    ok(beat("one-more", t) < 0, "a full registry of live workers refuses a new one");
+
+    /* w0 keeps beating; the others go silent. */
+    t += 20000;
+    beat("w0", t);
+    monitor_registry_sweep(&reg, t);
+    ok(find("w1") && find("w1")->state == MONITOR_DEAD && reg.count == MONITOR_MAX_WORKERS,
+       "silent workers turn dead and are kept for now");
+    ok(beat("one-more", t) < 0, "so a new worker still finds no room");
+    for (i = 0; i < 3500; i++) {   /* most of an hour of heartbeats from w0, a second apart */
+        t += 1000;
+        beat("w0", t);
+        monitor_registry_sweep(&reg, t);
+    }
+    ok(find("w1") && find("w1")->state == MONITOR_DEAD, "a dead worker is kept until forget-after-ms");
+    t += 100000;
+    beat("w0", t);
+    monitor_registry_sweep(&reg, t);
+    ok(reg.count == 1 && find("w0") && find("w0")->state == MONITOR_ALIVE,
+       "after forget-after-ms the dead are forgotten, the live one stays (count %d)", reg.count);
+    ok(beat("one-more", t) == 0 && find("one-more"), "and a new worker is accepted");
+
+    /* A worker that comes back before it is forgotten is the same entry. */
+    t += 30000;
+    monitor_registry_sweep(&reg, t);
+    ok(find("one-more") && find("one-more")->state == MONITOR_DEAD, "one-more dies");
+    beat("one-more", t + 1000);
+    ok(find("one-more") && find("one-more")->state == MONITOR_ALIVE && reg.count == 2, "and comes back alive, not twice");
+
+    /* forget_after_ms 0 keeps them for ever. */
+    reg.forget_after_ms = 0;
+    monitor_registry_sweep(&reg, t + 365LL * 86400000);
+    ok(reg.count == 2, "forget-after-ms 0: never forgotten");
+
+    /* A snapshot that cannot be written says why. */
+    mkdtemp(path);
+    chmod(path, 0500);
+    snprintf(id, sizeof(id), "%s/workers.json", path);
+    if (geteuid() == 0) {   /* root writes anywhere: take a path under a file instead */
+        FILE *f;
+        snprintf(id, sizeof(id), "%s/file", path);
+        chmod(path, 0700);
+        f = fopen(id, "w");
+        if (f) fclose(f);
+        snprintf(id, sizeof(id), "%s/file/workers.json", path);
+    }
+    ok(monitor_registry_write(&reg, NULL, id, t, err, sizeof(err)) < 0
+       && strstr(err, "workers.json.tmp: ") && (strstr(err, "Permission denied") || strstr(err, "Not a directory")),
+       "an unwritable snapshot names the file and the OS error: %s", err);
+    snprintf(id, sizeof(id), "%s/file", path);
+    unlink(id);
+    chmod(path, 0700);
+    snprintf(id, sizeof(id), "%s/workers.json", path);
+    ok(monitor_registry_write(&reg, NULL, id, t, err, sizeof(err)) == 0 && access(id, R_OK) == 0, "a writable one is written");
+    unlink(id);
+    rmdir(path);
+    return done_testing();
+}
