@@ -223,7 +223,7 @@ static void sweep(results_ctx *x, apr_pool_t *p)
     apr_array_header_t *ids;
     int i;
     x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
-    tiler_resend_check(x->resend, x->store, x->consumer, p);
+    tiler_resend_kick(x->resend, x->consumer);
     if (x->c->job_ttl_seconds <= 0) return;
     if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;
     for (i = 0; i < ids->nelts; i++) {
