@@ -32,7 +32,7 @@ int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char 
 {
     char dir[4096];
     int n;
-    if (k > 65535 || tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    if (tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
     n = snprintf(buf, len, "%s/strip-%u", dir, k);
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }

@@ -94,6 +94,16 @@ int main(void)
     MARK(err);
     ok(tiler_raster_load(raster, 8, 5, err, sizeof(err)) == NULL && err[0], "a short raster: NULL with a message (%s)", err);
 
+    {
+        /* A row of tiles per strip: a tall image with 16-pixel tiles has
+         * more than 65536 of them, and each needs its path. */
+        char path[4096];
+        const char *id = "0123456789abcdef0123456789abcdef";
+        ok(tiler_spool_strip_path(path, sizeof(path), "/spool", id, 70000) == 0
+           && !strcmp(path, "/spool/jobs/0123456789abcdef0123456789abcdef/strip-70000"), "strip 70000 has a path (%s)", path);
+        ok(tiler_spool_strip_path(path, sizeof(path), "/spool", "../etc", 1) < 0, "no strip path for a bad id");
+    }
+
     unlink(raster);
     rmdir(tmpdir_name);
     return done_testing();
