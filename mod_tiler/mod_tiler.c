@@ -84,6 +84,20 @@ static int tiler_post_config(apr_pool_t *p, apr_pool_t *plog, apr_pool_t *ptemp,
     return OK;
 }
 
+/* Runs after the virtual hosts' configs are merged, also for `httpd -t`. */
+static int tiler_check_config(apr_pool_t *p, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *vs;
+    const char *err;
+    (void)p; (void)plog;
+    for (vs = s->next; vs; vs = vs->next)
+        if ((err = tiler_config_check_vhost(ptemp, s, vs))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(30020) "mod_tiler: %s", err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    return OK;
+}
+
 static void tiler_child_init(apr_pool_t *pchild, server_rec *s)
 {
     /* librdkafka's threads do not survive fork: every client is made here
@@ -96,6 +110,7 @@ static void tiler_register_hooks(apr_pool_t *p)
 {
     static const char *const before_watchdog[] = { "mod_watchdog.c", NULL };
     (void)p;
+    ap_hook_check_config(tiler_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(tiler_post_config, NULL, before_watchdog, APR_HOOK_MIDDLE);
     ap_hook_child_init(tiler_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(tiler_api_handler, NULL, NULL, APR_HOOK_MIDDLE);
