@@ -6,6 +6,9 @@
 #include <unistd.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
+#include <apr_buckets.h>
+#include <http_log.h>
+#include <http_request.h>
 #include <http_protocol.h>
 #include "mod_tiler_respond.h"
 #include "tiler_image.h"
@@ -14,20 +17,59 @@
 #define THUMB_MIN 16
 #define THUMB_MAX 1024
 
+/* A strong validator for a spool file: inode, size and modification time,
+ * as httpd's FileETag All. httpd's own ap_make_etag makes the tag weak for a
+ * file changed less than a second ago (it might change again within the
+ * second), and If-Range never matches a weak tag, so a download started right
+ * after the job ended could not be resumed. Results and thumbnails never
+ * change once in place (both are written beside and renamed), so a strong tag
+ * is honest here. */
+static const char *file_etag(request_rec *r, const apr_finfo_t *fi)
+{
+    return apr_psprintf(r->pool, "\"%" APR_UINT64_T_HEX_FMT "-%" APR_UINT64_T_HEX_FMT "-%" APR_UINT64_T_HEX_FMT "\"",
+                        (apr_uint64_t)fi->inode, (apr_uint64_t)fi->size, (apr_uint64_t)fi->mtime);
+}
+
+/* Serves a spool file as httpd serves a static one: ETag, Last-Modified,
+ * conditional requests (304, 412), and Range / If-Range through httpd's
+ * byterange filter (single and multiple ranges, 206 and 416), so that
+ * `curl -C -` resumes a download of any size. The filter handles ranges only
+ * when the whole body is in one brigade ending with EOS (it must know the
+ * length): ap_send_fd passes the file without EOS, so it never got ranges.
+ * The file goes as file buckets: sendfile, or reads in small pieces, never
+ * the whole file in memory. */
 static int send_file(request_rec *r, const char *path, const char *mime, const char *filename)
 {
     apr_file_t *f;
     apr_finfo_t fi;
-    apr_size_t sent;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+    int status;
     if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_SENDFILE_ENABLED, 0, r->pool) != APR_SUCCESS
-        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS)
+        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_MTIME | APR_FINFO_INODE, f) != APR_SUCCESS)
         return tiler_send_error(r, HTTP_GONE, "result_gone", "the job is done but its result file is gone");
     ap_set_content_type(r, mime);
-    ap_set_content_length(r, fi.size);
     if (filename)
         apr_table_setn(r->headers_out, "Content-Disposition", apr_psprintf(r->pool, "inline; filename=\"%s\"", filename));
-    if (!r->header_only) ap_send_fd(f, r, 0, (apr_size_t)fi.size, &sent);
-    return OK;
+    apr_table_setn(r->headers_out, "ETag", file_etag(r, &fi));
+    apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
+    ap_update_mtime(r, fi.mtime);
+    ap_set_last_modified(r);
+    if ((status = ap_meets_conditions(r)) != OK) {
+        apr_file_close(f);
+        if (status == HTTP_PRECONDITION_FAILED)
+            return tiler_send_error(r, status, "precondition_failed", "the file does not match If-Match or If-Unmodified-Since");
+        return status;   /* 304 Not Modified: no body */
+    }
+    ap_set_content_length(r, fi.size);
+    if (r->header_only) return OK;
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, f, 0, fi.size, r->pool);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    if (rv == APR_SUCCESS || r->connection->aborted) return OK;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, APLOGNO(30460) "sending %s failed", path);
+    return AP_FILTER_ERROR;
 }
 
 /* Scales the result to at most side pixels on its long side, once; later
