@@ -33,6 +33,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->encode_threads = -1;
     c->max_jobs = -1;
     c->job_ttl_seconds = -1;
+    c->preview_above_pixels = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
 }
@@ -48,6 +49,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
+    PICK(preview_above_pixels, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -187,6 +189,8 @@ const command_rec tiler_directives[] = {
                   "Threads that encode results, in the httpd child running the results consumer"),
     AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
                   "Replication factor for topics mod_tiler creates (-1: broker default)"),
+    AP_INIT_TAKE1("TilerPreviewAbovePixels", set_number, NUM(preview_above_pixels, 0, APR_INT64_C(1) << 40, 0), RSRC_CONF,
+                  "Job pages show a preview made from the result, not the result, above this many pixels"),
     { NULL }
 };
 
@@ -216,6 +220,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->max_jobs < 0) c->max_jobs = TILER_DEFAULT_MAX_JOBS;
     if (c->job_ttl_seconds < 0) c->job_ttl_seconds = TILER_DEFAULT_JOB_TTL;
     if (c->event_stream_seconds < 0) c->event_stream_seconds = TILER_DEFAULT_EVENT_STREAM_SECONDS;
+    if (c->preview_above_pixels < 0) c->preview_above_pixels = TILER_DEFAULT_PREVIEW_ABOVE_PIXELS;
     /* Build both client configs once now (no client, no threads before fork)
      * so that a property that does not fit a role fails startup. */
     probe = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers, (const tiler_prop *)c->kafka_props->elts,

@@ -10,7 +10,7 @@ use Test::More;
 use TilerTest;
 
 TilerTest::need(-x '/usr/bin/curl', 'curl');
-my $t = TilerTest->new(name => 'download', directives => '');  # PREVIEW
+my $t = TilerTest->new(name => 'download', directives => "TilerPreviewAbovePixels 200000\n");
 $t->start_all(workers => 1);
 
 my $big = $t->make_image('big.png', 900, 600, 'png', 0, 37);     # 540,000 pixels: over the threshold
@@ -98,6 +98,35 @@ is($full->{headers}{'accept-ranges'}, 'bytes', 'Accept-Ranges: bytes');
     ok($r->{headers}{etag}, 'with an ETag');
     my ($again) = $t->request('GET', "$url?thumb=64", headers => { 'If-None-Match' => $r->{headers}{etag} });
     is($again->{status}, 304, 'revalidated: 304');
+}
+
+# ---- the job page: the result itself, or above TilerPreviewAbovePixels a preview ----
+{
+    my (undef, $s2) = $t->submit($small, 'grayscale', format => 'jpeg');
+    my ($j2) = $t->wait_job($s2->{id}, 60);
+    is($j2->{state}, 'done', 'small job done');
+    my ($page) = $t->request('GET', "/tiler/jobs/$id");
+    like($page->{content}, qr{<img id="result" src="/tiler/api/jobs/$id/result\?thumb=2048"},
+         '900 x 600 over a 200,000-pixel threshold: the page shows the preview');
+    unlike($page->{content}, qr{<img[^>]*src="/tiler/api/jobs/$id/result"}, 'and never the result itself');
+    like($page->{content}, qr{id="preview-note"}, 'saying it is a preview');
+    like($page->{content}, qr{id="download" href="/tiler/api/jobs/$id/result"}, 'with the download link');
+    ($page) = $t->request('GET', "/tiler/jobs/$s2->{id}");
+    like($page->{content}, qr{<img id="result" src="/tiler/api/jobs/$s2->{id}/result"}, '400 x 300 under it: the result itself');
+    unlike($page->{content}, qr{preview-note}, 'and no preview note');
+
+    # ?preview, which the upload page uses: the same choice, made by the server
+    my ($r) = $t->request('GET', "$url?preview");
+    is($r->{status}, 200, '?preview of the large result');
+    is($r->{headers}{'content-type'}, 'image/png', 'is a PNG');
+    ok(-f $t->dir . "/spool/jobs/$id/thumb-2048.png", 'the cached 2048 thumbnail');
+    ok($r->{content} eq TilerTest::slurp($t->dir . "/spool/jobs/$id/thumb-2048.png"), 'is what it sends');
+    ($r) = $t->request('GET', "/tiler/api/jobs/$s2->{id}/result?preview");
+    is($r->{headers}{'content-type'}, 'image/jpeg', '?preview of the small result: the JPEG result itself');
+    my ($res) = $t->request('GET', "/tiler/api/jobs/$s2->{id}/result");
+    ok($r->{content} eq $res->{content}, 'byte for byte');
+    ($r) = $t->request('GET', "$url?thumb=2049");
+    is($r->{status}, 400, 'thumb=2049: 400');
 }
 
 $t->finish;
