@@ -41,5 +41,5 @@ $out = `apache2 -t -f $conf 2>&1`;
 is($?, 0, 'installed module loads and the example tiler.conf parses') or diag($out);
 
 my $v = `$dest$sbindir/tiler-worker --version`;
-like($v, qr/^tiler-worker \d+\.\d+\.\d+$/, 'installed worker runs');
+like($v, qr/^tiler-worker \d+\.\d+\.\d+ \(test hooks: (?:on|off)\)$/, 'installed worker runs');
 done_testing;
