@@ -67,6 +67,17 @@ $r = $http->get("$base/dashboard.html");
 is($r->{status}, 200, 'GET the dashboard') or diag($r->{content});
 like($r->{headers}{'content-type'} // '', qr{^text/html}, 'as HTML');
 
+# The monitor's snapshot, which httpd's children read, lists the workers.
+my $alive = 0;
+my $deadline = time + 30;
+while (time < $deadline) {
+    my $w = eval { decode_json($http->get("$base/api/workers")->{content}) } // {};
+    $alive = grep { ($_->{state} // '') eq 'alive' } @{ $w->{workers} || [] };
+    last if $alive >= 2;
+    sleep 0.2;
+}
+is($alive, 2, "the dashboard's data: the monitor sees scripts/up's 2 workers alive");
+
 # One job through the form, as a browser without JavaScript sends it.
 my $img = $t->make_image('in.png', 700, 500, 'png', 0, 7);
 my $ops = 'grayscale,blur:2';
@@ -86,7 +97,7 @@ ok($id, "to the job page ($loc)");
 $id //= 'none';
 
 my $job = {};
-my $deadline = time + 120;
+$deadline = time + 120;
 while (time < $deadline) {
     $r = $http->get("$base/api/jobs/$id");
     $job = eval { decode_json($r->{content}) } // {};
