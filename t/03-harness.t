@@ -63,5 +63,15 @@ is($?, 9, '--kill kills it');
 $out = `$TilerTest::TOP/scripts/leftovers $mark`;
 is($?, 0, 'and then nothing is left') or diag($out);
 
+# A test that dies midway leaves nothing running either (DESTROY).
+my $dying = "harness-dies-$$";
+my $died = `TILER_RUN_MARK=$dying $^X -I$FindBin::Bin/lib -MTilerTest -e '
+    my \$d = TilerTest->new(name => "harness-dies"); \$d->start_all(workers => 1); print "started ", \$d->dir, "\\n"; die "midway\\n"' 2>&1`;
+isnt($?, 0, 'a test that dies midway fails');
+like($died, qr/^started /m, 'after it started httpd and a worker') or diag($died);
+$out = `$TilerTest::TOP/scripts/leftovers --kill $dying`;
+is($?, 0, 'and leaves no process running') or diag($out);
+File::Path::remove_tree($1) if $died =~ m{^started (/\S+/harness-dies-\w+)$}m;
+
 $t->finish;
 done_testing;

@@ -57,6 +57,7 @@ sub new {
         location_extra => $o{location_extra} // '',
         allow_log => $o{allow_log} // [],
         pids => {},
+        owner => $$,   # a forked copy must not stop what the test runs
     }, $class;
     $self->{brokers} = $o{brokers} // "127.0.0.1:$self->{kafka_port}";
     my $tag = "$name-$$";
@@ -152,9 +153,10 @@ sub start_httpd {
     for (1 .. 100) {
         # httpd detaches into a session of its own: its pid is its children's
         # process group, by which they are stopped even when it is gone.
+        # (apache2 -k start may return before the pid file is written.)
         $self->{httpd_group} //= $self->httpd_pid;
         my $r = $self->{http}->get("$self->{url}/tiler/api/jobs");
-        return 1 if $r->{status} < 500;   # 401 where auth is on
+        return 1 if $r->{status} < 500 && ($self->{httpd_group} //= $self->httpd_pid);   # 401 where auth is on
         sleep 0.1;
     }
     die "httpd does not answer on $self->{url}";
@@ -452,9 +454,11 @@ sub finish {
 # with their whole process groups.
 sub DESTROY {
     my ($self) = @_;
+    return if ($self->{owner} // 0) != $$;
     local ($?, $!, $@);
     for my $pid (values %{ $self->{pids} || {} }) { kill 'KILL', -$pid, $pid; waitpid($pid, 0); stop_group($pid, 0); }
-    stop_group($self->{httpd_group}, 5) if $self->{httpd_group};
+    my $group = $self->{httpd_group} // $self->httpd_pid;
+    stop_group($group, 5) if $group;
 }
 
 1;
