@@ -1,4 +1,5 @@
-# Shared by scripts/up, scripts/down and scripts/check. Source it.
+# Shared by scripts/up, down, check and kafka, the tests (t/lib/TilerTest.pm)
+# and bench/run. Source it.
 # shellcheck shell=bash
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
