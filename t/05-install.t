@@ -9,7 +9,7 @@ use Test::More;
 use TilerTest;
 
 my $top = $TilerTest::TOP;
-my $dest = tempdir('install-XXXXXX', DIR => "$top/t/run", CLEANUP => 1);
+my $dest = tempdir('install-XXXXXX', DIR => $TilerTest::BASE, CLEANUP => 1);
 my $out = `make -C $top install DESTDIR=$dest 2>&1`;
 is($?, 0, 'make install DESTDIR=... succeeds') or diag($out);
 
