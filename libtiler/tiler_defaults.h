@@ -24,6 +24,7 @@
 #define TILER_RESULTS_RETENTION_MS  "86400000"
 #define TILER_HEARTBEATS_RETENTION_MS "3600000"  /* 1 hour */
 #define TILER_DEAD_LETTERS_RETENTION_MS "604800000" /* 7 days: time to look */
+#define TILER_DEFAULT_FORGET_AFTER_MS 3600000LL   /* the monitor forgets a dead worker after an hour */
 #define TILER_DEFAULT_MAX_CRASHES   2   /* a task that crashed the worker this often is skipped */
 /* The largest message any tile may become (header + pixels). Topics, the
  * producer's message.max.bytes and the consumers' fetch sizes follow it. */
