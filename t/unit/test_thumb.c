@@ -167,8 +167,10 @@ static void write_tall_jpeg(const char *path, int w, int h)
     free(row);
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 /* Thumbnails path under an address-space limit of limit_mb more than the
- * process uses now, in a child. 1 when it succeeds there. */
+ * process uses now, in a child. 1 when it succeeds there. AddressSanitizer
+ * reserves terabytes of address space, so a limit means nothing there. */
 static int thumb_within(const char *path, uint32_t side, long limit_mb)
 {
     pid_t pid = fork();
@@ -190,6 +192,7 @@ static int thumb_within(const char *path, uint32_t side, long limit_mb)
     }
     return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+#endif
 
 int main(void)
 {
@@ -293,10 +296,7 @@ int main(void)
     if (t) gdImageDestroy(t);
     ok(info.work_bytes == info2.work_bytes && info2.work_bytes < 2048 * 4 + 4096,
        "buffers do not grow with height (%zu and %zu bytes)", info.work_bytes, info2.work_bytes);
-#if defined(__SANITIZE_ADDRESS__)
-    ok(1, "# skip address-space limits under AddressSanitizer");
-    ok(1, "# skip address-space limits under AddressSanitizer");
-#else
+#if !defined(__SANITIZE_ADDRESS__)
     ok(thumb_within(tmpdir_path("tall.png"), 2048, 48), "tall PNG at 2048 within 48 MiB more address space");
     ok(thumb_within(tmpdir_path("tall.jpg"), 256, 48), "tall JPEG at 256 within 48 MiB more address space");
 #endif
