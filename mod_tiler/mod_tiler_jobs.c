@@ -157,8 +157,8 @@ static int no_room(request_rec *r, const tiler_srv_conf *c, int *sent)
 static void forget_job(request_rec *r, tiler_store *store, const char *id, int delete, const char *reason)
 {
     if (delete ? tiler_store_delete_job(store, id) == 0 : tiler_store_finish(store, id, "failed", reason) == 0) return;
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30481) "job %s cannot be %s (%s); %s it instead", id,
-                  delete ? "deleted" : "marked failed", tiler_store_error(store), delete ? "marking it failed" : "deleting");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30481) "job %s cannot be %s (%s); %s instead", id,
+                  delete ? "deleted" : "marked failed", tiler_store_error(store), delete ? "marking it failed" : "deleting it");
     if (delete ? tiler_store_finish(store, id, "failed", reason) == 0 : tiler_store_delete_job(store, id) == 0) return;
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30482) "job %s stays in the store as it was, with no input: %s", id,
                   tiler_store_error(store));
