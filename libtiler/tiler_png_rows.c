@@ -40,6 +40,13 @@ static void palette_lut(png_structp png, png_infop info, int lut[256])
     if (first_clear >= 0) lut[first_clear] = gdTrueColorAlpha(0, 0, 0, gdAlphaMax);
 }
 
+static int lut_has_alpha(const int lut[256])
+{
+    int i, any = 0;
+    for (i = 0; i < 256; i++) any |= lut[i] & 0x7f000000;
+    return any != 0;
+}
+
 /* libgd's grey ramp: levels spread over 0..255 for 1, 2 and 4 bits. A
  * tRNS grey makes that one level transparent black (for 16 bits, every
  * sample with its high byte). */
@@ -106,6 +113,10 @@ gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, 
         snprintf(err, errlen, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
         png_longjmp(png, 1);
     }
+    /* Whether pixels can be transparent, known before the first rows (see
+     * tiler_rows_fn): an alpha channel (grey with alpha is RGBA by now), or a
+     * palette or grey level that tRNS makes transparent. */
+    gdImageSaveAlpha(im, channels == 4 || (channels == 1 && lut_has_alpha(lut)));
     for (pass = 0; passes > 1 && pass < passes; pass++)
         for (y = 0; y < h; y++) png_read_row(png, row + rowbytes * y, NULL);
     for (y = 0; y < h; y++) {
@@ -119,17 +130,18 @@ gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, 
             for (x = 0; x < w; x++, p += 3) px[x] = gdTrueColor(p[0], p[1], p[2]);
         else
             for (x = 0; x < w; x++) px[x] = lut[p[x]];
-        /* Every 16 rows is often enough for whoever cuts tiles. */
-        if (fn && ((y + 1) % 16 == 0 || y + 1 == h) && fn(ctx, im, y + 1, err, errlen)) {
-            png_destroy_read_struct(&png, &info, NULL);
-            free(row);
-            gdImageDestroy(im);
-            return NULL;
-        }
+        /* Every 16 rows is often enough for whoever cuts tiles. The last
+         * rows wait for the end of the file (as in tiler_jpeg.c): a file
+         * corrupt after its pixels must not let every tile out first. */
+        if (fn && (y + 1) % 16 == 0 && y + 1 < h && fn(ctx, im, y + 1, err, errlen)) break;
     }
-    png_read_end(png, NULL);
+    if (y == h) png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(row);
+    if (y < h || (fn && fn(ctx, im, h, err, errlen))) {
+        gdImageDestroy(im);
+        return NULL;
+    }
     gdImageAlphaBlending(im, 0);
     gdImageSaveAlpha(im, 1);
     return im;

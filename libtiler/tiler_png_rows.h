@@ -14,7 +14,8 @@
 #include <gd.h>
 #include "tiler_jpeg.h"   /* tiler_rows_fn */
 
-/* Decodes f. NULL with a reason in err on a corrupt file or when fn stops it. */
+/* Decodes f. NULL with a reason in err on a corrupt file or when fn stops
+ * it; the last rows reach fn only once the file is read to IEND. */
 gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
 #include "tiler_webp.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <webp/decode.h>
 
 /* Read size: small enough that the first rows decode early, large enough
@@ -36,8 +37,9 @@ gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err,
     unsigned char *buf = NULL;
     gdImagePtr im = NULL;
     VP8StatusCode st = VP8_STATUS_SUSPENDED;
-    int done = 0;
+    int done = 0, alpha = 1, first = 1;
     size_t n;
+    uint64_t total = 0, riff_end = 0;
 
     if (!WebPInitDecoderConfig(&config)) {
         snprintf(err, errlen, "webp image could not be decoded: libwebp version mismatch");
@@ -51,6 +53,16 @@ gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err,
     while (st == VP8_STATUS_SUSPENDED && (n = fread(buf, 1, WEBP_CHUNK, f)) > 0) {
         int last_y = 0, w = 0, h = 0, stride = 0;
         const uint8_t *rgba;
+        /* The header says whether there is alpha (a VP8X flag, a VP8L
+         * bit), for whoever must decide at the first rows (tiler_rows_fn). */
+        if (first) {
+            WebPBitstreamFeatures feat;
+            first = 0;
+            if (WebPGetFeatures(buf, n, &feat) == VP8_STATUS_OK) alpha = feat.has_alpha;
+            if (n >= 12 && !memcmp(buf, "RIFF", 4) && !memcmp(buf + 8, "WEBP", 4))
+                riff_end = 8 + ((uint64_t)buf[4] | (uint64_t)buf[5] << 8 | (uint64_t)buf[6] << 16 | (uint64_t)buf[7] << 24);
+        }
+        total += n;
         st = WebPIAppend(idec, buf, n);
         if (st != VP8_STATUS_OK && st != VP8_STATUS_SUSPENDED) break;
         if (!(rgba = WebPIDecGetRGB(idec, &last_y, &w, &h, &stride)) || last_y <= done) continue;
@@ -58,14 +70,26 @@ gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err,
             snprintf(err, errlen, "out of memory for a %dx%d image", w, h);
             goto fail;
         }
+        gdImageSaveAlpha(im, alpha);
         copy_rows(im, rgba, stride, done, last_y);
         done = last_y;
-        if (fn && fn(ctx, im, (uint32_t)done, err, errlen)) goto fail;
+        /* The last rows wait for the decoder's verdict on the whole file
+         * (as in tiler_jpeg.c): every tile must not leave before it. */
+        if (fn && done < h && fn(ctx, im, (uint32_t)done, err, errlen)) goto fail;
     }
     if (st != VP8_STATUS_OK || !im || done < gdImageSY(im)) {
         snprintf(err, errlen, "webp image could not be decoded: %s", status_text(st == VP8_STATUS_OK ? VP8_STATUS_SUSPENDED : st));
         goto fail;
     }
+    /* libwebp is done at the image's end; the rest of the RIFF (metadata)
+     * must be there too, as libgd's loader, given the whole file, requires:
+     * else the file is cut short. */
+    while ((n = fread(buf, 1, WEBP_CHUNK, f)) > 0) total += n;
+    if (total < riff_end) {
+        snprintf(err, errlen, "webp image could not be decoded: %s", status_text(VP8_STATUS_NOT_ENOUGH_DATA));
+        goto fail;
+    }
+    if (fn && fn(ctx, im, (uint32_t)done, err, errlen)) goto fail;
     WebPIDelete(idec);
     WebPFreeDecBuffer(&config.output);
     free(buf);

@@ -11,7 +11,8 @@
 #include "tiler_jpeg.h"   /* tiler_rows_fn */
 
 /* Decodes f. NULL with a reason in err on a corrupt or truncated file, an
- * animation, or when fn stops it. fn may be NULL. */
+ * animation, or when fn stops it. fn may be NULL; the last rows reach it
+ * only once libwebp has found the whole image sound. */
 gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, size_t errlen);
 
 #endif

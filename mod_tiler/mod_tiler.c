@@ -16,14 +16,16 @@
 #include "tiler_image.h"
 #include "tiler_store.h"
 
-/* The spool and its jobs/ folder must belong to the user the children run as. */
+/* The spool and its jobs/ and slots/ (mod_tiler_slots.h) folders must
+ * belong to the user the children run as. */
 static const char *prepare_spool(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
 {
-    const char *dirs[2];
+    const char *dirs[3];
     int i;
     dirs[0] = c->spool_dir;
     dirs[1] = apr_pstrcat(p, c->spool_dir, "/jobs", NULL);
-    for (i = 0; i < 2; i++) {
+    dirs[2] = apr_pstrcat(p, c->spool_dir, "/slots", NULL);
+    for (i = 0; i < 3; i++) {
         apr_status_t rv = apr_dir_make_recursive(dirs[i], APR_FPROT_OS_DEFAULT, p);
         if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
             return apr_psprintf(p, "cannot create TilerSpoolDir %s", dirs[i]);

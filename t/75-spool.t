@@ -7,12 +7,14 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
 use Time::HiRes qw(sleep time);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'spool', directives => "TilerJobTTL 3\n",
     allow_log => [qr/No space left on device/, qr/AH30304: job [0-9a-f]{32}: cannot write the result/, qr/AH30309: job [0-9a-f]{32}: cannot write raster/,
-                  qr/AH30102: cannot write spool file/, qr/AH30802: job [0-9a-f]{32}: cannot write the result: .*No space left on device/, qr/AH30403: cannot create job directory/]);
+                  qr/AH30102: cannot write spool file/, qr/AH30802: job [0-9a-f]{32}: cannot write the result: .*No space left on device/, qr/AH30420: cannot write spool file/, qr/AH30403: cannot create job directory/]);
 my $spool = $t->dir . '/spool';
 mkdir $spool;
 my $mounted = $> == 0 && system("mount -t tmpfs -o size=40m,mode=0755 tmpfs $spool 2>/dev/null") == 0;
@@ -91,14 +93,33 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
 # ---- a full disk ----
 SKIP: {
     TilerTest::missing('root, to mount a small tmpfs for the spool') unless $mounted;
-    skip 'needs root to mount a small tmpfs for the spool', 10 unless $mounted;
+    skip 'needs root to mount a small tmpfs for the spool', 13 unless $mounted;
     my $fill = "$spool/filler";
     # First leave 1 MiB: the upload itself cannot be stored.
     system("dd if=/dev/zero of=$fill bs=1M count=39 status=none");
     my $big = $t->make_image('big.jpg', 2000, 1500, 'jpeg', 0, 92);
-    my ($r0, $j0) = $t->submit($big, 'invert');
+    # A client that keeps its connection open: refused midway, the answer
+    # closes it, so that httpd does not read and discard the rest of the
+    # body first (up to LimitRequestBody).
+    my $ka = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+    my $post = sub {
+        my ($path, $type, $content) = @_;
+        my $r = $ka->request('POST', $t->url . $path, { content => $content, headers => { 'Content-Type' => $type } });
+        return ($r, eval { JSON::PP::decode_json($r->{content}) } // {});
+    };
+    my ($r0, $j0) = $post->('/tiler/api/jobs?ops=invert', 'image/jpeg', TilerTest::slurp($big));
     is($r0->{status}, 507, 'no room for the upload: 507');
-    like($j0->{message} // '', qr/spool disk full/, "with a clear error: $j0->{message}");
+    like($j0->{message} // '', qr/spool disk full/, "with a clear error: " . ($j0->{message} // ''));
+    is(lc($r0->{headers}{connection} // ''), 'close', 'and the connection closes: the rest of the body is not read');
+    # The same upload in a form.
+    my $fb = 'tilerSpoolFormBoundary';
+    my ($rf, $jf) = $post->('/tiler/api/jobs', "multipart/form-data; boundary=$fb",
+        "--$fb\r\nContent-Disposition: form-data; name=\"ops\"\r\n\r\ninvert\r\n--$fb\r\n"
+        . "Content-Disposition: form-data; name=\"image\"; filename=\"big.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+        . TilerTest::slurp($big) . "\r\n--$fb--\r\n");
+    is($rf->{status}, 507, 'no room for the upload in a form: 507');
+    is($jf->{error} // '', 'spool_error', 'spool_error');
+    is(lc($rf->{headers}{connection} // ''), 'close', 'and the connection closes');
     # Then room for the upload (about 3.6 MB) but not for the 12 MB raster.
     unlink $fill;
     system("dd if=/dev/zero of=$fill bs=1M count=34 status=none");

@@ -379,7 +379,8 @@ sub spew {
 sub make_image {
     my ($self, $name, $w, $h, $fmt, $alpha, $seed) = @_;
     my $path = "$self->{dir}/$name";
-    system($self->bin('t/tools/tiler-testimg'), $path, $w, $h, $fmt // 'png', $alpha ? 'alpha' : 'opaque', $seed // 1) == 0
+    # $alpha: true for transparency everywhere, or 'alpha-below:ROW'.
+    system($self->bin('t/tools/tiler-testimg'), $path, $w, $h, $fmt // 'png', $alpha ? ($alpha =~ /^alpha/ ? $alpha : 'alpha') : 'opaque', $seed // 1) == 0
         or die "tiler-testimg failed";
     return $path;
 }

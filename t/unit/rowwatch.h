@@ -18,8 +18,9 @@ static int same(gdImagePtr a, gdImagePtr b)
     return 1;
 }
 
-/* ordered and rows_final start at 1; stop_at 0 never stops. */
-typedef struct { uint32_t last, calls, stop_at; int ordered, rows_final; } watch;
+/* ordered and rows_final start at 1; stop_at 0 never stops. first_alpha:
+ * the image's saveAlphaFlag at the first call (the header's say). */
+typedef struct { uint32_t last, calls, stop_at; int ordered, rows_final, first_alpha; } watch;
 
 static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen) __attribute__((unused));
 static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen)
@@ -28,6 +29,7 @@ static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t er
     if (rows <= w->last) w->ordered = 0;
     /* The rows said final are there (an opaque testimg never makes 0x7f alpha). */
     if (rows && (im->tpixels[rows - 1][0] & 0x7f000000)) w->rows_final = 0;
+    if (!w->calls) w->first_alpha = im->saveAlphaFlag;
     w->last = rows;
     w->calls++;
     if (w->stop_at && rows >= w->stop_at) { snprintf(err, errlen, "stopped at row %u", rows); return 1; }
