@@ -27,7 +27,8 @@
   }
   // Megapixels per second: the monitor counts tiles, not pixels, so the
   // tiles/s are spread over the running jobs by the tiles each has left,
-  // at each job's pixels per tile.
+  // at each job's pixels per tile. With no job running there is nothing to
+  // spread them over (the monitor's rate trails the last tiles): null.
   function megapixelRate(tilesPerSecond) {
     let left = 0, px = 0;
     jobs.forEach((j) => {
@@ -36,12 +37,13 @@
       left += n;
       px += n * j.width * j.height / j.tiles_total;
     });
-    return left ? tilesPerSecond * px / left / 1e6 : 0;
+    return left ? tilesPerSecond * px / left / 1e6 : null;
   }
   function render() {
     const now = Date.now();
     document.getElementById('tiles-rate').textContent = clusterRate === null ? '–' : clusterRate.toFixed(1);
-    document.getElementById('mp-rate').textContent = clusterRate === null ? '–' : megapixelRate(clusterRate).toFixed(2);
+    const mp = clusterRate === null ? null : megapixelRate(clusterRate);
+    document.getElementById('mp-rate').textContent = mp === null ? '–' : mp.toFixed(2);
 
     const wb = document.querySelector('#workers tbody');
     wb.textContent = '';
