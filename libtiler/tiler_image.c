@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tiler_defaults.h"
+#include "tiler_jpeg_out.h"
 #include "tiler_png.h"
 #include "tiler_png_rows.h"
 #include "tiler_webp.h"
@@ -235,7 +236,10 @@ int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *er
     gd_last_error[0] = '\0';
     gdImageSaveAlpha(im, 1);
     if (fmt == TILER_FMT_JPEG) {
-        gdImageJpeg(im, f, TILER_JPEG_QUALITY);
+        if (tiler_jpeg_out_image(im, f, TILER_JPEG_QUALITY, gd_last_error, sizeof(gd_last_error)) < 0) {
+            fclose(f);
+            FAIL("encoding the jpeg result failed: %s", gd_last_error);
+        }
     } else if (tiler_png_save_image(im, f, TILER_PNG_LEVEL, gd_last_error, sizeof(gd_last_error)) < 0) {
         fclose(f);
         FAIL("encoding the png result failed: %s", gd_last_error);

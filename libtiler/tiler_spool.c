@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "tiler_id.h"
 
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which)
@@ -102,6 +103,44 @@ int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, cha
     }
     if (close(fd) < 0) FAIL("cannot write raster: %s", strerror(errno));
     return 0;
+}
+
+int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, char *err, size_t errlen)
+{
+    struct stat st;
+    uint64_t from = (uint64_t)top * width * 4, to = from + (uint64_t)n * width * 4, blk;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        FAIL("cannot stat raster: %s", strerror(e));
+    }
+    /* Punching part of a block zeroes it without freeing it: that would
+     * wipe the neighbouring rows' pixels for nothing. */
+    blk = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
+    from = (from + blk - 1) / blk * blk;
+    to = to / blk * blk;
+    if (to > from && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EOPNOTSUPP || e == ENOSYS) return 1;
+        FAIL("cannot free raster rows %u..%u: %s", top, top + n - 1, strerror(e));
+    }
+    if (close(fd) < 0) FAIL("cannot free raster rows: %s", strerror(errno));
+    return 0;
+}
+
+int tiler_raster_has_hole(const char *path, char *err, size_t errlen)
+{
+    off_t end, hole;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
+    end = lseek(fd, 0, SEEK_END);
+    hole = lseek(fd, 0, SEEK_HOLE);
+    close(fd);
+    if (end < 0 || hole < 0) FAIL("cannot look for holes in the raster: %s", strerror(errno));
+    return hole < end;
 }
 
 gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen)

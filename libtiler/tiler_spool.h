@@ -30,6 +30,16 @@ int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char 
 /* Writes the result message's pixels (its src rectangle) into the raster.
  * Writing the same tile twice leaves the same bytes. */
 int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen);
+/* Frees the disk under rows [top, top + n) of the raster, whose pixels
+ * are encoded and will not be read again (fallocate punch-hole; the file
+ * keeps its size and the freed rows read back as zeros). Only whole
+ * filesystem blocks inside those rows go: a block shared with a row
+ * outside them stays. Returns 0, 1 when the filesystem cannot punch holes
+ * (nothing freed, nothing lost), or -1 with err. */
+int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, char *err, size_t errlen);
+/* 1 when the raster has a hole before its end (rows freed, or never
+ * written), 0 when it is whole, -1 with err. */
+int tiler_raster_has_hole(const char *path, char *err, size_t errlen);
 gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
 
 /* Removes what a job needs only while it runs: upload, raster, PNG strips,

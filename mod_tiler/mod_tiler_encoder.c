@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <apr_atomic.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -12,8 +13,13 @@
 #include "mod_tiler_results.h"
 #include "tiler_defaults.h"
 #include "tiler_id.h"
+#include "tiler_jpeg_out.h"
 #include "tiler_png.h"
 #include "tiler_spool.h"
+
+/* Rows of a JPEG result read from the raster at a time: 4 x width bytes
+ * each. A multiple of 16, libjpeg's MCU height at 4:2:0. */
+#define TILER_JPEG_BAND_ROWS 64
 
 struct tiler_encoder {
     server_rec *s;
@@ -57,8 +63,23 @@ static uint32_t strip_count(const tiler_job *job)
     return (job->height + job->tile_size - 1) / job->tile_size;
 }
 
-int tiler_encode_strip(const tiler_srv_conf *c, const tiler_job *job, uint32_t k, char *err, size_t errlen)
+/* Frees the disk under raster rows [top, top + n), now encoded for good.
+ * Not being able to is no failure: the job ends with the raster dropped. */
+static void release_rows(server_rec *s, const char *raster, const tiler_job *job, uint32_t top, uint32_t n)
 {
+    static volatile apr_uint32_t said;
+    char err[512];
+    int rc = tiler_raster_release_rows(raster, job->width, top, n, err, sizeof(err));
+    if (rc == 1 && apr_atomic_cas32(&said, 1, 0) == 0)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30840) "the spool's filesystem cannot punch holes: "
+                     "a job's raster keeps its full size until the job ends");
+    else if (rc < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30841) "job %s: %s", job->id, err);
+}
+
+int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *err, size_t errlen)
+{
+    const tiler_srv_conf *c = tiler_srv(s);
     char raster[4096], path[4096];
     uint32_t top = k * job->tile_size, rows, i;
     tiler_png_strip strip;
@@ -80,7 +101,16 @@ int tiler_encode_strip(const tiler_srv_conf *c, const tiler_job *job, uint32_t k
     if (tiler_png_strip_encode(rowp, job->width, rows, job_color(job), TILER_PNG_LEVEL, k + 1 == strip_count(job), &strip,
                                err, errlen) < 0)
         goto out;
-    rc = tiler_png_strip_save(path, &strip, err, errlen);
+    /* The strip's rows are freed once a strip is saved, so a copy made
+     * while (or after) another copy was saved may have read freed rows: a
+     * strip already there is the good one. This check comes after the
+     * read: if the other copy was not saved by now, it had freed nothing
+     * when this copy read its rows. */
+    if (access(path, F_OK) == 0) {
+        rc = 0;
+    } else if ((rc = tiler_png_strip_save(path, &strip, err, errlen)) == 0) {
+        release_rows(s, raster, job, top, rows);
+    }
     tiler_png_strip_free(&strip);
 out:
     free(px);
@@ -107,7 +137,7 @@ int tiler_encoder_removed(const tiler_srv_conf *c, tiler_store *store, const cha
 
 /* Fails the job and frees its disk: raster, upload and strips. A job
  * removed meanwhile is no failure: it is only tidied away. */
-static void fail_png(server_rec *s, tiler_store *store, const tiler_job *job, const char *why, apr_pool_t *p)
+static void fail_result(server_rec *s, tiler_store *store, const tiler_job *job, const char *why, apr_pool_t *p)
 {
     if (tiler_encoder_removed(tiler_srv(s), store, job->id, p)) return;
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30802) "job %s: cannot write the result: %s", job->id, why);
@@ -160,22 +190,22 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
 
     if (tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_RESULT_TMP) < 0
         || tiler_spool_path(result, sizeof(result), c->spool_dir, job->id, TILER_SPOOL_RESULT) < 0) {
-        fail_png(s, store, job, "no spool path for the result", p);
+        fail_result(s, store, job, "no spool path for the result", p);
         return;
     }
     /* Strips whose rows completed last (or before a restart) are made now. */
     for (k = 0; k < n; k++) {
         if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) {
-            fail_png(s, store, job, apr_psprintf(p, "no spool path for strip %u", k), p);
+            fail_result(s, store, job, apr_psprintf(p, "no spool path for strip %u", k), p);
             return;
         }
         if (access(path, R_OK) == 0) continue;
-        if (tiler_encode_strip(c, job, k, err, sizeof(err)) < 0) { fail_png(s, store, job, err, p); return; }
+        if (tiler_encode_strip(s, job, k, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
         late++;
     }
-    if (join_strips(c, job, tmp, err, sizeof(err)) < 0) { fail_png(s, store, job, err, p); return; }
+    if (join_strips(c, job, tmp, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
     if (rename(tmp, result) < 0) {
-        fail_png(s, store, job, apr_psprintf(p, "cannot place the result file: %s", strerror(errno)), p);
+        fail_result(s, store, job, apr_psprintf(p, "cannot place the result file: %s", strerror(errno)), p);
         return;
     }
     /* The raster, the upload and the strips have served their purpose. */
@@ -187,6 +217,82 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30804) "job %s done: %ux%u, %u tiles, PNG joined from %u strips "
                      "(%u encoded at the end) in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
                      job->tiles_total, n, late, apr_time_as_msec(apr_time_now() - t0));
+}
+
+/* Encodes the raster into the JPEG file at tmp a band at a time, freeing
+ * each band's rows once encoded. 0, or -1 with err; f is closed. */
+static int write_jpeg(server_rec *s, const tiler_job *job, const char *raster, const char *tmp, char *err, size_t errlen)
+{
+    uint32_t top, n, freed = 0;
+    tiler_jpeg_out *j;
+    int rc = 0, *px = malloc((size_t)job->width * TILER_JPEG_BAND_ROWS * sizeof(int));
+    FILE *f = fopen(tmp, "wb");
+    if (!f || !px) {
+        snprintf(err, errlen, f ? "out of memory for a band of the JPEG" : "cannot create the result file: %s", strerror(errno));
+        if (f) fclose(f);
+        free(px);
+        return -1;
+    }
+    j = tiler_jpeg_out_begin(f, job->width, job->height, TILER_JPEG_QUALITY, err, errlen);
+    for (top = 0; j && rc == 0 && top < job->height; top += n) {
+        n = job->height - top < TILER_JPEG_BAND_ROWS ? job->height - top : TILER_JPEG_BAND_ROWS;
+        if ((rc = tiler_raster_read_rows(raster, job->width, top, n, px, err, errlen)) == 0
+            && (rc = tiler_jpeg_out_rows(j, px, n, err, errlen)) == 0) {
+            /* From the band before: the block it shared with this one goes too. */
+            release_rows(s, raster, job, freed, top + n - freed);
+            freed = top;
+        }
+    }
+    if (!j) {
+        rc = -1;
+    } else if (rc == 0) {
+        rc = tiler_jpeg_out_end(j, err, errlen);
+    } else {
+        char ignored[8];
+        tiler_jpeg_out_end(j, ignored, sizeof(ignored));
+    }
+    free(px);
+    if (fclose(f) != 0 && rc == 0) {
+        snprintf(err, errlen, "cannot write the result file: %s", strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
+{
+    tiler_srv_conf *c = tiler_srv(s);
+    char raster[4096], tmp[4096], result[4096], err[512];
+    apr_time_t t0 = apr_time_now();
+    int hole;
+
+    if (tiler_spool_path(raster, sizeof(raster), c->spool_dir, job->id, TILER_SPOOL_RASTER) < 0
+        || tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_RESULT_TMP) < 0
+        || tiler_spool_path(result, sizeof(result), c->spool_dir, job->id, TILER_SPOOL_RESULT) < 0) {
+        fail_result(s, store, job, "no spool path for the result", p);
+        return;
+    }
+    /* Every tile is in, so every row was written: a hole is rows an
+     * encoding freed before it was cut short (the child died). They are
+     * gone; failing says so, where encoding would hide them as black. */
+    if ((hole = tiler_raster_has_hole(raster, err, sizeof(err))) != 0) {
+        fail_result(s, store, job, hole < 0 ? err : "the encoding of the result was interrupted after it had freed "
+                    "part of the raster; submit the image again", p);
+        return;
+    }
+    if (write_jpeg(s, job, raster, tmp, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
+    if (rename(tmp, result) < 0) {
+        fail_result(s, store, job, apr_psprintf(p, "cannot place the result file: %s", strerror(errno)), p);
+        return;
+    }
+    tiler_spool_drop_work(c->spool_dir, job->id);
+    if (tiler_store_finish(store, job->id, "done", NULL) < 0)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30842) "job %s: cannot mark done: %s", job->id,
+                     tiler_store_error(store));
+    else if (!tiler_encoder_removed(c, store, job->id, p))
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30843) "job %s done: %ux%u, %u tiles, JPEG encoded in bands "
+                     "of %u rows in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height, job->tiles_total,
+                     TILER_JPEG_BAND_ROWS, apr_time_as_msec(apr_time_now() - t0));
 }
 
 /* Each task opens its own store connection: a connection is one thread's. */
@@ -216,7 +322,7 @@ static void finish_now(tiler_encoder *e, const char *id)
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
         if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job, p);
-        else tiler_results_finish_job(e->s, st, id, p);
+        else tiler_encode_jpeg_result(e->s, st, &job, p);
     }
     apr_pool_destroy(p);
 }
@@ -232,7 +338,7 @@ static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
     (void)t;
     if (task_store(k->e, &st, &p) == 0) {
         if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)) {
-            rc = tiler_encode_strip(k->e->c, &job, k->strip, err, sizeof(err));
+            rc = tiler_encode_strip(k->e->s, &job, k->strip, err, sizeof(err));
             /* Look again now that the strip is (or is not) written. */
             if (tiler_store_get_job(st, k->id, &now, p) == 1) {
                 /* Removed while the strip was made: tidy, say nothing. */
@@ -244,7 +350,7 @@ static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
             } else if (rc < 0) {
                 /* A strip that cannot be written (a full disk) would fail
                  * the finish too: fail now, and free the disk now. */
-                fail_png(k->e->s, st, &job, apr_psprintf(p, "strip %u: %s", k->strip, err), p);
+                fail_result(k->e->s, st, &job, apr_psprintf(p, "strip %u: %s", k->strip, err), p);
             }
         }
         apr_pool_destroy(p);

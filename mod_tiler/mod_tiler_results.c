@@ -8,7 +8,6 @@
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
 #include "tiler_id.h"
-#include "tiler_image.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
@@ -52,52 +51,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         rd_kafka_commit(rk, NULL, 0);
         rd_kafka_assign(rk, NULL);
     }
-}
-
-void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_pool_t *p)
-{
-    tiler_srv_conf *c = tiler_srv(s);
-    tiler_store *store = vstore;
-    tiler_job job;
-    char raster[4096], tmp[4096], result[4096], err[512];
-    gdImagePtr im;
-    tiler_format fmt;
-    apr_time_t t0 = apr_time_now();
-
-    if (tiler_store_get_job(store, id, &job, p) != 0) return;
-    if (strcmp(job.state, "queued") && strcmp(job.state, "running")) return;
-    if (tiler_spool_path(raster, sizeof(raster), c->spool_dir, id, TILER_SPOOL_RASTER)
-        || tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, id, TILER_SPOOL_RESULT_TMP)
-        || tiler_spool_path(result, sizeof(result), c->spool_dir, id, TILER_SPOOL_RESULT))
-        return;
-    fmt = tiler_output_format_parse(job.format);
-    if (!(im = tiler_raster_load(raster, job.width, job.height, err, sizeof(err)))) {
-        /* A job removed meanwhile (DELETE) took its raster: no failure. */
-        if (tiler_encoder_removed(c, store, id, p)) return;
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30303) "job %s: %s", id, err);
-        tiler_spool_drop_work(c->spool_dir, id);
-        tiler_store_finish(store, id, "failed", err);
-        return;
-    }
-    /* Encode beside, then rename: a reader never sees half a result. */
-    if (tiler_image_save(im, tmp, fmt, err, sizeof(err)) < 0
-        || (rename(tmp, result) < 0 && snprintf(err, sizeof(err), "cannot place the result file: %s", strerror(errno)))) {
-        gdImageDestroy(im);
-        if (tiler_encoder_removed(c, store, id, p)) return;
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30304) "job %s: cannot write the result: %s", id, err);
-        tiler_spool_drop_work(c->spool_dir, id);
-        tiler_store_finish(store, id, "failed", apr_psprintf(p, "the result could not be written: %s", err));
-        return;
-    }
-    gdImageDestroy(im);
-    /* The raster and the upload have served their purpose; the result is
-     * what remains. */
-    tiler_spool_drop_work(c->spool_dir, id);
-    if (tiler_store_finish(store, id, "done", NULL) < 0)
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30305) "job %s: cannot mark done: %s", id, tiler_store_error(store));
-    else if (!tiler_encoder_removed(c, store, id, p))
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30306) "job %s done: %ux%u, %u tiles, encoded in %" APR_TIME_T_FMT " ms",
-                     id, job.width, job.height, job.tiles_total, apr_time_as_msec(apr_time_now() - t0));
 }
 
 /* Fails a job and frees its raster and upload: a full disk must not stay full. */

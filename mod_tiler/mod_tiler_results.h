@@ -9,8 +9,4 @@
 /* Registers the singleton (post_config, second pass). NULL or an error. */
 const char *tiler_results_register(apr_pool_t *p, server_rec *s);
 
-/* Encodes the result of a job whose tiles are all in, and marks it done
- * (or failed). Idempotent. */
-void tiler_results_finish_job(server_rec *s, void *store, const char *id, apr_pool_t *p);
-
 #endif

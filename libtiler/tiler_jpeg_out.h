@@ -1,0 +1,38 @@
+/* A JPEG encoder fed a band of rows at a time, so that a result of any
+ * height is written holding only the band it is given and libjpeg's own
+ * few MCU rows (about 16 rows of width x 3 bytes a component, at 4:2:0).
+ *
+ * The output is what libgd's gdImageJpeg writes at the same quality with
+ * the same libjpeg: baseline, libjpeg's default tables and 4:2:0 chroma
+ * subsampling, a JFIF header at 96 dpi, and the pixels' red, green and
+ * blue with alpha ignored (JPEG has none; gd drops it the same way). Only
+ * gd's "CREATOR: gd-jpeg" comment marker is left out. Pixels are libgd
+ * truecolor values (0xAARRGGBB). */
+#ifndef TILER_JPEG_OUT_H
+#define TILER_JPEG_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <gd.h>
+
+typedef struct tiler_jpeg_out tiler_jpeg_out;
+
+/* Starts a width x height JPEG on f (left open: the caller closes it).
+ * NULL with err when libjpeg refuses (a side above 65,535) or memory runs
+ * out. */
+tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, int quality, char *err, size_t errlen);
+
+/* Writes the next n rows, top to bottom, width pixels each, packed. 0, or
+ * -1 with err (the encoder is then only good for tiler_jpeg_out_end). */
+int tiler_jpeg_out_rows(tiler_jpeg_out *j, const int *rows, uint32_t n, char *err, size_t errlen);
+
+/* Finishes the file and frees the encoder. 0, or -1 with err when a step
+ * failed, rows are missing, or f could not be written. j may be NULL
+ * (after a failed begin, err already said why). */
+int tiler_jpeg_out_end(tiler_jpeg_out *j, char *err, size_t errlen);
+
+/* A whole truecolor image in one call: begin, its rows, end. */
+int tiler_jpeg_out_image(gdImagePtr im, FILE *f, int quality, char *err, size_t errlen);
+
+#endif
