@@ -77,7 +77,14 @@ tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, i
     j->c.density_unit = 1;
     j->c.X_density = GD_DPI;
     j->c.Y_density = GD_DPI;
-    if (quality >= 0) jpeg_set_quality(&j->c, quality, TRUE);
+    if (quality >= 0) {
+        jpeg_set_quality(&j->c, quality, TRUE);
+        /* gd turns chroma subsampling off at 90 and above (4:4:4). */
+        if (quality >= 90) {
+            j->c.comp_info[0].h_samp_factor = 1;
+            j->c.comp_info[0].v_samp_factor = 1;
+        }
+    }
     jpeg_stdio_dest(&j->c, f);
     jpeg_start_compress(&j->c, TRUE);
     return j;

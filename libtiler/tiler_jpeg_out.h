@@ -1,10 +1,11 @@
 /* A JPEG encoder fed a band of rows at a time, so that a result of any
  * height is written holding only the band it is given and libjpeg's own
- * few MCU rows (about 16 rows of width x 3 bytes a component, at 4:2:0).
+ * few MCU rows (a few times 16 rows of width x 3 bytes).
  *
  * The output is what libgd's gdImageJpeg writes at the same quality with
- * the same libjpeg: baseline, libjpeg's default tables and 4:2:0 chroma
- * subsampling, a JFIF header at 96 dpi, and the pixels' red, green and
+ * the same libjpeg: baseline, libjpeg's default tables, 4:2:0 chroma
+ * subsampling below quality 90 and none (4:4:4) from 90 up, a JFIF header
+ * at 96 dpi, and the pixels' red, green and
  * blue with alpha ignored (JPEG has none; gd drops it the same way). Only
  * gd's "CREATOR: gd-jpeg" comment marker is left out. Pixels are libgd
  * truecolor values (0xAARRGGBB). */
@@ -19,7 +20,8 @@
 typedef struct tiler_jpeg_out tiler_jpeg_out;
 
 /* Starts a width x height JPEG on f (left open: the caller closes it).
- * NULL with err when libjpeg refuses (a side above 65,535) or memory runs
+ * NULL with err when libjpeg refuses (a side above JPEG_MAX_DIMENSION,
+ * 65,500 in libjpeg-turbo) or memory runs
  * out. */
 tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, int quality, char *err, size_t errlen);
 
