@@ -110,6 +110,8 @@ int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, ui
     struct stat st;
     uint64_t from = (uint64_t)top * width * 4, to = from + (uint64_t)n * width * 4, blk;
     int fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* Gone: the job ended meanwhile (and took its raster's disk with it). */
+    if (fd < 0 && errno == ENOENT) return 0;
     if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
     if (fstat(fd, &st) < 0) {
         int e = errno;

@@ -34,8 +34,9 @@ int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, cha
  * are encoded and will not be read again (fallocate punch-hole; the file
  * keeps its size and the freed rows read back as zeros). Only whole
  * filesystem blocks inside those rows go: a block shared with a row
- * outside them stays. Returns 0, 1 when the filesystem cannot punch holes
- * (nothing freed, nothing lost), or -1 with err. */
+ * outside them stays. Returns 0 (also when the raster is gone: its job
+ * ended, nothing is left to free), 1 when the filesystem cannot punch
+ * holes (nothing freed, nothing lost), or -1 with err. */
 int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, char *err, size_t errlen);
 /* 1 when the raster has a hole before its end (rows freed, or never
  * written), 0 when it is whole, -1 with err. */

@@ -264,7 +264,7 @@ void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job
     tiler_srv_conf *c = tiler_srv(s);
     char raster[4096], tmp[4096], result[4096], err[512];
     apr_time_t t0 = apr_time_now();
-    int hole;
+    int hole = 0;
 
     if (tiler_spool_path(raster, sizeof(raster), c->spool_dir, job->id, TILER_SPOOL_RASTER) < 0
         || tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_RESULT_TMP) < 0
@@ -272,10 +272,12 @@ void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job
         fail_result(s, store, job, "no spool path for the result", p);
         return;
     }
-    /* Every tile is in, so every row was written: a hole is rows an
-     * encoding freed before it was cut short (the child died). They are
-     * gone; failing says so, where encoding would hide them as black. */
-    if ((hole = tiler_raster_has_hole(raster, err, sizeof(err))) != 0) {
+    /* An encoding cut short (the child died) leaves its result.tmp, and
+     * may have freed rows: every tile is in, so every row was written, and
+     * a hole is rows that are gone. Failing says so, where encoding would
+     * show them as black. (A hole alone is not enough: some file systems
+     * store written blocks of zeros as holes.) */
+    if (access(tmp, F_OK) == 0 && (hole = tiler_raster_has_hole(raster, err, sizeof(err))) != 0) {
         fail_result(s, store, job, hole < 0 ? err : "the encoding of the result was interrupted after it had freed "
                     "part of the raster; submit the image again", p);
         return;

@@ -11,7 +11,8 @@ use Time::HiRes qw(sleep time);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'disk', directives => "TilerTileSize 128\nTilerResendSeconds 2\n",
-    allow_log => [qr/AH30704: job [0-9a-f]{32}: 1 tiles were lost on the way .* attempt 1 of 3/]);
+    allow_log => [qr/AH30704: job [0-9a-f]{32}: 1 tiles were lost on the way .* attempt 1 of 3/,
+                  qr/AH30802: job [0-9a-f]{32}: cannot write the result: the encoding of the result was interrupted/]);
 $t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
 # The lost tile's resend waits until this file exists: the job stays
 # mid-way, every row of tiles but the last one in, for as long as the test
@@ -76,6 +77,36 @@ sub leaves { my ($dir) = @_; return join ' ', sort map { s{.*/}{}r } glob("$dir/
     ok($same, "and so are its pixels ($msg)");
     like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30843: job $j->{id} done: 1001x1203, \d+ tiles, JPEG encoded in bands of 64 rows/,
          'the log says it was encoded in bands');
+}
+
+# ---- JPEG: an encoding cut short after freeing rows fails the job ----
+# The child dying mid-encoding leaves result.tmp and a raster with rows
+# freed; encoding again would show those rows as black. Made here by hand
+# on a job held mid-way, before its last tile lands.
+{
+    unlink $hold;
+    $t->stop_process("worker$_") for 1, 2;
+    my $marker2 = $t->dir . '/dropped-2';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "75:$marker2") for 1, 2;
+    my ($r, $j) = $t->submit($input, 'invert', format => 'jpeg');
+    is($r->{status}, 202, 'cut short: JPEG job accepted');
+    my $s;
+    my $deadline = time + 60;
+    while (time < $deadline) {
+        (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+        last if ($s->{tiles_done} // 0) == 79;
+        sleep 0.05;
+    }
+    is($s->{tiles_done}, 79, 'cut short: held with 79 of 80 tiles in');
+    my $dir = $t->dir . "/spool/jobs/$j->{id}";
+    is(system('fallocate', '-p', '-o', 0, '-l', 65536, "$dir/raster"), 0, 'cut short: the first rows freed');
+    TilerTest::spew("$dir/result.tmp", 'half a JPEG');
+    TilerTest::spew($hold, '');
+    my ($f) = $t->wait_job($j->{id}, 90);
+    is($f->{state}, 'failed', 'cut short: the job fails');
+    like($f->{error} // '', qr/^the encoding of the result was interrupted after it had freed part of the raster; submit the image again$/,
+         "cut short: saying why: " . ($f->{error} // ''));
+    is(leaves($dir), '', 'cut short: and its files are gone');
 }
 
 $t->finish;
