@@ -13,6 +13,8 @@ typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf back;
     char msg[JMSG_LENGTH_MAX];
+    unsigned char *mem;      /* a strip's output (jpeg_mem_dest), freed on error */
+    unsigned long size;
 } error_mgr;
 
 struct tiler_jpeg_out {
@@ -46,6 +48,50 @@ static void destroy(tiler_jpeg_out *j)
     free(j);
 }
 
+uint32_t tiler_jpeg_mcu_rows(int quality)
+{
+    return quality >= 90 ? 8 : 16;
+}
+
+/* libgd 2.3.3's settings (_gdImageJpegCtx), in its order. */
+static void gd_settings(struct jpeg_compress_struct *c, uint32_t width, uint32_t height, int quality)
+{
+    c->image_width = width;
+    c->image_height = height;
+    c->input_components = 3;
+    c->in_color_space = JCS_RGB;
+    jpeg_set_defaults(c);
+    c->density_unit = 1;
+    c->X_density = GD_DPI;
+    c->Y_density = GD_DPI;
+    if (quality >= 0) {
+        jpeg_set_quality(c, quality, TRUE);
+        /* gd turns chroma subsampling off at 90 and above (4:4:4). */
+        if (quality >= 90) {
+            c->comp_info[0].h_samp_factor = 1;
+            c->comp_info[0].v_samp_factor = 1;
+        }
+    }
+}
+
+/* Feeds n packed rows of gd pixels to c as RGB through line. */
+static void feed(struct jpeg_compress_struct *c, JSAMPLE *line, const int *rows, uint32_t n)
+{
+    uint32_t y, x, width = c->image_width;
+    JSAMPROW rowp[1] = { line };
+    for (y = 0; y < n; y++) {
+        const int *src = rows + (size_t)y * width;
+        JSAMPLE *dst = line;
+        for (x = 0; x < width; x++) {
+            unsigned v = (unsigned)src[x];
+            *dst++ = (JSAMPLE)(v >> 16);
+            *dst++ = (JSAMPLE)(v >> 8);
+            *dst++ = (JSAMPLE)v;
+        }
+        jpeg_write_scanlines(c, rowp, 1);
+    }
+}
+
 tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, int quality, char *err, size_t errlen)
 {
     tiler_jpeg_out *j;
@@ -68,23 +114,7 @@ tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, i
         return NULL;
     }
     jpeg_create_compress(&j->c);
-    /* The settings of libgd 2.3.3's _gdImageJpegCtx, in its order. */
-    j->c.image_width = width;
-    j->c.image_height = height;
-    j->c.input_components = 3;
-    j->c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&j->c);
-    j->c.density_unit = 1;
-    j->c.X_density = GD_DPI;
-    j->c.Y_density = GD_DPI;
-    if (quality >= 0) {
-        jpeg_set_quality(&j->c, quality, TRUE);
-        /* gd turns chroma subsampling off at 90 and above (4:4:4). */
-        if (quality >= 90) {
-            j->c.comp_info[0].h_samp_factor = 1;
-            j->c.comp_info[0].v_samp_factor = 1;
-        }
-    }
+    gd_settings(&j->c, width, height, quality);
     jpeg_stdio_dest(&j->c, f);
     jpeg_start_compress(&j->c, TRUE);
     return j;
@@ -92,8 +122,6 @@ tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, i
 
 int tiler_jpeg_out_rows(tiler_jpeg_out *j, const int *rows, uint32_t n, char *err, size_t errlen)
 {
-    uint32_t y, x, width = j->c.image_width;
-    JSAMPROW rowp[1];
     if (j->failed) { snprintf(err, errlen, "the JPEG encoder failed before"); return -1; }
     if (n > j->c.image_height - j->c.next_scanline) {
         j->failed = 1;
@@ -105,18 +133,7 @@ int tiler_jpeg_out_rows(tiler_jpeg_out *j, const int *rows, uint32_t n, char *er
         snprintf(err, errlen, "cannot encode the JPEG: %s", j->e.msg);
         return -1;
     }
-    rowp[0] = j->line;
-    for (y = 0; y < n; y++) {
-        const int *src = rows + (size_t)y * width;
-        JSAMPLE *dst = j->line;
-        for (x = 0; x < width; x++) {
-            unsigned v = (unsigned)src[x];
-            *dst++ = (JSAMPLE)(v >> 16);
-            *dst++ = (JSAMPLE)(v >> 8);
-            *dst++ = (JSAMPLE)v;
-        }
-        jpeg_write_scanlines(&j->c, rowp, 1);
-    }
+    feed(&j->c, j->line, rows, n);
     return 0;
 }
 
@@ -156,4 +173,101 @@ int tiler_jpeg_out_image(gdImagePtr im, FILE *f, int quality, char *err, size_t 
         return -1;
     }
     return tiler_jpeg_out_end(j, err, errlen);
+}
+
+/* Where the header ends (after the SOS segment) in a libjpeg output, and
+ * where its SOF's height field is; 0, or -1 if they are not found. */
+static int find_header(const unsigned char *b, size_t n, size_t *sos_end, size_t *sof_height)
+{
+    size_t i = 2;
+    *sof_height = 0;
+    while (i + 4 <= n && b[i] == 0xff) {
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (b[i + 1] == 0xc0) *sof_height = i + 5;
+        if (b[i + 1] == 0xda) {
+            *sos_end = i + 2 + len;
+            return *sof_height && *sos_end <= n ? 0 : -1;
+        }
+        i += 2 + len;
+    }
+    return -1;
+}
+
+int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, uint32_t top, uint32_t n, int quality,
+                            unsigned char **out, size_t *len, char *err, size_t errlen)
+{
+    struct jpeg_compress_struct c;
+    error_mgr e;
+    unsigned char *buf;
+    unsigned long size;
+    JSAMPLE *line = NULL;
+    uint32_t mcu = tiler_jpeg_mcu_rows(quality), first = top / mcu, last = top + n == height;
+    size_t sos_end, sof_height, i, k, data_len;
+    unsigned char *o;
+
+    *out = NULL;
+    *len = 0;
+    if (width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
+        snprintf(err, errlen, "a JPEG cannot be %ux%u: its sides stop at %ld pixels", width, height, (long)JPEG_MAX_DIMENSION);
+        return -1;
+    }
+    if (!n || top % mcu || top + n > height || (!last && n % mcu)) {
+        snprintf(err, errlen, "rows %u..%u of %u are not a JPEG strip (%u-row MCUs)", top, top + n - 1, height, mcu);
+        return -1;
+    }
+    if (!(line = malloc((size_t)width * 3 + 1))) { snprintf(err, errlen, "out of memory for a JPEG strip"); return -1; }
+    memset(&c, 0, sizeof(c));
+    memset(&e, 0, sizeof(e));
+    c.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    e.pub.emit_message = on_message;
+    if (setjmp(e.back)) {
+        snprintf(err, errlen, "cannot encode a JPEG strip: %s", e.msg);
+        jpeg_destroy_compress(&c);
+        free(line);
+        free(e.mem);
+        return -1;
+    }
+    jpeg_create_compress(&c);
+    gd_settings(&c, width, n, quality);
+    c.restart_in_rows = 1;
+    jpeg_mem_dest(&c, &e.mem, &e.size);
+    jpeg_start_compress(&c, TRUE);
+    feed(&c, line, rows, n);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    buf = e.mem;
+    size = e.size;
+    free(line);
+    if (find_header(buf, size, &sos_end, &sof_height) < 0 || size < sos_end + 2) {
+        free(buf);
+        snprintf(err, errlen, "libjpeg wrote a JPEG strip this code cannot read");
+        return -1;
+    }
+    data_len = size - 2 - sos_end;   /* the entropy-coded data, without EOI */
+    if (!(o = malloc(sos_end + data_len + 4))) { free(buf); snprintf(err, errlen, "out of memory for a JPEG strip"); return -1; }
+    k = 0;
+    if (top == 0) {
+        /* The file's header, for the whole image's height. */
+        memcpy(o, buf, sos_end);
+        o[sof_height] = (unsigned char)(height >> 8);
+        o[sof_height + 1] = (unsigned char)height;
+        k = sos_end;
+    } else {
+        /* The restart marker that ends the MCU row above. */
+        o[k++] = 0xff;
+        o[k++] = (unsigned char)(0xd0 + ((first - 1) & 7));
+    }
+    /* The strip's own markers count from RST0: renumber them from its first
+     * MCU row. Data bytes 0xff are always followed by 0x00 (stuffing). */
+    for (i = sos_end; i < sos_end + data_len; i++) {
+        unsigned char v = buf[i];
+        if (i > sos_end && buf[i - 1] == 0xff && v >= 0xd0 && v <= 0xd7) v = (unsigned char)(0xd0 + ((v - 0xd0 + first) & 7));
+        o[k++] = v;
+    }
+    if (last) { o[k++] = 0xff; o[k++] = 0xd9; }
+    free(buf);
+    *out = o;
+    *len = k;
+    return 0;
 }

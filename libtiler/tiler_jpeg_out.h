@@ -34,6 +34,24 @@ int tiler_jpeg_out_rows(tiler_jpeg_out *j, const int *rows, uint32_t n, char *er
  * (after a failed begin, err already said why). */
 int tiler_jpeg_out_end(tiler_jpeg_out *j, char *err, size_t errlen);
 
+/* A JPEG made of strips encoded apart, in any order, and joined by
+ * concatenation: each strip is a run of restart intervals (one per MCU
+ * row: a DRI marker in the header, an RSTn marker between MCU rows), so a
+ * strip depends on no other. The pixels are those of the whole-image
+ * encoder above (the same quantised blocks; restart markers only reset the
+ * entropy coder's DC prediction); the bytes differ by the markers.
+ * Strips must start on an MCU row: tiler_jpeg_mcu_rows(quality) rows, 8
+ * at quality 90 and up (4:4:4), 16 below (4:2:0).
+ *
+ * Encodes rows [top, top + n) of a width x height image (n rows, packed)
+ * into *out (malloc'd, *len bytes): the first strip carries the file's
+ * header, each later one the restart marker that precedes it, the last one
+ * the end marker. 0, or -1 with err (also when top is not on an MCU row,
+ * or n is not whole MCU rows unless the strip ends the image). */
+uint32_t tiler_jpeg_mcu_rows(int quality);
+int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, uint32_t top, uint32_t n, int quality,
+                            unsigned char **out, size_t *len, char *err, size_t errlen);
+
 /* A whole truecolor image in one call: begin, its rows, end. */
 int tiler_jpeg_out_image(gdImagePtr im, FILE *f, int quality, char *err, size_t errlen);
 

@@ -75,6 +75,33 @@ static void against_gd(int w, int h, int alpha, uint32_t band)
     gdImageDestroy(im);
 }
 
+/* The image as strips of t rows, encoded last to first (order must not
+ * matter) and joined: the pixels of gd's whole-image JPEG. */
+static void strips_against_gd(int w, int h, int alpha, uint32_t t, int quality)
+{
+    gdImagePtr im = testimg_make(w, h, alpha, (uint32_t)(w * 17 + h));
+    uint32_t n = ((uint32_t)h + t - 1) / t, k, y;
+    unsigned char **parts = calloc(n, sizeof(*parts)), *joined;
+    size_t *lens = calloc(n, sizeof(*lens)), total = 0, at = 0;
+    int gn = 0, okay = 1;
+    char err[256] = "";
+    unsigned char *gd = gdImageJpegPtr(im, &gn, quality);
+    for (k = n; k-- > 0 && okay;) {
+        uint32_t top = k * t, rows = (uint32_t)h - top < t ? (uint32_t)h - top : t;
+        int *px = malloc((size_t)w * rows * sizeof(int));
+        for (y = 0; y < rows; y++) memcpy(px + (size_t)y * (size_t)w, im->tpixels[top + y], (size_t)w * sizeof(int));
+        okay = tiler_jpeg_strip_encode(px, (uint32_t)w, (uint32_t)h, top, rows, quality, &parts[k], &lens[k], err, sizeof(err)) == 0;
+        total += lens[k];
+        free(px);
+    }
+    joined = malloc(total + 1);
+    for (k = 0; okay && k < n; k++) { memcpy(joined + at, parts[k], lens[k]); at += lens[k]; }
+    ok(okay && same_pixels(joined, at, gd, (size_t)gn), "%dx%d%s in %u strips of %u rows at quality %d: gd's pixels %s",
+       w, h, alpha ? " with alpha" : "", n, t, quality, err);
+    for (k = 0; k < n; k++) free(parts[k]);
+    free(parts); free(lens); free(joined); gdFree(gd); gdImageDestroy(im);
+}
+
 int main(void)
 {
     static const struct { int w, h, alpha; uint32_t band; } cases[] = {
@@ -88,6 +115,27 @@ int main(void)
     int px[4] = { 0 };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) against_gd(cases[i].w, cases[i].h, cases[i].alpha, cases[i].band);
+
+    strips_against_gd(100, 33, 0, 8, 90);
+    strips_against_gd(257, 255, 1, 16, 90);
+    strips_against_gd(64, 200, 0, 24, 90);
+    strips_against_gd(31, 130, 0, 64, 90);    /* 8 restart markers and more: RST numbers wrap */
+    strips_against_gd(130, 70, 0, 70, 90);    /* one strip */
+    strips_against_gd(99, 101, 0, 16, 75);    /* 4:2:0 below 90: 16-row MCUs */
+    strips_against_gd(99, 101, 1, 32, 75);
+    {
+        static int rows[64 * 16];
+        unsigned char *o;
+        size_t n;
+        err[0] = 0;
+        ok(tiler_jpeg_strip_encode(rows, 64, 40, 4, 8, 90, &o, &n, err, sizeof(err)) < 0 && strstr(err, "not a JPEG strip"),
+           "a strip off the MCU rows: -1 (%s)", err);
+        ok(tiler_jpeg_strip_encode(rows, 64, 40, 8, 12, 90, &o, &n, err, sizeof(err)) < 0, "part of an MCU row short of the end: -1");
+        ok(tiler_jpeg_strip_encode(rows, 64, 40, 32, 8, 90, &o, &n, err, sizeof(err)) == 0 && n > 4
+           && o[0] == 0xff && o[1] == 0xd3 && o[n - 2] == 0xff && o[n - 1] == 0xd9,
+           "the last strip starts with the marker before MCU row 4 (RST3) and ends the file");
+        if (n) free(o);
+    }
 
     /* Local mode writes through tiler_image_save: the same file as gd's. */
     if (tmpdir_make() == 0) {
