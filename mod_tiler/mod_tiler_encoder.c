@@ -63,6 +63,16 @@ static uint32_t strip_count(const tiler_job *job)
     return (job->height + job->tile_size - 1) / job->tile_size;
 }
 
+/* Whether the job's result is made of strips, one per row of tiles: PNG
+ * always; JPEG when its rows of tiles start on MCU rows (tile sizes that
+ * are multiples of 8) and its sides fit a JPEG (else the band encoder at
+ * the end says why not). */
+static int in_strips(const tiler_job *job)
+{
+    if (strcmp(job->format, "jpeg")) return 1;
+    return job->tile_size % tiler_jpeg_mcu_rows(TILER_JPEG_QUALITY) == 0 && job->width <= 65500 && job->height <= 65500;
+}
+
 /* Frees the disk under raster rows [top, top + n), now encoded for good.
  * Not being able to is no failure: the job ends with the raster dropped. */
 static void release_rows(server_rec *s, const char *raster, const tiler_job *job, uint32_t top, uint32_t n)
@@ -77,14 +87,64 @@ static void release_rows(server_rec *s, const char *raster, const tiler_job *job
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30841) "job %s: %s", job->id, err);
 }
 
+/* A strip of a JPEG job as a file: written beside and renamed into place
+ * (two copies of one strip may be written at once, as with PNG strips). */
+static int save_jpeg_strip(const char *path, const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[4200];
+    FILE *f = NULL;
+    int fd;
+    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+    if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "wb"))) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (fd >= 0) { close(fd); unlink(tmp); }
+        return -1;
+    }
+    fd = fwrite(data, 1, len, f) == len;
+    if (fclose(f) != 0) fd = 0;
+    if (!fd || rename(tmp, path) < 0) {
+        snprintf(err, errlen, "cannot write a JPEG strip: %s", strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Encodes rows [top, top + n) (px) as strip k in the job's format and
+ * saves it at path. */
+static int encode_and_save(const tiler_job *job, uint32_t k, const int *px, uint32_t top, uint32_t n, const char *path,
+                           char *err, size_t errlen)
+{
+    int rc;
+    if (!strcmp(job->format, "jpeg")) {
+        unsigned char *data;
+        size_t len;
+        if (tiler_jpeg_strip_encode(px, job->width, job->height, top, n, TILER_JPEG_QUALITY, &data, &len, err, errlen) < 0)
+            return -1;
+        rc = save_jpeg_strip(path, data, len, err, errlen);
+        free(data);
+    } else {
+        tiler_png_strip strip;
+        const int **rowp = malloc(n * sizeof(*rowp));
+        uint32_t i;
+        if (!rowp) { snprintf(err, errlen, "out of memory for strip %u", k); return -1; }
+        for (i = 0; i < n; i++) rowp[i] = px + (size_t)i * job->width;
+        rc = tiler_png_strip_encode(rowp, job->width, n, job_color(job), TILER_PNG_LEVEL, k + 1 == strip_count(job), &strip,
+                                    err, errlen);
+        free(rowp);
+        if (rc < 0) return -1;
+        rc = tiler_png_strip_save(path, &strip, err, errlen);
+        tiler_png_strip_free(&strip);
+    }
+    return rc;
+}
+
 int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *err, size_t errlen)
 {
     const tiler_srv_conf *c = tiler_srv(s);
     char raster[4096], path[4096];
-    uint32_t top = k * job->tile_size, rows, i;
-    tiler_png_strip strip;
+    uint32_t top = k * job->tile_size, rows;
     int *px = NULL, rc = -1;
-    const int **rowp = NULL;
 
     if (top >= job->height) { snprintf(err, errlen, "strip %u is past the image", k); return -1; }
     rows = job->height - top < job->tile_size ? job->height - top : job->tile_size;
@@ -93,28 +153,23 @@ int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *er
         snprintf(err, errlen, "no spool path for strip %u", k);
         return -1;
     }
-    px = malloc((size_t)job->width * rows * sizeof(int));
-    rowp = malloc(rows * sizeof(*rowp));
-    if (!px || !rowp) { snprintf(err, errlen, "out of memory for strip %u", k); goto out; }
-    if (tiler_raster_read_rows(raster, job->width, top, rows, px, err, errlen) < 0) goto out;
-    for (i = 0; i < rows; i++) rowp[i] = px + (size_t)i * job->width;
-    if (tiler_png_strip_encode(rowp, job->width, rows, job_color(job), TILER_PNG_LEVEL, k + 1 == strip_count(job), &strip,
-                               err, errlen) < 0)
-        goto out;
-    /* The strip's rows are freed once a strip is saved, so a copy made
-     * while (or after) another copy was saved may have read freed rows: a
-     * strip already there is the good one. This check comes after the
-     * read: if the other copy was not saved by now, it had freed nothing
-     * when this copy read its rows. */
-    if (access(path, F_OK) == 0) {
-        rc = 0;
-    } else if ((rc = tiler_png_strip_save(path, &strip, err, errlen)) == 0) {
-        release_rows(s, raster, job, top, rows);
+    if (!(px = malloc((size_t)job->width * rows * sizeof(int)))) {
+        snprintf(err, errlen, "out of memory for strip %u", k);
+        return -1;
     }
-    tiler_png_strip_free(&strip);
-out:
+    if (tiler_raster_read_rows(raster, job->width, top, rows, px, err, errlen) == 0) {
+        /* The strip's rows are freed once a strip is saved, so a copy made
+         * while (or after) another copy was saved may have read freed
+         * rows: a strip already there is the good one. This check comes
+         * after the read: if the other copy was not saved by now, it had
+         * freed nothing when this copy read its rows. */
+        if (access(path, F_OK) == 0) {
+            rc = 0;
+        } else if ((rc = encode_and_save(job, k, px, top, rows, path, err, errlen)) == 0) {
+            release_rows(s, raster, job, top, rows);
+        }
+    }
     free(px);
-    free(rowp);
     return rc;
 }
 
@@ -145,6 +200,38 @@ static void fail_result(server_rec *s, tiler_store *store, const tiler_job *job,
     tiler_store_finish(store, job->id, "failed", why);
 }
 
+/* Appends the file at path to f. 0, or -1 with err. */
+static int append_file(FILE *f, const char *path, char *err, size_t errlen)
+{
+    char buf[65536];
+    size_t n;
+    int rc = 0;
+    FILE *in = fopen(path, "rb");
+    if (!in) { snprintf(err, errlen, "no JPEG strip: %s", strerror(errno)); return -1; }
+    while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        if (fwrite(buf, 1, n, f) != n) { snprintf(err, errlen, "cannot write the result file: %s", strerror(errno)); rc = -1; }
+    if (rc == 0 && ferror(in)) { snprintf(err, errlen, "cannot read a JPEG strip"); rc = -1; }
+    fclose(in);
+    return rc;
+}
+
+/* A JPEG's strips carry its header and markers: joining them is appending
+ * them in order. */
+static int join_jpeg_strips(const tiler_srv_conf *c, const tiler_job *job, FILE *f, char *err, size_t errlen)
+{
+    char path[4096];
+    uint32_t k, n = strip_count(job);
+    for (k = 0; k < n; k++) {
+        if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) {
+            snprintf(err, errlen, "no spool path for strip %u", k);
+            return -1;
+        }
+        if (append_file(f, path, err, errlen) < 0) return -1;
+    }
+    if (fflush(f) != 0) { snprintf(err, errlen, "cannot write the result file: %s", strerror(errno)); return -1; }
+    return 0;
+}
+
 /* Joins the strips into the result file at tmp. 0, or -1 with err; the
  * file is closed either way. */
 static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char *tmp, char *err, size_t errlen)
@@ -155,6 +242,14 @@ static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
     if (!f) { snprintf(err, errlen, "cannot create the result file: %s", strerror(errno)); return -1; }
+    if (!strcmp(job->format, "jpeg")) {
+        rc = join_jpeg_strips(c, job, f, err, errlen);
+        if (fclose(f) != 0 && rc == 0) {
+            snprintf(err, errlen, "cannot write the result file: %s", strerror(errno));
+            rc = -1;
+        }
+        return rc;
+    }
     w = tiler_png_begin(f, job->width, job->height, job_color(job));
     for (k = 0; w && k < n && rc == 0; k++) {
         tiler_png_strip strip;
@@ -181,7 +276,7 @@ static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char
     return rc;
 }
 
-void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
+void tiler_encode_strips_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
 {
     tiler_srv_conf *c = tiler_srv(s);
     char tmp[4096], result[4096], path[4096], err[512];
@@ -214,9 +309,10 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30803) "job %s: cannot mark done: %s", job->id,
                      tiler_store_error(store));
     else if (!tiler_encoder_removed(c, store, job->id, p))
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30804) "job %s done: %ux%u, %u tiles, PNG joined from %u strips "
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30804) "job %s done: %ux%u, %u tiles, %s joined from %u strips "
                      "(%u encoded at the end) in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
-                     job->tiles_total, n, late, apr_time_as_msec(apr_time_now() - t0));
+                     job->tiles_total, strcmp(job->format, "jpeg") ? "PNG" : "JPEG", n, late,
+                     apr_time_as_msec(apr_time_now() - t0));
 }
 
 /* Encodes the raster into the JPEG file at tmp a band at a time, freeing
@@ -323,7 +419,7 @@ static void finish_now(tiler_encoder *e, const char *id)
     apr_pool_t *p;
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
-        if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job, p);
+        if (in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
         else tiler_encode_jpeg_result(e->s, st, &job, p);
     }
     apr_pool_destroy(p);
@@ -392,7 +488,7 @@ void tiler_encoder_tile_counted(tiler_encoder *e, tiler_store *store, const tile
 {
     uint32_t cols, row, from, to, n;
     task *k;
-    if (!e->tp || strcmp(job->format, "png") || job->tiles_done >= job->tiles_total) return;
+    if (!e->tp || !in_strips(job) || job->tiles_done >= job->tiles_total) return;
     cols = (job->width + job->tile_size - 1) / job->tile_size;
     row = idx / cols;
     from = row * cols;

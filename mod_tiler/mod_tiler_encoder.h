@@ -1,10 +1,10 @@
 /* Result encoding, off the results consumer's thread: a small thread pool
- * (TilerEncodeThreads) in the child that runs the consumer. A PNG result is
+ * (TilerEncodeThreads) in the child that runs the consumer. A result is
  * encoded strip by strip, one strip per row of tiles, each as soon as its
  * row is complete; when the last tile lands only the last strips and the
- * joining are left. A JPEG result is encoded when the last tile lands, a
- * band of rows at a time. Either way the raster's rows are freed on disk
- * as they are encoded. One job's encoding never holds up other jobs' tiles. */
+ * joining are left (a JPEG whose tile size is not a multiple of 8 is
+ * encoded at the end instead, a band of rows at a time). Either way the
+ * raster's rows are freed on disk as they are encoded. One job's encoding never holds up other jobs' tiles. */
 #ifndef MOD_TILER_ENCODER_H
 #define MOD_TILER_ENCODER_H
 
@@ -18,7 +18,7 @@ typedef struct tiler_encoder tiler_encoder;
 tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p);
 
 /* Tile idx of job was just counted: queue its row's strip if the row is
- * complete now (PNG results only). */
+ * complete now (results made of strips only). */
 void tiler_encoder_tile_counted(tiler_encoder *e, tiler_store *store, const tiler_job *job, uint32_t idx,
                                 apr_pool_t *scratch);
 
@@ -26,18 +26,21 @@ void tiler_encoder_tile_counted(tiler_encoder *e, tiler_store *store, const tile
  * often it is asked while queued or running). */
 void tiler_encoder_finish(tiler_encoder *e, const char *id);
 
-/* Encodes strip k of a PNG job from its raster, saves it to the spool and
- * frees the strip's rows of the raster. 0 or -1 with err. */
+/* Encodes strip k of a job (PNG, or JPEG in strips) from its raster,
+ * saves it to the spool and frees the strip's rows of the raster. 0 or -1
+ * with err. */
 int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *err, size_t errlen);
 
-/* Encodes a job's PNG result from its strips (encoding those missing) and
+/* Encodes a job's result from its strips (encoding those missing) and
  * moves the job to done or failed; a job removed meanwhile is tidied away
  * without a word. p is scratch. */
-void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
+void tiler_encode_strips_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
 
 /* Encodes a job's JPEG result from its raster a band of rows at a time,
  * freeing the raster's rows as they are encoded, and moves the job to done
- * or failed, as tiler_encode_png_result does. */
+ * or failed, as tiler_encode_strips_result does: for JPEG jobs whose tile
+ * size is not a multiple of 8 (their rows of tiles do not start on MCU
+ * rows, so they cannot be strips). */
 void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
 
 /* For a task that wrote a job's files: 1 when the job's row is gone (DELETE)

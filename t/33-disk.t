@@ -1,7 +1,9 @@
 # Disk use during a job: the raster (4 bytes a pixel) is freed as its rows
 # are encoded, so a running job holds its upload, the result so far and the
-# rows still being assembled; a finished job holds only its result. A JPEG
-# result is encoded in bands and comes out as local mode's, byte for byte.
+# rows still being assembled; a finished job holds only its result. PNG and
+# JPEG results alike are encoded a row of tiles at a time as rows complete;
+# a JPEG with a tile size that is not a multiple of 8 is encoded in bands
+# at the end.
 use strict;
 use warnings;
 use FindBin;
@@ -10,33 +12,51 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use TilerTest;
 
-my $t = TilerTest->new(name => 'disk', directives => "TilerTileSize 128\nTilerResendSeconds 2\n",
-    allow_log => [qr/AH30704: job [0-9a-f]{32}: 1 tiles were lost on the way .* attempt 1 of 3/,
-                  qr/AH30802: job [0-9a-f]{32}: cannot write the result: the encoding of the result was interrupted/]);
-$t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
-# The lost tile's resend waits until this file exists: the job stays
-# mid-way, every row of tiles but the last one in, for as long as the test
-# looks at its spool.
-my $hold = $t->dir . '/resend-go';
-$ENV{TILER_TEST_RESEND_HOLD} = $hold;
-$t->start_all(workers => 0);
-my $marker = $t->dir . '/dropped';
-# 1000 x 1200 in 128-pixel tiles: 8 x 10 tiles; tile 75 is in the last row.
-$t->start_worker($_, TILER_TEST_DROP_TILE => "75:$marker") for 1, 2;
-my $input = $t->make_image('tall.png', 1000, 1200, 'png', 0, 33);
-my $full = 1000 * 1200 * 4;
+my @allow = (qr/AH30704: job [0-9a-f]{32}: 1 tiles were lost on the way .* attempt 1 of 3/,
+             qr/AH30802: job [0-9a-f]{32}: cannot write the result: the encoding of the result was interrupted/);
 
 sub allocated { my @s = stat($_[0]); return @s ? $s[12] * 512 : -1 }
 sub leaves { my ($dir) = @_; return join ' ', sort map { s{.*/}{}r } glob("$dir/*") }
 
-# ---- PNG: strips free their rows as they are encoded ----
-{
-    my ($r, $j) = $t->submit($input, 'invert');
-    is($r->{status}, 202, 'PNG job accepted') or diag($r->{content});
-    my $dir = $t->dir . "/spool/jobs/$j->{id}";
+# Starts workers that drop tile $drop once (the first time they meet it)
+# and submits $input: the lost tile's resend waits for the hold file, so
+# the job stays mid-way, every other tile in, for as long as the test looks
+# at its spool. Returns the job's id and spool directory.
+sub held_job {
+    my ($t, $input, $drop, $tiles, %o) = @_;
+    my $hold = $t->dir . '/resend-go';
+    unlink $hold;
+    $t->stop_process("worker$_") for 1, 2;
+    my $marker = $t->dir . "/dropped-" . time;
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "$drop:$marker") for 1, 2;
+    my ($r, $j) = $t->submit($input, 'invert', %o);
+    is($r->{status}, 202, "held: job accepted") or diag($r->{content});
+    my $s;
+    my $deadline = time + 60;
+    while (time < $deadline) {
+        (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+        last if ($s->{tiles_done} // 0) == $tiles - 1;
+        sleep 0.05;
+    }
+    is($s->{tiles_done}, $tiles - 1, "held: $s->{tiles_done} of $tiles tiles in, tile $drop lost");
+    return ($j->{id}, $t->dir . "/spool/jobs/$j->{id}");
+}
+
+sub release { TilerTest::spew($_[0]->dir . '/resend-go', '') }
+
+my $t = TilerTest->new(name => 'disk', directives => "TilerTileSize 128\nTilerResendSeconds 2\n", allow_log => \@allow);
+$t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
+$ENV{TILER_TEST_RESEND_HOLD} = $t->dir . '/resend-go';
+$t->start_all(workers => 0);
+# 1000 x 1200 in 128-pixel tiles: 8 x 10 tiles; tile 75 is in the last row.
+my $input = $t->make_image('tall.png', 1000, 1200, 'png', 0, 33);
+my $full = 1000 * 1200 * 4;
+
+for my $format ('png', 'jpeg') {
+    my ($id, $dir) = held_job($t, $input, 75, 80, format => $format);
     my $raster = "$dir/raster";
-    # Every row of tiles but the last is in once 9 strips are written; the
-    # raster is freed under them right after each.
+    # The 9 complete rows of tiles are encoded as strips as they complete,
+    # and the raster is freed under each right after.
     my ($strips, $alloc) = (0, -1);
     my $deadline = time + 60;
     while (time < $deadline) {
@@ -45,71 +65,67 @@ sub leaves { my ($dir) = @_; return join ' ', sort map { s{.*/}{}r } glob("$dir/
         last if $strips == 9 && $alloc >= 0 && $alloc < $full / 4;
         sleep 0.05;
     }
-    ok(-e $marker, 'a worker dropped tile 75, in the last row of tiles');
-    is($strips, 9, 'mid-way: the 9 complete rows of tiles are encoded as strips');
-    ok($alloc >= 0 && $alloc < $full / 4, "mid-way: the raster holds $alloc bytes of its $full (only the last row of tiles and edges)");
-    is(-s $raster, $full, 'and keeps its size');
-    ok(-e "$dir/input", 'mid-way: the upload is kept (for resends)');
-    my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
-    is($s->{tiles_done}, 79, 'mid-way: 79 of 80 tiles in');
-    TilerTest::spew($hold, '');
-    my ($f) = $t->wait_job($j->{id}, 90);
-    is($f->{state}, 'done', 'the resent tile completes the job') or diag(explain $f);
-    my ($msg, $same) = $t->matches_local($j->{id}, $input, 'invert');
-    ok($same, "the result, made from strips whose rows were freed, is local mode's ($msg)");
-    is(leaves($dir), 'result', 'done: only the result is left in the job directory');
+    is($strips, 9, "$format mid-way: the 9 complete rows of tiles are encoded as strips");
+    ok($alloc >= 0 && $alloc < $full / 4, "$format mid-way: the raster holds $alloc bytes of its $full (the last row of tiles)");
+    is(-s $raster, $full, "$format mid-way: and keeps its size");
+    ok(-e "$dir/input", "$format mid-way: the upload is kept (for resends)");
+    release($t);
+    my ($f) = $t->wait_job($id, 90);
+    is($f->{state}, 'done', "$format: the resent tile completes the job") or diag(explain $f);
+    my ($msg, $same) = $t->matches_local($id, $input, 'invert', $format);
+    ok($same, "$format: the result, made from strips whose rows were freed, has local mode's pixels ($msg)");
+    is(leaves($dir), 'result', "$format done: only the result is left in the job directory");
 }
 
-# ---- JPEG: encoded in bands at the end, freed as it goes ----
+# JPEG strips at odd sides (not multiples of 8 or 16) and with alpha, which
+# JPEG drops as libgd does.
 {
-    # Odd sides (not multiples of 8 or 16) and alpha, which JPEG drops.
     my $odd = $t->make_image('odd.png', 1001, 1203, 'png', 1, 34);
     my ($r, $j) = $t->submit($odd, 'blur:2', format => 'jpeg');
-    is($r->{status}, 202, 'JPEG job accepted') or diag($r->{content});
+    is($r->{status}, 202, 'odd JPEG job accepted') or diag($r->{content});
     my ($f) = $t->wait_job($j->{id}, 90);
-    is($f->{state}, 'done', 'JPEG job done') or diag(explain $f);
-    my $dir = $t->dir . "/spool/jobs/$j->{id}";
-    is(leaves($dir), 'result', 'done: only the result is left in the job directory');
-    my ($res) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
-    my $local = $t->local_result($odd, 'blur:2', 'jpeg');
-    ok($res->{content} eq TilerTest::slurp($local), 'the JPEG result is local mode\'s, byte for byte');
+    is($f->{state}, 'done', 'odd JPEG job done') or diag(explain $f);
     my ($msg, $same) = $t->matches_local($j->{id}, $odd, 'blur:2', 'jpeg');
-    ok($same, "and so are its pixels ($msg)");
-    like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30843: job $j->{id} done: 1001x1203, \d+ tiles, JPEG encoded in bands of 64 rows/,
-         'the log says it was encoded in bands');
+    ok($same, "odd JPEG: local mode's pixels ($msg)");
+    like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30804: job $j->{id} done: 1001x1203, 80 tiles, JPEG joined from 10 strips/,
+         'odd JPEG: joined from its strips');
 }
+$t->finish;
 
-# ---- JPEG: an encoding cut short after freeing rows fails the job ----
-# The child dying mid-encoding leaves result.tmp and a raster with rows
-# freed; encoding again would show those rows as black. Made here by hand
-# on a job held mid-way, before its last tile lands.
+# ---- JPEG in bands at the end (tile size 100, not a multiple of 8) ----
+my $b = TilerTest->new(name => 'disk-bands', directives => "TilerTileSize 100\nTilerResendSeconds 2\n", allow_log => \@allow);
+$ENV{TILER_TEST_RESEND_HOLD} = $b->dir . '/resend-go';
+$b->start_all(workers => 0);
+my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
 {
-    unlink $hold;
-    $t->stop_process("worker$_") for 1, 2;
-    my $marker2 = $t->dir . '/dropped-2';
-    $t->start_worker($_, TILER_TEST_DROP_TILE => "75:$marker2") for 1, 2;
-    my ($r, $j) = $t->submit($input, 'invert', format => 'jpeg');
-    is($r->{status}, 202, 'cut short: JPEG job accepted');
-    my $s;
-    my $deadline = time + 60;
-    while (time < $deadline) {
-        (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
-        last if ($s->{tiles_done} // 0) == 79;
-        sleep 0.05;
-    }
-    is($s->{tiles_done}, 79, 'cut short: held with 79 of 80 tiles in');
-    my $dir = $t->dir . "/spool/jobs/$j->{id}";
+    my ($id, $dir) = held_job($b, $in2, 33, 35, format => 'jpeg');
+    ok(!glob("$dir/strip-*"), 'bands: no strips while the job runs');
+    release($b);
+    my ($f) = $b->wait_job($id, 90);
+    is($f->{state}, 'done', 'bands: done');
+    my ($msg, $same) = $b->matches_local($id, $in2, 'invert', 'jpeg');
+    ok($same, "bands: local mode's pixels ($msg)");
+    my ($res) = $b->request('GET', "/tiler/api/jobs/$id/result");
+    ok($res->{content} eq TilerTest::slurp($b->local_result($in2, 'invert', 'jpeg')), "bands: and local mode's bytes");
+    like(TilerTest::slurp($b->dir . '/logs/error.log'), qr/AH30843: job $id done: 601x403, 35 tiles, JPEG encoded in bands of 64 rows/,
+         'bands: encoded in bands');
+    is(leaves($dir), 'result', 'bands done: only the result is left in the job directory');
+}
+# An encoding cut short after freeing rows fails the job: the child dying
+# mid-encoding leaves result.tmp and a raster with rows freed, and encoding
+# again would show those rows as black. Made here by hand on a held job.
+{
+    my ($id, $dir) = held_job($b, $in2, 33, 35, format => 'jpeg');
     is(system('fallocate', '-p', '-o', 0, '-l', 65536, "$dir/raster"), 0, 'cut short: the first rows freed');
     TilerTest::spew("$dir/result.tmp", 'half a JPEG');
     my @owner = (stat "$dir/raster")[4, 5];   # httpd's user, as the child would have left it
     chown @owner, "$dir/result.tmp";
-    TilerTest::spew($hold, '');
-    my ($f) = $t->wait_job($j->{id}, 90);
+    release($b);
+    my ($f) = $b->wait_job($id, 90);
     is($f->{state}, 'failed', 'cut short: the job fails');
     like($f->{error} // '', qr/^the encoding of the result was interrupted after it had freed part of the raster; submit the image again$/,
          "cut short: saying why: " . ($f->{error} // ''));
     is(leaves($dir), '', 'cut short: and its files are gone');
 }
-
-$t->finish;
+$b->finish;
 done_testing();
