@@ -93,16 +93,16 @@ static int save_jpeg_strip(const char *path, const unsigned char *data, size_t l
 {
     char tmp[4200];
     FILE *f = NULL;
-    int fd;
+    int fd, written;
     snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
     if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "wb"))) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         if (fd >= 0) { close(fd); unlink(tmp); }
         return -1;
     }
-    fd = fwrite(data, 1, len, f) == len;
-    if (fclose(f) != 0) fd = 0;
-    if (!fd || rename(tmp, path) < 0) {
+    written = fwrite(data, 1, len, f) == len;
+    if (fclose(f) != 0) written = 0;
+    if (!written || rename(tmp, path) < 0) {
         snprintf(err, errlen, "cannot write a JPEG strip: %s", strerror(errno));
         unlink(tmp);
         return -1;
