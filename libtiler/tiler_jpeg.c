@@ -48,11 +48,10 @@ static void on_message(j_common_ptr c, int level)
 
 #define ROWS_AT_ONCE 16
 
-gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_colours, char *err, size_t errlen)
+int tiler_jpeg_decode(FILE *f, tiler_band *b, int *other_colours, char *err, size_t errlen)
 {
     struct jpeg_decompress_struct cinfo;
     error_mgr jerr;
-    gdImagePtr volatile im = NULL;
     volatile int stopped = 0;
 
     *other_colours = 0;
@@ -64,8 +63,7 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
     if (setjmp(jerr.back)) {
         if (!stopped) snprintf(err, errlen, "jpeg image %s: %s", jerr.corrupt ? "is truncated or corrupt" : "could not be decoded", jerr.msg);
         jpeg_destroy_decompress(&cinfo);
-        if (im) gdImageDestroy(im);
-        return NULL;
+        return -1;
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
@@ -84,43 +82,35 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
         *other_colours = 1;
         snprintf(err, errlen, "a CMYK JPEG");
         jpeg_destroy_decompress(&cinfo);
-        return NULL;
+        return -1;
     }
     cinfo.out_color_space = GD_ORDER;
     jpeg_start_decompress(&cinfo);
-    if (!(im = gdImageCreateTrueColor((int)cinfo.output_width, (int)cinfo.output_height))) {
-        snprintf(err, errlen, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
+    if (tiler_band_start(b, cinfo.output_width, cinfo.output_height, 0, err, errlen) < 0) {
         jpeg_destroy_decompress(&cinfo);
-        return NULL;
+        return -1;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
         JSAMPROW rows[ROWS_AT_ONCE];
-        uint32_t first = cinfo.output_scanline, n, i, x;
-        for (i = 0; i < ROWS_AT_ONCE && first + i < cinfo.output_height; i++) rows[i] = (JSAMPROW)im->tpixels[first + i];
+        uint32_t first = cinfo.output_scanline, room = tiler_band_room(b), n, i, x;
+        for (i = 0; i < ROWS_AT_ONCE && i < room; i++) rows[i] = (JSAMPROW)tiler_band_row(b, first + i);
         n = 0;
         while (n < i) n += jpeg_read_scanlines(&cinfo, rows + n, i - n);
         for (i = 0; i < n; i++) {
-            int *px = im->tpixels[first + i];
+            int *px = (int *)rows[i];
             for (x = 0; x < cinfo.output_width; x++) px[x] &= 0x00ffffff;   /* opaque in gd's terms */
         }
         /* The last rows wait for the end of the file to be read: a file
          * cut or corrupt after its pixels must not let every tile out (and
          * the job complete) before it is refused. */
-        if (fn && first + n < cinfo.output_height && fn(ctx, im, first + n, err, errlen)) {
+        if (first + n < cinfo.output_height && tiler_band_done(b, first + n, err, errlen)) {
             stopped = 1;
             jpeg_abort_decompress(&cinfo);
             jpeg_destroy_decompress(&cinfo);
-            gdImageDestroy(im);
-            return NULL;
+            return -1;
         }
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
-    if (fn && fn(ctx, im, (uint32_t)gdImageSY(im), err, errlen)) {
-        gdImageDestroy(im);
-        return NULL;
-    }
-    gdImageAlphaBlending(im, 0);
-    gdImageSaveAlpha(im, 1);
-    return im;
+    return tiler_band_done(b, b->height, err, errlen) ? -1 : 0;
 }

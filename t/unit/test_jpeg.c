@@ -84,7 +84,10 @@ static gdImagePtr gd_load(const char *p)
 static gdImagePtr ours(const char *p, watch *w, int *other, char *err, size_t errlen)
 {
     FILE *f = fopen(p, "rb");
-    gdImagePtr im = tiler_jpeg_load_rows(f, w ? on_rows : NULL, w, other, err, errlen);
+    tiler_band b;
+    gdImagePtr im;
+    watch_band(&b, w);
+    im = band_image(&b, tiler_jpeg_decode(f, &b, other, err, errlen));
     fclose(f);
     return im;
 }
