@@ -16,6 +16,8 @@ my @bad = (
     ['TilerTileSize 5000', qr/TilerTileSize/],
     ['TilerTileSize abc', qr/TilerTileSize: 'abc'/],
     ['TilerMaxPixels -1', qr/TilerMaxPixels/],
+    ['TilerMaxPixels 68719476737', qr/TilerMaxPixels: '68719476737' is not a whole number in 1\.\.68719476736/],
+    ['TilerMaxWholeDecodePixels 0', qr/TilerMaxWholeDecodePixels/],
     ['TilerMaxUploadBytes 10MB', qr/TilerMaxUploadBytes/],
     ['TilerMaxOps 99', qr/TilerMaxOps/],
     ['TilerProduceTimeout 5', qr/TilerProduceTimeout/],
@@ -36,7 +38,9 @@ for my $case (@bad) {
     isnt($?, 0, "'$directive' stops startup");
     like($out, $want, "'$directive': the message names it");
 }
-$t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n";
+# 2^36 pixels (68.7 GP) is accepted: the old ceiling was 536,870,911.
+$t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n"
+                 . "TilerMaxPixels 68719476736\nTilerMaxWholeDecodePixels 100000000\n";
 $t->write_httpd_conf;
 my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
 is($?, 0, 'good values pass') or diag($out);

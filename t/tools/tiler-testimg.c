@@ -1,7 +1,7 @@
 /* tiler-testimg OUT WIDTH HEIGHT [FORMAT] [alpha|opaque] [seed]
  * Writes a deterministic photo-like test image. FORMAT: png, jpeg, gif,
  * bmp, webp, and the odd ones: png-interlaced, png-palette, gif-anim
- * (three frames; the first is the test image), jpeg-cmyk. */
+ * (three frames; the first is the test image), jpeg-cmyk, jpeg-progressive. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     if (!strcmp(fmt, "jpeg")) gdImageJpeg(im, f, 92);
     else if (!strcmp(fmt, "jpeg-cmyk")) write_cmyk(im, f);
     else if (!strcmp(fmt, "png-interlaced")) { gdImageInterlace(im, 1); gdImagePngEx(im, f, 1); }
+    else if (!strcmp(fmt, "jpeg-progressive")) { gdImageInterlace(im, 1); gdImageJpeg(im, f, 92); }
     else if (!strcmp(fmt, "png-palette")) {
         gdImagePtr pal = gdImageCreatePaletteFromTrueColor(im, 1, 200);
         gdImagePng(pal, f);
