@@ -222,6 +222,9 @@ int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_
         return -1;
     }
     rd_kafka_poll(producer, 0);
+    /* TilerProduceTimeout bounds a wait for Kafka, not the whole job: a
+     * gigapixel upload takes longer to decode than any sensible timeout. */
+    pr->deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
     return 0;
 }
 
@@ -229,9 +232,15 @@ static int wait_acks(tiler_production *pr, tiler_delivered *out, const char **re
 {
     tiler_srv_conf *c = tiler_srv(pr->s);
     job_delivery *d = pr->d;
-    while (apr_atomic_read32(&d->pending) > 1 && apr_time_now() < pr->deadline) rd_kafka_poll(producer, 50);
+    apr_uint32_t left = apr_atomic_read32(&d->pending), now_left;
+    /* The timeout runs from the last acknowledgement. */
+    while ((now_left = apr_atomic_read32(&d->pending)) > 1 && apr_time_now() < pr->deadline) {
+        if (now_left < left) pr->deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
+        left = now_left;
+        rd_kafka_poll(producer, 50);
+    }
     if (apr_atomic_read32(&d->pending) > 1) {
-        *reason = apr_psprintf(pr->p, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
+        *reason = apr_psprintf(pr->p, "Kafka acknowledged no tile for %d ms", c->produce_timeout_ms);
         return -1;
     }
     if (apr_atomic_read32(&d->failed)) {

@@ -58,7 +58,7 @@ is($?, 0, 'good values pass') or diag($out);
     my ($r, $j) = $t->submit($png, 'invert');
     is($r->{status}, 503, 'no broker: 503');
     is($j->{error}, 'kafka_unavailable', 'error code kafka_unavailable');
-    like($j->{message}, qr/unknown to the Kafka brokers|not acknowledge|not delivered/, "reason: $j->{message}");
+    like($j->{message}, qr/unknown to the Kafka brokers|not acknowledge|acknowledged no tile|not delivered/, "reason: $j->{message}");
     my ($lr, $list) = $t->request('GET', '/tiler/api/jobs');
     my ($job) = @{ $list->{jobs} };
     is($job->{state}, 'failed', 'the job is recorded as failed');
