@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "tiler_band.h"
 #include "tiler_defaults.h"
 #include "tiler_filter.h"
@@ -155,7 +156,8 @@ int worker_local_run(const worker_options *o)
     if (rc < 0) {
         fprintf(stderr, "tiler-worker: %s: %s\n", x.status == WORKER_EXIT_INPUT ? o->local_in : o->local_out, err);
         if (x.png) tiler_png_end(x.png, err, sizeof(err));
-        if (x.out) fclose(x.out);
+        /* No half-written result is left behind. */
+        if (x.out) { fclose(x.out); unlink(o->local_out); }
         if (x.whole) gdImageDestroy(x.whole);
         return x.status;
     }
@@ -171,6 +173,7 @@ int worker_local_run(const worker_options *o)
     }
     if (bad) {
         fprintf(stderr, "tiler-worker: %s: %s\n", o->local_out, err);
+        unlink(o->local_out);
         return WORKER_EXIT_OUTPUT;
     }
     return WORKER_EXIT_OK;
