@@ -24,7 +24,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
     tiler_format fmt;
     uint32_t w, h, seen = 0;
     char err[256];
-    int other = 0;
     tiler_band b;
     FILE *f;
     if (!len || !(f = fmemopen((void *)buf, len, "rb"))) return 0;
@@ -33,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
         rewind(f);
         tiler_band_init(&b, 16, 3, 0, rows_seen, &seen);
         if (fmt == TILER_FMT_PNG) tiler_png_decode(f, &b, err, sizeof(err));
-        else if (fmt == TILER_FMT_JPEG) tiler_jpeg_decode(f, &b, &other, err, sizeof(err));
+        else if (fmt == TILER_FMT_JPEG) tiler_jpeg_decode(f, &b, err, sizeof(err));
         else if (fmt == TILER_FMT_WEBP) tiler_webp_decode(f, &b, err, sizeof(err));
         tiler_band_free(&b);
     }

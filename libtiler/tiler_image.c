@@ -164,6 +164,7 @@ const char *tiler_decodes_whole(FILE *f, tiler_format fmt)
     uint32_t w, h;
     int sof, comps;
     char err[128];
+    (void)comps;
     switch (fmt) {
     case TILER_FMT_PNG:
         rewind(f);
@@ -173,7 +174,6 @@ const char *tiler_decodes_whole(FILE *f, tiler_format fmt)
         /* Baseline, extended and arithmetic sequential frames decode a few
          * rows at a time; progressive ones fill a whole coefficient image. */
         if (probe_jpeg(f, &w, &h, &sof, &comps, err, sizeof(err)) < 0) return "a JPEG with an unreadable header";
-        if (comps == 4) return "a CMYK JPEG";
         return sof == 0xc0 || sof == 0xc1 || sof == 0xc9 ? NULL : "a progressive JPEG";
     case TILER_FMT_GIF: return "a GIF";
     case TILER_FMT_BMP: return "a BMP";
@@ -225,19 +225,15 @@ int tiler_image_stream(const char *path, tiler_format fmt, tiler_band *b, char *
 {
     FILE *f = fopen(path, "rb");
     gdImagePtr im;
-    int other_colours = 0, rc;
+    int rc;
     if (!f) { snprintf(err, errlen, "cannot open the upload"); return -1; }
-    /* PNGs, WebPs and JPEGs (but CMYK ones) go to the band as they decode;
-     * GIFs and BMPs come whole from libgd. */
-    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP) {
-        rc = fmt == TILER_FMT_PNG ? tiler_png_decode(f, b, err, errlen) : tiler_webp_decode(f, b, err, errlen);
+    /* PNGs, WebPs and JPEGs go to the band as they decode; GIFs and BMPs
+     * come whole from libgd. */
+    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP || fmt == TILER_FMT_JPEG) {
+        rc = fmt == TILER_FMT_PNG ? tiler_png_decode(f, b, err, errlen)
+           : fmt == TILER_FMT_WEBP ? tiler_webp_decode(f, b, err, errlen) : tiler_jpeg_decode(f, b, err, errlen);
         fclose(f);
         return rc;
-    }
-    if (fmt == TILER_FMT_JPEG) {
-        rc = tiler_jpeg_decode(f, b, &other_colours, err, errlen);
-        if (rc == 0 || !other_colours) { fclose(f); return rc; }
-        rewind(f);
     }
     im = load_with_gd(f, fmt, err, errlen);
     fclose(f);

@@ -27,9 +27,9 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
 
 /* Whether decoding the probed file holds the whole image in memory, not a
  * band of it: what kind of file it is ("an interlaced PNG": its samples;
- * "a progressive JPEG": libjpeg's coefficients; "a CMYK JPEG", "a GIF",
- * "a BMP": libgd's loaders; "a WebP": libwebp's output), or NULL when it
- * decodes in a band. A header that cannot be read counts as whole. */
+ * "a progressive JPEG": libjpeg's coefficients; "a GIF", "a BMP": libgd's
+ * loaders; "a WebP": libwebp's output), or NULL when it decodes in a band.
+ * A header that cannot be read counts as whole. */
 const char *tiler_decodes_whole(FILE *f, tiler_format fmt);
 
 /* The largest sides the formats can hold and that are decoded: JPEG's

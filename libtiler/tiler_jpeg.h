@@ -13,10 +13,10 @@
  * in err on a corrupt or truncated file (any warning of libjpeg's about the
  * data: rows may already have gone to the band's callback, but never the
  * last ones, which wait for the end of the file) or when the callback stops
- * it; -1 with *other_colours set (and b not started) for a CMYK or YCCK
- * JPEG that decodes cleanly, which libgd's loader converts its own way.
- * A progressive file decodes row by row too, but libjpeg holds its whole
- * coefficient image meanwhile (2 bytes per sample). */
-int tiler_jpeg_decode(FILE *f, tiler_band *b, int *other_colours, char *err, size_t errlen);
+ * it. CMYK and YCCK files are converted as libgd's loader does (Adobe's
+ * inverted channels included). A progressive file decodes row by row too,
+ * but libjpeg holds its whole coefficient image meanwhile (2 bytes per
+ * sample). */
+int tiler_jpeg_decode(FILE *f, tiler_band *b, char *err, size_t errlen);
 
 #endif

@@ -168,7 +168,7 @@ const command_rec tiler_directives[] = {
     AP_INIT_TAKE1("TilerMaxPixels", set_number, NUM(max_pixels, 1, TILER_HARD_MAX_PIXELS, 0), RSRC_CONF,
                   "Largest image in pixels (width x height), checked before decoding"),
     AP_INIT_TAKE1("TilerMaxWholeDecodePixels", set_number, NUM(max_whole_decode_pixels, 1, TILER_HARD_MAX_PIXELS, 0), RSRC_CONF,
-                  "Largest image of a kind that decodes whole (interlaced PNG, progressive or CMYK JPEG, GIF, BMP, WebP)"),
+                  "Largest image of a kind that decodes whole (interlaced PNG, progressive JPEG, GIF, BMP, WebP)"),
     AP_INIT_TAKE1("TilerMaxOps", set_number, NUM(max_ops, 1, TILER_MAX_OPS, 1), RSRC_CONF, "Most ops in one chain"),
     AP_INIT_TAKE1("TilerProduceTimeout", set_number, NUM(produce_timeout_ms, 1000, 600000, 1), RSRC_CONF,
                   "Milliseconds to wait for Kafka to acknowledge a job's tiles"),
