@@ -250,13 +250,18 @@ gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_
     return im;
 }
 
+void tiler_heap_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 void tiler_image_free(gdImagePtr im)
 {
     if (!im) return;
     gdImageDestroy(im);
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
+    tiler_heap_trim();
 }
 
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen)

@@ -55,6 +55,9 @@ int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *er
  * freed rows in that arena, so an httpd child whose threads took turns with
  * big uploads would grow by one image per thread (3 GiB at 64 MP here). */
 void tiler_image_free(gdImagePtr im);
+/* Gives the calling thread's freed heap back to the system (the same
+ * reason): after a decoded upload. */
+void tiler_heap_trim(void);
 
 /* libgd reports problems through a process-wide callback that prints to
  * stderr. This routes them into a per-thread buffer that load/save put in

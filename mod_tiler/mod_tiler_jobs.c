@@ -1,8 +1,5 @@
 #include "mod_tiler_jobs.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,7 +15,6 @@
 #include "tiler_image.h"
 #include "tiler_json.h"
 #include "tiler_ops.h"
-#include "tiler_png.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
 
@@ -271,9 +267,7 @@ int tiler_create_job(request_rec *r, const char *base)
     decode_failed = tiler_image_stream(input, in_fmt, &band, err, sizeof(err)) < 0;
     decoded = apr_time_now();
     tiler_band_free(&band);
-#ifdef __GLIBC__
-    malloc_trim(0);   /* a whole-decode format's image came from this thread's arena */
-#endif
+    tiler_heap_trim();   /* a whole-decode kind's image came from this thread's arena */
     if (!decode_failed && !x.recorded)
         decode_failed = 1, apr_cpystrn(err, "the image has no rows", sizeof(err));
     if (x.pr && tiler_production_end(x.pr, decode_failed, &delivered, &reason) != OK && !decode_failed)
