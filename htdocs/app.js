@@ -58,7 +58,9 @@
   function done(job) {
     setTiles(job);
     if (job.state === 'failed') { showError('The job failed: ' + (job.error || 'no reason given')); return; }
-    $('preview').src = job.result_url;
+    // ?preview: the result itself, or above TilerPreviewAbovePixels a thumbnail
+    // made from it, so that the browser never decodes a gigapixel image.
+    $('preview').src = job.result_url + '?preview';
     $('download').href = job.result_url;
     $('download').setAttribute('download', job.id + (job.format === 'jpeg' ? '.jpg' : '.png'));
     $('result').hidden = false;

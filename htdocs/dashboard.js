@@ -5,9 +5,11 @@
 (function () {
   const jobs = new Map();            // id -> job
   const workers = new Map();         // id -> worker
-  const workerHistory = new Map();   // id -> [{t, tiles}]
-  const progress = [];               // [{t, tiles, px}] increments seen on this page
-  const WINDOW = 60000;
+  // Rates are tiler-monitor's (its snapshot, in the workers event and at
+  // api/workers): each worker's tiles between its last two heartbeats, and
+  // their sum. Counting only what this page saw since it opened would show
+  // 0.0 for a page opened in the middle of a job.
+  let clusterRate = null;            // tiles/s; null: no monitor data
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -17,38 +19,36 @@
   }
   function seconds(a, b) { return ((b - a) / 1000).toFixed(1) + ' s'; }
 
-  function onJob(j) {
-    const old = jobs.get(j.id);
-    if (old && j.tiles_done > old.tiles_done) {
-      const tiles = j.tiles_done - old.tiles_done;
-      progress.push({ t: Date.now(), tiles, px: j.width * j.height * tiles / j.tiles_total });
-    }
-    jobs.set(j.id, j);
-  }
-  function onWorkers(list) {
-    const now = Date.now();
+  function onJob(j) { jobs.set(j.id, j); }
+  function onWorkers(snapshot) {
     workers.clear();
-    list.forEach((w) => {
-      workers.set(w.id, w);
-      const h = workerHistory.get(w.id) || [];
-      h.push({ t: now, tiles: w.tiles_done });
-      while (h.length > 1 && now - h[0].t > WINDOW) h.shift();
-      workerHistory.set(w.id, h);
+    (snapshot.workers || []).forEach((w) => workers.set(w.id, w));
+    clusterRate = snapshot.totals ? snapshot.totals.tiles_per_second : null;
+  }
+  // Megapixels per second: the monitor counts tiles, not pixels, so the
+  // tiles/s are spread over the running jobs by the tiles each has left,
+  // at each job's pixels per tile. With no job running there is nothing to
+  // spread them over (the monitor's rate trails the last tiles): null.
+  function megapixelRate(tilesPerSecond) {
+    let left = 0, px = 0;
+    jobs.forEach((j) => {
+      if (j.state !== 'running' || !j.tiles_total) return;
+      const n = j.tiles_total - j.tiles_done;
+      left += n;
+      px += n * j.width * j.height / j.tiles_total;
     });
+    return left ? tilesPerSecond * px / left / 1e6 : null;
   }
   function render() {
     const now = Date.now();
-    while (progress.length && now - progress[0].t > WINDOW) progress.shift();
-    const span = Math.min(WINDOW, now - started) / 1000 || 1;
-    const tiles = progress.reduce((s, p) => s + p.tiles, 0), px = progress.reduce((s, p) => s + p.px, 0);
-    document.getElementById('tiles-rate').textContent = (tiles / span).toFixed(1);
-    document.getElementById('mp-rate').textContent = (px / 1e6 / span).toFixed(2);
+    document.getElementById('tiles-rate').textContent = clusterRate === null ? '–' : clusterRate.toFixed(1);
+    const mp = clusterRate === null ? null : megapixelRate(clusterRate);
+    document.getElementById('mp-rate').textContent = mp === null ? '–' : mp.toFixed(2);
 
     const wb = document.querySelector('#workers tbody');
     wb.textContent = '';
     [...workers.values()].sort((a, b) => a.id.localeCompare(b.id)).forEach((w) => {
-      const h = workerHistory.get(w.id) || [];
-      const rate = h.length > 1 ? (h[h.length - 1].tiles - h[0].tiles) / ((h[h.length - 1].t - h[0].t) / 1000 || 1) : 0;
+      const rate = w.state === 'alive' && w.tiles_per_second ? w.tiles_per_second : 0;
       const tr = el('tr');
       tr.dataset.worker = w.id;
       tr.append(el('td', w.id), el('td', w.host), el('td', w.state, 'state-' + w.state),
@@ -85,7 +85,6 @@
     });
   }
 
-  const started = Date.now();
   const live = document.getElementById('live');
   let polling = false;
   function poll() {
@@ -93,14 +92,14 @@
     live.textContent = 'Polling every 2 s.';
     Promise.all([
       fetch('api/jobs').then((r) => r.json()).then((d) => d.jobs.forEach(onJob)),
-      fetch('api/workers').then((r) => (r.ok ? r.json() : { workers: [] })).then((d) => onWorkers(d.workers)),
+      fetch('api/workers').then((r) => (r.ok ? r.json() : { workers: [] })).then(onWorkers),
     ]).catch(() => {}).finally(() => { render(); setTimeout(poll, 2000); });
   }
   if (window.EventSource) {
     const es = new EventSource('api/events');
     es.onopen = () => { live.textContent = 'Live.'; };
     es.addEventListener('job', (ev) => { onJob(JSON.parse(ev.data)); render(); });
-    es.addEventListener('workers', (ev) => { onWorkers(JSON.parse(ev.data).workers); render(); });
+    es.addEventListener('workers', (ev) => { onWorkers(JSON.parse(ev.data)); render(); });
     es.onerror = () => { if (es.readyState === EventSource.CLOSED && !polling) poll(); };
     setInterval(render, 1000);
   } else {

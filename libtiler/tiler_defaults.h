@@ -24,6 +24,7 @@
 #define TILER_RESULTS_RETENTION_MS  "86400000"
 #define TILER_HEARTBEATS_RETENTION_MS "3600000"  /* 1 hour */
 #define TILER_DEAD_LETTERS_RETENTION_MS "604800000" /* 7 days: time to look */
+#define TILER_DEFAULT_FORGET_AFTER_MS 3600000LL   /* the monitor forgets a dead worker after an hour */
 #define TILER_DEFAULT_MAX_CRASHES   2   /* a task that crashed the worker this often is skipped */
 /* The largest message any tile may become (header + pixels). Topics, the
  * producer's message.max.bytes and the consumers' fetch sizes follow it. */
@@ -63,6 +64,14 @@
 /* Web pages and live updates */
 #define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */
 #define TILER_DEFAULT_EVENT_STREAM_SECONDS 300
+/* Thumbnails (?thumb=N) are made from the result as a stream, up to this side. */
+#define TILER_THUMB_MIN             16
+#define TILER_THUMB_MAX             2048
+/* A job page shows a result of more pixels than this (TilerPreviewAbovePixels)
+ * as a preview of TILER_PREVIEW_SIDE pixels on its long side: a browser
+ * decodes an image whole, 4 bytes a pixel, so 16 MP is 64 MiB of its memory. */
+#define TILER_DEFAULT_PREVIEW_ABOVE_PIXELS (16L * 1000 * 1000)
+#define TILER_PREVIEW_SIDE          2048
 
 /* Timing */
 #define TILER_DEFAULT_STUCK_SECONDS 60

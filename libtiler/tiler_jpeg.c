@@ -12,13 +12,37 @@ typedef struct {
     jmp_buf back;
     char msg[JMSG_LENGTH_MAX];
     int corrupt;      /* a warning about the data ended it */
+    int multi_scan;   /* progressive or multi-scan: read whole before the first row */
 } error_mgr;
+
+/* A progressive file may hold thousands of tiny scans, each a pass over the
+ * whole image: minutes of CPU for a small upload. Files in the wild have a
+ * dozen or so. */
+#define MAX_SCANS 1000
+
+/* Called by libjpeg as it reads and decodes. */
+static void on_progress(j_common_ptr c)
+{
+    j_decompress_ptr d = (j_decompress_ptr)c;
+    error_mgr *e = (error_mgr *)c->err;
+    if (d->input_scan_number <= MAX_SCANS) return;
+    snprintf(e->msg, sizeof(e->msg), "more than %d scans", MAX_SCANS);
+    longjmp(e->back, 1);
+}
 
 static void on_error(j_common_ptr c)
 {
     error_mgr *e = (error_mgr *)c->err;
     c->err->format_message(c, e->msg);
     longjmp(e->back, 1);
+}
+
+/* At the end marker, whether every scan was read: a single-scan file has
+ * given all its rows by then; a multi-scan one is read whole, every scan,
+ * before its first row, so the marker comes after the last scan. */
+static int scans_complete(j_decompress_ptr d, const error_mgr *e)
+{
+    return e->multi_scan || d->output_scanline >= d->output_height;
 }
 
 /* libjpeg only warns about a truncated file or corrupt data, and goes on
@@ -33,6 +57,10 @@ static void on_message(j_common_ptr c, int level)
     int code = c->err->msg_code;
     if (level >= 0) return;   /* trace messages */
     if (code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM || code == JWRN_BOGUS_ICC) return;
+    /* Bytes between the last scan's data and the end marker, which many
+     * cameras and phones write: libjpeg finds them only once that scan
+     * is complete, so the pixels are whole. */
+    if (code == JWRN_EXTRANEOUS_DATA && c->err->msg_parm.i[1] == JPEG_EOI && scans_complete((j_decompress_ptr)c, e)) return;
     c->err->format_message(c, e->msg);
     e->corrupt = 1;
     longjmp(e->back, 1);
@@ -68,6 +96,7 @@ int tiler_jpeg_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
 {
     struct jpeg_decompress_struct cinfo;
     error_mgr jerr;
+    struct jpeg_progress_mgr progress;
     volatile int stopped = 0;
     volatile int cmyk = 0, inverted = 0;
 
@@ -76,15 +105,19 @@ int tiler_jpeg_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
     jerr.pub.error_exit = on_error;
     jerr.pub.emit_message = on_message;
     jerr.corrupt = 0;
+    jerr.multi_scan = 0;
+    progress.progress_monitor = on_progress;
     if (setjmp(jerr.back)) {
         if (!stopped) snprintf(err, errlen, "jpeg image %s: %s", jerr.corrupt ? "is truncated or corrupt" : "could not be decoded", jerr.msg);
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &progress;
     jpeg_stdio_src(&cinfo, f);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 14, 256);   /* Adobe's, for CMYK */
     jpeg_read_header(&cinfo, TRUE);
+    jerr.multi_scan = jpeg_has_multiple_scans(&cinfo);
     /* CMYK and YCCK come out as CMYK, 4 bytes a pixel like gd's ints, and
      * are converted in place the way libgd's loader does. */
     cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;

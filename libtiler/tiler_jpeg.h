@@ -11,9 +11,10 @@
 
 /* Decodes f into b (started here from the header). 0, or -1 with a reason
  * in err on a corrupt or truncated file (any warning of libjpeg's about the
- * data: rows may already have gone to the band's callback, but never the
- * last ones, which wait for the end of the file) or when the callback stops
- * it. CMYK and YCCK files are converted as libgd's loader does (Adobe's
+ * data but extraneous bytes before the end marker, which cameras write
+ * after whole pixels; or over 1000 scans: rows may already have gone to the
+ * band's callback, but never the last ones, which wait for the end of the
+ * file) or when the callback stops it. CMYK and YCCK files are converted as libgd's loader does (Adobe's
  * inverted channels included). A progressive file decodes row by row too,
  * but libjpeg holds its whole coefficient image meanwhile (2 bytes per
  * sample). */

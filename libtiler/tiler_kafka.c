@@ -113,6 +113,15 @@ static int topics_visible(rd_kafka_t *rk, const char *const names[4], int timeou
     return found == 4;
 }
 
+void tiler_topics_default(tiler_topics *t)
+{
+    t->tasks = TILER_DEFAULT_TOPIC_TASKS;
+    t->results = TILER_DEFAULT_TOPIC_RESULTS;
+    t->heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
+    t->dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
+    t->replication = -1;
+}
+
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
 {
     rd_kafka_NewTopic_t *topics[4] = { 0 };

@@ -24,6 +24,9 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
 
 /* Creates the three topics when they are missing (an existing one is fine).
  * 0, or -1 with a reason. */
+/* The default topic names and the broker's default replication. */
+void tiler_topics_default(tiler_topics *t);
+
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *t, int timeout_ms, char *err, size_t errlen);
 
 #endif

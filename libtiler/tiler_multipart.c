@@ -46,30 +46,64 @@ static int boundary_char(int c)
     return isalnum(c) || strchr("'()+_,-./:=? ", c) != NULL;
 }
 
+/* The next parameter of a header value's list, *p just past the value's
+ * first word: OWS ";" OWS key "=" (token / quoted-string) (RFC 7231 3.1.1.1,
+ * RFC 7578 4.2). A quoted value may hold ';' and '"' (backslash-escaped),
+ * so a split on ';' would misread it. 1 with the key and the value
+ * unquoted, 0 at the end, -1 when malformed or too long. A stray ';' is
+ * skipped. */
+static int next_param(const char **p, char *key, size_t keylen, char *val, size_t vallen)
+{
+    const char *q = *p;
+    size_t n = 0;
+    for (;;) {
+        while (*q == ' ' || *q == '\t') q++;
+        if (!*q) return 0;
+        if (*q != ';') return -1;
+        for (q++; *q == ' ' || *q == '\t'; q++) { }
+        if (*q && *q != ';') break;
+    }
+    for (; *q && *q != '=' && *q != ';' && *q != ' ' && *q != '\t' && *q != '"'; q++) {
+        if (n + 1 >= keylen) return -1;
+        key[n++] = *q;
+    }
+    key[n] = '\0';
+    while (*q == ' ' || *q == '\t') q++;
+    if (!n || *q++ != '=') return -1;
+    while (*q == ' ' || *q == '\t') q++;
+    n = 0;
+    if (*q == '"') {
+        for (q++; *q && *q != '"'; q++) {
+            if (*q == '\\' && q[1]) q++;
+            if (n + 1 >= vallen) return -1;
+            val[n++] = *q;
+        }
+        if (*q++ != '"') return -1;
+    } else {
+        for (; *q && *q != ';' && *q != ' ' && *q != '\t' && *q != '"'; q++) {
+            if (n + 1 >= vallen) return -1;
+            val[n++] = *q;
+        }
+    }
+    val[n] = '\0';
+    *p = q;
+    return 1;
+}
+
 int tiler_mp_boundary(const char *ct, char *out, size_t outlen)
 {
     const char *p;
-    size_t n = 0;
+    char key[64], val[1024];
+    size_t n, i;
+    int rc;
     if (!ct || strncasecmp(ct, "multipart/form-data", 19)) return -1;
-    for (p = ct + 19; (p = strchr(p, ';')); ) {
-        p++;
-        while (*p == ' ' || *p == '\t') p++;
-        if (strncasecmp(p, "boundary=", 9)) continue;
-        p += 9;
-        if (*p == '"') {
-            for (p++; *p && *p != '"'; p++) {
-                if (n + 1 >= outlen || n >= TILER_MP_MAX_BOUNDARY || !boundary_char((unsigned char)*p)) return -1;
-                out[n++] = *p;
-            }
-            if (*p != '"') return -1;
-        } else {
-            for (; *p && *p != ';' && *p != ' ' && *p != '\t'; p++) {
-                if (n + 1 >= outlen || n >= TILER_MP_MAX_BOUNDARY || !boundary_char((unsigned char)*p)) return -1;
-                out[n++] = *p;
-            }
-        }
-        if (n == 0 || out[n - 1] == ' ') return -1;
-        out[n] = '\0';
+    for (p = ct + 19; (rc = next_param(&p, key, sizeof(key), val, sizeof(val))) > 0; ) {
+        if (strcasecmp(key, "boundary")) continue;
+        n = strlen(val);
+        if (n == 0 || n > TILER_MP_MAX_BOUNDARY || n + 1 > outlen || val[n - 1] == ' ') return -1;
+        for (i = 0; i < n; i++)
+            if (!boundary_char((unsigned char)val[i])) return -1;
+        memcpy(out, val, n + 1);
         return 0;
     }
     return -1;
@@ -125,36 +159,54 @@ static tiler_mp_status emit(tiler_multipart *mp, const char *data, size_t len)
     return TILER_MP_OK;
 }
 
-/* Finds a parameter of Content-Disposition: name="x"; filename="y". */
-static int disposition_param(const char *v, const char *key, char *out, size_t outlen, int *present)
+/* RFC 5987 ext-value, charset'language'pct-encoded, decoded in place
+ * (the bytes are kept as sent, whatever the charset). -1 when malformed. */
+static int ext_value(char *v)
 {
-    size_t klen = strlen(key), n = 0;
-    const char *p = v;
-    *present = 0;
-    while ((p = strchr(p, ';'))) {
-        p++;
-        while (*p == ' ' || *p == '\t') p++;
-        if (strncasecmp(p, key, klen) || p[klen] != '=') continue;
-        p += klen + 1;
-        *present = 1;
-        if (*p == '"') {
-            for (p++; *p && *p != '"'; p++) {
-                if (*p == '\\' && p[1]) p++;
-                if (n + 1 >= outlen) return -1;
-                out[n++] = *p;
-            }
-            if (*p != '"') return -1;
+    char *q = strchr(v, '\''), *out = v;
+    if (!q || !(q = strchr(q + 1, '\''))) return -1;
+    for (q++; *q; q++) {
+        if (*q == '%') {
+            int hi, lo;
+            if (!isxdigit((unsigned char)q[1]) || !isxdigit((unsigned char)q[2])) return -1;
+            hi = isdigit((unsigned char)q[1]) ? q[1] - '0' : (tolower((unsigned char)q[1]) - 'a' + 10);
+            lo = isdigit((unsigned char)q[2]) ? q[2] - '0' : (tolower((unsigned char)q[2]) - 'a' + 10);
+            if (!(hi | lo)) return -1;   /* no NUL in a name */
+            *out++ = (char)(hi << 4 | lo);
+            q += 2;
         } else {
-            for (; *p && *p != ';' && *p != ' '; p++) {
-                if (n + 1 >= outlen) return -1;
-                out[n++] = *p;
-            }
+            *out++ = *q;
         }
-        out[n] = '\0';
-        return 0;
     }
-    out[0] = '\0';
+    *out = '\0';
     return 0;
+}
+
+/* Content-Disposition: form-data; name="x"; filename="y" (or filename*,
+ * RFC 7578 4.2 / RFC 5987, which wins and marks a file part as well).
+ * -1 when malformed, or when a parameter comes twice. */
+static int disposition(const char *v, char *name, size_t namelen, char *filename, size_t filelen, int *has_name,
+                       int *has_file)
+{
+    const char *p = v + 9;   /* after "form-data" */
+    char key[64], val[1024];
+    int rc, plain = 0, ext = 0;
+    *has_name = *has_file = 0;
+    name[0] = filename[0] = '\0';
+    while ((rc = next_param(&p, key, sizeof(key), val, sizeof(val))) > 0) {
+        if (!strcasecmp(key, "name")) {
+            if ((*has_name)++ || strlen(val) >= namelen) return -1;
+            strcpy(name, val);
+        } else if (!strcasecmp(key, "filename")) {
+            if (plain++ || strlen(val) >= filelen) return -1;
+            if (!ext) strcpy(filename, val);
+        } else if (!strcasecmp(key, "filename*")) {
+            if (ext++ || ext_value(val) < 0 || strlen(val) >= filelen) return -1;
+            strcpy(filename, val);
+        }
+    }
+    *has_file = plain || ext;
+    return rc;
 }
 
 static tiler_mp_status headers_done(tiler_multipart *mp)
@@ -171,9 +223,7 @@ static tiler_mp_status headers_done(tiler_multipart *mp)
         for (v = colon + 1; *v == ' ' || *v == '\t'; v++) { }
         if (!strcasecmp(line, "Content-Disposition")) {
             if (strncasecmp(v, "form-data", 9)) return fail(mp, TILER_MP_ERR_SYNTAX, "a part is not form-data");
-            has_disp = 1;
-            if (disposition_param(v, "name", name, sizeof(name), &has_name) < 0
-                || disposition_param(v, "filename", filename, sizeof(filename), &has_file) < 0)
+            if (has_disp++ || disposition(v, name, sizeof(name), filename, sizeof(filename), &has_name, &has_file) < 0)
                 return fail(mp, TILER_MP_ERR_SYNTAX, "a part's Content-Disposition is malformed");
         } else if (!strcasecmp(line, "Content-Type")) {
             snprintf(ctype, sizeof(ctype), "%s", v);

@@ -40,6 +40,13 @@ static void palette_lut(png_structp png, png_infop info, int lut[256])
     if (first_clear >= 0) lut[first_clear] = gdTrueColorAlpha(0, 0, 0, gdAlphaMax);
 }
 
+static int lut_has_alpha(const int lut[256])
+{
+    int i, any = 0;
+    for (i = 0; i < 256; i++) any |= lut[i] & 0x7f000000;
+    return any != 0;
+}
+
 /* libgd's grey ramp: levels spread over 0..255 for 1, 2 and 4 bits. A
  * tRNS grey makes that one level transparent black (for 16 bits, every
  * sample with its high byte). */
@@ -94,8 +101,11 @@ int tiler_png_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
     channels = png_get_channels(png, info);
     if (type == PNG_COLOR_TYPE_PALETTE) palette_lut(png, info, lut);
     else if (type == PNG_COLOR_TYPE_GRAY) grey_lut(png, info, depth, lut);
-    /* An RGB tRNS colour: libgd keeps it aside and leaves the pixels opaque. */
-    alpha = (type & PNG_COLOR_MASK_ALPHA) || (type != PNG_COLOR_TYPE_RGB && png_get_valid(png, info, PNG_INFO_tRNS));
+    /* An RGB tRNS colour: libgd keeps it aside and leaves the pixels opaque.
+     * Whether pixels can be transparent, known before the first rows: an
+     * alpha channel (grey with alpha is RGBA by now), or a palette or grey
+     * level that tRNS makes transparent. */
+    alpha = channels == 4 || (channels == 1 && lut_has_alpha(lut));
     rowbytes = (size_t)w * (size_t)channels;
     if (png_get_rowbytes(png, info) != rowbytes) {
         snprintf(err, errlen, "png image could not be decoded: unexpected row layout");
@@ -122,14 +132,13 @@ int tiler_png_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
             for (x = 0; x < w; x++, p += 3) px[x] = gdTrueColor(p[0], p[1], p[2]);
         else
             for (x = 0; x < w; x++) px[x] = lut[p[x]];
-        if (tiler_band_done(b, y + 1, err, errlen)) {
-            png_destroy_read_struct(&png, &info, NULL);
-            free(row);
-            return -1;
-        }
+        /* The last rows wait for the end of the file (as in tiler_jpeg.c):
+         * a file corrupt after its pixels must not let every tile out first. */
+        if (y + 1 < h && tiler_band_done(b, y + 1, err, errlen)) break;
     }
-    png_read_end(png, NULL);
+    if (y == h) png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(row);
-    return 0;
+    if (y < h) return -1;
+    return tiler_band_done(b, h, err, errlen) ? -1 : 0;
 }

@@ -16,7 +16,8 @@
 
 /* Decodes f into b (started here from the header, alpha set when the
  * colour type or a tRNS chunk can make a pixel transparent). 0, or -1 with
- * a reason in err on a corrupt file or when the band's callback stops it. */
+ * a reason in err on a corrupt file or when the band's callback stops it;
+ * the last rows are final only once the file is read to IEND. */
 int tiler_png_decode(FILE *f, tiler_band *b, char *err, size_t errlen);
 
 #endif

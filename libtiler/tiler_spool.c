@@ -32,7 +32,7 @@ int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char 
 {
     char dir[4096];
     int n;
-    if (k > 65535 || tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
+    if (tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
     n = snprintf(buf, len, "%s/strip-%u", dir, k);
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -54,7 +54,7 @@ int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint3
         }
         got += (size_t)r;
     }
-    close(fd);
+    if (close(fd) < 0) FAIL("cannot read raster: %s", strerror(errno));
 #if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
     tiler_pixels_from_wire(dst, (const unsigned char *)dst, (size_t)width * n);
 #endif
@@ -70,7 +70,9 @@ int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char 
         close(fd);
         FAIL("cannot size raster: %s", strerror(e));
     }
-    return close(fd) < 0 ? -1 : 0;
+    /* A delayed write error (NFS, a quota) shows at close: say so too. */
+    if (close(fd) < 0) FAIL("cannot create raster: %s", strerror(errno));
+    return 0;
 }
 
 static int pwrite_all(int fd, const void *buf, size_t n, off_t off)

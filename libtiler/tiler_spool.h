@@ -18,7 +18,8 @@ int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, t
 /* The cached thumbnail of at most side pixels (16..4096). 0 or -1. */
 int tiler_spool_thumb_path(char *buf, size_t len, const char *spool, const char *id, int side);
 
-/* Strip k (0..65535) of the result's PNG stream (tiler_png.h). 0 or -1. */
+/* Strip k of the result's PNG stream (tiler_png.h), one per row of tiles
+ * (more than 65536 with small tiles on a tall image). 0 or -1. */
 int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char *id, uint32_t k);
 /* Reads rows [top, top + n) of a width-wide raster as gd truecolor ints. */
 int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, int *dst,

@@ -1,6 +1,7 @@
 #include "tiler_webp.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <webp/decode.h>
 
 /* Read size: small enough that the first rows decode early, large enough
@@ -19,7 +20,9 @@ static const char *status_text(VP8StatusCode st)
 }
 
 /* Rows from..to-1 of libwebp's RGBA output into the band, with libgd's
- * mapping, in the chunks the band has room for. 0 or the callback's stop. */
+ * mapping, in the chunks the band has room for. The image's last row is
+ * written but not said final: that waits for the verdict on the whole file
+ * (as in tiler_jpeg.c). 0 or the callback's stop. */
 static int copy_rows(tiler_band *b, const uint8_t *rgba, int stride, uint32_t from, uint32_t to, char *err, size_t errlen)
 {
     uint32_t x, y, w = b->width;
@@ -30,7 +33,7 @@ static int copy_rows(tiler_band *b, const uint8_t *rgba, int stride, uint32_t fr
             int *px = tiler_band_row(b, y);
             for (x = 0; x < w; x++, p += 4) px[x] = gdTrueColorAlpha(p[0], p[1], p[2], gdAlphaMax - (p[3] >> 1));
         }
-        if (tiler_band_done(b, end, err, errlen)) return -1;
+        if (tiler_band_done(b, end < b->height ? end : end - 1, err, errlen)) return -1;
         from = end;
     }
     return 0;
@@ -45,6 +48,7 @@ int tiler_webp_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
     uint32_t done = 0;
     int first = 1, alpha = 1;
     size_t n;
+    uint64_t total = 0, riff_end = 0;
 
     if (!WebPInitDecoderConfig(&config)) {
         snprintf(err, errlen, "webp image could not be decoded: libwebp version mismatch");
@@ -58,18 +62,21 @@ int tiler_webp_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
     while (st == VP8_STATUS_SUSPENDED && (n = fread(buf, 1, WEBP_CHUNK, f)) > 0) {
         int last_y = 0, w = 0, h = 0, stride = 0;
         const uint8_t *rgba;
+        /* The header says whether there is alpha (a VP8X flag, a VP8L
+         * bit), for whoever must decide at the first rows, and how long
+         * the RIFF is. */
+        if (first) {
+            WebPBitstreamFeatures feat;
+            first = 0;
+            if (WebPGetFeatures(buf, n, &feat) == VP8_STATUS_OK) alpha = feat.has_alpha;
+            if (n >= 12 && !memcmp(buf, "RIFF", 4) && !memcmp(buf + 8, "WEBP", 4))
+                riff_end = 8 + ((uint64_t)buf[4] | (uint64_t)buf[5] << 8 | (uint64_t)buf[6] << 16 | (uint64_t)buf[7] << 24);
+        }
+        total += n;
         st = WebPIAppend(idec, buf, n);
         if (st != VP8_STATUS_OK && st != VP8_STATUS_SUSPENDED) break;
-        if (first) {
-            /* The first chunk holds the header: whether alpha can occur. */
-            WebPBitstreamFeatures feat;
-            if (WebPGetFeatures(buf, n, &feat) == VP8_STATUS_OK) alpha = feat.has_alpha;
-            first = 0;
-        }
         if (!(rgba = WebPIDecGetRGB(idec, &last_y, &w, &h, &stride)) || last_y <= (int)done) continue;
-        if (!b->started) {
-            if (tiler_band_start(b, (uint32_t)w, (uint32_t)h, alpha, err, errlen) < 0) goto fail;
-        }
+        if (!b->started && tiler_band_start(b, (uint32_t)w, (uint32_t)h, alpha, err, errlen) < 0) goto fail;
         if (copy_rows(b, rgba, stride, done, (uint32_t)last_y, err, errlen) < 0) goto fail;
         done = (uint32_t)last_y;
     }
@@ -77,10 +84,18 @@ int tiler_webp_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
         snprintf(err, errlen, "webp image could not be decoded: %s", status_text(st == VP8_STATUS_OK ? VP8_STATUS_SUSPENDED : st));
         goto fail;
     }
+    /* libwebp is done at the image's end; the rest of the RIFF (metadata)
+     * must be there too, as libgd's loader, given the whole file, requires:
+     * else the file is cut short. */
+    while ((n = fread(buf, 1, WEBP_CHUNK, f)) > 0) total += n;
+    if (total < riff_end) {
+        snprintf(err, errlen, "webp image could not be decoded: %s", status_text(VP8_STATUS_NOT_ENOUGH_DATA));
+        goto fail;
+    }
     WebPIDelete(idec);
     WebPFreeDecBuffer(&config.output);
     free(buf);
-    return 0;
+    return tiler_band_done(b, b->height, err, errlen) ? -1 : 0;
 fail:
     if (idec) WebPIDelete(idec);
     WebPFreeDecBuffer(&config.output);

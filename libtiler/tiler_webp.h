@@ -12,7 +12,8 @@
 
 /* Decodes f into b (started at the first rows). 0, or -1 with a reason in
  * err on a corrupt or truncated file, an animation, or when the band's
- * callback stops it. */
+ * callback stops it; the last rows are final only once libwebp has found
+ * the whole image sound and the whole RIFF is there. */
 int tiler_webp_decode(FILE *f, tiler_band *b, char *err, size_t errlen);
 
 #endif

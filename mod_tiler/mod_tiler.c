@@ -16,14 +16,16 @@
 #include "tiler_image.h"
 #include "tiler_store.h"
 
-/* The spool and its jobs/ folder must belong to the user the children run as. */
+/* The spool and its jobs/ and slots/ (mod_tiler_slots.h) folders must
+ * belong to the user the children run as. */
 static const char *prepare_spool(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
 {
-    const char *dirs[2];
+    const char *dirs[3];
     int i;
     dirs[0] = c->spool_dir;
     dirs[1] = apr_pstrcat(p, c->spool_dir, "/jobs", NULL);
-    for (i = 0; i < 2; i++) {
+    dirs[2] = apr_pstrcat(p, c->spool_dir, "/slots", NULL);
+    for (i = 0; i < 3; i++) {
         apr_status_t rv = apr_dir_make_recursive(dirs[i], APR_FPROT_OS_DEFAULT, p);
         if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
             return apr_psprintf(p, "cannot create TilerSpoolDir %s", dirs[i]);
@@ -84,6 +86,20 @@ static int tiler_post_config(apr_pool_t *p, apr_pool_t *plog, apr_pool_t *ptemp,
     return OK;
 }
 
+/* Runs after the virtual hosts' configs are merged, also for `httpd -t`. */
+static int tiler_check_config(apr_pool_t *p, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *vs;
+    const char *err;
+    (void)p; (void)plog;
+    for (vs = s->next; vs; vs = vs->next)
+        if ((err = tiler_config_check_vhost(ptemp, s, vs))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(30020) "mod_tiler: %s", err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    return OK;
+}
+
 static void tiler_child_init(apr_pool_t *pchild, server_rec *s)
 {
     /* librdkafka's threads do not survive fork: every client is made here
@@ -96,6 +112,7 @@ static void tiler_register_hooks(apr_pool_t *p)
 {
     static const char *const before_watchdog[] = { "mod_watchdog.c", NULL };
     (void)p;
+    ap_hook_check_config(tiler_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(tiler_post_config, NULL, before_watchdog, APR_HOOK_MIDDLE);
     ap_hook_child_init(tiler_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(tiler_api_handler, NULL, NULL, APR_HOOK_MIDDLE);

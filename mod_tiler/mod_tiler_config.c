@@ -34,6 +34,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->encode_threads = -1;
     c->max_jobs = -1;
     c->job_ttl_seconds = -1;
+    c->preview_above_pixels = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
 }
@@ -49,6 +50,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_whole_decode_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
+    PICK(preview_above_pixels, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -190,6 +192,8 @@ const command_rec tiler_directives[] = {
                   "Threads that encode results, in the httpd child running the results consumer"),
     AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
                   "Replication factor for topics mod_tiler creates (-1: broker default)"),
+    AP_INIT_TAKE1("TilerPreviewAbovePixels", set_number, NUM(preview_above_pixels, 0, APR_INT64_C(1) << 40, 0), RSRC_CONF,
+                  "Job pages show a preview made from the result, not the result, above this many pixels"),
     { NULL }
 };
 
@@ -220,6 +224,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->max_jobs < 0) c->max_jobs = TILER_DEFAULT_MAX_JOBS;
     if (c->job_ttl_seconds < 0) c->job_ttl_seconds = TILER_DEFAULT_JOB_TTL;
     if (c->event_stream_seconds < 0) c->event_stream_seconds = TILER_DEFAULT_EVENT_STREAM_SECONDS;
+    if (c->preview_above_pixels < 0) c->preview_above_pixels = TILER_DEFAULT_PREVIEW_ABOVE_PIXELS;
     /* Build both client configs once now (no client, no threads before fork)
      * so that a property that does not fit a role fails startup. */
     probe = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers, (const tiler_prop *)c->kafka_props->elts,
@@ -237,4 +242,68 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
 const char *tiler_store_path(apr_pool_t *p, const tiler_srv_conf *c)
 {
     return apr_pstrcat(p, c->spool_dir, "/tiler.db", NULL);
+}
+
+/* ---- what a virtual host may set for itself ---- */
+
+/* One Kafka producer per child, one results consumer (with its spool, job
+ * store, encoder threads, resend check and sweep) per server: all made from
+ * the main server's settings. A virtual host with its own value for any of
+ * these would never see its jobs assembled, so it is refused at startup.
+ * Everything else is read per request from the request's server. */
+typedef struct { const char *name; size_t offset; enum { G_STR, G_INT } kind; } global_only;
+
+#define G(name, f, kind) { name, APR_OFFSETOF(tiler_srv_conf, f), kind }
+static const global_only global_directives[] = {
+    G("TilerBrokers", brokers, G_STR),
+    G("TilerSpoolDir", spool_dir, G_STR),
+    G("TilerTasksTopic", topic_tasks, G_STR),
+    G("TilerResultsTopic", topic_results, G_STR),
+    G("TilerHeartbeatsTopic", topic_heartbeats, G_STR),
+    G("TilerDeadLetterTopic", topic_dead_letters, G_STR),
+    G("TilerResultsGroup", results_group, G_STR),
+    G("TilerWorkerGroup", worker_group, G_STR),
+    G("TilerProduceTimeout", produce_timeout_ms, G_INT),
+    G("TilerTopicReplication", topic_replication, G_INT),
+    G("TilerResendSeconds", resend_seconds, G_INT),
+    G("TilerEncodeThreads", encode_threads, G_INT),
+    G("TilerJobTTL", job_ttl_seconds, G_INT),
+    G("TilerMaxEventStreams", max_event_streams, G_INT),   /* a cap on one child's threads */
+};
+
+static int props_differ(const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    int i;
+    if (a->nelts != b->nelts) return 1;
+    for (i = 0; i < a->nelts; i++) {
+        const tiler_prop *x = &APR_ARRAY_IDX(a, i, tiler_prop), *y = &APR_ARRAY_IDX(b, i, tiler_prop);
+        if (strcmp(x->key, y->key) || strcmp(x->value, y->value)) return 1;
+    }
+    return 0;
+}
+
+/* Merged configs: a virtual host that set nothing holds the main server's
+ * values, so any difference is a directive set inside <VirtualHost>. */
+const char *tiler_config_check_vhost(apr_pool_t *p, server_rec *main_s, server_rec *vs)
+{
+    const tiler_srv_conf *m = tiler_srv(main_s), *v = tiler_srv(vs);
+    const char *name = NULL;
+    size_t i;
+    for (i = 0; i < sizeof(global_directives) / sizeof(global_directives[0]) && !name; i++) {
+        const global_only *g = &global_directives[i];
+        if (g->kind == G_STR) {
+            const char *a = *(const char *const *)((const char *)m + g->offset);
+            const char *b = *(const char *const *)((const char *)v + g->offset);
+            if ((a || b) && (!a || !b || strcmp(a, b))) name = g->name;
+        } else if (*(const int *)((const char *)m + g->offset) != *(const int *)((const char *)v + g->offset)) {
+            name = g->name;
+        }
+    }
+    if (!name && props_differ(m->kafka_props, v->kafka_props)) name = "TilerKafkaProperty";
+    if (!name) return NULL;
+    return apr_psprintf(p, "%s is set in <VirtualHost %s:%u> (%s:%d) to a value of its own, but it can only be "
+                        "set for the whole server: there is one Kafka producer per child and one results consumer, "
+                        "made from the main server's settings. Move it out of <VirtualHost> (see README, Directives)",
+                        name, vs->server_hostname ? vs->server_hostname : "*", (unsigned)vs->port,
+                        vs->defn_name ? vs->defn_name : "?", vs->defn_line_number);
 }

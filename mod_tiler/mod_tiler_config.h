@@ -13,4 +13,9 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *base, void *add);
  * (Kafka properties). NULL, or a message for a startup failure. */
 const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c);
 
+/* NULL when virtual host vs sets nothing that only the main server may set
+ * (the Kafka, spool and topic directives...), else a message naming the
+ * directive and the virtual host. */
+const char *tiler_config_check_vhost(apr_pool_t *p, server_rec *main_s, server_rec *vs);
+
 #endif

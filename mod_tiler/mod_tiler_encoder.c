@@ -1,5 +1,6 @@
 #include "mod_tiler_encoder.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,50 +88,94 @@ out:
     return rc;
 }
 
-/* Fails the job and frees its disk: raster, upload and strips. */
-static void fail_png(server_rec *s, tiler_store *store, const tiler_job *job, const char *why)
+/* A job's files can go while a task works on them: DELETE (from any
+ * child) removes its row and then its directory, and a failed or finished
+ * job drops its work files. So a task looks at the job again after it has
+ * written: if the row is gone, DELETE may have swept the directory before
+ * the task wrote, and what the task wrote is the task's to remove. Either
+ * the task sees the row (then DELETE's sweep comes later and removes what
+ * it wrote) or it does not (then it removes it): nothing is left behind.
+ * Returns 1 when the job was removed (and its directory now is), 0 when it
+ * is still there or the store cannot tell. */
+int tiler_encoder_removed(const tiler_srv_conf *c, tiler_store *store, const char *id, apr_pool_t *p)
 {
+    tiler_job job;
+    if (tiler_store_get_job(store, id, &job, p) != 1) return 0;
+    tiler_spool_remove(c->spool_dir, id);
+    return 1;
+}
+
+/* Fails the job and frees its disk: raster, upload and strips. A job
+ * removed meanwhile is no failure: it is only tidied away. */
+static void fail_png(server_rec *s, tiler_store *store, const tiler_job *job, const char *why, apr_pool_t *p)
+{
+    if (tiler_encoder_removed(tiler_srv(s), store, job->id, p)) return;
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30802) "job %s: cannot write the result: %s", job->id, why);
     tiler_spool_drop_work(tiler_srv(s)->spool_dir, job->id);
     tiler_store_finish(store, job->id, "failed", why);
 }
 
-void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job)
+/* Joins the strips into the result file at tmp. 0, or -1 with err; the
+ * file is closed either way. */
+static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char *tmp, char *err, size_t errlen)
+{
+    char path[4096];
+    uint32_t k, n = strip_count(job);
+    tiler_png_writer *w;
+    int rc = 0;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { snprintf(err, errlen, "cannot create the result file: %s", strerror(errno)); return -1; }
+    w = tiler_png_begin(f, job->width, job->height, job_color(job));
+    for (k = 0; w && k < n && rc == 0; k++) {
+        tiler_png_strip strip;
+        if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) {
+            snprintf(err, errlen, "no spool path for strip %u", k);
+            rc = -1;
+        } else if ((rc = tiler_png_strip_load(path, &strip, err, errlen)) == 0) {
+            tiler_png_add(w, &strip);
+            tiler_png_strip_free(&strip);
+        }
+    }
+    if (rc == 0) {
+        rc = tiler_png_end(w, err, errlen);
+    } else {
+        char ignored[8];
+        tiler_png_end(w, ignored, sizeof(ignored));
+    }
+    /* Closed whatever happened before: a FILE left open here would keep a
+     * deleted file's blocks on a full disk for the child's lifetime. */
+    if (fclose(f) != 0 && rc == 0) {
+        snprintf(err, errlen, "cannot write the result file: %s", strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
 {
     tiler_srv_conf *c = tiler_srv(s);
     char tmp[4096], result[4096], path[4096], err[512];
     uint32_t k, n = strip_count(job), late = 0;
     apr_time_t t0 = apr_time_now();
-    tiler_png_writer *w;
-    FILE *f;
 
     if (tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_RESULT_TMP) < 0
-        || tiler_spool_path(result, sizeof(result), c->spool_dir, job->id, TILER_SPOOL_RESULT) < 0)
+        || tiler_spool_path(result, sizeof(result), c->spool_dir, job->id, TILER_SPOOL_RESULT) < 0) {
+        fail_png(s, store, job, "no spool path for the result", p);
         return;
+    }
     /* Strips whose rows completed last (or before a restart) are made now. */
     for (k = 0; k < n; k++) {
-        if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) return;
-        if (access(path, R_OK) == 0) continue;
-        if (tiler_encode_strip(c, job, k, err, sizeof(err)) < 0) { fail_png(s, store, job, err); return; }
-        late++;
-    }
-    if (!(f = fopen(tmp, "wb"))) { fail_png(s, store, job, "cannot create the result file"); return; }
-    w = tiler_png_begin(f, job->width, job->height, job_color(job));
-    for (k = 0; w && k < n; k++) {
-        tiler_png_strip strip;
-        if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0
-            || tiler_png_strip_load(path, &strip, err, sizeof(err)) < 0) {
-            char ignored[8];
-            tiler_png_end(w, ignored, sizeof(ignored));
-            fclose(f);
-            fail_png(s, store, job, err);
+        if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) {
+            fail_png(s, store, job, apr_psprintf(p, "no spool path for strip %u", k), p);
             return;
         }
-        tiler_png_add(w, &strip);
-        tiler_png_strip_free(&strip);
+        if (access(path, R_OK) == 0) continue;
+        if (tiler_encode_strip(c, job, k, err, sizeof(err)) < 0) { fail_png(s, store, job, err, p); return; }
+        late++;
     }
-    if (tiler_png_end(w, err, sizeof(err)) < 0 || fclose(f) != 0 || rename(tmp, result) < 0) {
-        fail_png(s, store, job, err[0] ? err : "the result file could not be written");
+    if (join_strips(c, job, tmp, err, sizeof(err)) < 0) { fail_png(s, store, job, err, p); return; }
+    if (rename(tmp, result) < 0) {
+        fail_png(s, store, job, apr_psprintf(p, "cannot place the result file: %s", strerror(errno)), p);
         return;
     }
     /* The raster, the upload and the strips have served their purpose. */
@@ -138,7 +183,7 @@ void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job 
     if (tiler_store_finish(store, job->id, "done", NULL) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30803) "job %s: cannot mark done: %s", job->id,
                      tiler_store_error(store));
-    else
+    else if (!tiler_encoder_removed(c, store, job->id, p))
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30804) "job %s done: %ux%u, %u tiles, PNG joined from %u strips "
                      "(%u encoded at the end) in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
                      job->tiles_total, n, late, apr_time_as_msec(apr_time_now() - t0));
@@ -170,7 +215,7 @@ static void finish_now(tiler_encoder *e, const char *id)
     apr_pool_t *p;
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
-        if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job);
+        if (!strcmp(job.format, "png")) tiler_encode_png_result(e->s, st, &job, p);
         else tiler_results_finish_job(e->s, st, id, p);
     }
     apr_pool_destroy(p);
@@ -180,15 +225,28 @@ static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
 {
     task *k = data;
     tiler_store *st;
-    tiler_job job;
+    tiler_job job, now;
     apr_pool_t *p;
-    char err[512];
+    char err[512], path[4096];
+    int rc;
     (void)t;
     if (task_store(k->e, &st, &p) == 0) {
-        /* A failure here is no failure yet: the finish makes missing strips. */
-        if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)
-            && tiler_encode_strip(k->e->c, &job, k->strip, err, sizeof(err)) < 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->e->s, APLOGNO(30806) "job %s: strip %u: %s", k->id, k->strip, err);
+        if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)) {
+            rc = tiler_encode_strip(k->e->c, &job, k->strip, err, sizeof(err));
+            /* Look again now that the strip is (or is not) written. */
+            if (tiler_store_get_job(st, k->id, &now, p) == 1) {
+                /* Removed while the strip was made: tidy, say nothing. */
+                tiler_spool_remove(k->e->c->spool_dir, k->id);
+            } else if (!active(&now)) {
+                /* Ended meanwhile (failed, or finished from its own copy of
+                 * this strip): the strip is work nobody will drop again. */
+                if (tiler_spool_strip_path(path, sizeof(path), k->e->c->spool_dir, k->id, k->strip) == 0) unlink(path);
+            } else if (rc < 0) {
+                /* A strip that cannot be written (a full disk) would fail
+                 * the finish too: fail now, and free the disk now. */
+                fail_png(k->e->s, st, &job, apr_psprintf(p, "strip %u: %s", k->strip, err), p);
+            }
+        }
         apr_pool_destroy(p);
     }
     free(k);

@@ -29,7 +29,13 @@ void tiler_encoder_finish(tiler_encoder *e, const char *id);
 int tiler_encode_strip(const tiler_srv_conf *c, const tiler_job *job, uint32_t k, char *err, size_t errlen);
 
 /* Encodes a job's PNG result from its strips (encoding those missing) and
- * moves the job to done or failed. */
-void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job);
+ * moves the job to done or failed; a job removed meanwhile is tidied away
+ * without a word. p is scratch. */
+void tiler_encode_png_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
+
+/* For a task that wrote a job's files: 1 when the job's row is gone (DELETE)
+ * and its directory has now been removed with what the task wrote; 0 when
+ * the job is still there (or the store cannot tell). */
+int tiler_encoder_removed(const tiler_srv_conf *c, tiler_store *store, const char *id, apr_pool_t *p);
 
 #endif

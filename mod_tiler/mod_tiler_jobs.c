@@ -8,6 +8,7 @@
 #include <yajl/yajl_gen.h>
 #include "mod_tiler_producer.h"
 #include "mod_tiler_respond.h"
+#include "mod_tiler_slots.h"
 #include "mod_tiler_upload.h"
 #include "tiler_band.h"
 #include "tiler_disk.h"
@@ -148,6 +149,41 @@ static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint3
     return -1;
 }
 
+static int too_busy(request_rec *r, const char *why)
+{
+    r->connection->keepalive = AP_CONN_CLOSE;
+    apr_table_setn(r->headers_out, "Retry-After", "10");
+    return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "too_many_jobs", why);
+}
+
+/* 0 when one more job fits under TilerMaxJobs; else 1, with the refusal
+ * sent (the handler's return value in *sent). */
+static int no_room(request_rec *r, const tiler_srv_conf *c, int *sent)
+{
+    tiler_store *st = tiler_request_store(r);
+    int active = 0;
+    if (!st || tiler_store_count_active(st, &active) < 0)
+        *sent = tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be read");
+    else if (active >= c->max_jobs)
+        *sent = too_busy(r, apr_psprintf(r->pool, "%d jobs are queued or running (TilerMaxJobs); try again later", active));
+    else
+        return 0;
+    return 1;
+}
+
+/* A job begun for an upload that then failed must not stay queued with no
+ * input: it is deleted (refused input) or marked failed; when the store
+ * refuses that, the other is tried, and the client's answer stands. */
+static void forget_job(request_rec *r, tiler_store *store, const char *id, int delete, const char *reason)
+{
+    if (delete ? tiler_store_delete_job(store, id) == 0 : tiler_store_finish(store, id, "failed", reason) == 0) return;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30481) "job %s cannot be %s (%s); %s instead", id,
+                  delete ? "deleted" : "marked failed", tiler_store_error(store), delete ? "marking it failed" : "deleting it");
+    if (delete ? tiler_store_finish(store, id, "failed", reason) == 0 : tiler_store_delete_job(store, id) == 0) return;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30482) "job %s stays in the store as it was, with no input: %s", id,
+                  tiler_store_error(store));
+}
+
 int tiler_create_job(request_rec *r, const char *base)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
@@ -167,7 +203,7 @@ int tiler_create_job(request_rec *r, const char *base)
     uint32_t w, h, halo;
     tiler_band band;
     FILE *f;
-    int status, probe, decode_failed;
+    int status, probe, decode_failed, slot;
     yajl_gen g;
 
     if ((emsg = parse_args(r, &a))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", emsg);
@@ -180,19 +216,8 @@ int tiler_create_job(request_rec *r, const char *base)
         if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_UNKNOWN)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
     }
-    {
-        /* Refuse before reading the upload: the client may try later. */
-        tiler_store *st = tiler_request_store(r);
-        int active = 0;
-        if (!st || tiler_store_count_active(st, &active) < 0)
-            return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be read");
-        if (active >= c->max_jobs) {
-            r->connection->keepalive = AP_CONN_CLOSE;
-            apr_table_setn(r->headers_out, "Retry-After", "10");
-            return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "too_many_jobs",
-                                    apr_psprintf(r->pool, "%d jobs are queued or running (TilerMaxJobs); try again later", active));
-        }
-    }
+    /* Refuse before reading the upload: the client may try later. */
+    if (no_room(r, c, &status)) return status;
     if (tiler_id_generate(id) < 0) return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "no_entropy", "cannot make a job id");
     tiler_id_to_hex(id, hex);
     tiler_spool_path(dir, sizeof(dir), c->spool_dir, hex, TILER_SPOOL_DIR);
@@ -242,6 +267,15 @@ int tiler_create_job(request_rec *r, const char *base)
         BAIL(HTTP_BAD_REQUEST, "halo_too_large",
              apr_psprintf(r->pool, "the op chain needs a %u-pixel halo; %d-pixel tiles with it exceed the %d-byte message limit",
                           halo, c->tile_size, TILER_MAX_MESSAGE_BYTES));
+    /* Uploads that came together all passed the check above: at most
+     * TilerMaxJobs decode at once, and the count is taken again. */
+    if ((slot = tiler_decode_slot_take(r, c->spool_dir, c->max_jobs)) < 0 || no_room(r, c, &status)) {
+        if (slot == -2) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the upload cannot be decoded now");
+        if (slot == -1) status = too_busy(r, apr_psprintf(r->pool, "%d uploads are being decoded (TilerMaxJobs); try again later",
+                                                            c->max_jobs));
+        tiler_spool_remove(c->spool_dir, hex);
+        return status;
+    }
     if (tiler_raster_create(raster, w, h, err, sizeof(err)) < 0) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
     if (!(store = tiler_request_store(r))) BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
     memset(&job, 0, sizeof(job));
@@ -275,14 +309,18 @@ int tiler_create_job(request_rec *r, const char *base)
     if (decode_failed && (!x.code || x.status == HTTP_UNPROCESSABLE_ENTITY)) {
         /* Refused input: the client gets no job; tiles already out are
          * dropped by the results consumer, as for a deleted job. */
-        if (x.recorded) tiler_store_delete_job(store, hex);
+        if (x.recorded) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30480) "job %s refused after %u tiles went out: %s", hex,
+                          x.early, x.code ? x.reason : err);
+            forget_job(r, store, hex, 1, x.code ? x.reason : err);
+        }
         BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", x.code ? x.reason : err);
     }
     if (x.code && !x.recorded) BAIL(x.status, x.code, x.reason);
     if (x.code) {
         tiler_spool_drop_work(c->spool_dir, hex);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30405) "job %s failed: %s", hex, x.reason);
-        tiler_store_finish(store, hex, "failed", x.reason);
+        forget_job(r, store, hex, 0, x.reason);
         return tiler_send_error(r, x.status, x.code, x.reason);
     }
     /* The upload stays until the job ends: tiles lost on the way are cut

@@ -6,6 +6,8 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include "mod_tiler_respond.h"
+#include "mod_tiler_result.h"
+#include "tiler_defaults.h"
 #include "tiler_json.h"
 
 static const struct { const char *name, *mime; } static_files[] = {
@@ -97,10 +99,20 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
     if (!strcmp(job.state, "failed"))
         ap_rprintf(r, "<p class=\"error\" id=\"error\">The job failed: %s</p>\n",
                    ap_escape_html(r->pool, job.error ? job.error : "no reason was recorded"));
-    if (!strcmp(job.state, "done"))
+    if (!strcmp(job.state, "done")) {
         ap_rprintf(r, "<p><a class=\"button\" id=\"download\" href=\"%s/api/jobs/%s/result\" download=\"%s.%s\">"
-                      "Download the result</a></p>\n<p><img id=\"result\" src=\"%s/api/jobs/%s/result\" alt=\"The result\"></p>\n",
-                   b, eid, eid, strcmp(job.format, "jpeg") ? "png" : "jpg", b, eid);
+                      "Download the result</a></p>\n", b, eid, eid, strcmp(job.format, "jpeg") ? "png" : "jpg");
+        /* A browser decodes an <img> whole: a gigapixel result would take
+         * gigabytes of its memory. Above TilerPreviewAbovePixels the page
+         * shows a preview made from the result as a stream instead. */
+        if (tiler_result_needs_preview(tiler_srv(r->server), &job))
+            ap_rprintf(r, "<p id=\"preview-note\">The result is too large to show here: this is a preview of at most "
+                          "%d pixels a side. Download the result for every pixel.</p>\n"
+                          "<p><img id=\"result\" src=\"%s/api/jobs/%s/result?thumb=%d\" alt=\"A preview of the result\"></p>\n",
+                       TILER_PREVIEW_SIDE, b, eid, TILER_PREVIEW_SIDE);
+        else
+            ap_rprintf(r, "<p><img id=\"result\" src=\"%s/api/jobs/%s/result\" alt=\"The result\"></p>\n", b, eid);
+    }
     ap_rprintf(r, "</main>\n<script src=\"%s/static/job.js\" defer></script>\n</body>\n</html>\n", b);
     return OK;
 }

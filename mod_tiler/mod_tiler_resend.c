@@ -1,8 +1,24 @@
+/* config.h says whether ./configure --enable-test-hooks built the fault
+ * hooks in; httpd's headers define the PACKAGE_* macros again. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#undef PACKAGE_BUGREPORT
+#undef PACKAGE_NAME
+#undef PACKAGE_STRING
+#undef PACKAGE_TARNAME
+#undef PACKAGE_URL
+#undef PACKAGE_VERSION
+#endif
 #include "mod_tiler_resend.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include "mod_tiler_producer.h"
 #include "tiler_defaults.h"
 #include "tiler_grid.h"
@@ -12,13 +28,27 @@
 #include "tiler_spool.h"
 
 #define KAFKA_TIMEOUT_MS 5000
+#define JOBS_PER_CHECK 16        /* the rest wait for the next check */
 
 struct tiler_resend {
     server_rec *s;
     tiler_srv_conf *c;
-    apr_pool_t *pool;
     rd_kafka_t *workers;     /* never subscribes: it only reads the group's commits */
+    apr_thread_t *thread;
+    apr_thread_mutex_t *lock;
+    apr_thread_cond_t *wake;
+    int asked;               /* a check is due; under lock */
+    int stop;                /* under lock */
 };
+
+static int stopping(tiler_resend *x)
+{
+    int stop;
+    apr_thread_mutex_lock(x->lock);
+    stop = x->stop;
+    apr_thread_mutex_unlock(x->lock);
+    return stop;
+}
 
 static apr_status_t close_workers(void *data)
 {
@@ -26,16 +56,6 @@ static apr_status_t close_workers(void *data)
     if (x->workers) rd_kafka_destroy(x->workers);
     x->workers = NULL;
     return APR_SUCCESS;
-}
-
-tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p)
-{
-    tiler_resend *x = apr_pcalloc(p, sizeof(*x));
-    x->s = s;
-    x->c = tiler_srv(s);
-    x->pool = p;
-    apr_pool_cleanup_register(p, x, close_workers, apr_pool_cleanup_null);
-    return x;
 }
 
 static rd_kafka_t *workers_handle(tiler_resend *x)
@@ -134,6 +154,18 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         *reason = apr_pstrdup(p, err);
         return -1;
     }
+#ifdef TILER_TEST_HOOKS
+    {
+        /* TILER_TEST_RESEND_HOLD=FILE holds a resend in progress until FILE
+         * exists: t/52-resend.t shows other jobs go on meanwhile. */
+        const char *hold = getenv("TILER_TEST_RESEND_HOLD");
+        if (hold) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30705) "job %s: resend held until %s exists "
+                         "(TILER_TEST_RESEND_HOLD)", job->id, hold);
+            while (access(hold, F_OK) != 0 && !stopping(x)) apr_sleep(apr_time_from_msec(20));
+        }
+    }
+#endif
     tiler_grid_init(&grid, w, h, job->tile_size, (uint32_t)tiler_chain_halo(&chain));
     if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, missing, &delivered, reason) != OK) return -1;
     if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0
@@ -181,14 +213,86 @@ static void check_job(tiler_resend *x, tiler_store *store, const char *id, apr_p
                  TILER_MAX_RESENDS);
 }
 
-void tiler_resend_check(tiler_resend *x, tiler_store *store, rd_kafka_t *results, apr_pool_t *p)
+/* One check of the stalled jobs, on the resend thread. */
+static void check_stalled(tiler_resend *x, tiler_store *store, apr_pool_t *p)
 {
     apr_array_header_t *ids;
     int i;
-    if (x->c->resend_seconds <= 0) return;
-    if (tiler_store_stalled(store, apr_time_now() - apr_time_from_sec(x->c->resend_seconds), &ids, p) < 0
-        || ids->nelts == 0)
-        return;
-    if (!results_caught_up(results)) return;
-    for (i = 0; i < ids->nelts; i++) check_job(x, store, APR_ARRAY_IDX(ids, i, const char *), p);
+    if (tiler_store_stalled(store, apr_time_now() - apr_time_from_sec(x->c->resend_seconds), &ids, p) < 0) return;
+    for (i = 0; i < ids->nelts && i < JOBS_PER_CHECK && !stopping(x); i++)
+        check_job(x, store, APR_ARRAY_IDX(ids, i, const char *), p);
+}
+
+/* The resend thread: waits to be asked, checks, waits again. Its store
+ * connection is its own (a connection is one thread's). */
+static void *APR_THREAD_FUNC resend_thread(apr_thread_t *t, void *data)
+{
+    tiler_resend *x = data;
+    tiler_store *store = NULL;
+    apr_pool_t *p, *scratch;
+    const char *err;
+    (void)t;
+    if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) return NULL;
+    apr_pool_create(&scratch, p);
+    for (;;) {
+        apr_thread_mutex_lock(x->lock);
+        while (!x->asked && !x->stop) apr_thread_cond_wait(x->wake, x->lock);
+        if (x->stop) { apr_thread_mutex_unlock(x->lock); break; }
+        x->asked = 0;
+        apr_thread_mutex_unlock(x->lock);
+        if (!store && tiler_store_open(&store, tiler_store_path(p, x->c), p, &err) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30706) "resend check: %s", err);
+            store = NULL;
+            continue;
+        }
+        check_stalled(x, store, scratch);
+        apr_pool_clear(scratch);
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+/* A pre-cleanup: it must run before p's subpools go, the thread's among
+ * them. The thread ends after the job it is on (its Kafka waits are
+ * bounded: TilerProduceTimeout, KAFKA_TIMEOUT_MS). */
+static apr_status_t stop_thread(void *data)
+{
+    tiler_resend *x = data;
+    apr_status_t rv;
+    if (!x->thread) return APR_SUCCESS;
+    apr_thread_mutex_lock(x->lock);
+    x->stop = 1;
+    apr_thread_cond_signal(x->wake);
+    apr_thread_mutex_unlock(x->lock);
+    apr_thread_join(&rv, x->thread);
+    x->thread = NULL;
+    return APR_SUCCESS;
+}
+
+tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p)
+{
+    tiler_resend *x = apr_pcalloc(p, sizeof(*x));
+    x->s = s;
+    x->c = tiler_srv(s);
+    apr_pool_cleanup_register(p, x, close_workers, apr_pool_cleanup_null);
+    if (x->c->resend_seconds <= 0) return x;
+    if (apr_thread_mutex_create(&x->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS
+        || apr_thread_cond_create(&x->wake, p) != APR_SUCCESS
+        || apr_thread_create(&x->thread, NULL, resend_thread, x, p) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30707) "cannot start the resend thread; lost tiles will "
+                     "not be produced again");
+        x->thread = NULL;
+        return x;
+    }
+    apr_pool_pre_cleanup_register(p, x, stop_thread);
+    return x;
+}
+
+void tiler_resend_kick(tiler_resend *x, rd_kafka_t *results)
+{
+    if (!x->thread || !results_caught_up(results)) return;
+    apr_thread_mutex_lock(x->lock);
+    x->asked = 1;
+    apr_thread_cond_signal(x->wake);
+    apr_thread_mutex_unlock(x->lock);
 }

@@ -1,7 +1,9 @@
 /* The safety net under at-least-once delivery: a job's tiles that were lost
  * on the way (a broker that acknowledged and then lost a task, a client
- * library bug) are cut from the kept upload and produced again. Runs on the
- * results consumer's thread, so that at most one process does it. */
+ * library bug) are cut from the kept upload and produced again. Only the
+ * child running the results consumer does it, and on a thread of its own:
+ * decoding an upload and waiting for Kafka take seconds, which the results
+ * consumer's (mod_watchdog's) thread must spend assembling other jobs. */
 #ifndef MOD_TILER_RESEND_H
 #define MOD_TILER_RESEND_H
 
@@ -10,15 +12,18 @@
 
 typedef struct tiler_resend tiler_resend;
 
-/* State that lives in pool p (a Kafka handle in the workers' group, made
- * on first need, closed with p). */
+/* Starts the resend thread (unless TilerResendSeconds is 0) and its state
+ * (a Kafka handle in the workers' group, made on first need) in pool p.
+ * Clearing p stops the thread: it finishes the job it is on and exits. */
 tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p);
 
-/* Looks at jobs without progress for TilerResendSeconds. A job's tiles are
- * lost when the workers' group has consumed past every one of its tasks and
- * the results consumer (results) has read everything it was given; those
- * tiles are produced again, up to TILER_MAX_RESENDS times, and then the job
- * fails. scratch is cleared by the caller. */
-void tiler_resend_check(tiler_resend *x, tiler_store *store, rd_kafka_t *results, apr_pool_t *scratch);
+/* Asks the thread for a check, and returns at once; asks made while a
+ * check runs make one more check after it. Nothing is asked unless the
+ * results consumer (results) has read everything it was given: results
+ * still to apply are not lost. A check looks at up to 16 jobs without
+ * progress for TilerResendSeconds; a job's tiles are lost when the workers'
+ * group has consumed past every one of its tasks, and are produced again,
+ * up to TILER_MAX_RESENDS times; then the job fails. */
+void tiler_resend_kick(tiler_resend *x, rd_kafka_t *results);
 
 #endif

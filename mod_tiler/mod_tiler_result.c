@@ -6,54 +6,94 @@
 #include <unistd.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
+#include <apr_buckets.h>
+#include <apr_portable.h>
+#include <http_log.h>
+#include <http_request.h>
 #include <http_protocol.h>
 #include "mod_tiler_respond.h"
 #include "tiler_image.h"
+#include "tiler_defaults.h"
 #include "tiler_spool.h"
+#include "tiler_thumb.h"
 
-#define THUMB_MIN 16
-#define THUMB_MAX 1024
+int tiler_result_needs_preview(const tiler_srv_conf *c, const tiler_job *job)
+{
+    return (apr_int64_t)job->width * job->height > c->preview_above_pixels;
+}
 
+/* A strong validator for a spool file: inode, size and modification time,
+ * as httpd's FileETag All. httpd's own ap_make_etag makes the tag weak for a
+ * file changed less than a second ago (it might change again within the
+ * second), and If-Range never matches a weak tag, so a download started right
+ * after the job ended could not be resumed. Results and thumbnails never
+ * change once in place (both are written beside and renamed), so a strong tag
+ * is honest here. */
+static const char *file_etag(request_rec *r, const apr_finfo_t *fi)
+{
+    return apr_psprintf(r->pool, "\"%" APR_UINT64_T_HEX_FMT "-%" APR_UINT64_T_HEX_FMT "-%" APR_UINT64_T_HEX_FMT "\"",
+                        (apr_uint64_t)fi->inode, (apr_uint64_t)fi->size, (apr_uint64_t)fi->mtime);
+}
+
+/* Serves a spool file as httpd serves a static one: ETag, Last-Modified,
+ * conditional requests (304, 412), and Range / If-Range through httpd's
+ * byterange filter (single and multiple ranges, 206 and 416), so that
+ * `curl -C -` resumes a download of any size. The filter handles ranges only
+ * when the whole body is in one brigade ending with EOS (it must know the
+ * length): ap_send_fd passes the file without EOS, so it never got ranges.
+ * The file goes as file buckets: sendfile, or reads in small pieces, never
+ * the whole file in memory. */
 static int send_file(request_rec *r, const char *path, const char *mime, const char *filename)
 {
     apr_file_t *f;
     apr_finfo_t fi;
-    apr_size_t sent;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+    int status;
     if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_SENDFILE_ENABLED, 0, r->pool) != APR_SUCCESS
-        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS)
+        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_MTIME | APR_FINFO_INODE, f) != APR_SUCCESS)
         return tiler_send_error(r, HTTP_GONE, "result_gone", "the job is done but its result file is gone");
     ap_set_content_type(r, mime);
-    ap_set_content_length(r, fi.size);
     if (filename)
         apr_table_setn(r->headers_out, "Content-Disposition", apr_psprintf(r->pool, "inline; filename=\"%s\"", filename));
-    if (!r->header_only) ap_send_fd(f, r, 0, (apr_size_t)fi.size, &sent);
-    return OK;
+    apr_table_setn(r->headers_out, "ETag", file_etag(r, &fi));
+    apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
+    ap_update_mtime(r, fi.mtime);
+    ap_set_last_modified(r);
+    if ((status = ap_meets_conditions(r)) != OK) {
+        apr_file_close(f);
+        if (status == HTTP_PRECONDITION_FAILED)
+            return tiler_send_error(r, status, "precondition_failed", "the file does not match If-Match or If-Unmodified-Since");
+        return status;   /* 304 Not Modified: no body */
+    }
+    ap_set_content_length(r, fi.size);
+    if (r->header_only) return OK;
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, f, 0, fi.size, r->pool);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    if (rv == APR_SUCCESS || r->connection->aborted) return OK;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, APLOGNO(30460) "sending %s failed", path);
+    return AP_FILTER_ERROR;
 }
 
 /* Scales the result to at most side pixels on its long side, once; later
- * requests get the cached file. Written beside and renamed, so concurrent
- * requests never see half a thumbnail. */
+ * requests get the cached file. The result is read as a stream, a row at a
+ * time (tiler_thumb.c): a gigapixel result costs one row of memory, not the
+ * whole image. Written beside and renamed, so concurrent requests never see
+ * half a thumbnail. */
 static int make_thumb(request_rec *r, const tiler_job *job, const char *result, const char *thumb, int side)
 {
-    char tmp[4400], err[256];
-    tiler_format fmt = tiler_output_format_parse(job->format);
-    gdImagePtr im, small;
-    int w, h;
-    if (!(im = tiler_image_load(result, fmt, err, sizeof(err)))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30501) "job %s: thumbnail: %s", job->id, err);
+    char tmp[4400], err[256] = "";
+    gdImagePtr small;
+    FILE *f = fopen(result, "rb");
+    if (!f || !(small = tiler_thumb_make(f, (uint32_t)side, NULL, err, sizeof(err)))) {
+        if (f) fclose(f);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30501) "job %s: thumbnail: %s", job->id, f ? err : "cannot open the result");
         return -1;
     }
-    if (gdImageSX(im) >= gdImageSY(im)) { w = side; h = (int)((double)gdImageSY(im) * side / gdImageSX(im) + 0.5); }
-    else { h = side; w = (int)((double)gdImageSX(im) * side / gdImageSY(im) + 0.5); }
-    if (w > gdImageSX(im) || h > gdImageSY(im)) { w = gdImageSX(im); h = gdImageSY(im); }
-    if (w < 1) w = 1;
-    if (h < 1) h = 1;
-    if (!(small = gdImageCreateTrueColor(w, h))) { gdImageDestroy(im); return -1; }
-    gdImageAlphaBlending(small, 0);
-    gdImageSaveAlpha(small, 1);
-    gdImageCopyResampled(small, im, 0, 0, 0, 0, w, h, gdImageSX(im), gdImageSY(im));
-    gdImageDestroy(im);
-    snprintf(tmp, sizeof(tmp), "%s.%" APR_PID_T_FMT ".tmp", thumb, getpid());
+    fclose(f);
+    snprintf(tmp, sizeof(tmp), "%s.%" APR_PID_T_FMT ".%lx.tmp", thumb, getpid(), (unsigned long)apr_os_thread_current());
     if (tiler_image_save(small, tmp, TILER_FMT_PNG, err, sizeof(err)) < 0 || rename(tmp, thumb) < 0) {
         remove(tmp);
         gdImageDestroy(small);
@@ -71,15 +111,17 @@ int tiler_job_result(request_rec *r, const char *id)
     char path[4096], thumb[4200];
     int sent, side = 0;
 
-    if (r->args) {
+    if (r->args && !strcmp(r->args, "preview")) {
+        side = -1;
+    } else if (r->args) {
         char *end;
         long v;
         if (strncmp(r->args, "thumb=", 6) || strchr(r->args, '&'))
-            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "the only parameter here is thumb=N");
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "the only parameters here are thumb=N and preview");
         v = strtol(r->args + 6, &end, 10);
-        if (!r->args[6] || *end || v < THUMB_MIN || v > THUMB_MAX)
+        if (!r->args[6] || *end || v < TILER_THUMB_MIN || v > TILER_THUMB_MAX)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query",
-                                    apr_psprintf(r->pool, "thumb must be a whole number in %d..%d", THUMB_MIN, THUMB_MAX));
+                                    apr_psprintf(r->pool, "thumb must be a whole number in %d..%d", TILER_THUMB_MIN, TILER_THUMB_MAX));
         side = (int)v;
     }
     if (tiler_find_job(r, id, &job, &sent) < 0) return sent;
@@ -89,6 +131,7 @@ int tiler_job_result(request_rec *r, const char *id)
                                              job.tiles_total, job.error ? ": " : "", job.error ? job.error : ""));
     if (tiler_spool_path(path, sizeof(path), c->spool_dir, job.id, TILER_SPOOL_RESULT) < 0)
         return tiler_send_error(r, HTTP_NOT_FOUND, "not_found", "no such job");
+    if (side < 0) side = tiler_result_needs_preview(c, &job) ? TILER_PREVIEW_SIDE : 0;
     if (!side)
         return send_file(r, path, tiler_format_mime(tiler_output_format_parse(job.format)),
                          apr_psprintf(r->pool, "%s.%s", job.id, strcmp(job.format, "jpeg") ? "png" : "jpg"));

@@ -1,5 +1,6 @@
 #include "mod_tiler_results.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <apr_strings.h>
@@ -71,13 +72,18 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
         return;
     fmt = tiler_output_format_parse(job.format);
     if (!(im = tiler_raster_load(raster, job.width, job.height, err, sizeof(err)))) {
+        /* A job removed meanwhile (DELETE) took its raster: no failure. */
+        if (tiler_encoder_removed(c, store, id, p)) return;
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30303) "job %s: %s", id, err);
+        tiler_spool_drop_work(c->spool_dir, id);
         tiler_store_finish(store, id, "failed", err);
         return;
     }
     /* Encode beside, then rename: a reader never sees half a result. */
-    if (tiler_image_save(im, tmp, fmt, err, sizeof(err)) < 0 || rename(tmp, result) < 0) {
+    if (tiler_image_save(im, tmp, fmt, err, sizeof(err)) < 0
+        || (rename(tmp, result) < 0 && snprintf(err, sizeof(err), "cannot place the result file: %s", strerror(errno)))) {
         gdImageDestroy(im);
+        if (tiler_encoder_removed(c, store, id, p)) return;
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30304) "job %s: cannot write the result: %s", id, err);
         tiler_spool_drop_work(c->spool_dir, id);
         tiler_store_finish(store, id, "failed", apr_psprintf(p, "the result could not be written: %s", err));
@@ -89,7 +95,7 @@ void tiler_results_finish_job(server_rec *s, void *vstore, const char *id, apr_p
     tiler_spool_drop_work(c->spool_dir, id);
     if (tiler_store_finish(store, id, "done", NULL) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30305) "job %s: cannot mark done: %s", id, tiler_store_error(store));
-    else
+    else if (!tiler_encoder_removed(c, store, id, p))
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30306) "job %s done: %ux%u, %u tiles, encoded in %" APR_TIME_T_FMT " ms",
                      id, job.width, job.height, job.tiles_total, apr_time_as_msec(apr_time_now() - t0));
 }
@@ -217,7 +223,7 @@ static void sweep(results_ctx *x, apr_pool_t *p)
     apr_array_header_t *ids;
     int i;
     x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
-    tiler_resend_check(x->resend, x->store, x->consumer, p);
+    tiler_resend_kick(x->resend, x->consumer);
     if (x->c->job_ttl_seconds <= 0) return;
     if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;
     for (i = 0; i < ids->nelts; i++) {

@@ -126,11 +126,14 @@ int tiler_receive_upload(request_rec *r, const char *path, apr_off_t max, tiler_
             }
         }
         if (rc == OK && n < 0) {
-            r->connection->keepalive = AP_CONN_CLOSE;
             *code = "bad_body";
             *msg = "the request body ended early or is malformed";
             rc = HTTP_BAD_REQUEST;
         }
+        /* Refused midway (the spool full, the form bad or too large): the
+         * rest of the body is not read, nor discarded by httpd after the
+         * answer (up to LimitRequestBody); the connection ends with it. */
+        if (rc != OK) r->connection->keepalive = AP_CONN_CLOSE;
     }
     if (raw && apr_file_close(raw) != APR_SUCCESS && rc == OK) {
         *code = "spool_error";

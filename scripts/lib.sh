@@ -1,13 +1,64 @@
-# Shared by scripts/up, scripts/down and scripts/check. Source it.
+# Shared by scripts/up, down, check and kafka, the tests (t/lib/TilerTest.pm)
+# and bench/run. Source it.
 # shellcheck shell=bash
 
-top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 
 # Debian 12 packages the project builds, runs and tests with.
 TILER_APT_PACKAGES="apache2 apache2-utils apache2-dev libapr1-dev libaprutil1-dev libsqlite3-dev libwebp-dev librdkafka-dev
  libgd-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev libyajl-dev kcat autoconf automake libtool pkg-config make gcc perl curl iproute2 maven default-jre-headless"
 
 say() { echo "==> $*" >&2; }
+die() { echo "$*" >&2; exit 1; }
+
+# Files made here (configs, the monitor's snapshot) must be readable by
+# httpd's children; a umask of 077 would hide them.
+umask 022
+
+# When httpd starts as root its children run as this user (User in the
+# generated configs), and every path they open must be reachable by it.
+TILER_HTTPD_USER=www-data
+
+# Runs a command as httpd's children would: as that user when we are root.
+as_httpd_user() {
+    if [ "$(id -u)" -ne 0 ]; then "$@"; return; fi
+    setpriv --reuid="$TILER_HTTPD_USER" --regid="$TILER_HTTPD_USER" --init-groups "$@"
+}
+httpd_user_can_read() { as_httpd_user test -r "$1" 2>/dev/null; }
+
+# Where run/ (scripts/up) and t/run/ (tests) go. In the checkout when httpd's
+# children can read it; otherwise (a checkout in root's home, mode 0700) in a
+# directory of the checkout's own under /var/tmp, named after its path.
+run_root() {
+    if httpd_user_can_read "$top/htdocs/index.html"; then echo "$top"; return 0; fi
+    local d
+    d=/var/tmp/mod_tiler-$(printf '%s' "$top" | md5sum | cut -c1-12)
+    mkdir -p -m 0755 "$d" 2>/dev/null
+    # /var/tmp is everyone's: use the directory only when it is ours.
+    if [ -L "$d" ] || [ ! -d "$d" ] || [ "$(stat -c %u "$d")" != "$(id -u)" ]; then
+        die "$d is not a directory of $(id -un); remove it, or set TILER_RUN_DIR"
+    fi
+    chmod 0755 "$d"
+    echo "$d"
+}
+
+# The TilerHtdocsDir to use: the checkout's htdocs/ when httpd's children can
+# read it, else a copy of it in directory $1, made afresh each time.
+pages_dir() {
+    local dest=$1
+    if httpd_user_can_read "$top/htdocs/index.html"; then echo "$top/htdocs"; return 0; fi
+    rm -rf "$dest" && mkdir -p -m 0755 "$dest" &&
+        install -m 0644 "$top"/htdocs/* "$dest/" || die "cannot copy htdocs/ to $dest"
+    echo "$dest"
+}
+
+# Stops at once when httpd's children could not enter run directory $1 (a
+# TILER_RUN_DIR under a closed directory), naming it and the fix.
+check_run_dir() {
+    as_httpd_user test -x "$1" 2>/dev/null && return 0
+    die "httpd's children run as $TILER_HTTPD_USER and cannot enter $1.
+Make every directory above it enterable (chmod o+x), or unset TILER_RUN_DIR (the default works anywhere)."
+}
 
 install_packages() {
     local missing=() p

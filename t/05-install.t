@@ -9,7 +9,7 @@ use Test::More;
 use TilerTest;
 
 my $top = $TilerTest::TOP;
-my $dest = tempdir('install-XXXXXX', DIR => "$top/t/run", CLEANUP => 1);
+my $dest = tempdir('install-XXXXXX', DIR => $TilerTest::BASE, CLEANUP => 1);
 my $out = `make -C $top install DESTDIR=$dest 2>&1`;
 is($?, 0, 'make install DESTDIR=... succeeds') or diag($out);
 
@@ -41,5 +41,5 @@ $out = `apache2 -t -f $conf 2>&1`;
 is($?, 0, 'installed module loads and the example tiler.conf parses') or diag($out);
 
 my $v = `$dest$sbindir/tiler-worker --version`;
-like($v, qr/^tiler-worker \d+\.\d+\.\d+$/, 'installed worker runs');
+like($v, qr/^tiler-worker \d+\.\d+\.\d+ \(test hooks: (?:on|off)\)$/, 'installed worker runs');
 done_testing;

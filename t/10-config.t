@@ -7,6 +7,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep);
+use HTTP::Tiny;
+use JSON::PP;
 use TilerTest;
 
 my $t = TilerTest->new(name => 'config');
@@ -44,6 +46,52 @@ $t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plai
 $t->write_httpd_conf;
 my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
 is($?, 0, 'good values pass') or diag($out);
+
+# Virtual hosts: what a request reads (limits, pages) may differ per
+# virtual host; what the one producer and the one results consumer are made
+# from (Kafka, spool, topics, groups...) may not: a virtual host with its own
+# would never see its jobs assembled, so httpd refuses to start and says which.
+my $vhost = sub { "<VirtualHost $t->{http_host}:$t->{http_port}>\nServerName $_[0]\n$_[1]\n</VirtualHost>\n" };
+for my $global ('TilerSpoolDir /tmp/elsewhere', 'TilerBrokers 127.0.0.1:9999', 'TilerTasksTopic other-tasks',
+                'TilerResultsTopic other-results', 'TilerResultsGroup other-group', 'TilerWorkerGroup other-workers',
+                'TilerKafkaProperty socket.timeout.ms 5000', 'TilerResendSeconds 5', 'TilerJobTTL 60',
+                'TilerEncodeThreads 3', 'TilerProduceTimeout 5000') {
+    my ($name) = $global =~ /^(\S+)/;
+    $t->{directives} = $vhost->('127.0.0.1', '') . $vhost->('other.test', $global);
+    $t->write_httpd_conf;
+    my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
+    isnt($?, 0, "'$global' in a virtual host stops startup");
+    like($out, qr/AH30020: mod_tiler: \Q$name\E is set in <VirtualHost other\.test:\d+> \(.*httpd\.conf:\d+\) to a value of its own, but it can only be set for the whole server/,
+         "'$global' in a virtual host: the message names the directive and the virtual host");
+}
+{
+    # The same value as the main server's is no conflict.
+    $t->{directives} = $vhost->('127.0.0.1', '') . $vhost->('other.test', "TilerResultsGroup $t->{groups}{results}");
+    $t->write_httpd_conf;
+    my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
+    is($?, 0, 'a virtual host repeating the main server\'s value starts') or diag($out);
+
+    # Per-request settings work per virtual host.
+    $t->{directives} = $vhost->('127.0.0.1', '')
+        . $vhost->('small.test', "TilerMaxOps 1\nTilerMaxUploadBytes 1000\nTilerMaxPixels 100\nTilerTileSize 64\nTilerStuckSeconds 5");
+    $t->start_httpd;
+    my $http = HTTP::Tiny->new(timeout => 30);
+    my $at = sub {
+        my ($host, $q, $body) = @_;
+        my $r = $http->request('POST', "http://$host:$t->{http_port}/tiler/api/jobs?$q",
+                               { peer => $t->{http_host}, content => $body, headers => { 'Content-Type' => 'image/png' } });
+        return ($r->{status}, eval { JSON::PP::decode_json($r->{content}) } || {});
+    };
+    my ($st, $j) = $at->('small.test', 'ops=invert,grayscale', '');
+    is($st, 400, 'small.test: two ops over its TilerMaxOps 1: 400');
+    like($j->{message} // '', qr/\b1\b/, "small.test: the message gives its own limit: " . ($j->{message} // ''));
+    ($st, $j) = $at->('127.0.0.1', 'ops=invert,grayscale', '');
+    is($j->{error} // '', 'empty_body', 'the main server takes two ops (and refuses only the empty body)');
+    my $png = $t->make_image('v.png', 40, 30, 'png', 0, 1);
+    ($st, $j) = $at->('small.test', 'ops=invert', TilerTest::slurp($png));
+    is($st, 413, "small.test: an upload over its TilerMaxUploadBytes or TilerMaxPixels: 413 ($j->{error})");
+    $t->stop_httpd;
+}
 
 # No broker at all: the upload waits TilerProduceTimeout, then the job is
 # failed with the reason and the client gets a 503 naming it.

@@ -10,7 +10,9 @@ use Time::HiRes qw(sleep);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'api',
-    directives => "TilerMaxUploadBytes 2000000\nTilerMaxPixels 4000000\nTilerMaxOps 4\n");
+    directives => "TilerMaxUploadBytes 2000000\nTilerMaxPixels 4000000\nTilerMaxOps 4\n",
+    # Provoked below: the store refuses to delete a refused upload's job.
+    allow_log => [qr/AH30481: job [0-9a-f]{32} cannot be deleted \(.*deletes refused by the test.*\); marking it failed instead/]);
 $t->start_all(workers => 0, monitor => 0);
 
 my $png = $t->make_image('small.png', 64, 48, 'png', 0, 3);
@@ -63,6 +65,20 @@ expect('truncated PNG', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_imag
 expect('upload too large', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_large',
        content => $body . ("\0" x 2_100_000), headers => { 'Content-Type' => 'image/png' }, like => qr/TilerMaxUploadBytes/);
 
+# A job recorded at its first rows, then refused: the module logs how many
+# tiles had gone out (AH30480), and the job is gone. The tiles out, or undef
+# when no job was recorded.
+sub log_size { -s $t->dir . '/logs/error.log' // 0 }
+sub refused_job {
+    my ($name, $log_from) = @_;
+    my $log = substr(TilerTest::slurp($t->dir . '/logs/error.log'), $log_from);
+    my ($id, $out) = $log =~ /AH30480: job ([0-9a-f]{32}) refused after (\d+) tiles went out/;
+    return undef unless $id;
+    my ($g) = $t->request('GET', "/tiler/api/jobs/$id");
+    is($g->{status}, 404, "$name: the job it began is deleted");
+    return $out;
+}
+
 # A truncated or corrupt JPEG: libjpeg would fill what is missing with grey
 # and only warn. Refused like a truncated PNG, also when the cut comes after
 # the first tiles went out (900x1200 at 512-pixel tiles: the first row of
@@ -71,8 +87,12 @@ expect('upload too large', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_large
     my $jpeg = TilerTest::slurp($t->make_image('tall.jpg', 900, 1200, 'jpeg', 0, 5));
     my %jpg = (headers => { 'Content-Type' => 'image/jpeg' });
     for my $cut (0.05, 0.3, 0.7, 0.97) {
+        my $from = log_size();
         expect("JPEG truncated at $cut", 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
                content => substr($jpeg, 0, int(length($jpeg) * $cut)), like => qr/jpeg/i);
+        next if $cut < 0.7;
+        my $out = refused_job("JPEG truncated at $cut", $from);
+        ok(($out // 0) >= 1, "JPEG truncated at $cut: refused after its first tiles went out (" . ($out // 'no job') . ')');
     }
     expect('JPEG without its end marker', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
            content => substr($jpeg, 0, length($jpeg) - 2));
@@ -82,11 +102,14 @@ expect('upload too large', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_large
     expect('JPEG with a marker inside its data', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
            content => substr($jpeg, 0, $at) . "\xFF\xD3" . substr($jpeg, $at + 2), like => qr/corrupt/i);
     my $b = 'tilerApiFormBoundary3';
+    my $from = log_size();
     expect('JPEG truncated at 0.7, in a form', 'POST', '/tiler/api/jobs', 422, 'corrupt_image',
            headers => { 'Content-Type' => "multipart/form-data; boundary=$b" },
            content => "--$b\r\nContent-Disposition: form-data; name=\"ops\"\r\n\r\ninvert\r\n"
                     . "--$b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"tall.jpg\"\r\n"
                     . "Content-Type: image/jpeg\r\n\r\n" . substr($jpeg, 0, int(length($jpeg) * 0.7)) . "\r\n--$b--\r\n");
+    my $out = refused_job('JPEG truncated at 0.7, in a form', $from);
+    ok(($out // 0) >= 1, 'JPEG truncated at 0.7, in a form: refused after its first tiles went out (' . ($out // 'no job') . ')');
     my (undef, $list) = $t->request('GET', '/tiler/api/jobs');
     is(scalar @{ $list->{jobs} // [] }, 0, 'no job left behind by the refused JPEGs');
     # Local mode decodes the same way: one line, and a failure exit.
@@ -97,6 +120,40 @@ expect('upload too large', 'POST', '/tiler/api/jobs?ops=invert', 413, 'too_large
     isnt($?, 0, 'local mode: a truncated JPEG fails');
     like($out, qr/\Atiler-worker: \S+cut\.jpg: jpeg image is truncated or corrupt: [^\n]*\n\z/, 'local mode: with one line naming the problem');
     ok(!-e "$cut.png", 'local mode: and writes no result');
+
+    # Bytes between the last scan and the end marker, which cameras and
+    # phones write ("N extraneous bytes before marker 0xd9"): the pixels are
+    # whole, the file is taken, in local mode too.
+    my $junk = $t->dir . '/junk.jpg';
+    TilerTest::spew($junk, substr($jpeg, 0, -2) . ("\x55" x 700) . "\xFF\xD9");
+    my ($r, $j) = $t->request('POST', '/tiler/api/jobs?ops=invert', %jpg, content => TilerTest::slurp($junk));
+    is($r->{status}, 202, 'JPEG with bytes before its end marker: accepted') or diag($r->{content});
+    $t->request('DELETE', "/tiler/api/jobs/$j->{id}") if $j->{id};
+    $out = `$worker --local $junk $junk.png --ops invert 2>&1`;
+    is($?, 0, "local mode takes it too ($out)");
+    ok(-s "$junk.png", 'and writes the result');
+
+    # The store refuses to delete the job of a refused upload (a trigger
+    # here): it is marked failed instead, never left queued with no input.
+    SKIP: {
+        my $db = $t->dir . '/spool/tiler.db';
+        my @sqlite = ($> == 0 ? ('runuser', '-u', 'www-data', '--') : (), 'sqlite3', $db);
+        TilerTest::missing('the sqlite3 command') unless system('sqlite3 -version >/dev/null 2>&1') == 0;
+        skip 'no sqlite3 command', 9 unless system('sqlite3 -version >/dev/null 2>&1') == 0;
+        system(@sqlite, "CREATE TRIGGER test_no_delete BEFORE DELETE ON jobs BEGIN SELECT RAISE(ABORT, 'deletes refused by the test'); END;") == 0
+            or die 'cannot create the trigger';
+        expect('JPEG truncated at 0.7, the store refusing deletes', 'POST', '/tiler/api/jobs?ops=invert', 422, 'corrupt_image', %jpg,
+               content => substr($jpeg, 0, int(length($jpeg) * 0.7)));
+        my (undef, $list) = $t->request('GET', '/tiler/api/jobs');
+        my @left = grep { $_->{width} == 900 && $_->{height} == 1200 } @{ $list->{jobs} // [] };
+        is(scalar @left, 1, 'its job stays in the store');
+        is($left[0]{state} // 'gone', 'failed', 'marked failed instead of left queued with no input');
+        my $id = $left[0]{id};
+        system(@sqlite, 'DROP TRIGGER test_no_delete;') == 0 or die 'cannot drop the trigger';
+        $t->request('DELETE', "/tiler/api/jobs/$id") if $id;
+        my ($g) = $t->request('GET', '/tiler/api/jobs/' . ($id // 'none'));
+        is($g->{status}, 404, 'and deleted once the store allows it');
+    }
 }
 
 for my $id ('xyz', 'g' x 32, 'a' x 31, 'a' x 33, 'A' x 32, '0123456789abcdef0123456789abcdeF') {

@@ -17,7 +17,8 @@ $t->start_all(workers => 2);
 my $img = $t->make_image('photo.png', 1300, 900, 'png', 1, 31);
 my $artifacts = "$top/t/artifacts";
 my $download = $t->dir . '/downloaded.png';
-my $out = `node $top/t/browser/ui.mjs @{[$t->url]}/tiler/ $img $download $artifacts 2>&1`;
+my $big = $t->make_image('big.png', 4000, 3000, 'png', 0, 32);   # a job long enough to open the dashboard in
+my $out = `node $top/t/browser/ui.mjs @{[$t->url]}/tiler/ $img $download $artifacts $big 2>&1`;
 my $rc = $?;
 for my $line (split /\n/, $out) {
     if ($line =~ /^(not )?ok - (.*)$/) { ok(!$1, $2) }
@@ -29,6 +30,6 @@ my $res = JSON::PP::decode_json($json // '{}');
 like($res->{job} // '', qr/^[0-9a-f]{32}$/, 'the browser made a job');
 my ($msg, $same) = $t->imgcmp($download, $t->local_result($img, 'grayscale,blur:2,invert'));
 ok($same, "the downloaded result is identical to local mode ($msg)");
-ok(-s "$artifacts/$_.png", "screenshot $_.png saved") for qw(upload upload-done job dashboard);
+ok(-s "$artifacts/$_.png", "screenshot $_.png saved") for qw(upload upload-done job dashboard dashboard-mid-job);
 $t->finish;
 done_testing;

@@ -14,10 +14,7 @@ use Time::HiRes qw(sleep time);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'daemons');
-unless ($t->kafka_ready) {
-    BAIL_OUT("no Kafka broker on $t->{brokers}") if $ENV{TILER_REQUIRE_KAFKA};
-    plan skip_all => "no Kafka broker on $t->{brokers} (scripts/kafka start)";
-}
+TilerTest::need($t->kafka_ready, "a Kafka broker on $t->{brokers} (scripts/kafka start)");
 $t->start_httpd;
 my $dir = $t->dir;
 
@@ -124,7 +121,7 @@ for my $kind ('worker', 'monitor') {
 # ---- as root: pid file in a root-only directory, then --user ----
 SKIP: {
     if ($> != 0) {
-        fail('these tests need root (scripts/check runs as root)') if $ENV{TILER_REQUIRE_KAFKA};
+        TilerTest::missing('root, for pid files and --user');
         skip 'pid files and --user need root', 10;
     }
     my $nobody = getpwnam('nobody');

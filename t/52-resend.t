@@ -14,6 +14,11 @@ use TilerTest;
 my $t = TilerTest->new(name => 'resend', directives => "TilerTileSize 256\nTilerResendSeconds 3\n",
     allow_log => [qr/AH30704: job [0-9a-f]{32}: 1 tiles were lost on the way .* attempt [123] of 3/, qr/AH30702: job [0-9a-f]{32} failed: 1 tiles never came back, though produced 4 times over/]);
 $t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
+# TILER_TEST_RESEND_HOLD (a --enable-test-hooks build): a resend waits
+# before producing while this file is missing; it exists until part 4.
+my $hold = $t->dir . '/resend-go';
+TilerTest::spew($hold, '');
+$ENV{TILER_TEST_RESEND_HOLD} = $hold;
 $t->start_all(workers => 0);
 my $ops = 'grayscale,blur:2';
 my $input = $t->make_image('lost.png', 1500, 1000, 'png', 0, 52);   # 6 x 4 = 24 tiles
@@ -75,6 +80,35 @@ sub log_count {
     like($f->{error} // '', qr/^1 tiles never came back, though produced 4 times over$/, 'always lost: with a clear error');
     is($f->{resends}, 3, 'always lost: after three resends');
     is($f->{tiles_done}, $f->{tiles_total} - 1, 'always lost: every other tile counted');
+}
+
+# 4. A resend in progress holds up no other job: it runs on a thread of its
+#    own, and the results consumer goes on assembling other jobs meanwhile.
+{
+    $t->stop_process("worker$_") for 1, 2;
+    unlink $hold;
+    my $marker = $t->dir . '/dropped-once-4';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "5:$marker") for 1, 2;
+    my ($r, $a) = $t->submit($input, 'grayscale');
+    is($r->{status}, 202, 'held: a job that loses a tile');
+    my $held;
+    for (1 .. 1500) {
+        last if ($held = log_count(qr/AH30705: job $a->{id}: resend held/));
+        sleep 0.04;
+    }
+    ok($held, 'held: its resend is in progress (held by TILER_TEST_RESEND_HOLD)');
+    my $small = $t->make_image('other.png', 700, 500, 'png', 0, 53);
+    my ($r2, $b) = $t->submit($small, 'invert');
+    my ($fb) = $t->wait_job($b->{id}, 60);
+    is($fb->{state}, 'done', 'held: another job is assembled and done meanwhile');
+    my (undef, $sa) = $t->request('GET', "/tiler/api/jobs/$a->{id}");
+    is($sa->{state}, 'running', 'held: while the first one still waits for its resend');
+    TilerTest::spew($hold, '');
+    my ($fa) = $t->wait_job($a->{id}, 90);
+    is($fa->{state}, 'done', 'held: let go, the resend completes its job');
+    is($fa->{resends}, 1, 'held: after one resend');
+    my ($msg, $same) = $t->matches_local($a->{id}, $input, 'grayscale');
+    ok($same, "held: result identical to local mode ($msg)");
 }
 
 $t->finish;

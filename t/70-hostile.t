@@ -7,6 +7,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Compress::Zlib qw(compress crc32);
 use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
+use POSIX ();
 use Time::HiRes qw(sleep);
 use TilerTest;
 
@@ -27,6 +30,7 @@ sub png {
             for my $c (0 .. $chan - 1) {
                 my $v = ($x * 37 + $y * 11 + $c * 71) % 256;
                 $v = 255 - ($x + $y) % 200 if $c == $chan - 1 && ($type == 4 || $type == 6);
+                $v = 255 if $c == $chan - 1 && ($type == 4 || $type == 6) && $y < ($o{opaque_rows} // 0);
                 $raw .= $depth == 16 ? pack('n', $v * 257 + ($x % 7)) : chr($v);
             }
         }
@@ -86,12 +90,37 @@ hostile('PNG bomb 100000x100000', 'POST', "$J?ops=invert", 413, content => subst
 hostile('JPEG claiming 65535x65535', 'POST', "$J?ops=invert", 413, content => "\xFF\xD8\xFF\xC0\x00\x11\x08\xFF\xFF\xFF\xFF\x03" . ("\0" x 200), code => 'too_many_pixels');
 hostile('GIF header only', 'POST', "$J?ops=invert", 422, content => "GIF89a\x20\x00\x20\x00\x00\x00\x00", code => 'corrupt_image');
 hostile('BMP with garbage', 'POST', "$J?ops=invert", 422, content => "BM" . ("\xFF" x 60), code => 'corrupt_image');
+# An upload refused once its job was recorded: the module logs how many
+# tiles had gone out (AH30480); the job is deleted and its spool folder too.
+# Returns the tiles out (undef when no job was recorded).
+sub refused_job {
+    my ($name, $log_from) = @_;
+    my $log = substr(TilerTest::slurp($t->dir . '/logs/error.log'), $log_from);
+    my ($id, $out) = $log =~ /AH30480: job ([0-9a-f]{32}) refused after (\d+) tiles went out/;
+    ok($id, "$name: a job was recorded, then refused (AH30480)") or return undef;
+    my ($g) = $t->request('GET', "$J/$id");
+    is($g->{status}, 404, "$name: the job is deleted");
+    ok(!-e $t->dir . "/spool/jobs/$id", "$name: its spool folder is removed");
+    return $out;
+}
+sub log_size { -s $t->dir . '/logs/error.log' // 0 }
 {
     # Cut after its first row of tiles went out to the workers, which are
     # running here: the job it began is forgotten and their results dropped.
     my $jpeg = TilerTest::slurp($t->make_image('tall.jpg', 900, 1200, 'jpeg', 0, 83));
+    my $from = log_size();
     hostile('JPEG truncated at 70 %', 'POST', "$J?ops=invert", 422, content => substr($jpeg, 0, int(length($jpeg) * 0.7)),
             headers => { 'Content-Type' => 'image/jpeg' }, code => 'corrupt_image');
+    my $out = refused_job('JPEG truncated at 70 %', $from);
+    ok(($out // 0) >= 1, 'JPEG truncated at 70 %: its first tiles had gone out (' . ($out // 'none') . ')');
+    # IEND replaced by a broken chunk: every pixel is in, then the end
+    # fails. The one 64x64 tile needs the last rows: it never goes out.
+    my $sq = png(w => 64, h => 64, type => 2, depth => 8);
+    substr($sq, -12) = "\0\0\x10\0IEND\1\2\3\4";   # 4096 bytes announced, 4 there
+    $from = log_size();
+    hostile('PNG with a broken IEND', 'POST', "$J?ops=invert", 422, content => $sq, code => 'corrupt_image');
+    $out = refused_job('PNG with a broken IEND', $from);
+    is($out, 0, 'PNG with a broken IEND: no tile went out before it was refused');
 }
 hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0\0WEBPVP8 " . ("\0" x 20), code => 'corrupt_image');
 hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');
@@ -166,14 +195,28 @@ my %odd = (
     'png-1x1.png'        => png(w => 1, h => 1, type => 6, depth => 8),
     'png-1xN.png'        => png(w => 1, h => 700, type => 2, depth => 8),
     'png-Nx1.png'        => png(w => 600, h => 1, type => 6, depth => 8),
+    # Transparent only below the decoder's first 16 rows: the result keeps
+    # its alpha (it was decided from the rows so far, and lost).
+    'png-alpha-low.png'  => png(w => 40, h => 30, type => 6, depth => 8, opaque_rows => 16),
 );
 TilerTest::spew("$dir/$_", $odd{$_}) for keys %odd;
 for my $f (['png-interlaced', 'png'], ['png-palette', 'png'], ['gif-anim', 'gif'], ['jpeg-cmyk', 'jpg']) {
     $t->make_image("$f->[0].$f->[1]", 300, 200, $f->[0], 0, 82);
 }
-my @odd = ((sort keys %odd), 'png-interlaced.png', 'png-palette.png', 'gif-anim.gif', 'jpeg-cmyk.jpg');
+# A WebP transparent only below row 450: its first 256 KiB read decodes
+# opaque rows (the file is 4 such reads).
+$t->make_image('webp-alpha-low.webp', 700, 500, 'webp', 'alpha-below:450', 84);
+ok(-s "$dir/webp-alpha-low.webp" > 2 * 256 * 1024, 'the WebP is several reads long');
+{
+    # Bytes between the last scan and the end marker, as cameras write:
+    # the pixels are whole ("N extraneous bytes before marker 0xd9").
+    my $jpeg = TilerTest::slurp($t->make_image('junk.jpg', 300, 200, 'jpeg', 0, 85));
+    TilerTest::spew("$dir/jpeg-junk-before-end.jpg", substr($jpeg, 0, -2) . ("\x55" x 500) . "\xFF\xD9");
+}
+my @odd = ((sort keys %odd), 'png-interlaced.png', 'png-palette.png', 'gif-anim.gif', 'jpeg-cmyk.jpg', 'webp-alpha-low.webp',
+           'jpeg-junk-before-end.jpg');
 for my $f (@odd) {
-    my $type = $f =~ /gif$/ ? 'image/gif' : $f =~ /jpg$/ ? 'image/jpeg' : 'image/png';
+    my $type = $f =~ /gif$/ ? 'image/gif' : $f =~ /jpg$/ ? 'image/jpeg' : $f =~ /webp$/ ? 'image/webp' : 'image/png';
     my ($r, $j);
     for (1 .. 60) {   # TilerMaxJobs 3: wait for room when busy
         ($r, $j) = $t->submit("$dir/$f", 'blur:2,invert', type => $type);
@@ -203,6 +246,45 @@ for my $f (@odd) {
     $t->wait_job($_, 60) for @ids;
     ($r) = $t->submit("$dir/png-1x1.png", 'invert');
     is($r->{status}, 202, 'room again once they are done');
+}
+
+# Uploads arriving together all pass the TilerMaxJobs check made before the
+# body is read (a job is recorded at its first decoded rows). At most
+# TilerMaxJobs decode at once, across the children, and the count is taken
+# again once the upload is in: 10 at once give at most 3 jobs, the rest
+# 503 too_many_jobs.
+{
+    my $par = $t->make_image('par.jpg', 2000, 1400, 'jpeg', 0, 86);
+    my $body = TilerTest::slurp($par);
+    my (undef, $list) = $t->request('GET', $J);
+    $t->wait_job($_->{id}, 60) for grep { $_->{state} =~ /queued|running/ } @{ $list->{jobs} // [] };
+    $t->stop_process("worker$_") for 1, 2;
+    my @kids;
+    for my $k (1 .. 10) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {   # _exit: the test's object must not tidy up in a child
+            eval {
+                my $r = HTTP::Tiny->new(timeout => 60)->request('POST', $t->url . "$J?ops=invert",
+                    { content => $body, headers => { 'Content-Type' => 'image/jpeg' } });
+                my $j = eval { JSON::PP::decode_json($r->{content}) } // {};
+                TilerTest::spew("$dir/par.$k", join(' ', $r->{status}, $j->{error} // '-', $j->{id} // '-',
+                                                     $r->{headers}{'retry-after'} // '-'));
+            };
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    waitpid($_, 0) for @kids;
+    my @got = map { [split / /, -e "$dir/par.$_" ? TilerTest::slurp("$dir/par.$_") : '0 - - -'] } 1 .. 10;
+    my @ok = grep { $_->[0] == 202 } @got;
+    my @busy = grep { $_->[0] == 503 && $_->[1] eq 'too_many_jobs' && $_->[3] eq '10' } @got;
+    ok(@ok >= 1 && @ok <= 3, '10 uploads at once: ' . scalar(@ok) . ' accepted, at most TilerMaxJobs (3)');
+    is(@ok + @busy, 10, 'the others: 503 too_many_jobs with Retry-After') or diag(join(', ', map { "@$_" } @got));
+    $t->start_worker($_) for 1, 2;
+    for my $g (@ok) {
+        my ($s) = $t->wait_job($g->[2], 60);
+        is($s->{state}, 'done', "accepted upload $g->[2] done");
+    }
 }
 
 # finish() fails on a crashed child too (exit signal, AH00052, segfault).

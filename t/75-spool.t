@@ -7,12 +7,14 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
 use Time::HiRes qw(sleep time);
 use TilerTest;
 
 my $t = TilerTest->new(name => 'spool', directives => "TilerJobTTL 3\n",
     allow_log => [qr/No space left on device/, qr/AH30304: job [0-9a-f]{32}: cannot write the result/, qr/AH30309: job [0-9a-f]{32}: cannot write raster/,
-                  qr/AH30102: cannot write spool file/, qr/AH30403: cannot create job directory/,
+                  qr/AH30102: cannot write spool file/, qr/AH30802: job [0-9a-f]{32}: cannot write the result: .*No space left on device/, qr/AH30420: cannot write spool file/, qr/AH30403: cannot create job directory/,
                   qr/AH30441: spool too full for a 2000x1500 job/]);
 my $spool = $t->dir . '/spool';
 mkdir $spool;
@@ -48,6 +50,30 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
     ($d) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
     is($d->{status}, 404, 'the cancelled job stays gone');
     ok(!-e "$spool/jobs/$j->{id}", 'no files came back for it');
+
+    # A running job deleted while its rows' PNG strips are being encoded:
+    # the encoder threads find its files gone, and say nothing of it.
+    $t->stop_process("worker$_") for 1, 2;
+    my $tall = $t->make_image('tall.png', 800, 4000, 'png', 0, 93);   # 16 rows of strips
+    ($r, $j) = $t->submit($tall, 'grayscale');
+    is($r->{status}, 202, 'a tall job');
+    $t->start_worker($_) for 1, 2;
+    my $running;
+    for (1 .. 3000) {
+        my (undef, $s3) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+        if ($s3 && $s3->{tiles_done} >= 4) { $running = $s3; last }   # two rows: strips under way
+        sleep 0.01;
+    }
+    ok($running && $running->{state} eq 'running', 'its rows are coming in');
+    ($d) = $t->request('DELETE', "/tiler/api/jobs/$j->{id}");
+    is($d->{status}, 200, 'DELETE in the middle of the encoding');
+    # Tasks run in order: once a later job is done, the deleted job's are over.
+    ($after, $a2) = $t->submit($tall, 'invert');
+    ($s2) = $t->wait_job($a2->{id}, 90);
+    is($s2->{state}, 'done', 'the next job is done');
+    ok(!-e "$spool/jobs/$j->{id}", 'nothing of the deleted job is left in the spool');
+    my @said = grep { /$j->{id}/ && !/AH30(406|407)/ } split /\n/, TilerTest::slurp($t->dir . '/logs/error.log');
+    is_deeply(\@said, [], 'and the log says nothing of it but its upload and its deletion');
 }
 
 # ---- TilerJobTTL: finished jobs go after 3 s (the sweep runs every 5 s) ----
@@ -68,14 +94,33 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
 # ---- a full disk ----
 SKIP: {
     TilerTest::missing('root, to mount a small tmpfs for the spool') unless $mounted;
-    skip 'needs root to mount a small tmpfs for the spool', 14 unless $mounted;
+    skip 'needs root to mount a small tmpfs for the spool', 17 unless $mounted;
     my $fill = "$spool/filler";
     # First leave 1 MiB: the upload itself cannot be stored.
     system("dd if=/dev/zero of=$fill bs=1M count=39 status=none");
     my $big = $t->make_image('big.jpg', 2000, 1500, 'jpeg', 0, 92);
-    my ($r0, $j0) = $t->submit($big, 'invert');
+    # A client that keeps its connection open: refused midway, the answer
+    # closes it, so that httpd does not read and discard the rest of the
+    # body first (up to LimitRequestBody).
+    my $ka = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+    my $post = sub {
+        my ($path, $type, $content) = @_;
+        my $r = $ka->request('POST', $t->url . $path, { content => $content, headers => { 'Content-Type' => $type } });
+        return ($r, eval { JSON::PP::decode_json($r->{content}) } // {});
+    };
+    my ($r0, $j0) = $post->('/tiler/api/jobs?ops=invert', 'image/jpeg', TilerTest::slurp($big));
     is($r0->{status}, 507, 'no room for the upload: 507');
-    like($j0->{message} // '', qr/spool disk full/, "with a clear error: $j0->{message}");
+    like($j0->{message} // '', qr/spool disk full/, "with a clear error: " . ($j0->{message} // ''));
+    is(lc($r0->{headers}{connection} // ''), 'close', 'and the connection closes: the rest of the body is not read');
+    # The same upload in a form.
+    my $fb = 'tilerSpoolFormBoundary';
+    my ($rf, $jf) = $post->('/tiler/api/jobs', "multipart/form-data; boundary=$fb",
+        "--$fb\r\nContent-Disposition: form-data; name=\"ops\"\r\n\r\ninvert\r\n--$fb\r\n"
+        . "Content-Disposition: form-data; name=\"image\"; filename=\"big.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+        . TilerTest::slurp($big) . "\r\n--$fb--\r\n");
+    is($rf->{status}, 507, 'no room for the upload in a form: 507');
+    is($jf->{error} // '', 'spool_error', 'spool_error');
+    is(lc($rf->{headers}{connection} // ''), 'close', 'and the connection closes');
     # Then room for the upload (about 3.6 MB) but not for the 12 MB raster
     # and the result: refused before any work, with the numbers.
     unlink $fill;
@@ -107,6 +152,47 @@ SKIP: {
     is($s->{state}, 'done', 'and done');
     my ($msg, $same) = $t->matches_local($j->{id}, $big, 'invert');
     ok($same, "and right ($msg)");
+}
+
+# ---- the result file does not fit ----
+# Room for the upload, the raster and the strips, but not for the PNG made
+# from them: the job fails with the disk's error, and the disk it used
+# comes back at once (no file left open by the encoder).
+SKIP: {
+    skip 'needs root to mount a small tmpfs for the spool', 6 unless $mounted;
+    my $img2 = $t->make_image('res.jpg', 1200, 1000, 'jpeg', 0, 94);
+    my ($r, $j) = $t->submit($img2, 'invert');
+    my ($s) = $t->wait_job($j->{id}, 60);
+    my ($res) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
+    my $png = length($res->{content} // '');
+    ok($s->{state} eq 'done' && $png > 1_000_000, "a run with room: the PNG is $png bytes");
+    # The job is accepted on an empty disk (the spool has room for its
+    # raster and result), then someone else's file fills the disk, leaving
+    # room for the raster and the strips only.
+    my $fill = "$spool/filler";
+    $t->stop_process("worker$_") for 1, 2;
+    ($r, $j) = $t->submit($img2, 'invert');
+    is($r->{status}, 202, 'the upload fits');
+    my $room = avail($spool) - (1200 * 1000 * 4 + $png) - int($png / 2);   # raster, strips
+    system("dd if=/dev/zero of=$fill bs=64K count=" . int($room / 65536) . " status=none");
+    my $before = avail($spool);
+    $t->start_worker($_) for 1, 2;
+    ($s) = $t->wait_job($j->{id}, 60);
+    is($s->{state}, 'failed', 'the job fails when its result does not fit');
+    like($s->{error} // '', qr/No space left on device/, 'with the disk\'s error: ' . ($s->{error} // ''));
+    my $pid = $t->results_consumer_pid;
+    my @open = grep { (readlink($_) // '') =~ m{^\Q$spool\E/jobs/} } glob("/proc/$pid/fd/*");
+    is_deeply([map { readlink $_ } @open], [], 'the encoder has no spool file open');
+    my $back = avail($spool);
+    cmp_ok($back, '>=', $before - 1024 * 1024, "the disk it used is free again ($back of $before bytes)");
+    unlink $fill;
+}
+
+sub avail {
+    my ($dir) = @_;
+    my $out = `df -B1 --output=avail $dir`;
+    my ($n) = $out =~ /(\d+)\s*$/;
+    return $n;
 }
 
 # Unmount the small spool before the harness tidies the test directory.

@@ -5,7 +5,6 @@
 #include <string.h>
 #include "tiler_defaults.h"
 
-#define DEFAULT_FORGET_AFTER_MS 3600000LL   /* an hour */
 
 static const char usage[] =
     "usage: tiler-monitor --snapshot FILE [options]\n"
@@ -87,13 +86,9 @@ int monitor_options_parse(monitor_options *o, int argc, char **argv)
     o->group = TILER_DEFAULT_MONITOR_GROUP;
     o->workers_group = TILER_DEFAULT_WORKER_GROUP;
     o->suspect_after_missed = 2;
-    o->topics.tasks = TILER_DEFAULT_TOPIC_TASKS;
-    o->topics.results = TILER_DEFAULT_TOPIC_RESULTS;
-    o->topics.heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
-    o->topics.dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
-    o->topics.replication = -1;
+    tiler_topics_default(&o->topics);
     o->dead_after_ms = TILER_DEFAULT_DEAD_AFTER_MS;
-    o->forget_after_ms = DEFAULT_FORGET_AFTER_MS;
+    o->forget_after_ms = TILER_DEFAULT_FORGET_AFTER_MS;
     if ((rc = tiler_daemon_parse(&o->d, argc, argv))) return rc;
     if (!o->snapshot) { fprintf(stderr, "tiler-monitor: --snapshot FILE is required\n"); return -1; }
     return 0;

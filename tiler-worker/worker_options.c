@@ -101,11 +101,7 @@ int worker_options_parse(worker_options *o, int argc, char **argv)
     o->d.set = set;
     o->d.ctx = o;
     o->group = TILER_DEFAULT_WORKER_GROUP;
-    o->topics.tasks = TILER_DEFAULT_TOPIC_TASKS;
-    o->topics.results = TILER_DEFAULT_TOPIC_RESULTS;
-    o->topics.heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
-    o->topics.dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
-    o->topics.replication = -1;
+    tiler_topics_default(&o->topics);
     o->heartbeat_ms = TILER_DEFAULT_HEARTBEAT_MS;
     o->max_crashes = TILER_DEFAULT_MAX_CRASHES;
     o->threads = cpus < 1 ? 1 : cpus > WORKER_MAX_THREADS ? WORKER_MAX_THREADS : (int)cpus;

@@ -1,10 +1,10 @@
 // Drives Debian's Chromium through the upload page and the dashboard.
-// Usage: node ui.mjs BASE_URL IMAGE DOWNLOAD_TO ARTIFACT_DIR
+// Usage: node ui.mjs BASE_URL IMAGE DOWNLOAD_TO ARTIFACT_DIR BIG_IMAGE
 // Prints "ok - ..." / "not ok - ..." lines, then "RESULT <json>".
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 
-const [base, image, downloadTo, artifacts] = process.argv.slice(2);
+const [base, image, downloadTo, artifacts, bigImage] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
 let failed = 0;
 const result = {};
@@ -89,6 +89,40 @@ try {
   check(true, 'the job has a thumbnail');
   check((await page.textContent('#live')) === 'Live.', 'the dashboard is live on the event stream');
   await page.screenshot({ path: `${artifacts}/dashboard.png`, fullPage: true });
+
+  // ---- the dashboard opened fresh in the middle of a job ----
+  // Its rates are the monitor's, so they show at once, not after the page
+  // has watched for a while. First make sure the monitor has measured the
+  // workers busy (its rates come from their heartbeats).
+  const started = await fetch(`${base}api/jobs?ops=blur:24,blur:24,blur:24`, {
+    method: 'POST', body: readFileSync(bigImage), headers: { 'Content-Type': 'image/png' },
+  });
+  const long = (await started.json()).id;
+  let busy = null;
+  for (let i = 0; i < 600 && !busy; i++) {
+    const w = await (await fetch(`${base}api/workers`)).json();
+    const j = await (await fetch(`${base}api/jobs/${long}`)).json();
+    if (j.state === 'running' && w.totals && w.totals.tiles_per_second > 0) busy = w.totals.tiles_per_second;
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  check(busy !== null, `a long job runs and the monitor measures the workers busy (${busy} tiles/s)`);
+  const fresh = await context.newPage();
+  fresh.on('pageerror', (e) => errors.push(String(e)));
+  await fresh.goto(`${base}dashboard.html`, { waitUntil: 'load' });
+  // The first moment it shows the workers and the job, before it could have
+  // counted anything itself.
+  const seen = await (await fresh.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll('#workers tbody tr')];
+    const job = document.querySelector(`#jobs tr[data-job="${id}"] td.state-running`);
+    if (!rows.length || !job) return false;
+    return { tiles: document.getElementById('tiles-rate').textContent, mp: document.getElementById('mp-rate').textContent,
+             workers: rows.map((tr) => tr.lastChild.textContent) };
+  }, long, { timeout: 30000, polling: 'raf' })).jsonValue();
+  check(parseFloat(seen.tiles) > 0, `opened mid-job, the dashboard shows the cluster's tiles/s at once (${seen.tiles})`);
+  check(parseFloat(seen.mp) > 0, `and megapixels/s (${seen.mp})`);
+  check(seen.workers.some((r) => parseFloat(r) > 0), `and the workers' own tiles/s (${seen.workers.join(', ')})`);
+  await fresh.screenshot({ path: `${artifacts}/dashboard-mid-job.png`, fullPage: true });
+  await fetch(`${base}api/jobs/${long}`, { method: 'DELETE' });
   check(errors.length === 0, `no JavaScript errors (${errors.join('; ')})`);
 } catch (e) {
   check(false, `browser run: ${e.message.split('\n')[0]}`);

@@ -11,6 +11,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
+use IO::Socket::INET;
 use JSON::PP;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
@@ -23,6 +24,24 @@ our $BUILD = $ENV{TILER_BUILD_DIR} ? abs_path($ENV{TILER_BUILD_DIR}) : $TOP;
 # A module built with AddressSanitizer needs its runtime loaded first.
 our $PRELOAD = $ENV{TILER_ASAN_PRELOAD} ? "env LD_PRELOAD=$ENV{TILER_ASAN_PRELOAD} ASAN_OPTIONS=detect_leaks=0 " : '';
 my $json = JSON::PP->new->canonical;
+# Files the tests make (configs, the monitor's snapshot) are read by httpd's children.
+umask 022;
+
+# Runs a function of scripts/lib.sh, the one place that knows where runs go
+# and what httpd's children can read; returns its output.
+sub lib_sh {
+    my ($fn, @args) = @_;
+    open my $fh, '-|', 'bash', '-c', '. "$0" && "$@"', "$TOP/scripts/lib.sh", $fn, @args or die "bash: $!";
+    my $out = do { local $/; <$fh> } // '';
+    close $fh or die "scripts/lib.sh $fn @args failed\n";
+    chomp $out;
+    return $out;
+}
+
+# Where the tests' directories go: t/run/ in the checkout, or beside it under
+# /var/tmp when httpd's children (www-data, as root) cannot read the checkout.
+our $BASE = $ENV{TILER_TEST_DIR} // lib_sh('run_root') . '/t/run';
+make_path($BASE);
 
 sub new {
     my ($class, %o) = @_;
@@ -30,7 +49,7 @@ sub new {
     my $self = bless {
         name => $name,
         kafka_port => $ENV{TILER_KAFKA_PORT} // 9092,
-        http_port => $o{http_port} // (18000 + ($$ % 1000) * 2),
+        http_port => $o{http_port} // free_port(18000 + ($$ % 1000) * 2),
         http_host => $o{http_host} // '127.0.0.1',
         # Commands to run a component inside a network namespace: key => [ip netns exec NS]
         exec_prefix => $o{exec_prefix} // {},
@@ -38,19 +57,31 @@ sub new {
         location_extra => $o{location_extra} // '',
         allow_log => $o{allow_log} // [],
         pids => {},
+        owner => $$,   # a forked copy must not stop what the test runs
     }, $class;
     $self->{brokers} = $o{brokers} // "127.0.0.1:$self->{kafka_port}";
     my $tag = "$name-$$";
     $self->{topics} = { tasks => "t-$tag-tasks", results => "t-$tag-results", heartbeats => "t-$tag-hb",
                         dead_letters => "t-$tag-dlq" };
     $self->{groups} = { workers => "g-$tag-workers", results => "g-$tag-results", monitor => "g-$tag-monitor" };
-    my $base = $ENV{TILER_TEST_DIR} // "$TOP/t/run";
-    make_path($base);
-    $self->{dir} = tempdir("$name-XXXXXX", DIR => $base, CLEANUP => 0);
-    chmod 0755, $base, $self->{dir};
+    $self->{dir} = tempdir("$name-XXXXXX", DIR => $BASE, CLEANUP => 0);
+    chmod 0755, $BASE, $self->{dir};
+    lib_sh('check_run_dir', $self->{dir});
     $self->{url} = "http://$self->{http_host}:$self->{http_port}";
     $self->{http} = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
     return $self;
+}
+
+# The first port from $from on that is free now: tests of other checkouts may
+# run beside these.
+sub free_port {
+    my ($from) = @_;
+    for my $p ($from .. $from + 200) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1, ReuseAddr => 1) or next;
+        close $s;
+        return $p;
+    }
+    die "no free port from $from";
 }
 
 sub dir { $_[0]{dir} }
@@ -66,6 +97,7 @@ sub write_httpd_conf {
     my ($self) = @_;
     my $d = $self->{dir};
     make_path("$d/htdocs", "$d/logs", "$d/run");
+    my $pages = lib_sh('pages_dir', "$d/pages");
     my $mods = '/usr/lib/apache2/modules';
     my $user = $> == 0 ? "User www-data\nGroup www-data\n" : '';
     open my $fh, '>', "$d/httpd.conf" or die $!;
@@ -102,7 +134,7 @@ TilerDeadLetterTopic $self->{topics}{dead_letters}
 TilerResultsGroup $self->{groups}{results}
 TilerWorkerGroup $self->{groups}{workers}
 TilerMonitorSnapshot "$d/monitor/workers.json"
-TilerHtdocsDir "$TOP/htdocs"
+TilerHtdocsDir "$pages"
 $self->{directives}
 <Location /tiler>
     SetHandler tiler
@@ -119,8 +151,12 @@ sub start_httpd {
     my $out = `$pre $PRELOAD apache2 -f $self->{dir}/httpd.conf -k start 2>&1`;
     die "httpd did not start: $out" if $?;
     for (1 .. 100) {
+        # httpd detaches into a session of its own: its pid is its children's
+        # process group, by which they are stopped even when it is gone.
+        # (apache2 -k start may return before the pid file is written.)
+        $self->{httpd_group} //= $self->httpd_pid;
         my $r = $self->{http}->get("$self->{url}/tiler/api/jobs");
-        return 1 if $r->{status} < 500;   # 401 where auth is on
+        return 1 if $r->{status} < 500 && ($self->{httpd_group} //= $self->httpd_pid);   # 401 where auth is on
         sleep 0.1;
     }
     die "httpd does not answer on $self->{url}";
@@ -147,13 +183,51 @@ sub results_consumer_pid {
     return @alive == 1 ? $alive[0] : undef;
 }
 
+# Stops httpd and waits for all its processes: children that outlive their
+# parent (killed, or slower than its stop) are killed as a group.
+# SIGTERM is what `apache2 -k stop` sends, without loading the config: under
+# the sanitizer build that needs the ASan runtime preloaded, and a failed
+# stop left children behind.
 sub stop_httpd {
     my ($self) = @_;
-    my $pid = $self->httpd_pid or return;
-    my $pre = join ' ', @{ $self->{exec_prefix}{httpd} || [] };
-    system("$pre apache2 -f $self->{dir}/httpd.conf -k stop >/dev/null 2>&1");
-    for (1 .. 150) { return 1 unless kill 0, $pid; sleep 0.1; }
-    kill 'KILL', $pid;
+    my $group = delete $self->{httpd_group} // $self->httpd_pid or return;
+    my $stopped = 0;
+    if (grep { $_ == $group } group_members($group)) {   # the parent lives
+        kill 'TERM', $group;
+        for (1 .. 150) { if (!group_members($group)) { $stopped = 1; last } sleep 0.1; }
+    }
+    stop_group($group, 0) unless $stopped;
+    # A killed parent leaves its pid file, and until someone reaps the zombie
+    # `apache2 -k start` would take it for a running server and do nothing.
+    unlink "$self->{dir}/run/httpd.pid";
+    return $stopped;
+}
+
+# The live processes of a process group (zombies are dead already).
+sub group_members {
+    my ($pgid) = @_;
+    my @live;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $l = <$fh> // next;
+        # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+        push @live, $1 if $l =~ /^(\d+) \(.*\) (\S) \d+ (\d+) / && $2 ne 'Z' && $3 == $pgid;
+    }
+    return @live;
+}
+
+# SIGTERM to a whole process group, SIGKILL after $grace seconds; returns
+# once none of it is left.
+sub stop_group {
+    my ($pgid, $grace) = @_;
+    return 1 unless $pgid && group_members($pgid);
+    kill 'TERM', -$pgid if $grace;
+    my $deadline = time + $grace;
+    while (time < $deadline) { return 1 unless group_members($pgid); sleep 0.05; }
+    kill 'KILL', -$pgid;
+    for (1 .. 100) { return 1 unless group_members($pgid); sleep 0.05; }
+    warn "process group $pgid outlives SIGKILL: " . join(' ', group_members($pgid)) . "\n";
+    return 0;
 }
 
 # Starts a daemon in the foreground of a child process, stderr to a log.
@@ -201,14 +275,21 @@ sub start_monitor {
         '--dead-after-ms', 5000);
 }
 
+# Signals a daemon, waits for it (SIGKILL after 10 s) and returns its wait
+# status (-1 when killed), then stops what it left in its process group (a
+# supervisor's worker, when the supervisor was killed).
 sub stop_process {
     my ($self, $key, $sig) = @_;
     my $pid = delete $self->{pids}{$key} or return;
     kill $sig // 'TERM', $pid;
-    for (1 .. 200) { return $? if waitpid($pid, WNOHANG) == $pid; sleep 0.05; }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    return -1;
+    my $status = -1;
+    for (1 .. 200) {
+        if (waitpid($pid, WNOHANG) == $pid) { $status = $?; last }
+        sleep 0.05;
+    }
+    if ($status == -1) { kill 'KILL', $pid; waitpid($pid, 0); }
+    stop_group($pid, 5);
+    return $status;
 }
 
 sub start_all {
@@ -298,7 +379,8 @@ sub spew {
 sub make_image {
     my ($self, $name, $w, $h, $fmt, $alpha, $seed) = @_;
     my $path = "$self->{dir}/$name";
-    system($self->bin('t/tools/tiler-testimg'), $path, $w, $h, $fmt // 'png', $alpha ? 'alpha' : 'opaque', $seed // 1) == 0
+    # $alpha: true for transparency everywhere, or 'alpha-below:ROW'.
+    system($self->bin('t/tools/tiler-testimg'), $path, $w, $h, $fmt // 'png', $alpha ? ($alpha =~ /^alpha/ ? $alpha : 'alpha') : 'opaque', $seed // 1) == 0
         or die "tiler-testimg failed";
     return $path;
 }
@@ -345,8 +427,12 @@ sub matches_local {
 # Warnings httpd may write in any test and that say nothing about mod_tiler.
 # Everything else at warn level or worse fails the test unless the test
 # names it in allow_log (the warnings it provokes on purpose).
-# None so far: every warning the suite sees is provoked by its test.
-my @EXPECTED_WARNINGS = ();
+my @EXPECTED_WARNINGS = (
+    # A broker that has just started (scripts/check, the first-run test and
+    # the fault test start one) hands out producer ids only once its
+    # controller has given it a block; librdkafka says so and retries.
+    qr/AH30201: kafka producer GETPID: .*Failed to acquire idempotence PID from broker .*Coordinator load in progress: retrying/,
+);
 
 sub error_log_problems {
     my ($self) = @_;
@@ -381,10 +467,15 @@ sub finish {
     else { diag("kept $self->{dir}") }
 }
 
+# A test that dies midway: stop everything it started, each daemon and httpd
+# with their whole process groups.
 sub DESTROY {
     my ($self) = @_;
-    for my $pid (values %{ $self->{pids} || {} }) { kill 'KILL', $pid; }
-    if (my $pid = $self->httpd_pid) { kill 'TERM', $pid if kill 0, $pid; }
+    return if ($self->{owner} // 0) != $$;
+    local ($?, $!, $@);
+    for my $pid (values %{ $self->{pids} || {} }) { kill 'KILL', -$pid, $pid; waitpid($pid, 0); stop_group($pid, 0); }
+    my $group = $self->{httpd_group} // $self->httpd_pid;
+    stop_group($group, 5) if $group;
 }
 
 # What a test needs and this machine lacks (root, network namespaces, a

@@ -1,7 +1,9 @@
-/* tiler-testimg OUT WIDTH HEIGHT [FORMAT] [alpha|opaque] [seed]
+/* tiler-testimg OUT WIDTH HEIGHT [FORMAT] [alpha|opaque|alpha-below:ROW] [seed]
  * Writes a deterministic photo-like test image. FORMAT: png, jpeg, gif,
  * bmp, webp, and the odd ones: png-interlaced, png-palette, gif-anim
- * (three frames; the first is the test image), jpeg-cmyk, jpeg-progressive. */
+ * (three frames; the first is the test image), jpeg-cmyk, jpeg-progressive.
+ * alpha-below:ROW leaves the rows above ROW opaque (transparency only
+ * further down). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +50,7 @@ static int write_cmyk(gdImagePtr im, FILE *f)
 int main(int argc, char **argv)
 {
     const char *fmt = argc > 4 ? argv[4] : "png";
-    int w, h, alpha = argc > 5 && !strcmp(argv[5], "alpha");
+    int w, h, alpha = argc > 5 && !strncmp(argv[5], "alpha", 5), opaque_rows = 0, x, y;
     uint32_t seed = argc > 6 ? (uint32_t)strtoul(argv[6], NULL, 10) : 1;
     gdImagePtr im;
     FILE *f;
@@ -56,10 +58,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: tiler-testimg OUT WIDTH HEIGHT [png|jpeg|gif|bmp|webp] [alpha|opaque] [seed]\n");
         return 2;
     }
+    if (alpha && !strncmp(argv[5], "alpha-below:", 12)) opaque_rows = atoi(argv[5] + 12);
     if (!(im = testimg_make(w, h, alpha, seed)) || !(f = fopen(argv[1], "wb"))) {
         fprintf(stderr, "tiler-testimg: cannot make %s\n", argv[1]);
         return 1;
     }
+    for (y = 0; y < opaque_rows && y < h; y++)
+        for (x = 0; x < w; x++) im->tpixels[y][x] &= 0x00ffffff;
     if (!strcmp(fmt, "jpeg")) gdImageJpeg(im, f, 92);
     else if (!strcmp(fmt, "jpeg-cmyk")) write_cmyk(im, f);
     else if (!strcmp(fmt, "png-interlaced")) { gdImageInterlace(im, 1); gdImagePngEx(im, f, 1); }

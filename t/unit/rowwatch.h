@@ -19,8 +19,9 @@ static int same(gdImagePtr a, gdImagePtr b)
     return 1;
 }
 
-/* ordered and rows_final start at 1; stop_at 0 never stops. */
-typedef struct { uint32_t last, calls, stop_at; int ordered, rows_final; } watch;
+/* ordered and rows_final start at 1; stop_at 0 never stops. first_alpha:
+ * the band's alpha at the first call (the header's say). */
+typedef struct { uint32_t last, calls, stop_at; int ordered, rows_final, first_alpha; } watch;
 
 /* The band's callback, for a band of 16-row tiles and no halo: each call
  * says rows up to the tile row's end are final. */
@@ -32,6 +33,7 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t tile_row, char *err,
     if (rows <= w->last) w->ordered = 0;
     /* The rows said final are there (an opaque testimg never makes 0x7f alpha). */
     if (rows && (tiler_band_get(b, rows - 1)[0] & 0x7f000000)) w->rows_final = 0;
+    if (!w->calls) w->first_alpha = b->alpha;
     w->last = rows;
     w->calls++;
     if (w->stop_at && rows >= w->stop_at) { snprintf(err, errlen, "stopped at row %u", rows); return 1; }

@@ -76,6 +76,26 @@ static const sample samples[] = {
     { "CRs and dashes right before the delimiter", "ab",
       "--ab\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n\r\r\r\n\r\n-\r\n--a\r\r\n--ab--",
       TILER_MP_OK, "f|x|=\r\r\r\n\r\n-\r\n--a\r;" },
+    /* Content-Disposition parameters: quoted values may hold ';', '=' and
+     * escaped quotes; a parameter name inside a value is not one. */
+    { "';' and 'name=' inside a quoted filename", B,
+      "--" B "\r\nContent-Disposition: form-data; filename=\"x;name=ops;\"; name=\"image\"\r\n\r\nimg\r\n--" B "--",
+      TILER_MP_OK, "image|x;name=ops;|=img;" },
+    { "backslash escapes in quoted values", B,
+      "--" B "\r\nContent-Disposition: form-data;name=\"a\\\"b\" ; filename=\"c\\\\d;\"\r\n\r\nv\r\n--" B "--",
+      TILER_MP_OK, "a\"b|c\\d;|=v;" },
+    { "filename* marks a file part (RFC 7578, 5987)", B,
+      "--" B "\r\nContent-Disposition: form-data; name=\"image\"; filename*=UTF-8''na%C3%AFve.png\r\n\r\nimg\r\n--" B "--",
+      TILER_MP_OK, "image|na\xc3\xafve.png|=img;" },
+    { "filename* wins over filename", B,
+      "--" B "\r\nContent-Disposition: form-data; name=image; filename*=utf-8'en'%41.png; filename=\"b.png\"\r\n\r\nimg\r\n--" B "--",
+      TILER_MP_OK, "image|A.png|=img;" },
+    { "name given twice", B,
+      "--" B "\r\nContent-Disposition: form-data; name=\"ops\"; name=\"image\"\r\n\r\nx\r\n--" B "--", TILER_MP_ERR_SYNTAX, NULL },
+    { "filename* badly encoded", B,
+      "--" B "\r\nContent-Disposition: form-data; name=image; filename*=UTF-8''a%zz\r\n\r\nx\r\n--" B "--", TILER_MP_ERR_SYNTAX, NULL },
+    { "garbage after a parameter", B,
+      "--" B "\r\nContent-Disposition: form-data; name=\"a\"junk\r\n\r\nx\r\n--" B "--", TILER_MP_ERR_SYNTAX, NULL },
     { "unterminated", B, "--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc", TILER_MP_ERR_SYNTAX, NULL },
     { "wrong boundary", B, "--other\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc\r\n--other--", TILER_MP_ERR_SYNTAX, NULL },
     { "empty body", B, "", TILER_MP_ERR_SYNTAX, NULL },
@@ -168,5 +188,7 @@ int main(void)
                          "01234567890123456789012345678901234567890123456789012345678901234567890", boundary, sizeof(boundary)) < 0,
        "71 characters refused");
     ok(tiler_mp_boundary("multipart/mixed; boundary=abc", boundary, sizeof(boundary)) < 0, "not form-data refused");
+    ok(tiler_mp_boundary("multipart/form-data; x=\"y; boundary=evil\"; boundary=good", boundary, sizeof(boundary)) == 0
+       && !strcmp(boundary, "good"), "a boundary= inside another quoted parameter is not the boundary (%s)", boundary);
     return done_testing();
 }

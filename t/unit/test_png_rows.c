@@ -24,6 +24,33 @@ static gdImagePtr gd_load(const char *p)
     return im;
 }
 
+static int any_alpha(gdImagePtr im)
+{
+    int y, any = 0;
+    for (y = 0; y < gdImageSY(im); y++) any |= tiler_png_has_alpha(im->tpixels[y], (size_t)gdImageSX(im));
+    return any;
+}
+
+static char *slurp(const char *p, long *size)
+{
+    FILE *f = fopen(p, "rb");
+    char *buf;
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    buf = malloc((size_t)*size);
+    if (fread(buf, 1, (size_t)*size, f) != (size_t)*size) *size = 0;
+    fclose(f);
+    return buf;
+}
+
+static void spew(const char *p, const char *data, size_t len)
+{
+    FILE *f = fopen(p, "wb");
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
 static gdImagePtr ours(const char *p, watch *w, char *err, size_t errlen)
 {
     FILE *f = fopen(p, "rb");
@@ -112,11 +139,12 @@ int main(void)
         const char *names[] = { "rgb.png", "rgba.png", "gd.png" };
         int k;
         for (k = 0; k < 3; k++) {
-            watch w = { 0, 0, 0, 1, 1 };
+            watch w = { 0, 0, 0, 1, 1, 0 };
             a = ours(tmpdir_path(names[k]), &w, err, sizeof(err));
             b = gd_load(tmpdir_path(names[k]));
             ok(same(a, b), "%s: the same pixels as libgd's loader", names[k]);
             ok(w.ordered && w.last == 203 && w.calls == 13, "%s: %u callbacks, rows rising to %u", names[k], w.calls, w.last);
+            ok(w.first_alpha == (k > 0), "%s: %s from the first callback", names[k], k > 0 ? "alpha" : "opaque");
             if (a) gdImageDestroy(a);
             if (b) gdImageDestroy(b);
         }
@@ -145,13 +173,15 @@ int main(void)
         };
         size_t k;
         for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-            watch w = { 0, 0, 0, 1, 1 };
+            watch w = { 0, 0, 0, 1, 1, 0 };
             write_kind(tmpdir_path(kinds[k].name), 97, 35, kinds[k].type, kinds[k].depth, kinds[k].npal, kinds[k].ntrans,
                        kinds[k].interlace, (unsigned)k + 7);
             a = ours(tmpdir_path(kinds[k].name), &w, err, sizeof(err));
             b = gd_load(tmpdir_path(kinds[k].name));
             ok(a && same(a, b), "%s: libgd's loader's pixels%s%s", kinds[k].name, a ? "" : ": ", a ? "" : err);
             ok(w.ordered && w.last == 35 && w.calls == 3, "%s: %u callbacks, rows rising to %u", kinds[k].name, w.calls, w.last);
+            ok(b && w.first_alpha == any_alpha(b), "%s: the header's alpha at the first callback (%d) is the pixels' (%d)",
+               kinds[k].name, w.first_alpha, b ? any_alpha(b) : -1);
             if (a) gdImageDestroy(a);
             if (b) gdImageDestroy(b);
             unlink(tmpdir_path(kinds[k].name));
@@ -191,15 +221,57 @@ int main(void)
     ok(!a && !b && strstr(err, "png image could not be decoded"), "a PNG cut in half fails: %s", err);
 
     {
-        watch w = { 0, 0, 100, 1, 1 };
+        watch w = { 0, 0, 100, 1, 1, 0 };
         a = ours(tmpdir_path("rgb.png"), &w, err, sizeof(err));
         ok(!a && !strcmp(err, "stopped at row 112"), "the callback stops the decoding: %s", err);
+    }
+
+    /* Transparent only below the first callback's rows: whoever decides at
+     * the first rows (the module, for the result's colour type) learns of
+     * the alpha from the header, not from the rows so far. */
+    {
+        gdImagePtr low = testimg_make(50, 40, 1, 9);
+        watch w = { 0, 0, 0, 1, 1, 0 };
+        int y, x;
+        for (y = 0; y < 16; y++)
+            for (x = 0; x < 50; x++) low->tpixels[y][x] &= 0x00ffffff;
+        write_ours(low, tmpdir_path("alpha-low.png"));
+        a = ours(tmpdir_path("alpha-low.png"), &w, err, sizeof(err));
+        ok(a && same(a, low), "alpha below row 16: the pixels");
+        ok(w.calls == 3 && w.first_alpha, "alpha below row 16: said at the first callback, after 16 opaque rows");
+        if (a) gdImageDestroy(a);
+        gdImageDestroy(low);
+    }
+
+    /* IEND replaced by a broken chunk: every pixel is in, then libpng fails
+     * reading the end. The last rows must not reach the callback (the
+     * module would send every tile, and the job could be done before the
+     * file is refused). */
+    {
+        gdImagePtr sq = testimg_make(64, 64, 0, 11);
+        watch w = { 0, 0, 0, 1, 1, 0 };
+        long size;
+        char *buf;
+        write_ours(sq, tmpdir_path("sq.png"));
+        buf = slurp(tmpdir_path("sq.png"), &size);
+        ok(size > 12 && !memcmp(buf + size - 8, "IEND", 4), "a 64x64 PNG ending in IEND");
+        memcpy(buf + size - 12, "\0\0\x10\0IEND\1\2\3\4", 12);   /* 4096 bytes announced, 4 there */
+        spew(tmpdir_path("cut.png"), buf, (size_t)size);
+        free(buf);
+        a = ours(tmpdir_path("cut.png"), &w, err, sizeof(err));
+        ok(!a && strstr(err, "png image could not be decoded"), "IEND broken: refused (%s)", a ? "accepted" : err);
+        ok(w.last == 48, "and its last rows never reached the callback (%u of 64 did)", w.last);
+        if (a) gdImageDestroy(a);
+        a = tiler_image_load(tmpdir_path("sq.png"), TILER_FMT_PNG, err, sizeof(err));
+        ok(a && same(a, sq), "the file with its IEND: accepted");
+        if (a) gdImageDestroy(a);
+        gdImageDestroy(sq);
     }
 
     gdImageDestroy(rgb);
     gdImageDestroy(rgba);
     {
-        const char *all[] = { "rgb.png", "rgba.png", "gd.png", "interlaced.png", "cut.png" };
+        const char *all[] = { "rgb.png", "rgba.png", "gd.png", "interlaced.png", "cut.png", "alpha-low.png", "sq.png" };
         size_t k;
         for (k = 0; k < sizeof(all) / sizeof(all[0]); k++) unlink(tmpdir_path(all[k]));
     }

@@ -1,0 +1,30 @@
+# The pages in a real browser never load a result over
+# TilerPreviewAbovePixels: the upload page and the job page show a preview
+# made from it (t/browser/preview.mjs, Debian's Chromium and playwright-core).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use TilerTest;
+
+my $top = $TilerTest::TOP;
+TilerTest::need(-x '/usr/bin/chromium' && -d "$top/t/browser/node_modules/playwright-core",
+                'chromium and playwright-core (scripts/check installs them)');
+
+my $t = TilerTest->new(name => 'preview', directives => "TilerPreviewAbovePixels 200000\n");
+$t->start_all(workers => 2);
+my $big = $t->make_image('big.png', 2500, 1000, 'png', 0, 41);
+my $small = $t->make_image('small.png', 400, 300, 'png', 0, 42);
+my (undef, $s) = $t->submit($small, 'invert');
+my ($j) = $t->wait_job($s->{id}, 60);
+is($j->{state}, 'done', 'the small job is done');
+my $out = `node $top/t/browser/preview.mjs @{[$t->url]}/tiler/ $big $s->{id} $top/t/artifacts 2>&1`;
+my $rc = $?;
+for my $line (split /\n/, $out) {
+    if ($line =~ /^(not )?ok - (.*)$/) { ok(!$1, $2) }
+    else { diag($line) }
+}
+is($rc, 0, 'the browser run passed');
+$t->finish;
+done_testing;

@@ -1,0 +1,110 @@
+/* The spool's raster functions: every failure fills err with a message
+ * (the module sends it to the client as is). Failures the disk gives only
+ * rarely (close reporting a delayed write error, as NFS and quotas do) are
+ * made here by wrapping close and ftruncate (-Wl,--wrap, Makefile.am). */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "tap.h"
+#include "tmpdir.h"
+#include "tiler_spool.h"
+
+static int fail_close, fail_ftruncate;
+
+int __real_close(int fd);
+int __wrap_close(int fd);
+int __wrap_close(int fd)
+{
+    if (fail_close) {
+        fail_close = 0;
+        __real_close(fd);
+        errno = EIO;
+        return -1;
+    }
+    return __real_close(fd);
+}
+
+int __real_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len)
+{
+    if (fail_ftruncate) {
+        fail_ftruncate = 0;
+        errno = ENOSPC;
+        return -1;
+    }
+    return __real_ftruncate(fd, len);
+}
+
+/* err starts as a marker, so a path that leaves it alone shows. */
+#define MARK(e) strcpy(e, "")
+
+int main(void)
+{
+    char err[256];
+    int px[8 * 2];
+    tiler_msg m;
+    const char *raster, *missing;
+
+    if (tmpdir_make() < 0) { ok(0, "temporary directory"); return done_testing(); }
+    raster = tmpdir_path("raster");
+    missing = tmpdir_path("no/such/raster");
+
+    MARK(err);
+    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) == 0, "a raster is created");
+
+    MARK(err);
+    fail_close = 1;
+    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
+       "close failing on create: -1 with a message (%s)", err);
+
+    MARK(err);
+    fail_ftruncate = 1;
+    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) < 0 && strstr(err, "No space left"),
+       "ftruncate failing: -1 with a message (%s)", err);
+
+    MARK(err);
+    ok(tiler_raster_create(missing, 8, 4, err, sizeof(err)) < 0 && err[0], "no directory: -1 with a message (%s)", err);
+
+    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) == 0, "the raster again");
+    MARK(err);
+    fail_close = 1;
+    ok(tiler_raster_read_rows(raster, 8, 0, 2, px, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
+       "close failing on read: -1 with a message (%s)", err);
+    MARK(err);
+    ok(tiler_raster_read_rows(raster, 8, 3, 2, px, err, sizeof(err)) < 0 && err[0],
+       "rows past the end: -1 with a message (%s)", err);
+    MARK(err);
+    ok(tiler_raster_read_rows(missing, 8, 0, 2, px, err, sizeof(err)) < 0 && err[0],
+       "no raster to read: -1 with a message (%s)", err);
+
+    memset(&m, 0, sizeof(m));
+    m.src.x = 0; m.src.y = 0; m.src.w = 8; m.src.h = 2;
+    m.pixels = (const unsigned char *)px;
+    memset(px, 0, sizeof(px));
+    MARK(err);
+    fail_close = 1;
+    ok(tiler_raster_write(raster, 8, &m, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
+       "close failing on write: -1 with a message (%s)", err);
+    MARK(err);
+    ok(tiler_raster_write(missing, 8, &m, err, sizeof(err)) < 0 && err[0], "no raster to write: -1 with a message (%s)", err);
+
+    MARK(err);
+    ok(tiler_raster_load(missing, 8, 4, err, sizeof(err)) == NULL && err[0], "no raster to load: NULL with a message (%s)", err);
+    MARK(err);
+    ok(tiler_raster_load(raster, 8, 5, err, sizeof(err)) == NULL && err[0], "a short raster: NULL with a message (%s)", err);
+
+    {
+        /* A row of tiles per strip: a tall image with 16-pixel tiles has
+         * more than 65536 of them, and each needs its path. */
+        char path[4096];
+        const char *id = "0123456789abcdef0123456789abcdef";
+        ok(tiler_spool_strip_path(path, sizeof(path), "/spool", id, 70000) == 0
+           && !strcmp(path, "/spool/jobs/0123456789abcdef0123456789abcdef/strip-70000"), "strip 70000 has a path (%s)", path);
+        ok(tiler_spool_strip_path(path, sizeof(path), "/spool", "../etc", 1) < 0, "no strip path for a bad id");
+    }
+
+    unlink(raster);
+    rmdir(tmpdir_name);
+    return done_testing();
+}
