@@ -38,8 +38,15 @@
 #define TILER_MIN_TILE_SIZE         16
 #define TILER_MAX_TILE_SIZE         2048
 #define TILER_DEFAULT_MAX_UPLOAD    (256L * 1024 * 1024)      /* bytes */
-#define TILER_DEFAULT_MAX_PIXELS    (100L * 1000 * 1000)      /* 100 MP */
-#define TILER_HARD_MAX_PIXELS       (2147483647L / 4)         /* raster offsets, gd's int sizes */
+/* An image's pixels cost memory only through a band of its width (see
+ * tiler_band.h); the limit is the disk's: 4 bytes a pixel of raster. */
+#define TILER_DEFAULT_MAX_PIXELS    (1000LL * 1000 * 1000)    /* 1 GP: a 4 GB raster */
+#define TILER_HARD_MAX_PIXELS       (1LL << 36)               /* 68.7 GP; tile indexes stay 32-bit */
+/* Formats whose decoder holds the whole image (tiler_decodes_whole): up
+ * to 4 bytes a pixel in the httpd child, hence a limit of their own. */
+#define TILER_DEFAULT_MAX_WHOLE_DECODE_PIXELS (64LL * 1000 * 1000)   /* 64 MP: 256 MB */
+/* The widest or tallest image: a band is (tile + 2 halo) rows this wide. */
+#define TILER_MAX_SIDE              (1u << 20)
 #define TILER_MAX_OPS               16
 #define TILER_DEFAULT_MAX_JOBS      64        /* queued or running */
 #define TILER_DEFAULT_JOB_TTL       86400     /* seconds a finished job is kept */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tiler_defaults.h"
+#include "tiler_jpeg.h"
 #include "tiler_jpeg_out.h"
 #include "tiler_png.h"
 #include "tiler_png_rows.h"
@@ -79,7 +80,7 @@ static uint32_t le32(const unsigned char *p) { return le24(p) | (uint32_t)p[3] <
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
 /* Walks JPEG segments up to the first start-of-frame marker. */
-static int probe_jpeg(FILE *f, uint32_t *w, uint32_t *h, char *err, size_t errlen)
+static int probe_jpeg(FILE *f, uint32_t *w, uint32_t *h, int *sof, int *comps, char *err, size_t errlen)
 {
     unsigned char seg[8];
     int c, guard;
@@ -93,9 +94,11 @@ static int probe_jpeg(FILE *f, uint32_t *w, uint32_t *h, char *err, size_t errle
         if (fread(seg, 1, 2, f) != 2) FAIL("JPEG is truncated");
         if (be16(seg) < 2) FAIL("JPEG has a corrupt segment length");
         if (c >= 0xc0 && c <= 0xcf && c != 0xc4 && c != 0xc8 && c != 0xcc) {
-            if (fread(seg + 2, 1, 5, f) != 5) FAIL("JPEG frame header is truncated");
+            if (fread(seg + 2, 1, 6, f) != 6) FAIL("JPEG frame header is truncated");
             *h = be16(seg + 3);
             *w = be16(seg + 5);
+            *sof = c;
+            *comps = seg[7];
             return 0;
         }
         if (fseek(f, (long)be16(seg) - 2, SEEK_CUR)) FAIL("JPEG is truncated");
@@ -107,6 +110,7 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
 {
     unsigned char b[32];
     size_t n;
+    int sof, comps;
     memset(b, 0, sizeof(b));
     rewind(f);
     n = fread(b, 1, sizeof(b), f);
@@ -118,7 +122,7 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
         *w = be32(b + 16); *h = be32(b + 20);
         break;
     case TILER_FMT_JPEG:
-        if (probe_jpeg(f, w, h, err, errlen) < 0) return -1;
+        if (probe_jpeg(f, w, h, &sof, &comps, err, errlen) < 0) return -1;
         break;
     case TILER_FMT_GIF:
         if (n < 10) FAIL("GIF is truncated");
@@ -155,6 +159,38 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
     return 0;
 }
 
+const char *tiler_decodes_whole(FILE *f, tiler_format fmt)
+{
+    unsigned char b[32];
+    uint32_t w, h;
+    int sof, comps;
+    char err[128];
+    (void)comps;
+    switch (fmt) {
+    case TILER_FMT_PNG:
+        rewind(f);
+        /* IHDR's interlace method */
+        return fread(b, 1, 29, f) != 29 || b[28] != 0 ? "an interlaced PNG" : NULL;
+    case TILER_FMT_JPEG:
+        /* Baseline, extended and arithmetic sequential frames decode a few
+         * rows at a time; progressive ones fill a whole coefficient image. */
+        if (probe_jpeg(f, &w, &h, &sof, &comps, err, sizeof(err)) < 0) return "a JPEG with an unreadable header";
+        return sof == 0xc0 || sof == 0xc1 || sof == 0xc9 ? NULL : "a progressive JPEG";
+    case TILER_FMT_GIF: return "a GIF";
+    case TILER_FMT_BMP: return "a BMP";
+    case TILER_FMT_WEBP: return "a WebP";
+    default: return "an unknown format";
+    }
+}
+
+int tiler_check_sides(tiler_format fmt, uint32_t w, uint32_t h, char *err, size_t errlen)
+{
+    uint32_t most = fmt == TILER_FMT_WEBP ? 16383 : fmt == TILER_FMT_JPEG ? 65535 : TILER_MAX_SIDE;
+    if (w > most || h > most)
+        FAIL("%ux%u: a %s image may be at most %u pixels a side here", w, h, tiler_format_name(fmt), most);
+    return 0;
+}
+
 /* libgd's loaders, whole image at a time. */
 static gdImagePtr load_with_gd(FILE *f, tiler_format fmt, char *err, size_t errlen)
 {
@@ -186,46 +222,47 @@ static gdImagePtr load_with_gd(FILE *f, tiler_format fmt, char *err, size_t errl
     return im;
 }
 
-gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_fn fn, void *ctx,
-                                 char *err, size_t errlen)
+int tiler_image_stream(const char *path, tiler_format fmt, tiler_band *b, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    gdImagePtr im = NULL;
-    int other_colours = 0;
-    if (!f) { snprintf(err, errlen, "cannot open the upload"); return NULL; }
-    /* PNGs, WebPs and JPEGs stream (but CMYK JPEGs); GIFs and BMPs come
-     * whole from libgd. */
-    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP) {
-        im = fmt == TILER_FMT_PNG ? tiler_png_load_rows(f, fn, ctx, err, errlen) : tiler_webp_load_rows(f, fn, ctx, err, errlen);
+    gdImagePtr im;
+    int rc;
+    if (!f) { snprintf(err, errlen, "cannot open the upload"); return -1; }
+    /* PNGs, WebPs and JPEGs go to the band as they decode; GIFs and BMPs
+     * come whole from libgd. */
+    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP || fmt == TILER_FMT_JPEG) {
+        rc = fmt == TILER_FMT_PNG ? tiler_png_decode(f, b, err, errlen)
+           : fmt == TILER_FMT_WEBP ? tiler_webp_decode(f, b, err, errlen) : tiler_jpeg_decode(f, b, err, errlen);
         fclose(f);
-        return im;
-    }
-    if (fmt == TILER_FMT_JPEG) {
-        im = tiler_jpeg_load_rows(f, fn, ctx, &other_colours, err, errlen);
-        if (im || !other_colours) { fclose(f); return im; }
-        rewind(f);
+        return rc;
     }
     im = load_with_gd(f, fmt, err, errlen);
     fclose(f);
-    if (im && fn && fn(ctx, im, (uint32_t)gdImageSY(im), err, errlen)) {
-        gdImageDestroy(im);
-        return NULL;
-    }
-    return im;
+    return im ? tiler_band_feed_image(b, im, err, errlen) : -1;
 }
 
 gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen)
 {
-    return tiler_image_load_rows(path, fmt, NULL, NULL, err, errlen);
+    tiler_band b;
+    gdImagePtr im;
+    tiler_band_init(&b, TILER_DEFAULT_TILE_SIZE, 0, 1, NULL, NULL);
+    im = tiler_image_stream(path, fmt, &b, err, errlen) == 0 ? tiler_band_take_image(&b) : NULL;
+    tiler_band_free(&b);
+    return im;
+}
+
+void tiler_heap_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 void tiler_image_free(gdImagePtr im)
 {
     if (!im) return;
     gdImageDestroy(im);
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
+    tiler_heap_trim();
 }
 
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <gd.h>
-#include "tiler_jpeg.h"
+#include "tiler_band.h"
 
 typedef enum {
     TILER_FMT_UNKNOWN = 0, TILER_FMT_PNG, TILER_FMT_JPEG, TILER_FMT_GIF, TILER_FMT_BMP, TILER_FMT_WEBP
@@ -25,14 +25,26 @@ tiler_format tiler_sniff(const unsigned char *buf, size_t len);
  * is truncated or corrupt. */
 int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char *err, size_t errlen);
 
+/* Whether decoding the probed file holds the whole image in memory, not a
+ * band of it: what kind of file it is ("an interlaced PNG": its samples;
+ * "a progressive JPEG": libjpeg's coefficients; "a GIF", "a BMP": libgd's
+ * loaders; "a WebP": libwebp's output), or NULL when it decodes in a band.
+ * A header that cannot be read counts as whole. */
+const char *tiler_decodes_whole(FILE *f, tiler_format fmt);
+
+/* The largest sides the formats can hold and that are decoded: JPEG's
+ * header has 16 bits (65,535), WebP's 14 (16,383); a PNG side may reach
+ * TILER_MAX_SIDE. Sides are checked by tiler_check_sides. */
+int tiler_check_sides(tiler_format fmt, uint32_t w, uint32_t h, char *err, size_t errlen);
+
 /* Decodes the whole file into a truecolor image with alpha kept and
  * blending off. NULL with a reason on a corrupt or truncated file. */
 gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen);
 
-/* The same, calling fn as rows become final: every few rows for a JPEG,
- * once with all rows for the other formats. fn stopping it gives NULL. */
-gdImagePtr tiler_image_load_rows(const char *path, tiler_format fmt, tiler_rows_fn fn, void *ctx,
-                                 char *err, size_t errlen);
+/* Decodes the file into the band b (tiler_band_init'd; started here):
+ * JPEG, PNG and WebP as rows come, the others whole through libgd first.
+ * 0, or -1 with a reason (corrupt, truncated, or the band's callback). */
+int tiler_image_stream(const char *path, tiler_format fmt, tiler_band *b, char *err, size_t errlen);
 
 /* Encodes to path (PNG keeps alpha; JPEG drops it). 0 or -1 with reason. */
 int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *err, size_t errlen);
@@ -43,6 +55,9 @@ int tiler_image_save(gdImagePtr im, const char *path, tiler_format fmt, char *er
  * freed rows in that arena, so an httpd child whose threads took turns with
  * big uploads would grow by one image per thread (3 GiB at 64 MP here). */
 void tiler_image_free(gdImagePtr im);
+/* Gives the calling thread's freed heap back to the system (the same
+ * reason): after a decoded upload. */
+void tiler_heap_trim(void);
 
 /* libgd reports problems through a process-wide callback that prints to
  * stderr. This routes them into a per-thread buffer that load/save put in

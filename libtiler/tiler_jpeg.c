@@ -76,15 +76,30 @@ static void on_message(j_common_ptr c, int level)
 
 #define ROWS_AT_ONCE 16
 
-gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other_colours, char *err, size_t errlen)
+/* libgd's loader's conversion, which a CMYK file must get to give its
+ * pixels: Adobe (Photoshop) files store the channels inverted. */
+static int cmyk_to_gd(int c, int m, int y, int k, int inverted)
+{
+    if (inverted) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
+    return gdTrueColor((255 - c) * (255 - k) / 255, (255 - m) * (255 - k) / 255, (255 - y) * (255 - k) / 255);
+}
+
+static int saw_adobe(j_decompress_ptr cinfo)
+{
+    jpeg_saved_marker_ptr m;
+    for (m = cinfo->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 14 && m->data_length >= 12 && !strncmp((const char *)m->data, "Adobe", 5)) return 1;
+    return 0;
+}
+
+int tiler_jpeg_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
 {
     struct jpeg_decompress_struct cinfo;
     error_mgr jerr;
     struct jpeg_progress_mgr progress;
-    gdImagePtr volatile im = NULL;
     volatile int stopped = 0;
+    volatile int cmyk = 0, inverted = 0;
 
-    *other_colours = 0;
     memset(&cinfo, 0, sizeof(cinfo));
     cinfo.err = jpeg_std_error(&jerr.pub);
     jerr.pub.error_exit = on_error;
@@ -95,65 +110,49 @@ gdImagePtr tiler_jpeg_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, int *other
     if (setjmp(jerr.back)) {
         if (!stopped) snprintf(err, errlen, "jpeg image %s: %s", jerr.corrupt ? "is truncated or corrupt" : "could not be decoded", jerr.msg);
         jpeg_destroy_decompress(&cinfo);
-        if (im) gdImageDestroy(im);
-        return NULL;
+        return -1;
     }
     jpeg_create_decompress(&cinfo);
     cinfo.progress = &progress;
     jpeg_stdio_src(&cinfo, f);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 14, 256);   /* Adobe's, for CMYK */
     jpeg_read_header(&cinfo, TRUE);
     jerr.multi_scan = jpeg_has_multiple_scans(&cinfo);
-    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        /* libgd's loader converts these its own way, but would take a
-         * truncated file as whole: decode it once here, rows thrown away,
-         * so that a warning refuses it first. */
-        JSAMPARRAY row;
-        cinfo.dct_method = JDCT_IFAST;
-        jpeg_start_decompress(&cinfo);
-        row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE,
-                                         cinfo.output_width * (JDIMENSION)cinfo.output_components, 1);
-        while (cinfo.output_scanline < cinfo.output_height) jpeg_read_scanlines(&cinfo, row, 1);
-        jpeg_finish_decompress(&cinfo);
-        *other_colours = 1;
-        snprintf(err, errlen, "a CMYK JPEG");
-        jpeg_destroy_decompress(&cinfo);
-        return NULL;
-    }
-    cinfo.out_color_space = GD_ORDER;
+    /* CMYK and YCCK come out as CMYK, 4 bytes a pixel like gd's ints, and
+     * are converted in place the way libgd's loader does. */
+    cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : GD_ORDER;
     jpeg_start_decompress(&cinfo);
-    if (!(im = gdImageCreateTrueColor((int)cinfo.output_width, (int)cinfo.output_height))) {
-        snprintf(err, errlen, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
+    if (cmyk) inverted = saw_adobe(&cinfo);
+    if (tiler_band_start(b, cinfo.output_width, cinfo.output_height, 0, err, errlen) < 0) {
         jpeg_destroy_decompress(&cinfo);
-        return NULL;
+        return -1;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
         JSAMPROW rows[ROWS_AT_ONCE];
-        uint32_t first = cinfo.output_scanline, n, i, x;
-        for (i = 0; i < ROWS_AT_ONCE && first + i < cinfo.output_height; i++) rows[i] = (JSAMPROW)im->tpixels[first + i];
+        uint32_t first = cinfo.output_scanline, room = tiler_band_room(b), n, i, x;
+        for (i = 0; i < ROWS_AT_ONCE && i < room; i++) rows[i] = (JSAMPROW)tiler_band_row(b, first + i);
         n = 0;
         while (n < i) n += jpeg_read_scanlines(&cinfo, rows + n, i - n);
         for (i = 0; i < n; i++) {
-            int *px = im->tpixels[first + i];
-            for (x = 0; x < cinfo.output_width; x++) px[x] &= 0x00ffffff;   /* opaque in gd's terms */
+            int *px = (int *)rows[i];
+            const JSAMPLE *s = rows[i];
+            if (cmyk)
+                for (x = 0; x < cinfo.output_width; x++, s += 4) px[x] = cmyk_to_gd(s[0], s[1], s[2], s[3], inverted);
+            else
+                for (x = 0; x < cinfo.output_width; x++) px[x] &= 0x00ffffff;   /* opaque in gd's terms */
         }
         /* The last rows wait for the end of the file to be read: a file
          * cut or corrupt after its pixels must not let every tile out (and
          * the job complete) before it is refused. */
-        if (fn && first + n < cinfo.output_height && fn(ctx, im, first + n, err, errlen)) {
+        if (first + n < cinfo.output_height && tiler_band_done(b, first + n, err, errlen)) {
             stopped = 1;
             jpeg_abort_decompress(&cinfo);
             jpeg_destroy_decompress(&cinfo);
-            gdImageDestroy(im);
-            return NULL;
+            return -1;
         }
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
-    if (fn && fn(ctx, im, (uint32_t)gdImageSY(im), err, errlen)) {
-        gdImageDestroy(im);
-        return NULL;
-    }
-    gdImageAlphaBlending(im, 0);
-    gdImageSaveAlpha(im, 1);
-    return im;
+    return tiler_band_done(b, b->height, err, errlen) ? -1 : 0;
 }

@@ -62,33 +62,34 @@ static void grey_lut(png_structp png, png_infop info, int depth, int lut[256])
         lut[(depth == 16 ? trans->gray >> 8 : trans->gray) & 0xff] = gdTrueColorAlpha(0, 0, 0, gdAlphaMax);
 }
 
-gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, size_t errlen)
+int tiler_png_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
 {
     failure fail = { err, errlen };
     png_structp png;
     png_infop info;
-    gdImagePtr volatile im = NULL;
     unsigned char *volatile row = NULL;
     png_uint_32 w, h, y, x;
-    int depth, type, interlace, channels, passes, pass, lut[256];
+    int depth, type, interlace, channels, passes, pass, alpha, lut[256];
     size_t rowbytes;
 
     if (!(png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &fail, on_error, on_warning))) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -1;
     }
     if (!(info = png_create_info_struct(png))) {
         png_destroy_read_struct(&png, NULL, NULL);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -1;
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
         free(row);
-        if (im) gdImageDestroy(im);
-        return NULL;
+        return -1;
     }
     png_init_io(png, f);
+    /* libpng's own default refuses sides above 1,000,000; a PNG may have
+     * up to 2^31 - 1. What the module accepts is its own check. */
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
     png_read_info(png, info);
     png_get_IHDR(png, info, &w, &h, &depth, &type, &interlace, NULL, NULL);
     /* The transforms libgd's loader asks for, so the samples are its own. */
@@ -100,27 +101,28 @@ gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, 
     channels = png_get_channels(png, info);
     if (type == PNG_COLOR_TYPE_PALETTE) palette_lut(png, info, lut);
     else if (type == PNG_COLOR_TYPE_GRAY) grey_lut(png, info, depth, lut);
-    /* An RGB tRNS colour: libgd keeps it aside and leaves the pixels opaque. */
+    /* An RGB tRNS colour: libgd keeps it aside and leaves the pixels opaque.
+     * Whether pixels can be transparent, known before the first rows: an
+     * alpha channel (grey with alpha is RGBA by now), or a palette or grey
+     * level that tRNS makes transparent. */
+    alpha = channels == 4 || (channels == 1 && lut_has_alpha(lut));
     rowbytes = (size_t)w * (size_t)channels;
     if (png_get_rowbytes(png, info) != rowbytes) {
         snprintf(err, errlen, "png image could not be decoded: unexpected row layout");
         png_longjmp(png, 1);
     }
+    if (tiler_band_start(b, w, h, alpha, err, errlen) < 0) png_longjmp(png, 1);
     /* Interlaced: every pass touches rows all down the image, so the
      * samples of the whole image are read first (as libgd's loader does)
      * and no tile can leave before the end. */
-    if (!(im = gdImageCreateTrueColor((int)w, (int)h)) || !(row = malloc(passes > 1 ? rowbytes * h : rowbytes))) {
+    if ((passes > 1 && (uint64_t)rowbytes * h > SIZE_MAX) || !(row = malloc(passes > 1 ? rowbytes * h : rowbytes))) {
         snprintf(err, errlen, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
         png_longjmp(png, 1);
     }
-    /* Whether pixels can be transparent, known before the first rows (see
-     * tiler_rows_fn): an alpha channel (grey with alpha is RGBA by now), or a
-     * palette or grey level that tRNS makes transparent. */
-    gdImageSaveAlpha(im, channels == 4 || (channels == 1 && lut_has_alpha(lut)));
     for (pass = 0; passes > 1 && pass < passes; pass++)
         for (y = 0; y < h; y++) png_read_row(png, row + rowbytes * y, NULL);
     for (y = 0; y < h; y++) {
-        int *px = im->tpixels[y];
+        int *px = tiler_band_row(b, y);
         const unsigned char *p = passes > 1 ? row + rowbytes * y : row;
         if (passes == 1) png_read_row(png, row, NULL);
         /* libgd's mapping: 7-bit alpha, 0 opaque (127 - a/2). */
@@ -130,19 +132,13 @@ gdImagePtr tiler_png_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, 
             for (x = 0; x < w; x++, p += 3) px[x] = gdTrueColor(p[0], p[1], p[2]);
         else
             for (x = 0; x < w; x++) px[x] = lut[p[x]];
-        /* Every 16 rows is often enough for whoever cuts tiles. The last
-         * rows wait for the end of the file (as in tiler_jpeg.c): a file
-         * corrupt after its pixels must not let every tile out first. */
-        if (fn && (y + 1) % 16 == 0 && y + 1 < h && fn(ctx, im, y + 1, err, errlen)) break;
+        /* The last rows wait for the end of the file (as in tiler_jpeg.c):
+         * a file corrupt after its pixels must not let every tile out first. */
+        if (y + 1 < h && tiler_band_done(b, y + 1, err, errlen)) break;
     }
     if (y == h) png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(row);
-    if (y < h || (fn && fn(ctx, im, h, err, errlen))) {
-        gdImageDestroy(im);
-        return NULL;
-    }
-    gdImageAlphaBlending(im, 0);
-    gdImageSaveAlpha(im, 1);
-    return im;
+    if (y < h) return -1;
+    return tiler_band_done(b, h, err, errlen) ? -1 : 0;
 }

@@ -6,12 +6,17 @@
 #include "tiler_filter.h"
 #include "tiler_ops.h"
 
-unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
-                               const unsigned char job_id[16], const char *ops, size_t *len)
+typedef const int *(*row_at)(const void *src, uint32_t y);
+
+static const int *gd_row(const void *src, uint32_t y) { return ((gdImagePtr)src)->tpixels[y]; }
+static const int *band_row(const void *src, uint32_t y) { return tiler_band_get(src, y); }
+
+static unsigned char *cut(row_at row, const void *src, const tiler_grid *g, uint32_t idx,
+                          const unsigned char job_id[16], const char *ops, size_t *len)
 {
     tiler_msg m;
     unsigned char *buf, *px;
-    uint32_t row;
+    uint32_t r;
 
     memset(&m, 0, sizeof(m));
     m.kind = TILER_MSG_TASK;
@@ -25,9 +30,24 @@ unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
     *len = tiler_msg_size(&m);
     if (!(buf = malloc(*len))) return NULL;
     px = buf + tiler_msg_write_header(&m, buf);
-    for (row = 0; row < m.src.h; row++)
-        tiler_pixels_to_wire(px + (size_t)row * m.src.w * 4, im->tpixels[m.src.y + row] + m.src.x, m.src.w);
+    for (r = 0; r < m.src.h; r++) {
+        const int *line = row(src, m.src.y + r);
+        if (!line) { free(buf); return NULL; }
+        tiler_pixels_to_wire(px + (size_t)r * m.src.w * 4, line + m.src.x, m.src.w);
+    }
     return buf;
+}
+
+unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
+                               const unsigned char job_id[16], const char *ops, size_t *len)
+{
+    return cut(gd_row, im, g, idx, job_id, ops, len);
+}
+
+unsigned char *tiler_tile_task_band(const tiler_band *b, const tiler_grid *g, uint32_t idx,
+                                    const unsigned char job_id[16], const char *ops, size_t *len)
+{
+    return cut(band_row, b, g, idx, job_id, ops, len);
 }
 
 /* The halo must reach as far as the chain needs, or as far as the image

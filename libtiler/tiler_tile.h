@@ -5,12 +5,17 @@
 
 #include <stddef.h>
 #include <gd.h>
+#include "tiler_band.h"
 #include "tiler_grid.h"
 #include "tiler_msg.h"
 
 /* A malloc'd task message for tile idx (core + halo pixels), or NULL. */
 unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
                                const unsigned char job_id[16], const char *ops, size_t *len);
+/* The same, cut from the band while it holds the tile's rows (in the
+ * band's callback for the tile's row of tiles); NULL also when it does not. */
+unsigned char *tiler_tile_task_band(const tiler_band *b, const tiler_grid *g, uint32_t idx,
+                                    const unsigned char job_id[16], const char *ops, size_t *len);
 
 /* Applies the task's op chain to its pixels and returns the malloc'd result
  * message (core pixels only), or NULL with a reason. */

@@ -19,31 +19,40 @@ static const char *status_text(VP8StatusCode st)
     }
 }
 
-/* Rows from..to-1 of libwebp's RGBA output into im, with libgd's mapping. */
-static void copy_rows(gdImagePtr im, const uint8_t *rgba, int stride, int from, int to)
+/* Rows from..to-1 of libwebp's RGBA output into the band, with libgd's
+ * mapping, in the chunks the band has room for. The image's last row is
+ * written but not said final: that waits for the verdict on the whole file
+ * (as in tiler_jpeg.c). 0 or the callback's stop. */
+static int copy_rows(tiler_band *b, const uint8_t *rgba, int stride, uint32_t from, uint32_t to, char *err, size_t errlen)
 {
-    int x, y, w = gdImageSX(im);
-    for (y = from; y < to; y++) {
-        const uint8_t *p = rgba + (size_t)stride * (size_t)y;
-        int *px = im->tpixels[y];
-        for (x = 0; x < w; x++, p += 4) px[x] = gdTrueColorAlpha(p[0], p[1], p[2], gdAlphaMax - (p[3] >> 1));
+    uint32_t x, y, w = b->width;
+    while (from < to) {
+        uint32_t room = tiler_band_room(b), end = to - from < room ? to : from + room;
+        for (y = from; y < end; y++) {
+            const uint8_t *p = rgba + (size_t)stride * y;
+            int *px = tiler_band_row(b, y);
+            for (x = 0; x < w; x++, p += 4) px[x] = gdTrueColorAlpha(p[0], p[1], p[2], gdAlphaMax - (p[3] >> 1));
+        }
+        if (tiler_band_done(b, end < b->height ? end : end - 1, err, errlen)) return -1;
+        from = end;
     }
+    return 0;
 }
 
-gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err, size_t errlen)
+int tiler_webp_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
 {
     WebPDecoderConfig config;
     WebPIDecoder *idec = NULL;
     unsigned char *buf = NULL;
-    gdImagePtr im = NULL;
     VP8StatusCode st = VP8_STATUS_SUSPENDED;
-    int done = 0, alpha = 1, first = 1;
+    uint32_t done = 0;
+    int first = 1, alpha = 1;
     size_t n;
     uint64_t total = 0, riff_end = 0;
 
     if (!WebPInitDecoderConfig(&config)) {
         snprintf(err, errlen, "webp image could not be decoded: libwebp version mismatch");
-        return NULL;
+        return -1;
     }
     config.output.colorspace = MODE_RGBA;
     if (!(idec = WebPIDecode(NULL, 0, &config)) || !(buf = malloc(WEBP_CHUNK))) {
@@ -54,7 +63,8 @@ gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err,
         int last_y = 0, w = 0, h = 0, stride = 0;
         const uint8_t *rgba;
         /* The header says whether there is alpha (a VP8X flag, a VP8L
-         * bit), for whoever must decide at the first rows (tiler_rows_fn). */
+         * bit), for whoever must decide at the first rows, and how long
+         * the RIFF is. */
         if (first) {
             WebPBitstreamFeatures feat;
             first = 0;
@@ -65,19 +75,12 @@ gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err,
         total += n;
         st = WebPIAppend(idec, buf, n);
         if (st != VP8_STATUS_OK && st != VP8_STATUS_SUSPENDED) break;
-        if (!(rgba = WebPIDecGetRGB(idec, &last_y, &w, &h, &stride)) || last_y <= done) continue;
-        if (!im && !(im = gdImageCreateTrueColor(w, h))) {
-            snprintf(err, errlen, "out of memory for a %dx%d image", w, h);
-            goto fail;
-        }
-        gdImageSaveAlpha(im, alpha);
-        copy_rows(im, rgba, stride, done, last_y);
-        done = last_y;
-        /* The last rows wait for the decoder's verdict on the whole file
-         * (as in tiler_jpeg.c): every tile must not leave before it. */
-        if (fn && done < h && fn(ctx, im, (uint32_t)done, err, errlen)) goto fail;
+        if (!(rgba = WebPIDecGetRGB(idec, &last_y, &w, &h, &stride)) || last_y <= (int)done) continue;
+        if (!b->started && tiler_band_start(b, (uint32_t)w, (uint32_t)h, alpha, err, errlen) < 0) goto fail;
+        if (copy_rows(b, rgba, stride, done, (uint32_t)last_y, err, errlen) < 0) goto fail;
+        done = (uint32_t)last_y;
     }
-    if (st != VP8_STATUS_OK || !im || done < gdImageSY(im)) {
+    if (st != VP8_STATUS_OK || !b->started || done < b->height) {
         snprintf(err, errlen, "webp image could not be decoded: %s", status_text(st == VP8_STATUS_OK ? VP8_STATUS_SUSPENDED : st));
         goto fail;
     }
@@ -89,17 +92,13 @@ gdImagePtr tiler_webp_load_rows(FILE *f, tiler_rows_fn fn, void *ctx, char *err,
         snprintf(err, errlen, "webp image could not be decoded: %s", status_text(VP8_STATUS_NOT_ENOUGH_DATA));
         goto fail;
     }
-    if (fn && fn(ctx, im, (uint32_t)done, err, errlen)) goto fail;
     WebPIDelete(idec);
     WebPFreeDecBuffer(&config.output);
     free(buf);
-    gdImageAlphaBlending(im, 0);
-    gdImageSaveAlpha(im, 1);
-    return im;
+    return tiler_band_done(b, b->height, err, errlen) ? -1 : 0;
 fail:
     if (idec) WebPIDelete(idec);
     WebPFreeDecBuffer(&config.output);
     free(buf);
-    if (im) gdImageDestroy(im);
-    return NULL;
+    return -1;
 }

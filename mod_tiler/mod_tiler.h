@@ -29,6 +29,7 @@ typedef struct {
     apr_array_header_t *kafka_props;   /* of tiler_prop */
     apr_off_t max_upload_bytes;
     apr_int64_t max_pixels;
+    apr_int64_t max_whole_decode_pixels;   /* for formats that decode whole */
     int max_ops;
     int produce_timeout_ms;
     int topic_replication;

@@ -23,6 +23,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->tile_size = -1;
     c->max_upload_bytes = -1;
     c->max_pixels = -1;
+    c->max_whole_decode_pixels = -1;
     c->max_ops = -1;
     c->produce_timeout_ms = -1;
     c->topic_replication = -2;
@@ -46,7 +47,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(brokers, NULL); PICK(spool_dir, NULL); PICK(tile_size, -1);
     PICK(topic_tasks, NULL); PICK(topic_results, NULL); PICK(topic_heartbeats, NULL); PICK(topic_dead_letters, NULL);
     PICK(results_group, NULL); PICK(worker_group, NULL); PICK(resend_seconds, -1); PICK(encode_threads, -1); PICK(monitor_snapshot, NULL);
-    PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_ops, -1);
+    PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_whole_decode_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
     PICK(preview_above_pixels, -1);
@@ -168,6 +169,8 @@ const command_rec tiler_directives[] = {
                   "Largest upload in bytes"),
     AP_INIT_TAKE1("TilerMaxPixels", set_number, NUM(max_pixels, 1, TILER_HARD_MAX_PIXELS, 0), RSRC_CONF,
                   "Largest image in pixels (width x height), checked before decoding"),
+    AP_INIT_TAKE1("TilerMaxWholeDecodePixels", set_number, NUM(max_whole_decode_pixels, 1, TILER_HARD_MAX_PIXELS, 0), RSRC_CONF,
+                  "Largest image of a kind that decodes whole (interlaced PNG, progressive JPEG, GIF, BMP, WebP)"),
     AP_INIT_TAKE1("TilerMaxOps", set_number, NUM(max_ops, 1, TILER_MAX_OPS, 1), RSRC_CONF, "Most ops in one chain"),
     AP_INIT_TAKE1("TilerProduceTimeout", set_number, NUM(produce_timeout_ms, 1000, 600000, 1), RSRC_CONF,
                   "Milliseconds to wait for Kafka to acknowledge a job's tiles"),
@@ -211,6 +214,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->encode_threads < 0) c->encode_threads = TILER_DEFAULT_ENCODE_THREADS;
     if (c->max_upload_bytes < 0) c->max_upload_bytes = TILER_DEFAULT_MAX_UPLOAD;
     if (c->max_pixels < 0) c->max_pixels = TILER_DEFAULT_MAX_PIXELS;
+    if (c->max_whole_decode_pixels < 0) c->max_whole_decode_pixels = TILER_DEFAULT_MAX_WHOLE_DECODE_PIXELS;
     if (c->max_ops < 0) c->max_ops = TILER_MAX_OPS;
     if (c->produce_timeout_ms < 0) c->produce_timeout_ms = TILER_DEFAULT_PRODUCE_TIMEOUT_MS;
     if (c->topic_replication < -1) c->topic_replication = -1;

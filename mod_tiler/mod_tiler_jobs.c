@@ -10,11 +10,12 @@
 #include "mod_tiler_respond.h"
 #include "mod_tiler_slots.h"
 #include "mod_tiler_upload.h"
+#include "tiler_band.h"
+#include "tiler_disk.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
 #include "tiler_json.h"
 #include "tiler_ops.h"
-#include "tiler_png.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
 
@@ -70,7 +71,6 @@ typedef struct {
     tiler_job *job;
     const tiler_grid *grid;
     const unsigned char *id;
-    tiler_format in_fmt;
     tiler_production *pr;
     int recorded;           /* the job is in the store */
     uint32_t next_tile;
@@ -90,23 +90,22 @@ static int stop_stream(streaming *x, int status, const char *code, const char *r
     return 1;
 }
 
-static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t errlen)
+/* The band's callback: every row tile row `row` needs is decoded. */
+static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size_t errlen)
 {
     streaming *x = ctx;
     request_rec *r = x->r;
     const char *why;
-    uint32_t y, count = tiler_grid_count(x->grid);
+    uint32_t end = (row + 1) * x->grid->cols;
     if (!x->pr) {
-        if ((uint32_t)gdImageSX(im) != x->job->width || (uint32_t)gdImageSY(im) != x->job->height)
+        if (b->width != x->job->width || b->height != x->job->height)
             return stop_stream(x, HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", "the decoded size differs from the header's",
                                err, errlen);
         /* The ops keep transparency as it is: an opaque upload gives an RGB
-         * result, whose strips are encoded before the last tile is in. PNG
-         * and WebP stream, so their header says (saveAlphaFlag, see
-         * tiler_rows_fn); a JPEG has none; GIFs and BMPs come whole. */
-        if (x->in_fmt == TILER_FMT_PNG || x->in_fmt == TILER_FMT_WEBP) x->job->alpha = im->saveAlphaFlag;
-        else if (x->in_fmt != TILER_FMT_JPEG)
-            for (y = 0; y < rows && !x->job->alpha; y++) x->job->alpha = tiler_png_has_alpha(im->tpixels[y], x->job->width);
+         * result, whose strips are encoded before the last tile is in. The
+         * decoder says from the header whether any pixel can be transparent
+         * (for GIF and BMP, from all their pixels). */
+        x->job->alpha = b->alpha;
         if (tiler_store_create_job(x->store, x->job) < 0) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", x->job->id,
                           tiler_store_error(x->store));
@@ -116,17 +115,38 @@ static int on_rows(void *ctx, gdImagePtr im, uint32_t rows, char *err, size_t er
         if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
     }
-    while (x->next_tile < count) {
-        tiler_rect core, src;
-        tiler_grid_tile(x->grid, x->next_tile, &core, &src);
-        if (src.y + src.h > rows) break;
-        if (tiler_production_add(x->pr, im, x->grid, x->next_tile, &why) < 0)
+    for (; x->next_tile < end; x->next_tile++) {
+        if (tiler_production_add(x->pr, b, x->grid, x->next_tile, &why) < 0)
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
         if (!x->first_tile_at) x->first_tile_at = apr_time_now();
-        if (rows < x->job->height) x->early++;
-        x->next_tile++;
+        if (b->filled < x->job->height) x->early++;
     }
     return 0;
+}
+
+/* Refuses a job the spool's disk cannot hold: its raster and (estimated)
+ * result, on top of the upload already stored. 0, or -1 with the 507 sent
+ * (its handler status in *sent). */
+static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, tiler_format out,
+                      uint64_t upload, int *sent)
+{
+    tiler_disk_need need;
+    uint64_t avail;
+    char err[512];
+    tiler_disk_estimate(w, h, out, &need);
+    if (tiler_disk_free(c->spool_dir, &avail, err, sizeof(err)) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30440) "%s; accepting the job unchecked", err);
+        return 0;
+    }
+    if (need.total <= avail) return 0;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30441) "spool too full for a %ux%u job: it needs %" APR_UINT64_T_FMT
+                  " bytes, %" APR_UINT64_T_FMT " are free", w, h, need.total, avail);
+    *sent = tiler_send_error(r, HTTP_INSUFFICIENT_STORAGE, "insufficient_storage",
+                            apr_psprintf(r->pool, "the spool has %" APR_UINT64_T_FMT " bytes free; this %ux%u job needs about %"
+                                         APR_UINT64_T_FMT " more (raster %" APR_UINT64_T_FMT ", %s result up to %"
+                                         APR_UINT64_T_FMT ") besides its %" APR_UINT64_T_FMT "-byte upload",
+                                         avail, w, h, need.total, need.raster, tiler_format_name(out), need.result, upload));
+    return -1;
 }
 
 static int too_busy(request_rec *r, const char *why)
@@ -178,12 +198,12 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_store *store;
     unsigned char id[16];
     char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
-    const char *emsg, *code, *reason, *ops, *format;
+    const char *emsg, *code, *reason, *ops, *format, *whole;
     tiler_upload up;
     uint32_t w, h, halo;
-    gdImagePtr im;
+    tiler_band band;
     FILE *f;
-    int status, probe, whole, slot;
+    int status, probe, decode_failed, slot;
     yajl_gen g;
 
     if ((emsg = parse_args(r, &a))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", emsg);
@@ -221,6 +241,7 @@ int tiler_create_job(request_rec *r, const char *base)
     if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
     if (!(f = fopen(input, "rb"))) BAIL(HTTP_INTERNAL_SERVER_ERROR, "spool_error", "the upload cannot be read back");
     probe = tiler_probe_file(f, &in_fmt, &w, &h, err, sizeof(err));
+    whole = probe < 0 ? NULL : tiler_decodes_whole(f, in_fmt);
     fclose(f);
     if (probe < 0 && in_fmt == TILER_FMT_UNKNOWN)
         BAIL(HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_format", "the body is not a PNG, JPEG, GIF, BMP or WebP image");
@@ -229,6 +250,18 @@ int tiler_create_job(request_rec *r, const char *base)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels",
              apr_psprintf(r->pool, "%ux%u is %" APR_INT64_T_FMT " pixels, over TilerMaxPixels (%" APR_INT64_T_FMT ")",
                           w, h, (apr_int64_t)w * h, c->max_pixels));
+    if (tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0) BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
+    /* Most uploads decode a band at a time; these hold the whole image. */
+    if (whole && (apr_int64_t)w * h > c->max_whole_decode_pixels)
+        BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels_to_decode_whole",
+             apr_psprintf(r->pool, "%ux%u is %" APR_INT64_T_FMT " pixels, and %s decodes whole in memory: over "
+                          "TilerMaxWholeDecodePixels (%" APR_INT64_T_FMT "); a baseline JPEG or a non-interlaced PNG "
+                          "decodes in bands up to TilerMaxPixels", w, h, (apr_int64_t)w * h, whole,
+                          c->max_whole_decode_pixels));
+    if (check_room(r, c, w, h, out_fmt, (uint64_t)up.size, &status) < 0) {
+        tiler_spool_remove(c->spool_dir, hex);
+        return status;
+    }
     tiler_grid_init(&grid, w, h, (uint32_t)c->tile_size, halo);
     if (tiler_grid_max_src_bytes(&grid) + TILER_MSG_FIXED_BYTES + TILER_MSG_MAX_OPS_LEN > TILER_MAX_MESSAGE_BYTES)
         BAIL(HTTP_BAD_REQUEST, "halo_too_large",
@@ -261,15 +294,19 @@ int tiler_create_job(request_rec *r, const char *base)
     x.job = &job;
     x.grid = &grid;
     x.id = id;
-    x.in_fmt = in_fmt;
     received = apr_time_now();
-    im = tiler_image_load_rows(input, in_fmt, on_rows, &x, err, sizeof(err));
+    /* The upload decodes into a band of tile size + 2 halo rows: the
+     * child's memory grows with the width, never the height. */
+    tiler_band_init(&band, grid.tile_size, grid.halo, 0, on_rows, &x);
+    decode_failed = tiler_image_stream(input, in_fmt, &band, err, sizeof(err)) < 0;
     decoded = apr_time_now();
-    whole = im != NULL;
-    tiler_image_free(im);
-    if (x.pr && tiler_production_end(x.pr, !whole, &delivered, &reason) != OK && whole)
+    tiler_band_free(&band);
+    tiler_heap_trim();   /* a whole-decode kind's image came from this thread's arena */
+    if (!decode_failed && !x.recorded)
+        decode_failed = 1, apr_cpystrn(err, "the image has no rows", sizeof(err));
+    if (x.pr && tiler_production_end(x.pr, decode_failed, &delivered, &reason) != OK && !decode_failed)
         stop_stream(&x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", reason, err, sizeof(err));
-    if (!whole && (!x.code || x.status == HTTP_UNPROCESSABLE_ENTITY)) {
+    if (decode_failed && (!x.code || x.status == HTTP_UNPROCESSABLE_ENTITY)) {
         /* Refused input: the client gets no job; tiles already out are
          * dropped by the results consumer, as for a deleted job. */
         if (x.recorded) {

@@ -6,6 +6,7 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_rwlock.h>
+#include "tiler_image.h"
 #include "tiler_tile.h"
 
 static rd_kafka_t *producer;         /* this child's */
@@ -197,11 +198,11 @@ fail:
     return NULL;
 }
 
-int tiler_production_add(tiler_production *pr, gdImagePtr im, const tiler_grid *g, uint32_t i, const char **reason)
+int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason)
 {
     tiler_srv_conf *c = tiler_srv(pr->s);
     size_t len;
-    unsigned char *msg = tiler_tile_task(im, g, i, pr->id, pr->ops, &len);
+    unsigned char *msg = tiler_tile_task_band(b, g, i, pr->id, pr->ops, &len);
     rd_kafka_resp_err_t e;
     if (!msg) { *reason = "out of memory cutting tiles"; return -1; }
     apr_atomic_inc32(&pr->d->pending);
@@ -221,6 +222,9 @@ int tiler_production_add(tiler_production *pr, gdImagePtr im, const tiler_grid *
         return -1;
     }
     rd_kafka_poll(producer, 0);
+    /* TilerProduceTimeout bounds a wait for Kafka, not the whole job: a
+     * gigapixel upload takes longer to decode than any sensible timeout. */
+    pr->deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
     return 0;
 }
 
@@ -228,9 +232,15 @@ static int wait_acks(tiler_production *pr, tiler_delivered *out, const char **re
 {
     tiler_srv_conf *c = tiler_srv(pr->s);
     job_delivery *d = pr->d;
-    while (apr_atomic_read32(&d->pending) > 1 && apr_time_now() < pr->deadline) rd_kafka_poll(producer, 50);
+    apr_uint32_t left = apr_atomic_read32(&d->pending), now_left;
+    /* The timeout runs from the last acknowledgement. */
+    while ((now_left = apr_atomic_read32(&d->pending)) > 1 && apr_time_now() < pr->deadline) {
+        if (now_left < left) pr->deadline = apr_time_now() + apr_time_from_msec(c->produce_timeout_ms);
+        left = now_left;
+        rd_kafka_poll(producer, 50);
+    }
     if (apr_atomic_read32(&d->pending) > 1) {
-        *reason = apr_psprintf(pr->p, "Kafka did not acknowledge the tiles within %d ms", c->produce_timeout_ms);
+        *reason = apr_psprintf(pr->p, "Kafka acknowledged no tile for %d ms", c->produce_timeout_ms);
         return -1;
     }
     if (apr_atomic_read32(&d->failed)) {
@@ -256,15 +266,59 @@ int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out
     return rc;
 }
 
-int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
+/* Tiles of `which` (sorted), produced as their tile rows decode. */
+typedef struct {
+    tiler_production *pr;
+    const tiler_grid *g;
+    const uint32_t *which;
+    int n, next;
+    const char *reason;
+} resending;
+
+static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
+{
+    resending *x = ctx;
+    uint32_t end = (tile_row + 1) * x->g->cols;
+    for (; x->next < x->n && x->which[x->next] < end; x->next++)
+        if (tiler_production_add(x->pr, b, x->g, x->which[x->next], &x->reason) < 0) {
+            apr_cpystrn(err, x->reason, errlen);
+            return 1;
+        }
+    return 0;
+}
+
+static int by_index(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
                         const unsigned char id[16], const char *ops, const apr_array_header_t *which,
                         tiler_delivered *out, const char **reason)
 {
-    tiler_production *pr = tiler_production_begin(s, p, id, ops, reason);
-    uint32_t k, count = which ? (uint32_t)which->nelts : tiler_grid_count(g);
-    if (!pr) return -1;
-    for (k = 0; k < count; k++)
-        if (tiler_production_add(pr, im, g, which ? APR_ARRAY_IDX(which, k, uint32_t) : k, reason) < 0)
-            return tiler_production_end(pr, 1, out, reason);
-    return tiler_production_end(pr, 0, out, reason);
+    resending x;
+    tiler_band b;
+    char err[512];
+    uint32_t *sorted;
+    int rc;
+    memset(&x, 0, sizeof(x));
+    if (!(x.pr = tiler_production_begin(s, p, id, ops, reason))) return -1;
+    x.g = g;
+    x.n = which->nelts;
+    sorted = apr_pmemdup(p, which->elts, (apr_size_t)which->nelts * sizeof(uint32_t));
+    qsort(sorted, (size_t)x.n, sizeof(uint32_t), by_index);
+    x.which = sorted;
+    tiler_band_init(&b, g->tile_size, g->halo, 0, on_tile_row, &x);
+    rc = tiler_image_stream(input, fmt, &b, err, sizeof(err));
+    tiler_band_free(&b);
+    if (rc == 0 && (b.width != g->width || b.height != g->height)) {
+        rc = -1;
+        apr_cpystrn(err, "the upload's decoded size differs from the job's", sizeof(err));
+    }
+    if (rc < 0) {
+        *reason = x.reason ? x.reason : apr_pstrdup(p, err);
+        return tiler_production_end(x.pr, 1, out, reason);
+    }
+    return tiler_production_end(x.pr, 0, out, reason);
 }

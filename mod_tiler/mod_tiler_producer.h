@@ -2,9 +2,10 @@
 #ifndef MOD_TILER_PRODUCER_H
 #define MOD_TILER_PRODUCER_H
 
-#include <gd.h>
 #include "mod_tiler.h"
+#include "tiler_band.h"
 #include "tiler_grid.h"
+#include "tiler_image.h"
 
 void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s);
 
@@ -15,11 +16,12 @@ typedef struct {
     int64_t *last;
 } tiler_delivered;
 
-/* Produces tiles of the job to the tasks topic (every tile, or those listed
- * in which, an array of uint32_t) and waits until Kafka has acknowledged
- * each (acks=all) or TilerProduceTimeout passes. Any thread of a child may
- * call it. OK with *out filled (from p), or -1 with the reason in *reason. */
-int tiler_produce_tiles(server_rec *s, apr_pool_t *p, gdImagePtr im, const tiler_grid *g,
+/* Decodes the upload at input again, through a band, and produces the tiles
+ * listed in which (an array of uint32_t) to the tasks topic as their rows
+ * decode; waits until Kafka has acknowledged each (acks=all) or
+ * TilerProduceTimeout passes. Any thread of a child may call it. OK with
+ * *out filled (from p), or -1 with the reason in *reason. */
+int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
                         const unsigned char id[16], const char *ops, const apr_array_header_t *which,
                         tiler_delivered *out, const char **reason);
 
@@ -30,8 +32,9 @@ typedef struct tiler_production tiler_production;
 /* NULL with *reason when there is no producer or no tasks topic. */
 tiler_production *tiler_production_begin(server_rec *s, apr_pool_t *p, const unsigned char id[16], const char *ops,
                                          const char **reason);
-/* Queues tile i, cut from im now. -1 with *reason. */
-int tiler_production_add(tiler_production *pr, gdImagePtr im, const tiler_grid *g, uint32_t i, const char **reason);
+/* Queues tile i, cut now from the band (in its callback for the tile's
+ * row of tiles). -1 with *reason. */
+int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason);
 /* Waits for every queued tile's acknowledgement (unless abandon), and ends.
  * OK with *out filled, or -1 with *reason (always -1 when abandoning). */
 int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out, const char **reason);

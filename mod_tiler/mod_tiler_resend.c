@@ -138,7 +138,6 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     tiler_grid grid;
     tiler_delivered delivered;
     uint32_t w, h;
-    gdImagePtr im;
     FILE *f;
     int rc;
 
@@ -155,7 +154,6 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         *reason = apr_pstrdup(p, err);
         return -1;
     }
-    if (!(im = tiler_image_load(input, fmt, err, sizeof(err)))) { *reason = apr_pstrdup(p, err); return -1; }
 #ifdef TILER_TEST_HOOKS
     {
         /* TILER_TEST_RESEND_HOLD=FILE holds a resend in progress until FILE
@@ -169,9 +167,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     }
 #endif
     tiler_grid_init(&grid, w, h, job->tile_size, (uint32_t)tiler_chain_halo(&chain));
-    rc = tiler_produce_tiles(x->s, p, im, &grid, id, job->ops, missing, &delivered, reason);
-    tiler_image_free(im);
-    if (rc != OK) return -1;
+    if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, missing, &delivered, reason) != OK) return -1;
     if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0
         || tiler_store_note_resend(store, job->id) < 0) {
         *reason = tiler_store_error(store);

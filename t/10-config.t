@@ -18,6 +18,8 @@ my @bad = (
     ['TilerTileSize 5000', qr/TilerTileSize/],
     ['TilerTileSize abc', qr/TilerTileSize: 'abc'/],
     ['TilerMaxPixels -1', qr/TilerMaxPixels/],
+    ['TilerMaxPixels 68719476737', qr/TilerMaxPixels: '68719476737' is not a whole number in 1\.\.68719476736/],
+    ['TilerMaxWholeDecodePixels 0', qr/TilerMaxWholeDecodePixels/],
     ['TilerMaxUploadBytes 10MB', qr/TilerMaxUploadBytes/],
     ['TilerMaxOps 99', qr/TilerMaxOps/],
     ['TilerProduceTimeout 5', qr/TilerProduceTimeout/],
@@ -38,7 +40,9 @@ for my $case (@bad) {
     isnt($?, 0, "'$directive' stops startup");
     like($out, $want, "'$directive': the message names it");
 }
-$t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n";
+# 2^36 pixels (68.7 GP) is accepted: the old ceiling was 536,870,911.
+$t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n"
+                 . "TilerMaxPixels 68719476736\nTilerMaxWholeDecodePixels 100000000\n";
 $t->write_httpd_conf;
 my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
 is($?, 0, 'good values pass') or diag($out);
@@ -102,7 +106,7 @@ for my $global ('TilerSpoolDir /tmp/elsewhere', 'TilerBrokers 127.0.0.1:9999', '
     my ($r, $j) = $t->submit($png, 'invert');
     is($r->{status}, 503, 'no broker: 503');
     is($j->{error}, 'kafka_unavailable', 'error code kafka_unavailable');
-    like($j->{message}, qr/unknown to the Kafka brokers|not acknowledge|not delivered/, "reason: $j->{message}");
+    like($j->{message}, qr/unknown to the Kafka brokers|not acknowledge|acknowledged no tile|not delivered/, "reason: $j->{message}");
     my ($lr, $list) = $t->request('GET', '/tiler/api/jobs');
     my ($job) = @{ $list->{jobs} };
     is($job->{state}, 'failed', 'the job is recorded as failed');

@@ -119,8 +119,10 @@ sub log_size { -s $t->dir . '/logs/error.log' // 0 }
     substr($sq, -12) = "\0\0\x10\0IEND\1\2\3\4";   # 4096 bytes announced, 4 there
     $from = log_size();
     hostile('PNG with a broken IEND', 'POST', "$J?ops=invert", 422, content => $sq, code => 'corrupt_image');
-    $out = refused_job('PNG with a broken IEND', $from);
-    is($out, 0, 'PNG with a broken IEND: no tile went out before it was refused');
+    # Its one row of tiles needs the last rows, which wait for IEND: the
+    # job is refused before it is even recorded.
+    my $log = substr(TilerTest::slurp($t->dir . '/logs/error.log'), $from);
+    ok($log !~ /AH30480|AH30406/, 'PNG with a broken IEND: refused before its job was recorded, so no tile went out');
 }
 hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0\0WEBPVP8 " . ("\0" x 20), code => 'corrupt_image');
 hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');

@@ -14,7 +14,8 @@ use TilerTest;
 
 my $t = TilerTest->new(name => 'spool', directives => "TilerJobTTL 3\n",
     allow_log => [qr/No space left on device/, qr/AH30304: job [0-9a-f]{32}: cannot write the result/, qr/AH30309: job [0-9a-f]{32}: cannot write raster/,
-                  qr/AH30102: cannot write spool file/, qr/AH30802: job [0-9a-f]{32}: cannot write the result: .*No space left on device/, qr/AH30420: cannot write spool file/, qr/AH30403: cannot create job directory/]);
+                  qr/AH30102: cannot write spool file/, qr/AH30802: job [0-9a-f]{32}: cannot write the result: .*No space left on device/, qr/AH30420: cannot write spool file/, qr/AH30403: cannot create job directory/,
+                  qr/AH30441: spool too full for a 2000x1500 job/]);
 my $spool = $t->dir . '/spool';
 mkdir $spool;
 my $mounted = $> == 0 && system("mount -t tmpfs -o size=40m,mode=0755 tmpfs $spool 2>/dev/null") == 0;
@@ -93,7 +94,7 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
 # ---- a full disk ----
 SKIP: {
     TilerTest::missing('root, to mount a small tmpfs for the spool') unless $mounted;
-    skip 'needs root to mount a small tmpfs for the spool', 13 unless $mounted;
+    skip 'needs root to mount a small tmpfs for the spool', 17 unless $mounted;
     my $fill = "$spool/filler";
     # First leave 1 MiB: the upload itself cannot be stored.
     system("dd if=/dev/zero of=$fill bs=1M count=39 status=none");
@@ -120,11 +121,25 @@ SKIP: {
     is($rf->{status}, 507, 'no room for the upload in a form: 507');
     is($jf->{error} // '', 'spool_error', 'spool_error');
     is(lc($rf->{headers}{connection} // ''), 'close', 'and the connection closes');
-    # Then room for the upload (about 3.6 MB) but not for the 12 MB raster.
+    # Then room for the upload (about 3.6 MB) but not for the 12 MB raster
+    # and the result: refused before any work, with the numbers.
     unlink $fill;
     system("dd if=/dev/zero of=$fill bs=1M count=34 status=none");
     my ($r, $j) = $t->submit($big, 'invert');
-    is($r->{status}, 202, 'the upload fits');
+    is($r->{status}, 507, 'no room for the raster and result: 507');
+    is($j->{error}, 'insufficient_storage', 'insufficient_storage');
+    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 24000000 more \(raster 12000000, png result up to 12000000\)/,
+         "with the numbers: $j->{message}");
+    ok(!grep({ !/^(filler|tiler\.db.*|jobs|slots)$/ } map { s{.*/}{}r } glob("$spool/* $spool/jobs/*")), 'and nothing of it left in the spool');
+    # Room at the start, but the disk fills while the job runs (someone
+    # else's file): the job fails with the reason.
+    unlink $fill;
+    $t->stop_process("worker$_") for 1, 2;
+    ($r, $j) = $t->submit($big, 'invert');
+    is($r->{status}, 202, 'the job fits when it starts');
+    my ($avail) = `df -B1M --output=avail $spool` =~ /(\d+)\s*$/;
+    system("dd if=/dev/zero of=$fill bs=1M count=" . ($avail - 2) . " status=none");
+    $t->start_worker($_) for 1, 2;
     my ($s1) = $t->wait_job($j->{id}, 60);
     is($s1->{state}, 'failed', 'the job fails when its raster fills the disk');
     like($s1->{error} // '', qr/No space left on device/, 'with a clear error: ' . ($s1->{error} // ''));
@@ -153,13 +168,19 @@ SKIP: {
     my ($res) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
     my $png = length($res->{content} // '');
     ok($s->{state} eq 'done' && $png > 1_000_000, "a run with room: the PNG is $png bytes");
-    my $need = (-s $img2) + $png;   # upload, strips
+    # The job is accepted on an empty disk (the spool has room for its
+    # raster and result), then someone else's file fills the disk, leaving
+    # room for the strips only and half the PNG made from them (the
+    # raster's rows are freed as their strips are written, so the raster
+    # does not count once the strips are made).
     my $fill = "$spool/filler";
-    my $room = avail($spool) - $need - int($png / 2);
-    system("dd if=/dev/zero of=$fill bs=64K count=" . int($room / 65536) . " status=none");
-    my $before = avail($spool);
+    $t->stop_process("worker$_") for 1, 2;
     ($r, $j) = $t->submit($img2, 'invert');
     is($r->{status}, 202, 'the upload fits');
+    my $room = avail($spool) - $png - int($png / 2);   # strips, half the result
+    system("dd if=/dev/zero of=$fill bs=64K count=" . int($room / 65536) . " status=none");
+    my $before = avail($spool);
+    $t->start_worker($_) for 1, 2;
     ($s) = $t->wait_job($j->{id}, 60);
     is($s->{state}, 'failed', 'the job fails when its result does not fit');
     like($s->{error} // '', qr/No space left on device/, 'with the disk\'s error: ' . ($s->{error} // ''));

@@ -1,24 +1,133 @@
 #include "worker_local.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tiler_band.h"
+#include "tiler_defaults.h"
 #include "tiler_filter.h"
 #include "tiler_image.h"
 #include "tiler_ops.h"
+#include "tiler_png.h"
+
+/* The image goes through in strips of the full width: each strip is
+ * processed with the chain's halo above and below (clipped at the image's
+ * edges), exactly as a tile is, so its core rows are what the whole image
+ * would give. A PNG result is written strip by strip; a JPEG result is
+ * gathered whole (libgd's encoder): 4 bytes a pixel. */
+typedef struct {
+    const tiler_chain *chain;
+    tiler_format out_fmt;
+    FILE *out;
+    tiler_png_writer *png;
+    int color;
+    gdImagePtr whole;        /* JPEG results */
+    int status;              /* WORKER_EXIT_* of a failure */
+} local_run;
+
+static int on_strip(void *ctx, const tiler_band *b, uint32_t strip, char *err, size_t errlen)
+{
+    local_run *x = ctx;
+    uint32_t first = tiler_band_first_row(b, strip), end = tiler_band_need(b, strip), y;
+    /* The core rows: the strip's own, without its halo. */
+    uint32_t top = strip * b->tile_size, n = b->height - top < b->tile_size ? b->height - top : b->tile_size;
+    gdImagePtr im = gdImageCreateTrueColor((int)b->width, (int)(end - first));
+    tiler_png_strip s;
+    int rc = 0;
+
+    if (!im) {
+        snprintf(err, errlen, "out of memory for a strip of %ux%u", b->width, end - first);
+        x->status = WORKER_EXIT_RUNTIME;
+        return 1;
+    }
+    for (y = first; y < end; y++) memcpy(im->tpixels[y - first], tiler_band_get(b, y), (size_t)b->width * sizeof(int));
+    gdImageAlphaBlending(im, 0);
+    if (tiler_filter_apply(im, x->chain) < 0) {
+        snprintf(err, errlen, "out of memory applying the op chain");
+        x->status = WORKER_EXIT_RUNTIME;
+        rc = 1;
+    } else if (x->whole) {
+        for (y = 0; y < n; y++)
+            memcpy(x->whole->tpixels[top + y], im->tpixels[top - first + y], (size_t)b->width * sizeof(int));
+    } else if (tiler_png_strip_encode((const int *const *)im->tpixels + (top - first), b->width, n, x->color,
+                                      TILER_PNG_LEVEL, top + n == b->height, &s, err, errlen) < 0) {
+        x->status = WORKER_EXIT_RUNTIME;
+        rc = 1;
+    } else {
+        tiler_png_add(x->png, &s);
+        tiler_png_strip_free(&s);
+    }
+    gdImageDestroy(im);
+    return rc;
+}
+
+/* After grayscale every op keeps red = green = blue: a gray PNG. */
+static int has_grayscale(const tiler_chain *c)
+{
+    int i;
+    for (i = 0; i < c->count; i++) if (c->ops[i].kind == TILER_OP_GRAYSCALE) return 1;
+    return 0;
+}
+
+/* Before the first strip: where the rows go. */
+static int open_output(local_run *x, const tiler_band *b, const worker_options *o, char *err, size_t errlen)
+{
+    if (x->out_fmt == TILER_FMT_JPEG) {
+        if (b->width > 0x7fffffff || b->height > 0x7fffffff
+            || !(x->whole = gdImageCreateTrueColor((int)b->width, (int)b->height))) {
+            snprintf(err, errlen, "out of memory for a %ux%u JPEG result", b->width, b->height);
+            return -1;
+        }
+        gdImageAlphaBlending(x->whole, 0);
+        return 0;
+    }
+    if (!(x->out = fopen(o->local_out, "wb"))) {
+        snprintf(err, errlen, "cannot create the result file");
+        return -1;
+    }
+    x->color = tiler_png_color(b->alpha, has_grayscale(x->chain));
+    x->png = tiler_png_begin(x->out, b->width, b->height, x->color);
+    return 0;
+}
+
+typedef struct {
+    local_run *run;
+    const worker_options *o;
+    int opened;
+} first_strip;
+
+static int on_strip_first(void *ctx, const tiler_band *b, uint32_t strip, char *err, size_t errlen)
+{
+    first_strip *f = ctx;
+    if (!f->opened) {
+        if (open_output(f->run, b, f->o, err, errlen) < 0) {
+            f->run->status = WORKER_EXIT_OUTPUT;
+            return 1;
+        }
+        f->opened = 1;
+    }
+    return on_strip(f->run, b, strip, err, errlen);
+}
 
 int worker_local_run(const worker_options *o)
 {
     tiler_chain chain;
-    tiler_format in_fmt, out_fmt;
+    tiler_format in_fmt;
+    local_run x;
+    first_strip fs;
+    tiler_band b;
     uint32_t w, h;
-    gdImagePtr im;
     char err[512];
     FILE *f;
+    int rc, bad;
 
+    memset(&x, 0, sizeof(x));
     if (tiler_chain_parse(&chain, o->ops, TILER_MAX_OPS, err, sizeof(err)) < 0) {
         fprintf(stderr, "tiler-worker: --ops: %s\n", err);
         return WORKER_EXIT_INPUT;
     }
-    if ((out_fmt = tiler_output_format_parse(o->format)) == TILER_FMT_UNKNOWN) {
+    if ((x.out_fmt = tiler_output_format_parse(o->format)) == TILER_FMT_UNKNOWN) {
         fprintf(stderr, "tiler-worker: --format must be png or jpeg\n");
         return WORKER_EXIT_USAGE;
     }
@@ -32,24 +141,40 @@ int worker_local_run(const worker_options *o)
         return WORKER_EXIT_INPUT;
     }
     fclose(f);
-    if ((unsigned long long)w * h > (unsigned long long)o->max_pixels) {
+    if ((unsigned long long)w * h > (unsigned long long)o->max_pixels || tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0) {
         fprintf(stderr, "tiler-worker: %s: %ux%u is more pixels than this build handles\n", o->local_in, w, h);
         return WORKER_EXIT_INPUT;
     }
-    if (!(im = tiler_image_load(o->local_in, in_fmt, err, sizeof(err)))) {
-        fprintf(stderr, "tiler-worker: %s: %s\n", o->local_in, err);
-        return WORKER_EXIT_INPUT;
+    x.chain = &chain;
+    x.status = WORKER_EXIT_INPUT;   /* a failure in decoding, unless a strip says otherwise */
+    fs.run = &x;
+    fs.o = o;
+    fs.opened = 0;
+    tiler_band_init(&b, TILER_PNG_STRIP_ROWS, (uint32_t)tiler_chain_halo(&chain), 0, on_strip_first, &fs);
+    rc = tiler_image_stream(o->local_in, in_fmt, &b, err, sizeof(err));
+    tiler_band_free(&b);
+    if (rc < 0) {
+        fprintf(stderr, "tiler-worker: %s: %s\n", x.status == WORKER_EXIT_INPUT ? o->local_in : o->local_out, err);
+        if (x.png) tiler_png_end(x.png, err, sizeof(err));
+        /* No half-written result is left behind. */
+        if (x.out) { fclose(x.out); unlink(o->local_out); }
+        if (x.whole) gdImageDestroy(x.whole);
+        return x.status;
     }
-    if (tiler_filter_apply(im, &chain) < 0) {
-        gdImageDestroy(im);
-        fprintf(stderr, "tiler-worker: out of memory applying %s\n", o->ops);
-        return WORKER_EXIT_RUNTIME;
+    err[0] = '\0';
+    if (x.whole) {
+        bad = tiler_image_save(x.whole, o->local_out, TILER_FMT_JPEG, err, sizeof(err)) < 0;
+        gdImageDestroy(x.whole);
+    } else {
+        bad = tiler_png_end(x.png, err, sizeof(err)) < 0;
+        bad |= ferror(x.out) | fflush(x.out);
+        bad |= fclose(x.out);
+        if (bad && !err[0]) snprintf(err, sizeof(err), "cannot write the result");
     }
-    if (tiler_image_save(im, o->local_out, out_fmt, err, sizeof(err)) < 0) {
-        gdImageDestroy(im);
+    if (bad) {
         fprintf(stderr, "tiler-worker: %s: %s\n", o->local_out, err);
+        unlink(o->local_out);
         return WORKER_EXIT_OUTPUT;
     }
-    gdImageDestroy(im);
     return WORKER_EXIT_OK;
 }

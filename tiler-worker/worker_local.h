@@ -1,4 +1,5 @@
-/* --local: one whole image through the op chain in this process. It is the
+/* --local: one image through the op chain in this process, in strips (a
+ * band of rows plus the halo), never whole for a PNG result. It is the
  * reference the distributed result must equal, pixel for pixel. */
 #ifndef WORKER_LOCAL_H
 #define WORKER_LOCAL_H

@@ -403,6 +403,15 @@ sub imgcmp {
     return ($out, $? == 0);
 }
 
+# The same in bounded memory, row hashes only (images too big to hold).
+sub imgcmp_stream {
+    my ($self, $a, $b) = @_;
+    my $bin = $self->bin('t/tools/tiler-imgcmp');
+    my $out = `$bin --stream $a $b 2>&1`;
+    chomp $out;
+    return ($out, $? == 0);
+}
+
 # Downloads the job's result and compares its pixels with local mode on the
 # same input. Returns (message, identical).
 sub matches_local {

@@ -1,8 +1,9 @@
 /* tiler-testimg OUT WIDTH HEIGHT [FORMAT] [alpha|opaque|alpha-below:ROW] [seed]
  * Writes a deterministic photo-like test image. FORMAT: png, jpeg, gif,
  * bmp, webp, and the odd ones: png-interlaced, png-palette, gif-anim
- * (three frames; the first is the test image), jpeg-cmyk. alpha-below:ROW
- * leaves the rows above ROW opaque (transparency only further down). */
+ * (three frames; the first is the test image), jpeg-cmyk, jpeg-progressive.
+ * alpha-below:ROW leaves the rows above ROW opaque (transparency only
+ * further down). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
     if (!strcmp(fmt, "jpeg")) gdImageJpeg(im, f, 92);
     else if (!strcmp(fmt, "jpeg-cmyk")) write_cmyk(im, f);
     else if (!strcmp(fmt, "png-interlaced")) { gdImageInterlace(im, 1); gdImagePngEx(im, f, 1); }
+    else if (!strcmp(fmt, "jpeg-progressive")) { gdImageInterlace(im, 1); gdImageJpeg(im, f, 92); }
     else if (!strcmp(fmt, "png-palette")) {
         gdImagePtr pal = gdImageCreatePaletteFromTrueColor(im, 1, 200);
         gdImagePng(pal, f);

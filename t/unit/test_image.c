@@ -5,6 +5,7 @@
 #include "tap.h"
 #include "tmpdir.h"
 #include "testimg.h"
+#include "tiler_disk.h"
 #include "tiler_filter.h"
 #include "tiler_image.h"
 
@@ -33,6 +34,20 @@ static void write_with(gdImagePtr im, const char *p, tiler_format fmt)
     default: break;
     }
     fclose(f);
+}
+
+/* What tiler_decodes_whole says of a file written by libgd. */
+static const char *whole_of(gdImagePtr im, const char *p, tiler_format fmt, int interlace)
+{
+    const char *kind;
+    FILE *f;
+    gdImageInterlace(im, interlace);
+    write_with(im, p, fmt);
+    gdImageInterlace(im, 0);
+    f = fopen(p, "rb");
+    kind = tiler_decodes_whole(f, fmt);
+    fclose(f);
+    return kind ? kind : "bands";
 }
 
 static void truncate_copy(const char *from, const char *to, long keep)
@@ -145,6 +160,34 @@ int main(void)
             if (theirs) gdImageDestroy(theirs);
         }
     }
+    /* Which files decode in bands, which whole (TilerMaxWholeDecodePixels). */
+    ok(!strcmp(whole_of(im, path("w.png"), TILER_FMT_PNG, 0), "bands"), "a PNG decodes in bands");
+    ok(!strcmp(whole_of(im, path("w.png"), TILER_FMT_PNG, 1), "an interlaced PNG"), "an interlaced PNG decodes whole");
+    ok(!strcmp(whole_of(im, path("w.jpg"), TILER_FMT_JPEG, 0), "bands"), "a baseline JPEG decodes in bands");
+    ok(!strcmp(whole_of(im, path("w.jpg"), TILER_FMT_JPEG, 1), "a progressive JPEG"), "a progressive JPEG decodes whole");
+    ok(!strcmp(whole_of(im, path("w.gif"), TILER_FMT_GIF, 0), "a GIF") && !strcmp(whole_of(im, path("w.bmp"), TILER_FMT_BMP, 0), "a BMP")
+       && !strcmp(whole_of(im, path("w.webp"), TILER_FMT_WEBP, 0), "a WebP"), "GIF, BMP and WebP decode whole");
+
+    /* Sides: what each format's header can hold, and the band's limit. */
+    ok(tiler_check_sides(TILER_FMT_PNG, 1u << 20, 1, err, sizeof(err)) == 0
+       && tiler_check_sides(TILER_FMT_PNG, (1u << 20) + 1, 1, err, sizeof(err)) < 0 && strstr(err, "at most 1048576"),
+       "a PNG side may be 2^20, not more: %s", err);
+    ok(tiler_check_sides(TILER_FMT_WEBP, 16383, 16383, err, sizeof(err)) == 0
+       && tiler_check_sides(TILER_FMT_WEBP, 16384, 1, err, sizeof(err)) < 0 && strstr(err, "at most 16383"), "WebP stops at 16383: %s", err);
+    ok(tiler_check_sides(TILER_FMT_JPEG, 65535, 65535, err, sizeof(err)) == 0, "JPEG takes 65535");
+
+    /* The disk a job needs, 64-bit: 2^36 pixels is a 256 GiB raster. */
+    {
+        tiler_disk_need n;
+        uint64_t free_bytes = 0;
+        tiler_disk_estimate(1u << 20, 1u << 16, TILER_FMT_PNG, &n);
+        ok(n.raster == 1ull << 38 && n.result == 1ull << 38 && n.total == 1ull << 39, "a 2^36-pixel PNG job needs 2^38 + 2^38 bytes");
+        tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, &n);
+        ok(n.raster == 4000000 && n.result == 1000000, "a JPEG result is estimated at a byte a pixel");
+        ok(tiler_disk_free(tmpdir_name, &free_bytes, err, sizeof(err)) == 0 && free_bytes > 0, "the free space can be read");
+        ok(tiler_disk_free("/no/such/dir", &free_bytes, err, sizeof(err)) < 0 && strstr(err, "/no/such/dir"), "or says why not: %s", err);
+    }
+
     gdImageDestroy(im);
     {
         char cmd[300];

@@ -54,7 +54,10 @@ static void spew(const char *p, const char *data, size_t len)
 static gdImagePtr ours(const char *p, watch *w, char *err, size_t errlen)
 {
     FILE *f = fopen(p, "rb");
-    gdImagePtr im = tiler_png_load_rows(f, w ? on_rows : NULL, w, err, errlen);
+    tiler_band b;
+    gdImagePtr im;
+    watch_band(&b, w);
+    im = band_image(&b, tiler_png_decode(f, &b, err, errlen));
     fclose(f);
     return im;
 }

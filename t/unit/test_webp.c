@@ -24,7 +24,10 @@ static gdImagePtr gd_load(const char *p)
 static gdImagePtr ours(const char *p, watch *w, char *err, size_t errlen)
 {
     FILE *f = fopen(p, "rb");
-    gdImagePtr im = tiler_webp_load_rows(f, w ? on_rows : NULL, w, err, errlen);
+    tiler_band b;
+    gdImagePtr im;
+    watch_band(&b, w);
+    im = band_image(&b, tiler_webp_decode(f, &b, err, errlen));
     fclose(f);
     return im;
 }

@@ -1,0 +1,25 @@
+#include "tiler_disk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need)
+{
+    uint64_t px = (uint64_t)w * h;
+    need->raster = px * 4;
+    need->result = out == TILER_FMT_JPEG ? px : px * 4;
+    need->total = need->raster + need->result;
+}
+
+int tiler_disk_free(const char *path, uint64_t *bytes, char *err, size_t errlen)
+{
+    struct statvfs v;
+    if (statvfs(path, &v) < 0) {
+        snprintf(err, errlen, "cannot read the free space of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    *bytes = (uint64_t)v.f_bavail * v.f_frsize;
+    return 0;
+}

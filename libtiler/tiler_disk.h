@@ -1,0 +1,24 @@
+/* What a job will write to the spool, and whether the spool's file system
+ * has room for it, checked before a job is accepted. */
+#ifndef TILER_DISK_H
+#define TILER_DISK_H
+
+#include <stdint.h>
+#include "tiler_image.h"
+
+typedef struct {
+    uint64_t raster;   /* 4 bytes a pixel, written as results come in */
+    uint64_t result;   /* an estimate: see tiler_disk_estimate */
+    uint64_t total;
+} tiler_disk_need;
+
+/* The raster is exact; the result is estimated at 4 bytes a pixel for PNG
+ * (RGBA that deflate cannot squeeze, as for noise) and 1 for JPEG: above
+ * what photographs give, far above a flat image's. */
+void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need);
+
+/* Bytes an unprivileged user may still write on path's file system (statvfs
+ * f_bavail). 0, or -1 with err. */
+int tiler_disk_free(const char *path, uint64_t *bytes, char *err, size_t errlen);
+
+#endif
