@@ -127,5 +127,17 @@ my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
          "cut short: saying why: " . ($f->{error} // ''));
     is(leaves($dir), '', 'cut short: and its files are gone');
 }
+# Local mode writes JPEG results in bands too: a 60 MP image (240 MB as a
+# whole image) goes through under a 150 MB address space.
+{
+    my $tall = $b->dir . '/tall-local.png';
+    system($b->bin('t/tools/tiler-bigimg'), $tall, 2000, 30000, 36) == 0 or die 'tiler-bigimg failed';
+    my $out = $b->dir . '/tall-local.jpg';
+    my $bin = $b->bin('tiler-worker/tiler-worker');
+    my $rc = system('bash', '-c', "ulimit -v 150000; exec $bin --local $tall $out --ops invert,blur:1 --format jpeg");
+    is($rc, 0, 'local mode: a 2000 x 30000 JPEG result within a 150 MB address space');
+    my ($msg) = $b->imgcmp($out, $out);
+    is($msg, 'identical: 2000x30000', 'local mode: and it decodes whole');
+}
 $b->finish;
 done_testing();

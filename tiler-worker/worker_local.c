@@ -8,21 +8,22 @@
 #include "tiler_defaults.h"
 #include "tiler_filter.h"
 #include "tiler_image.h"
+#include "tiler_jpeg_out.h"
 #include "tiler_ops.h"
 #include "tiler_png.h"
 
 /* The image goes through in strips of the full width: each strip is
  * processed with the chain's halo above and below (clipped at the image's
  * edges), exactly as a tile is, so its core rows are what the whole image
- * would give. A PNG result is written strip by strip; a JPEG result is
- * gathered whole (libgd's encoder): 4 bytes a pixel. */
+ * would give. The result is written strip by strip: PNG strips, or the
+ * strip's rows handed to the band JPEG encoder. */
 typedef struct {
     const tiler_chain *chain;
     tiler_format out_fmt;
     FILE *out;
     tiler_png_writer *png;
     int color;
-    gdImagePtr whole;        /* JPEG results */
+    tiler_jpeg_out *jpeg;    /* JPEG results */
     int status;              /* WORKER_EXIT_* of a failure */
 } local_run;
 
@@ -47,9 +48,12 @@ static int on_strip(void *ctx, const tiler_band *b, uint32_t strip, char *err, s
         snprintf(err, errlen, "out of memory applying the op chain");
         x->status = WORKER_EXIT_RUNTIME;
         rc = 1;
-    } else if (x->whole) {
-        for (y = 0; y < n; y++)
-            memcpy(x->whole->tpixels[top + y], im->tpixels[top - first + y], (size_t)b->width * sizeof(int));
+    } else if (x->jpeg) {
+        for (y = 0; y < n && rc == 0; y++)
+            if (tiler_jpeg_out_rows(x->jpeg, im->tpixels[top - first + y], 1, err, errlen) < 0) {
+                x->status = WORKER_EXIT_OUTPUT;
+                rc = 1;
+            }
     } else if (tiler_png_strip_encode((const int *const *)im->tpixels + (top - first), b->width, n, x->color,
                                       TILER_PNG_LEVEL, top + n == b->height, &s, err, errlen) < 0) {
         x->status = WORKER_EXIT_RUNTIME;
@@ -73,19 +77,12 @@ static int has_grayscale(const tiler_chain *c)
 /* Before the first strip: where the rows go. */
 static int open_output(local_run *x, const tiler_band *b, const worker_options *o, char *err, size_t errlen)
 {
-    if (x->out_fmt == TILER_FMT_JPEG) {
-        if (b->width > 0x7fffffff || b->height > 0x7fffffff
-            || !(x->whole = gdImageCreateTrueColor((int)b->width, (int)b->height))) {
-            snprintf(err, errlen, "out of memory for a %ux%u JPEG result", b->width, b->height);
-            return -1;
-        }
-        gdImageAlphaBlending(x->whole, 0);
-        return 0;
-    }
     if (!(x->out = fopen(o->local_out, "wb"))) {
         snprintf(err, errlen, "cannot create the result file");
         return -1;
     }
+    if (x->out_fmt == TILER_FMT_JPEG)
+        return (x->jpeg = tiler_jpeg_out_begin(x->out, b->width, b->height, TILER_JPEG_QUALITY, err, errlen)) ? 0 : -1;
     x->color = tiler_png_color(b->alpha, has_grayscale(x->chain));
     x->png = tiler_png_begin(x->out, b->width, b->height, x->color);
     return 0;
@@ -156,21 +153,16 @@ int worker_local_run(const worker_options *o)
     if (rc < 0) {
         fprintf(stderr, "tiler-worker: %s: %s\n", x.status == WORKER_EXIT_INPUT ? o->local_in : o->local_out, err);
         if (x.png) tiler_png_end(x.png, err, sizeof(err));
+        if (x.jpeg) tiler_jpeg_out_end(x.jpeg, err, sizeof(err));
         /* No half-written result is left behind. */
         if (x.out) { fclose(x.out); unlink(o->local_out); }
-        if (x.whole) gdImageDestroy(x.whole);
         return x.status;
     }
     err[0] = '\0';
-    if (x.whole) {
-        bad = tiler_image_save(x.whole, o->local_out, TILER_FMT_JPEG, err, sizeof(err)) < 0;
-        gdImageDestroy(x.whole);
-    } else {
-        bad = tiler_png_end(x.png, err, sizeof(err)) < 0;
-        bad |= ferror(x.out) | fflush(x.out);
-        bad |= fclose(x.out);
-        if (bad && !err[0]) snprintf(err, sizeof(err), "cannot write the result");
-    }
+    bad = x.jpeg ? tiler_jpeg_out_end(x.jpeg, err, sizeof(err)) < 0 : tiler_png_end(x.png, err, sizeof(err)) < 0;
+    bad |= ferror(x.out) | fflush(x.out);
+    bad |= fclose(x.out);
+    if (bad && !err[0]) snprintf(err, sizeof(err), "cannot write the result");
     if (bad) {
         fprintf(stderr, "tiler-worker: %s: %s\n", o->local_out, err);
         unlink(o->local_out);
