@@ -14,7 +14,7 @@ my $t = TilerTest->new(name => 'faults', directives => "TilerTileSize 256\n",
         # What httpd and librdkafka say while the faults happen.
         qr/AH00052: child pid \d+ exit signal Killed/,
         qr/kafka .*(Connect to|Disconnected|brokers are down|Receive failed|Connection refused|timed out|Failed to|Coordinator)/,
-        qr/kafka results consumer COMMITFAIL: .*Waiting for coordinator/,
+        qr/kafka results consumer COMMITFAIL: .*(Waiting for coordinator|Unknown member)/,
         qr/AH30310: job [0-9a-f]{32}: cannot count tile/,
     ]);
 $t->start_all(workers => 2);
