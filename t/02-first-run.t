@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use Cwd qw(abs_path);
 use Digest::MD5 qw(md5_hex);
 use File::Basename qw(dirname);
 use File::Path qw(remove_tree);
@@ -64,7 +65,7 @@ ok($run, 'it says where its state is (a State: line)') or diag($out);
 # run directory (httpd's config, logs, pages) must then be outside the clone,
 # in /var/tmp/mod_tiler-<the first 12 hex digits of the clone path's MD5>.
 if ($> == 0) {
-    is($run, '/var/tmp/mod_tiler-' . substr(md5_hex($clone), 0, 12) . '/run',
+    is($run, '/var/tmp/mod_tiler-' . substr(md5_hex(abs_path($clone)), 0, 12) . '/run',
        "run as root from a mode 0700 clone, the run directory is outside it, under /var/tmp/mod_tiler-*");
 }
 
