@@ -67,6 +67,8 @@
 /* Thumbnails (?thumb=N) are made from the result as a stream, up to this side. */
 #define TILER_THUMB_MIN             16
 #define TILER_THUMB_MAX             2048
+/* Thumbnails decoding a result at once, across the server; more get 503. */
+#define TILER_THUMB_DECODES         2
 /* A job page shows a result of more pixels than this (TilerPreviewAbovePixels)
  * as a preview of TILER_PREVIEW_SIDE pixels on its long side: a browser
  * decodes an image whole, 4 bytes a pixel, so 16 MP is 64 MiB of its memory. */

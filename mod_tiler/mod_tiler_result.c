@@ -1,8 +1,11 @@
 #include "mod_tiler_result.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -11,7 +14,9 @@
 #include <http_log.h>
 #include <http_request.h>
 #include <http_protocol.h>
+#include "mod_tiler_encoder.h"
 #include "mod_tiler_respond.h"
+#include "mod_tiler_slots.h"
 #include "tiler_image.h"
 #include "tiler_defaults.h"
 #include "tiler_spool.h"
@@ -77,16 +82,21 @@ static int send_file(request_rec *r, const char *path, const char *mime, const c
     return AP_FILTER_ERROR;
 }
 
-/* Scales the result to at most side pixels on its long side, once; later
- * requests get the cached file. The result is read as a stream, a row at a
- * time (tiler_thumb.c): a gigapixel result costs one row of memory, not the
- * whole image. Written beside and renamed, so concurrent requests never see
- * half a thumbnail. */
+/* Scales the result to at most side pixels on its long side. The result is
+ * read as a stream, a row at a time (tiler_thumb.c): a gigapixel result
+ * costs one row of memory, not the whole image. Written beside and renamed,
+ * so concurrent requests never see half a thumbnail. Then the job is looked
+ * at again, as the encoder does (tiler_encoder_removed): a DELETE whose
+ * sweep passed while the thumbnail was made would leave the job's directory
+ * behind with it, so then it is this request's to remove. 0, -1 when it
+ * cannot be made (logged), 1 when the job was removed meanwhile. */
 static int make_thumb(request_rec *r, const tiler_job *job, const char *result, const char *thumb, int side)
 {
     char tmp[4400], err[256] = "";
     gdImagePtr small;
+    tiler_store *store;
     FILE *f = fopen(result, "rb");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30180) "job %s: making the %d-pixel thumbnail", job->id, side);
     if (!f || !(small = tiler_thumb_make(f, (uint32_t)side, NULL, err, sizeof(err)))) {
         if (f) fclose(f);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30501) "job %s: thumbnail: %s", job->id, f ? err : "cannot open the result");
@@ -101,7 +111,79 @@ static int make_thumb(request_rec *r, const tiler_job *job, const char *result, 
         return -1;
     }
     gdImageDestroy(small);
+    if ((store = tiler_request_store(r)) && tiler_encoder_removed(tiler_srv(r->server), store, job->id, r->pool)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30181) "job %s: removed while its thumbnail was made", job->id);
+        return 1;
+    }
     return 0;
+}
+
+/* Sends an error response for ensure_thumb: -1, its status in *sent. */
+static int refuse(request_rec *r, int *sent, int status, const char *code, const char *message)
+{
+    *sent = tiler_send_error(r, status, code, message);
+    return -1;
+}
+
+/* Makes the thumbnail at thumb unless it is there. Concurrent requests for
+ * one job and size take turns on an flock on thumb-N.png.lock beside it
+ * (flock: each open is a lock of its own, so threads of one child wait for
+ * each other too): the first decodes, the others wait for it and then find
+ * the file made, so the result is decoded once per size. Decodes across the
+ * server are bounded by TILER_THUMB_DECODES slots; when all are held the
+ * request gets 503 at once rather than holding its thread. The lock file's
+ * name starts with thumb-, so DELETE sweeps it with the thumbnails. 0, or
+ * -1 with an error response sent (its status in *sent). */
+static int ensure_thumb(request_rec *r, const tiler_job *job, const char *result, const char *thumb, int side, int *sent)
+{
+    const char *lock = apr_pstrcat(r->pool, thumb, ".lock", NULL);
+    apr_pool_t *hold;
+    int fd, rc;
+    if (access(thumb, R_OK) == 0) return 0;
+    if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        if (errno == ENOENT)   /* the job's directory is gone: deleted */
+            return refuse(r, sent, HTTP_NOT_FOUND, "not_found", "no such job");
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, APLOGNO(30182) "job %s: cannot open %s", job->id, lock);
+        return refuse(r, sent, HTTP_SERVICE_UNAVAILABLE, "thumbnail_failed", "the thumbnail cannot be made now");
+    }
+    while ((rc = flock(fd, LOCK_EX)) < 0 && errno == EINTR) {}
+    if (rc < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, APLOGNO(30183) "job %s: cannot lock %s", job->id, lock);
+        close(fd);
+        return refuse(r, sent, HTTP_SERVICE_UNAVAILABLE, "thumbnail_failed", "the thumbnail cannot be made now");
+    }
+    if (access(thumb, R_OK) == 0) {   /* made by the request this one waited for */
+        close(fd);
+        return 0;
+    }
+    apr_pool_create(&hold, r->pool);
+    rc = tiler_slot_take(r, hold, tiler_srv(r->server)->spool_dir, "thumb-", TILER_THUMB_DECODES);
+    if (rc == 0) rc = make_thumb(r, job, result, thumb, side) == 0 ? 0 : -3;
+    apr_pool_destroy(hold);   /* the decode slot goes back */
+    close(fd);                /* and the next request in line finds the file */
+    if (rc == -1) {
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        return refuse(r, sent, HTTP_SERVICE_UNAVAILABLE, "too_many_thumbnails",
+                      apr_psprintf(r->pool, "%d thumbnails are being made; try again shortly", TILER_THUMB_DECODES));
+    }
+    if (rc < 0 && access(result, F_OK) != 0 && errno == ENOENT)
+        return refuse(r, sent, HTTP_NOT_FOUND, "not_found", "no such job");
+    if (rc < 0)
+        return refuse(r, sent, HTTP_SERVICE_UNAVAILABLE, "thumbnail_failed", "the thumbnail cannot be made now");
+    return 0;
+}
+
+/* ?thumb=N is made, cached and served at the first of these sizes not below
+ * N: at most this many thumbnails per job, and one decode of the result for
+ * each, whatever sizes are asked for. A page asking for 96 gets 128 and
+ * lets the browser scale it down. */
+static const int thumb_sides[] = { 64, 128, 256, 512, 1024, 2048 };
+
+static int thumb_side(long n)
+{
+    size_t i;
+    for (i = 0; i + 1 < sizeof(thumb_sides) / sizeof(thumb_sides[0]) && thumb_sides[i] < n; i++) {}
+    return thumb_sides[i];
 }
 
 int tiler_job_result(request_rec *r, const char *id)
@@ -122,7 +204,7 @@ int tiler_job_result(request_rec *r, const char *id)
         if (!r->args[6] || *end || v < TILER_THUMB_MIN || v > TILER_THUMB_MAX)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query",
                                     apr_psprintf(r->pool, "thumb must be a whole number in %d..%d", TILER_THUMB_MIN, TILER_THUMB_MAX));
-        side = (int)v;
+        side = thumb_side(v);
     }
     if (tiler_find_job(r, id, &job, &sent) < 0) return sent;
     if (strcmp(job.state, "done"))
@@ -137,8 +219,7 @@ int tiler_job_result(request_rec *r, const char *id)
                          apr_psprintf(r->pool, "%s.%s", job.id, strcmp(job.format, "jpeg") ? "png" : "jpg"));
     if (tiler_spool_thumb_path(thumb, sizeof(thumb), c->spool_dir, job.id, side) < 0)
         return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "bad thumbnail size");
-    if (access(thumb, R_OK) != 0 && make_thumb(r, &job, path, thumb, side) < 0)
-        return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "thumbnail_failed", "the thumbnail cannot be made now");
+    if (ensure_thumb(r, &job, path, thumb, side, &sent) < 0) return sent;
     apr_table_setn(r->headers_out, "Cache-Control", "max-age=86400");
     return send_file(r, thumb, "image/png", NULL);
 }

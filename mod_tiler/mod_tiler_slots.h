@@ -13,4 +13,8 @@
  * all n are held, -2 on an error (logged). */
 int tiler_decode_slot_take(request_rec *r, const char *spool_dir, int n);
 
+/* The same for another set of n slots (<spool>/slots/<set><i>), held until
+ * the pool hold is cleared. Thumbnails use the set "thumb-". */
+int tiler_slot_take(request_rec *r, apr_pool_t *hold, const char *spool_dir, const char *set, int n);
+
 #endif

@@ -8,6 +8,8 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use Cwd qw(abs_path);
+use Digest::MD5 qw(md5_hex);
 use File::Basename qw(dirname);
 use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
@@ -58,6 +60,14 @@ my @urls = $out =~ m{^\s+\w+:\s+(http://\S+)}mg;
 is_deeply([@urls[0, 1]], ["$base/", "$base/dashboard.html"], 'it prints the upload page and the dashboard first')
     or diag($out);
 my ($run) = $out =~ /^\s+State:\s+(\S+)$/m;
+ok($run, 'it says where its state is (a State: line)') or diag($out);
+# As root, httpd's children (www-data) cannot enter the mode 0700 home: the
+# run directory (httpd's config, logs, pages) must then be outside the clone,
+# in /var/tmp/mod_tiler-<the first 12 hex digits of the clone path's MD5>.
+if ($> == 0) {
+    is($run, '/var/tmp/mod_tiler-' . substr(md5_hex(abs_path($clone)), 0, 12) . '/run',
+       "run as root from a mode 0700 clone, the run directory is outside it, under /var/tmp/mod_tiler-*");
+}
 
 my $http = HTTP::Tiny->new(timeout => 30, max_redirect => 0, keep_alive => 0);
 my $r = $http->get("$base/");
@@ -120,13 +130,15 @@ my $left = `$top/scripts/leftovers --kill $mark`;
 is($?, 0, 'nothing scripts/up started is still running') or diag($left);
 ok(!listening($_), "nothing listens on port $_ any more") for $http_port, $kafka_port;
 
-# The first run's httpd log is held to the same standard as every test's.
+# The first run's httpd log is held to the same standard as every test's;
+# without a State: line it cannot be found, which is a failure, not a skip.
 if ($run) {
     local $t->{dir} = "$run/httpd";
     my @bad = $t->error_log_problems;
     ok(!@bad, "scripts/up's httpd error log has no unexpected lines");
     diag("unexpected: $_") for @bad;
 }
+else { fail("scripts/up's httpd error log: not found, scripts/up printed no State: line") }
 
 if (Test::More->builder->is_passing && !$ENV{TILER_KEEP}) {
     # The run directory is outside the clone when httpd's children cannot read it.

@@ -55,7 +55,8 @@ my $vhost = sub { "<VirtualHost $t->{http_host}:$t->{http_port}>\nServerName $_[
 for my $global ('TilerSpoolDir /tmp/elsewhere', 'TilerBrokers 127.0.0.1:9999', 'TilerTasksTopic other-tasks',
                 'TilerResultsTopic other-results', 'TilerResultsGroup other-group', 'TilerWorkerGroup other-workers',
                 'TilerKafkaProperty socket.timeout.ms 5000', 'TilerResendSeconds 5', 'TilerJobTTL 60',
-                'TilerEncodeThreads 3', 'TilerProduceTimeout 5000') {
+                'TilerEncodeThreads 3', 'TilerProduceTimeout 5000', 'TilerHeartbeatsTopic other-heartbeats',
+                'TilerDeadLetterTopic other-dead-letters', 'TilerTopicReplication 2', 'TilerMaxEventStreams 3') {
     my ($name) = $global =~ /^(\S+)/;
     $t->{directives} = $vhost->('127.0.0.1', '') . $vhost->('other.test', $global);
     $t->write_httpd_conf;

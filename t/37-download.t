@@ -91,10 +91,19 @@ is($full->{headers}{'accept-ranges'}, 'bytes', 'Accept-Ranges: bytes');
     is(system('cmp', '-s', $part, $whole), 0, 'the resumed file is the full download, byte for byte');
 }
 
+# Width and height from a PNG's IHDR (bytes 16..23), or () when not a PNG.
+sub png_size {
+    my ($body) = @_;
+    return () unless length($body // '') >= 24 && substr($body, 0, 8) eq "\x89PNG\r\n\x1a\n";
+    return unpack('NN', substr($body, 16, 8));
+}
+
 # ---- thumbnails are served the same way ----
 {
     my ($r) = $t->request('GET', "$url?thumb=64");
     is($r->{status}, 200, 'thumbnail');
+    is($r->{headers}{'content-type'}, 'image/png', 'a PNG');
+    is(join(' x ', png_size($r->{content})), '64 x 43', 'of the 900 x 600 result scaled to 64 pixels on its long side');
     ok($r->{headers}{etag}, 'with an ETag');
     my ($again) = $t->request('GET', "$url?thumb=64", headers => { 'If-None-Match' => $r->{headers}{etag} });
     is($again->{status}, 304, 'revalidated: 304');
@@ -125,6 +134,14 @@ is($full->{headers}{'accept-ranges'}, 'bytes', 'Accept-Ranges: bytes');
     is($r->{headers}{'content-type'}, 'image/jpeg', '?preview of the small result: the JPEG result itself');
     my ($res) = $t->request('GET', "/tiler/api/jobs/$s2->{id}/result");
     ok($r->{content} eq $res->{content}, 'byte for byte');
+    # A result larger than the preview: ?preview is scaled down over HTTP.
+    my (undef, $s3) = $t->submit($t->make_image('wide.png', 2100, 700, 'png', 0, 39), 'invert');
+    my ($j3) = $t->wait_job($s3->{id}, 60);
+    is($j3->{state}, 'done', 'a 2100 x 700 job done');
+    ($r) = $t->request('GET', "/tiler/api/jobs/$s3->{id}/result?preview");
+    is($r->{status}, 200, '?preview of it');
+    is($r->{headers}{'content-type'}, 'image/png', 'is a PNG');
+    is(join(' x ', png_size($r->{content})), '2048 x 683', 'scaled to 2048 pixels on its long side');
     ($r) = $t->request('GET', "$url?thumb=2049");
     is($r->{status}, 400, 'thumb=2049: 400');
 }

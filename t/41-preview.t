@@ -6,7 +6,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use JSON::PP;
 use TilerTest;
+
+use constant MIN_CHECKS => 8;   # the checks in t/browser/preview.mjs
 
 my $top = $TilerTest::TOP;
 TilerTest::need(-x '/usr/bin/chromium' && -d "$top/t/browser/node_modules/playwright-core",
@@ -21,10 +24,17 @@ my ($j) = $t->wait_job($s->{id}, 60);
 is($j->{state}, 'done', 'the small job is done');
 my $out = `node $top/t/browser/preview.mjs @{[$t->url]}/tiler/ $big $s->{id} $top/t/artifacts 2>&1`;
 my $rc = $?;
+my $seen = 0;
 for my $line (split /\n/, $out) {
-    if ($line =~ /^(not )?ok - (.*)$/) { ok(!$1, $2) }
-    else { diag($line) }
+    if ($line =~ /^(not )?ok - (.*)$/) { ok(!$1, $2); $seen++ }
+    elsif ($line !~ /^RESULT /) { diag($line) }
 }
 is($rc, 0, 'the browser run passed');
+# A script that stopped early (or printed nothing) and exited 0 is no pass:
+# it must have made every check it has, and said how many.
+my ($json) = $out =~ /^RESULT (.*)$/m;
+my $res = eval { JSON::PP::decode_json($json // '') } // {};
+is($res->{checks} // 0, $seen, 'the browser script finished, reporting each check it made');
+cmp_ok($seen, '>=', MIN_CHECKS, 'and made all ' . MIN_CHECKS . ' of them');
 $t->finish;
 done_testing;

@@ -2,14 +2,16 @@
 // upload page and the job page show a 2048-pixel preview made from it; one
 // under the threshold is shown itself.
 // Usage: node preview.mjs BASE_URL BIG_IMAGE SMALL_JOB_ID ARTIFACT_DIR
-// Prints "ok - ..." / "not ok - ..." lines.
+// Prints "ok - ..." / "not ok - ..." lines, then "RESULT <json>" with the
+// number of checks made, so that a run that stopped early cannot pass.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
 const [base, bigImage, smallJob, artifacts] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
-let failed = 0;
+let failed = 0, checks = 0;
 function check(cond, what) {
+  checks++;
   console.log(`${cond ? 'ok' : 'not ok'} - ${what}`);
   if (!cond) failed++;
 }
@@ -61,4 +63,5 @@ try {
 } finally {
   await browser.close();
 }
+console.log('RESULT ' + JSON.stringify({ checks }));
 process.exit(failed ? 1 : 0);
