@@ -44,8 +44,12 @@ static const char *schema[] = {
 #define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends, alpha"
 
 static const char *statements[ST_COUNT] = {
+    /* One statement, so counting the active jobs and adding one is atomic
+     * across every connection: two uploads can never both take the last
+     * place under TilerMaxJobs (?11; 0 for no limit). */
     [ST_INSERT_JOB] = "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
-                      " tiles_done, created, updated, alpha) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10)",
+                      " tiles_done, created, updated, alpha) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10"
+                      " WHERE ?11 = 0 OR (SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')) < ?11",
     [ST_GET_JOB] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
     [ST_LIST_JOBS] = "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created DESC, id LIMIT ?1",
     [ST_INSERT_TILE] = "INSERT OR IGNORE INTO tiles (job, idx) SELECT ?1, ?2 WHERE EXISTS"
@@ -213,9 +217,10 @@ bad:
     return -1;
 }
 
-int tiler_store_create_job(tiler_store *s, const tiler_job *j)
+int tiler_store_create_job(tiler_store *s, const tiler_job *j, int max_active)
 {
     sqlite3_stmt *st = stmt(s, ST_INSERT_JOB);
+    int added = 0;
     bind_text(st, 1, j->id);
     bind_text(st, 2, j->state);
     sqlite3_bind_int64(st, 3, j->width);
@@ -226,7 +231,9 @@ int tiler_store_create_job(tiler_store *s, const tiler_job *j)
     sqlite3_bind_int64(st, 8, j->tiles_total);
     sqlite3_bind_int64(st, 9, j->created);
     sqlite3_bind_int(st, 10, j->alpha ? 1 : 0);
-    return run(s, st, NULL);
+    sqlite3_bind_int(st, 11, max_active > 0 ? max_active : 0);
+    if (run(s, st, &added) < 0) return -1;
+    return added ? 0 : 1;
 }
 
 static void row_to_job(sqlite3_stmt *st, tiler_job *j, apr_pool_t *p)

@@ -37,7 +37,9 @@ int tiler_store_open(tiler_store **s, const char *path, apr_pool_t *p, const cha
 struct sqlite3 *tiler_store_connection(tiler_store *s);
 const char *tiler_store_error(tiler_store *s);
 
-int tiler_store_create_job(tiler_store *s, const tiler_job *j);
+/* 0 recorded; 1 not, as max_active jobs (> 0) are queued or running
+ * already; -1 an error (a duplicate id among them). */
+int tiler_store_create_job(tiler_store *s, const tiler_job *j, int max_active);
 /* 0 found, 1 not found, -1 error. Strings are allocated from p. */
 int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p);
 /* Newest first, at most limit; an array of tiler_job. */

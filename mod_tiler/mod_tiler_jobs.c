@@ -68,6 +68,7 @@ static const char *parse_args(request_rec *r, job_args *a)
 typedef struct {
     request_rec *r;
     tiler_store *store;
+    int max_jobs;           /* TilerMaxJobs, checked again as the job is recorded */
     tiler_job *job;
     const tiler_grid *grid;
     const unsigned char *id;
@@ -106,7 +107,14 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
          * decoder says from the header whether any pixel can be transparent
          * (for GIF and BMP, from all their pixels). */
         x->job->alpha = b->alpha;
-        if (tiler_store_create_job(x->store, x->job) < 0) {
+        switch (tiler_store_create_job(x->store, x->job, x->max_jobs)) {
+        case 0: break;
+        case 1:   /* the last place went to another upload meanwhile */
+            apr_table_setn(r->err_headers_out, "Retry-After", "10");
+            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "too_many_jobs",
+                               apr_psprintf(r->pool, "%d jobs are queued or running (TilerMaxJobs); try again later",
+                                            x->max_jobs), err, errlen);
+        default:
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", x->job->id,
                           tiler_store_error(x->store));
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded", err, errlen);
@@ -291,6 +299,7 @@ int tiler_create_job(request_rec *r, const char *base)
     memset(&x, 0, sizeof(x));
     x.r = r;
     x.store = store;
+    x.max_jobs = c->max_jobs;
     x.job = &job;
     x.grid = &grid;
     x.id = id;

@@ -106,6 +106,46 @@ static void reader_not_held_by_waiting_writer(const char *path, const char *id, 
     sqlite3_close(blocker);
 }
 
+/* TilerMaxJobs: the count and the insert are one statement, so processes
+ * racing for the last places never take more than there are. */
+static void max_active_is_atomic(const char *path, apr_pool_t *p)
+{
+    tiler_store *s;
+    tiler_job k;
+    const char *err = NULL;
+    int active = -1, i, made = 0, refused = 0, bad = 0;
+
+    if (tiler_store_open(&s, path, p, &err) < 0 || tiler_store_count_active(s, &active) < 0) {
+        ok(0, "store for the limit test: %s", err ? err : "");
+        return;
+    }
+    k = make("44444444444444444444444444444444", 6000000, 1);
+    ok(tiler_store_create_job(s, &k, active) == 1 && tiler_store_get_job(s, k.id, &k, p) == 1,
+       "with %d jobs active, a limit of %d refuses the next and records nothing", active, active);
+    for (i = 0; i < 8; i++) {
+        if (fork() == 0) {
+            apr_pool_t *cp;
+            tiler_store *cs;
+            char id[33];
+            tiler_job c;
+            apr_pool_create(&cp, NULL);
+            snprintf(id, sizeof(id), "5555555555555555555555555555555%x", i);
+            c = make(id, 7000000 + i, 1);
+            if (tiler_store_open(&cs, path, cp, &err) < 0) _exit(3);
+            _exit(tiler_store_create_job(cs, &c, active + 3) == 0 ? 0 : tiler_store_create_job(cs, &c, active + 3) == 1 ? 1 : 2);
+        }
+    }
+    for (i = 0; i < 8; i++) {
+        int st;
+        wait(&st);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) made++;
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 1) refused++;
+        else bad++;
+    }
+    ok(made == 3 && refused == 5 && !bad, "eight processes racing for 3 places: %d recorded, %d refused, %d errors",
+       made, refused, bad);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -125,12 +165,12 @@ int main(void)
     ok(tiler_store_open(&s2, path, p, &err) == 0, "a second connection opens the same store");
 
     j = make(a, 1000000, 3);
-    ok(tiler_store_create_job(s, &j) == 0, "job created");
+    ok(tiler_store_create_job(s, &j, 0) == 0, "job created");
     j = make(b, 2000000, 2);
     j.alpha = 1;
-    ok(tiler_store_create_job(s, &j) == 0, "second job created");
+    ok(tiler_store_create_job(s, &j, 0) == 0, "second job created");
     ok(tiler_store_get_job(s, b, &got, p) == 0 && got.alpha == 1, "the alpha flag is kept");
-    ok(tiler_store_create_job(s, &j) < 0, "duplicate id refused");
+    ok(tiler_store_create_job(s, &j, 0) < 0, "duplicate id refused");
     ok(tiler_store_get_job(s2, a, &got, p) == 0 && !strcmp(got.state, "queued") && got.tiles_total == 3 && !got.alpha
        && got.width == 1000 && !strcmp(got.ops, "grayscale,blur:3") && got.finished == 0 && !got.error,
        "job reads back through another connection");
@@ -171,7 +211,7 @@ int main(void)
 
     /* Concurrent counting from several processes: each tile exactly once. */
     j = make("11111111111111111111111111111111", 3000000, 200);
-    tiler_store_create_job(s, &j);
+    tiler_store_create_job(s, &j, 0);
     for (i = 0; i < 4; i++) {
         if (fork() == 0) {
             apr_pool_t *cp;
@@ -198,7 +238,7 @@ int main(void)
         int64_t first[3] = { 10, -1, 7 }, second[3] = { 4, 20, 9 };
         apr_array_header_t *offs, *missing;
         j = make(c, 4000000, 5);
-        tiler_store_create_job(s, &j);
+        tiler_store_create_job(s, &j, 0);
         ok(tiler_store_note_offsets(s, c, first, 3) == 0 && tiler_store_note_offsets(s2, c, second, 3) == 0,
            "task offsets recorded twice, from two connections");
         ok(tiler_store_get_offsets(s, c, &offs, p) == 0 && offs->nelts == 3
@@ -227,8 +267,9 @@ int main(void)
     }
 
     j = make("33333333333333333333333333333333", 5000000, 4);
-    ok(tiler_store_create_job(s, &j) == 0, "a job for the lock test");
+    ok(tiler_store_create_job(s, &j, 0) == 0, "a job for the lock test");
     reader_not_held_by_waiting_writer(path, j.id, p);
+    max_active_is_atomic(path, p);
 
     apr_pool_destroy(p);
     {
