@@ -437,11 +437,14 @@ static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
     if (task_store(k->e, &st, &p) == 0) {
         if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)) {
             rc = tiler_encode_strip(k->e->s, &job, k->strip, err, sizeof(err));
-            /* Look again now that the strip is (or is not) written. */
-            if (tiler_store_get_job(st, k->id, &now, p) == 1) {
+            /* Look again now that the strip is (or is not) written. A store
+             * error leaves `now` unset: then only the strip's own outcome
+             * counts. */
+            int seen = tiler_store_get_job(st, k->id, &now, p);
+            if (seen == 1) {
                 /* Removed while the strip was made: tidy, say nothing. */
                 tiler_spool_remove(k->e->c->spool_dir, k->id);
-            } else if (!active(&now)) {
+            } else if (seen == 0 && !active(&now)) {
                 /* Ended meanwhile (failed, or finished from its own copy of
                  * this strip): the strip is work nobody will drop again. */
                 if (tiler_spool_strip_path(path, sizeof(path), k->e->c->spool_dir, k->id, k->strip) == 0) unlink(path);
