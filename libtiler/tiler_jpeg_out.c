@@ -92,13 +92,18 @@ static void feed(struct jpeg_compress_struct *c, JSAMPLE *line, const int *rows,
     }
 }
 
+int tiler_jpeg_out_fits(uint32_t width, uint32_t height, char *err, size_t errlen)
+{
+    if (width <= JPEG_MAX_DIMENSION && height <= JPEG_MAX_DIMENSION) return 0;
+    snprintf(err, errlen, "a JPEG cannot be %ux%u: its sides stop at %ld pixels; ask for a PNG result", width, height,
+             (long)JPEG_MAX_DIMENSION);
+    return -1;
+}
+
 tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, int quality, char *err, size_t errlen)
 {
     tiler_jpeg_out *j;
-    if (width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
-        snprintf(err, errlen, "a JPEG cannot be %ux%u: its sides stop at %ld pixels", width, height, (long)JPEG_MAX_DIMENSION);
-        return NULL;
-    }
+    if (tiler_jpeg_out_fits(width, height, err, errlen) < 0) return NULL;
     if (!(j = calloc(1, sizeof(*j))) || !(j->line = malloc((size_t)width * 3 + 1))) {
         free(j);
         snprintf(err, errlen, "out of memory starting a JPEG");
@@ -207,10 +212,7 @@ int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, ui
 
     *out = NULL;
     *len = 0;
-    if (width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
-        snprintf(err, errlen, "a JPEG cannot be %ux%u: its sides stop at %ld pixels", width, height, (long)JPEG_MAX_DIMENSION);
-        return -1;
-    }
+    if (tiler_jpeg_out_fits(width, height, err, errlen) < 0) return -1;
     if (!n || top % mcu || top + n > height || (!last && n % mcu)) {
         snprintf(err, errlen, "rows %u..%u of %u are not a JPEG strip (%u-row MCUs)", top, top + n - 1, height, mcu);
         return -1;

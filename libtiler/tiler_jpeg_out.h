@@ -19,6 +19,11 @@
 
 typedef struct tiler_jpeg_out tiler_jpeg_out;
 
+/* 0 when libjpeg can write a width x height JPEG; else -1 with err (its
+ * sides stop at JPEG_MAX_DIMENSION, 65,500 in libjpeg-turbo). Jobs asking
+ * for a JPEG result are checked with it before they start. */
+int tiler_jpeg_out_fits(uint32_t width, uint32_t height, char *err, size_t errlen);
+
 /* Starts a width x height JPEG on f (left open: the caller closes it).
  * NULL with err when libjpeg refuses (a side above JPEG_MAX_DIMENSION,
  * 65,500 in libjpeg-turbo) or memory runs

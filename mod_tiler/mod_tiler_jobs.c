@@ -14,6 +14,7 @@
 #include "tiler_disk.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
+#include "tiler_jpeg_out.h"
 #include "tiler_json.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
@@ -259,6 +260,8 @@ int tiler_create_job(request_rec *r, const char *base)
              apr_psprintf(r->pool, "%ux%u is %" APR_INT64_T_FMT " pixels, over TilerMaxPixels (%" APR_INT64_T_FMT ")",
                           w, h, (apr_int64_t)w * h, c->max_pixels));
     if (tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0) BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
+    if (out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(w, h, err, sizeof(err)) < 0)
+        BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
     /* Most uploads decode a band at a time; these hold the whole image. */
     if (whole && (apr_int64_t)w * h > c->max_whole_decode_pixels)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels_to_decode_whole",

@@ -34,6 +34,23 @@ sub expect {
 
 my %png = (content => $body, headers => { 'Content-Type' => 'image/png' });
 
+# A JPEG result's sides stop at libjpeg's 65,500: asked for one, a wider
+# image is refused before its job starts, in local mode too; as PNG it goes.
+{
+    my $wide = $t->make_image('wide.png', 65501, 2, 'png', 0, 4);
+    my %wide = (content => TilerTest::slurp($wide), headers => { 'Content-Type' => 'image/png' });
+    expect('65501 wide, JPEG result', 'POST', '/tiler/api/jobs?ops=invert&format=jpeg', 413, 'too_many_pixels',
+           %wide, like => qr/JPEG cannot be 65501x2: its sides stop at 65500 pixels; ask for a PNG result/);
+    my ($r, $j) = $t->request('POST', '/tiler/api/jobs?ops=invert&format=png', %wide);
+    is($r->{status}, 202, '65501 wide, PNG result: accepted');
+    ($r) = $t->request('DELETE', "/tiler/api/jobs/$j->{id}");   # no worker runs here
+    is($r->{status}, 200, 'and deleted, with its files');
+    my $worker = $t->bin('tiler-worker/tiler-worker');
+    my $out = `$worker --local $wide $wide.jpg --ops invert --format jpeg 2>&1`;
+    isnt($?, 0, 'local mode: a 65501-wide JPEG result is refused');
+    like($out, qr/\Atiler-worker: \S+wide\.png: a JPEG cannot be 65501x2: [^\n]*\n\z/, 'local mode: in one line');
+}
+
 expect('text Content-Type', 'POST', '/tiler/api/jobs?ops=invert', 415, 'unsupported_media_type',
        content => $body, headers => { 'Content-Type' => 'text/plain' });
 expect('no Content-Type', 'POST', '/tiler/api/jobs?ops=invert', 415, 'unsupported_media_type', content => $body);

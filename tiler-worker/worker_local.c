@@ -138,8 +138,13 @@ int worker_local_run(const worker_options *o)
         return WORKER_EXIT_INPUT;
     }
     fclose(f);
-    if ((unsigned long long)w * h > (unsigned long long)o->max_pixels || tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0) {
+    if ((unsigned long long)w * h > (unsigned long long)o->max_pixels) {
         fprintf(stderr, "tiler-worker: %s: %ux%u is more pixels than this build handles\n", o->local_in, w, h);
+        return WORKER_EXIT_INPUT;
+    }
+    if (tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0
+        || (x.out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(w, h, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "tiler-worker: %s: %s\n", o->local_in, err);
         return WORKER_EXIT_INPUT;
     }
     x.chain = &chain;
