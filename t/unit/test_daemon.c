@@ -2,6 +2,7 @@
  * option, the config file and its precedence, errors as one line, and
  * start-up: detaching, the pid file, the launcher's exit status, stopping. */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,70 @@ static void test_help(void)
     ok(parse("-h", NULL) == 1, "-h is help");
 }
 
+/* 1 once fd reads EOF (its writer exited), 0 if not within ms: a daemon
+ * that ignores SIGTERM fails the test instead of hanging it. */
+/* 1 once pid (not our child) is gone within ms. */
+static int wait_for_exit(pid_t pid, int ms)
+{
+    char path[64], st[256];
+    for (; ms > 0; ms -= 10) {
+        int fd;
+        ssize_t n;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if ((fd = open(path, O_RDONLY)) < 0) return 1;
+        n = read(fd, st, sizeof(st) - 1);
+        close(fd);
+        st[n > 0 ? n : 0] = '\0';
+        if (strstr(st, ") Z ")) return 1;   /* exited, waiting for init to reap it */
+        poll(NULL, 0, 10);   /* polled: nothing tells us when another process ends */
+    }
+    return 0;
+}
+
+static int eof_within(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char c;
+    return poll(&p, 1, ms) == 1 && read(fd, &c, 1) == 0;
+}
+
+/* Runs tiler_daemon_start with pidfile in a child (detached); its exit
+ * status, and its stderr in stderr_text. A daemon that starts stays until
+ * SIGTERM. */
+static int start_with_pidfile(const char *pidfile)
+{
+    pid_t launcher;
+    int status, fd = open(errfile, O_WRONLY | O_TRUNC);
+    ssize_t n;
+    if (!(launcher = fork())) {
+        dup2(fd, 2);
+        memset(d, 0, sizeof(*d));
+        d->pidfile = pidfile;
+        if (tiler_daemon_start(d, NULL) < 0) _exit(TILER_EXIT_USAGE);
+        tiler_daemon_ready();
+        while (!tiler_daemon_sleep(60000)) { }
+        tiler_daemon_finish(d);
+        _exit(0);
+    }
+    close(fd);
+    waitpid(launcher, &status, 0);
+    fd = open(errfile, O_RDONLY);
+    n = read(fd, stderr_text, sizeof(stderr_text) - 1);
+    stderr_text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static pid_t pid_in(const char *pidfile)
+{
+    char buf[32];
+    int fd = open(pidfile, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return (pid_t)atoi(buf);
+}
+
 /* Start-up in a child process: what the launching process sees. */
 static void test_start(void)
 {
@@ -250,11 +315,72 @@ static void test_start(void)
     daemon_pid = (pid_t)atoi(buf);
     ok(daemon_pid > 0 && daemon_pid != launcher && kill(daemon_pid, 0) == 0,
        "the pid file names the detached daemon, not the launcher (%d, launcher %d)", (int)daemon_pid, (int)launcher);
+
+    /* A second instance with the same pid file: refused, one line, and the
+     * pid file still names the first. */
+    {
+        int rc = start_with_pidfile(pidfile);
+        pid_t now = pid_in(pidfile);
+        ok(rc == TILER_EXIT_USAGE && lines(stderr_text) == 1 && strstr(stderr_text, "held by another running instance"),
+           "a second instance with the same pid file is refused (exit %d): %.*s", rc, (int)strcspn(stderr_text, "\n"), stderr_text);
+        ok(now == daemon_pid, "and the pid file still names the first (%d)", (int)now);
+        if (now > 0 && now != daemon_pid) kill(now, SIGTERM);   /* before the fix: a second daemon ran */
+    }
+
     if (daemon_pid > 0) kill(daemon_pid, SIGTERM);
-    n = read(q[0], buf, 1);
-    ok(n == 0, "SIGTERM stops it (its sleep ends at once)");
+    ok(eof_within(q[0], 10000), "SIGTERM stops it (its sleep ends at once)");
     close(q[0]);
     ok(access(pidfile, F_OK) < 0, "and its pid file is gone");
+
+    /* A pid file replaced while the daemon runs (removed, and written by
+     * another instance since) is not the daemon's to remove at exit. */
+    ok(start_with_pidfile(pidfile) == 0, "a daemon starts again with the pid file");
+    daemon_pid = pid_in(pidfile);
+    {
+        char other[300];
+        FILE *f;
+        snprintf(other, sizeof(other), "%s.new", pidfile);
+        f = fopen(other, "w");
+        fputs("4194300\n", f);
+        fclose(f);
+        rename(other, pidfile);
+    }
+    if (daemon_pid > 0) kill(daemon_pid, SIGTERM);
+    ok(daemon_pid > 0 && wait_for_exit(daemon_pid, 10000), "SIGTERM stops it");
+    ok(pid_in(pidfile) == 4194300, "and the pid file it no longer owns is left in place");
+    unlink(pidfile);
+
+    /* Not a regular file (a FIFO would block the open; a symlink is not followed). */
+    {
+        char target[300];
+        snprintf(target, sizeof(target), "%s/target", dir);
+        if (symlink(target, pidfile) < 0) { }
+        ok(start_with_pidfile(pidfile) == TILER_EXIT_USAGE && access(target, F_OK) < 0, "a symlink as pid file is refused, not followed");
+        unlink(pidfile);
+        mkfifo(pidfile, 0600);
+        ok(start_with_pidfile(pidfile) == TILER_EXIT_USAGE && strstr(stderr_text, "not a regular file"),
+           "a FIFO as pid file is refused: %.*s", (int)strcspn(stderr_text, "\n"), stderr_text);
+        unlink(pidfile);
+    }
+
+    /* --user with an unknown user: exit 2, one line. */
+    fd = open(errfile, O_WRONLY | O_TRUNC);
+    if (!(launcher = fork())) {
+        dup2(fd, 2);
+        memset(d, 0, sizeof(*d));
+        d->foreground = 1;
+        d->user = "no-such-user-tiler-test";
+        _exit(tiler_daemon_start(d, NULL) < 0 ? TILER_EXIT_USAGE : 0);
+    }
+    close(fd);
+    waitpid(launcher, &status, 0);
+    fd = open(errfile, O_RDONLY);
+    n = read(fd, stderr_text, sizeof(stderr_text) - 1);
+    stderr_text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE && lines(stderr_text) == 1
+       && strstr(stderr_text, "no-such-user-tiler-test: no such user"),
+       "--user with an unknown user is exit 2, one line: %.*s", (int)strcspn(stderr_text, "\n"), stderr_text);
 
     /* The daemon fails before it is ready: the launcher exits with its code. */
     if (!(launcher = fork())) {
