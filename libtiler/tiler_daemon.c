@@ -179,10 +179,14 @@ int tiler_daemon_sleep(int ms)
 void tiler_daemon_finish(const tiler_daemon *d)
 {
     if (!d->pidfile || pid_fd < 0 || getpid() != pid_owner) return;
-    /* Only while the path still is the file we locked: one made since by
-     * someone else is not ours to remove. After --user the directory may
-     * not let us remove it: then at least it names no process. */
-    if (same_file(pid_fd, d->pidfile) && unlink(d->pidfile) < 0 && ftruncate(pid_fd, 0) < 0)
+    /* Emptied first: our own file, whoever's the path names now. After
+     * --user the directory may not let us look at or remove it: then at
+     * least it names no process. */
+    if (ftruncate(pid_fd, 0) < 0)
+        tiler_log(TILER_LOG_WARN, "cannot empty pid file %s: %s", d->pidfile, strerror(errno));
+    /* Removed only while the path still is the file we locked: one made
+     * since by someone else is not ours to remove. */
+    if (same_file(pid_fd, d->pidfile) && unlink(d->pidfile) < 0 && errno != EACCES && errno != EPERM)
         tiler_log(TILER_LOG_WARN, "cannot remove pid file %s: %s", d->pidfile, strerror(errno));
     close(pid_fd);   /* and the lock with it */
     pid_fd = -1;
