@@ -3,6 +3,8 @@
  * start-up: detaching, the pid file, the launcher's exit status, stopping. */
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "tap.h"
 #include "tiler_daemon.h"
 #include "tiler_log.h"
+#include "tiler_privs.h"
 
 /* A daemon with options of each kind. */
 typedef struct {
@@ -393,6 +396,60 @@ static void test_start(void)
     rmdir(dir);
 }
 
+/* As root, the snapshot's directory is made for --user. Something racing
+ * it (a symlink to a root-owned directory put where the directory is being
+ * made) must never get the symlink's target chowned. A child flips the
+ * symlink in and out while we make the directory, for up to 3 s. */
+static void test_make_dir_race(void)
+{
+    char dir[] = "/tmp/tiler-test-mkdir-XXXXXX", target[300], link_path[300], file[320];
+    struct stat st;
+    pid_t flipper;
+    int i, chowned = 0, tries = 0;
+    struct timespec t0, t;
+
+    if (geteuid() != 0 || !getpwnam("nobody")) {
+        ok(1, "# SKIP the directory race needs root and user nobody");
+        return;
+    }
+    mkdtemp(dir);
+    snprintf(target, sizeof(target), "%s/etc", dir);
+    snprintf(link_path, sizeof(link_path), "%s/snap", dir);
+    snprintf(file, sizeof(file), "%s/workers.json", link_path);
+    mkdir(target, 0755);
+    if (!(flipper = fork())) {
+        for (;;) {
+            if (symlink(target, link_path) == 0) unlink(link_path);
+            else rmdir(link_path);   /* a real one was made: away with it */
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; !chowned; i++) {
+        char err[300];
+        tiler_make_dir_for(file, "nobody", err, sizeof(err));
+        tries++;
+        chowned = stat(target, &st) == 0 && st.st_uid != 0;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec >= 3) break;
+    }
+    kill(flipper, SIGKILL);
+    waitpid(flipper, NULL, 0);
+    ok(!chowned, "a symlink raced into the directory's place is never chowned (%d tries%s)", tries,
+       chowned ? ": its target was given to nobody" : "");
+    /* Made afresh: given to the user. An existing one: left alone. */
+    unlink(link_path);
+    rmdir(link_path);
+    ok(tiler_make_dir_for(file, "nobody", stderr_text, sizeof(stderr_text)) == 0 && stat(link_path, &st) == 0
+       && st.st_uid == getpwnam("nobody")->pw_uid, "a missing directory is made for the user");
+    rmdir(link_path);
+    if (symlink(target, link_path) < 0) { }
+    ok(tiler_make_dir_for(file, "nobody", stderr_text, sizeof(stderr_text)) == 0 && stat(target, &st) == 0 && st.st_uid == 0,
+       "an existing one (a symlink to a root directory) is left alone");
+    unlink(link_path);
+    rmdir(target);
+    rmdir(dir);
+}
+
 int main(void)
 {
     int fd = mkstemp(errfile);
@@ -404,6 +461,7 @@ int main(void)
     test_config();
     test_help();
     test_start();
+    test_make_dir_race();
     unlink(errfile);
     unlink(conf);
     return done_testing();
