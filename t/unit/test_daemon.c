@@ -183,6 +183,18 @@ static void test_config(void)
     put_conf("name = x\n");
     chmod(conf, 0666);
     refused(parse("-c", conf, NULL), "world-writable", "a world-writable file");
+    chmod(conf, 0660);
+    refused(parse("-c", conf, NULL), "group- or world-writable", "a group-writable file");
+    put_conf("name = x\nkafka.sasl.password = hunter2\n");
+    chmod(conf, 0644);
+    ok(parse("-c", conf, NULL) == 0 && lines(stderr_text) == 1
+       && strstr(stderr_text, "prog: warning: ") && strstr(stderr_text, ":2: kafka.sasl.password is a secret in a file anyone may read"),
+       "a password in a world-readable file: read, with a one-line warning: %.*s", (int)strcspn(stderr_text, "\n"), stderr_text);
+    put_conf("name = x\nkafka.ssl.key.password = hunter2\n");
+    ok(parse("-c", conf, NULL) == 0 && !stderr_text[0], "no warning when only its owner may read it (0600)");
+    put_conf("name = x\n");
+    chmod(conf, 0644);
+    ok(parse("-c", conf, NULL) == 0 && !stderr_text[0], "nor for a world-readable file without secrets");
 }
 
 static void test_help(void)
