@@ -85,6 +85,7 @@ static int write_pidfile(const char *path)
 {
     char line[32], other[32] = "";
     int len = snprintf(line, sizeof(line), "%d\n", (int)getpid()), fd = -1, tries;
+    ssize_t written = -1;
     struct stat st;
     /* A symlink or FIFO planted in the pid file's place is not followed or
      * waited on; a regular file only. */
@@ -114,8 +115,8 @@ static int write_pidfile(const char *path)
         fd = -1;
         errno = EAGAIN;
     }
-    if (fd < 0 || ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-        tiler_log(TILER_LOG_ERROR, "cannot write pid file %s: %s", path, strerror(errno));
+    if (fd < 0 || ftruncate(fd, 0) < 0 || (written = pwrite(fd, line, (size_t)len, 0)) != len) {
+        tiler_log(TILER_LOG_ERROR, "cannot write pid file %s: %s", path, written >= 0 ? "short write" : strerror(errno));
         /* Ours now (we hold the lock): empty, so it names nobody; not
          * removed, as it may be a file we did not create. */
         if (fd >= 0) { if (ftruncate(fd, 0) < 0) { } close(fd); }

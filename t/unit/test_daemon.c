@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -364,6 +365,30 @@ static void test_start(void)
     ok(daemon_pid > 0 && wait_for_exit(daemon_pid, 10000), "SIGTERM stops it");
     ok(pid_in(pidfile) == 4194300, "and the pid file it no longer owns is left in place");
     unlink(pidfile);
+
+    /* A pid file that cannot be written in full (here: a 1-byte file size
+     * limit): refused, and the existing file, which the daemon did not
+     * create, is not removed. */
+    {
+        FILE *f = fopen(pidfile, "w");
+        fputs("old\n", f);
+        fclose(f);
+        if (!(launcher = fork())) {
+            struct rlimit one = { 1, 1 };
+            int dn = open("/dev/null", O_WRONLY);
+            dup2(dn, 2);
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &one);
+            memset(d, 0, sizeof(*d));
+            d->foreground = 1;
+            d->pidfile = pidfile;
+            _exit(tiler_daemon_start(d, NULL) < 0 ? TILER_EXIT_USAGE : 0);
+        }
+        waitpid(launcher, &status, 0);
+        ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE && access(pidfile, F_OK) == 0,
+           "a pid file that cannot be written: exit 2, and the file (not the daemon's own) is not removed");
+        unlink(pidfile);
+    }
 
     /* Not a regular file (a FIFO would block the open; a symlink is not followed). */
     {
