@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tiler_log.h"
@@ -67,15 +69,57 @@ static int detach(void)
     return 0;
 }
 
-/* As the user that started the daemon: a pid file in /run needs root. */
+/* The pid file at path is still the file we hold open (not removed and
+ * made again by someone else). */
+static int same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* As the user that started the daemon: a pid file in /run needs root. The
+ * file stays open and locked (flock) for the daemon's life: a second
+ * instance with the same pid file finds the lock taken and refuses to
+ * start, instead of overwriting the first one's pid. */
 static int write_pidfile(const char *path)
 {
-    char line[32];
-    int len = snprintf(line, sizeof(line), "%d\n", (int)getpid());
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 || write(fd, line, (size_t)len) != len) {
-        tiler_log(TILER_LOG_ERROR, "cannot write pid file %s: %s", path, strerror(errno));
-        if (fd >= 0) { close(fd); unlink(path); }
+    char line[32], other[32] = "";
+    int len = snprintf(line, sizeof(line), "%d\n", (int)getpid()), fd = -1, tries;
+    ssize_t written = -1;
+    struct stat st;
+    /* A symlink or FIFO planted in the pid file's place is not followed or
+     * waited on; a regular file only. */
+    for (tries = 0; tries < 5; tries++) {
+        if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644)) < 0) break;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            tiler_log(TILER_LOG_ERROR, "cannot write pid file %s: not a regular file", path);
+            close(fd);
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            ssize_t n = e == EWOULDBLOCK ? pread(fd, other, sizeof(other) - 1, 0) : -1;
+            other[n > 0 ? n : 0] = '\0';
+            other[strcspn(other, "\n")] = '\0';
+            if (e == EWOULDBLOCK)
+                tiler_log(TILER_LOG_ERROR, "pid file %s is held by another running instance (pid %s)", path,
+                          *other ? other : "unknown");
+            else
+                tiler_log(TILER_LOG_ERROR, "cannot lock pid file %s: %s", path, strerror(e));
+            close(fd);
+            return -1;
+        }
+        /* Its holder may have removed it between our open and our lock. */
+        if (same_file(fd, path)) break;
+        close(fd);
+        fd = -1;
+        errno = EAGAIN;
+    }
+    if (fd < 0 || ftruncate(fd, 0) < 0 || (written = pwrite(fd, line, (size_t)len, 0)) != len) {
+        tiler_log(TILER_LOG_ERROR, "cannot write pid file %s: %s", path, written >= 0 ? "short write" : strerror(errno));
+        /* Ours now (we hold the lock): empty, so it names nobody; not
+         * removed, as it may be a file we did not create. */
+        if (fd >= 0) { if (ftruncate(fd, 0) < 0) { } close(fd); }
         return -1;
     }
     pid_fd = fd;
@@ -136,10 +180,15 @@ int tiler_daemon_sleep(int ms)
 void tiler_daemon_finish(const tiler_daemon *d)
 {
     if (!d->pidfile || pid_fd < 0 || getpid() != pid_owner) return;
-    /* After --user the directory may not let us remove it: then at least
-     * it names no process. */
-    if (unlink(d->pidfile) < 0 && ftruncate(pid_fd, 0) < 0)
+    /* Emptied first: our own file, whoever's the path names now. After
+     * --user the directory may not let us look at or remove it: then at
+     * least it names no process. */
+    if (ftruncate(pid_fd, 0) < 0)
+        tiler_log(TILER_LOG_WARN, "cannot empty pid file %s: %s", d->pidfile, strerror(errno));
+    /* Removed only while the path still is the file we locked: one made
+     * since by someone else is not ours to remove. */
+    if (same_file(pid_fd, d->pidfile) && unlink(d->pidfile) < 0 && errno != EACCES && errno != EPERM)
         tiler_log(TILER_LOG_WARN, "cannot remove pid file %s: %s", d->pidfile, strerror(errno));
-    close(pid_fd);
+    close(pid_fd);   /* and the lock with it */
     pid_fd = -1;
 }

@@ -7,7 +7,9 @@
  *   is read first and flags win over it wherever they stand. An unknown or
  *   malformed option is one line on stderr and exit code 2.
  * - start-up, in this order: detach (unless --foreground), write the pid
- *   file (still as the user that started it, normally root, so /run works),
+ *   file (still as the user that started it, normally root, so /run works;
+ *   a regular file, not through a symlink, locked with flock for the
+ *   daemon's life: a second instance with the same pid file is refused),
  *   drop to --user, catch SIGTERM/SIGINT. Only then does the caller create
  *   its Kafka clients: librdkafka's threads do not survive a fork.
  * - the launching process waits until the daemon says it is ready (or
@@ -79,8 +81,9 @@ void tiler_daemon_ready(void);
 int tiler_daemon_stopping(void);
 /* Waits ms milliseconds, or less when a stop signal comes. 1 when stopping. */
 int tiler_daemon_sleep(int ms);
-/* Removes the pid file (or empties it, when --user may not remove it). Only
- * the process that wrote it does anything. */
+/* Empties the pid file, and removes it while its path is still the file
+ * we locked (not one made since by someone else; after --user it may stay,
+ * empty). Only the process that wrote it does anything. */
 void tiler_daemon_finish(const tiler_daemon *d);
 
 #endif

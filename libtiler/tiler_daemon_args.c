@@ -190,8 +190,11 @@ int tiler_daemon_parse(tiler_daemon *d, int argc, char **argv)
      * file is read before any flag, wherever --config stands. */
     for (i = 1; i < argc && !rc; i++)
         if (!(rc = scan(d, argc, argv, &i, &gs[n]))) n++;
-    if (!rc && d->config && tiler_conf_read(d->config, conf_cb, d, err, sizeof(err)) < 0)
-        rc = fail(d, "%s", err);
+    if (!rc && d->config) {
+        char warn[512];
+        if (tiler_conf_read(d->config, conf_cb, d, err, sizeof(err), warn, sizeof(warn)) < 0) rc = fail(d, "%s", err);
+        else if (warn[0]) fprintf(stderr, "%s: warning: %s\n", d->prog, warn);
+    }
     for (i = 0; i < n && !rc; i++) {
         if (!strcmp(gs[i].opt->name, "config")) continue;
         if (apply(d, gs[i].opt, gs[i].values, err, sizeof(err)) < 0) rc = fail(d, "%s", err);

@@ -124,6 +124,17 @@ void tiler_topics_default(tiler_topics *t)
 
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
 {
+    return tiler_kafka_ensure_topics_until(rk, tp, timeout_ms, NULL, err, errlen);
+}
+
+/* Waits in short slices so that a daemon told to stop (stopping() true)
+ * does not sit out a whole timeout on a broker that does not answer. */
+#define TILER_STOP_SLICE_MS 200
+
+int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, int (*stopping)(void),
+                                    char *err, size_t errlen)
+{
+    int64_t until;
     rd_kafka_NewTopic_t *topics[4] = { 0 };
     rd_kafka_AdminOptions_t *opts = NULL;
     rd_kafka_queue_t *q = NULL;
@@ -144,7 +155,10 @@ int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeou
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
     q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, topics, 4, opts, q);
-    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    until = now_ms() + timeout_ms + 2000;
+    while (!(ev = rd_kafka_queue_poll(q, stopping ? TILER_STOP_SLICE_MS : timeout_ms + 2000)) && now_ms() < until) {
+        if (stopping && stopping()) { snprintf(err, errlen, "stopping"); goto out; }
+    }
     if (!ev) { snprintf(err, errlen, "creating topics timed out after %d ms", timeout_ms); goto out; }
     if (rd_kafka_event_error(ev)) {
         snprintf(err, errlen, "creating topics: %s", rd_kafka_event_error_string(ev));
@@ -164,7 +178,8 @@ int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeou
     {
         const char *const names[4] = { tp->tasks, tp->results, tp->heartbeats, tp->dead_letters };
         int64_t deadline = now_ms() + timeout_ms;
-        while (!topics_visible(rk, names, timeout_ms)) {
+        while (!topics_visible(rk, names, stopping ? TILER_STOP_SLICE_MS : timeout_ms)) {
+            if (stopping && stopping()) { snprintf(err, errlen, "stopping"); goto out; }
             if (now_ms() >= deadline) {
                 snprintf(err, errlen, "topics created but not in the broker's metadata after %d ms", timeout_ms);
                 goto out;

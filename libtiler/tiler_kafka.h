@@ -28,5 +28,10 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
 void tiler_topics_default(tiler_topics *t);
 
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *t, int timeout_ms, char *err, size_t errlen);
+/* The same, returning -1 ("stopping") within about 200 ms once stopping()
+ * (async-signal-safe, e.g. tiler_daemon_stopping) is true: the daemons'
+ * SIGTERM is prompt while the broker is down. */
+int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *t, int timeout_ms, int (*stopping)(void),
+                                    char *err, size_t errlen);
 
 #endif

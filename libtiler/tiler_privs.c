@@ -1,6 +1,7 @@
 #include "tiler_privs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -26,30 +27,49 @@ int tiler_drop_privileges(const char *user, char *err, size_t errlen)
     return 0;
 }
 
+/* As root: gives directory dir, which we have just made, to pw. Through a
+ * descriptor opened without following a symlink, and only when it is a
+ * directory of ours: whatever was put in its place since mkdir (a symlink
+ * to /etc, say) is never chowned. */
+static int give_dir(const char *dir, const struct passwd *pw, const char *user, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        snprintf(err, errlen, "directory %s changed while it was being made", dir);
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (fchown(fd, pw->pw_uid, pw->pw_gid) < 0) {
+        snprintf(err, errlen, "cannot give directory %s to %s: %s", dir, user, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int tiler_make_dir_for(const char *path, const char *user, char *err, size_t errlen)
 {
     char dir[4096], *p;
-    struct stat st;
     struct passwd *pw = NULL;
+    int made = 0;
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) { snprintf(err, errlen, "%s: path too long", path); return -1; }
     if (!(p = strrchr(dir, '/')) || p == dir) return 0;   /* the current directory, or / */
     *p = '\0';
-    if (stat(dir, &st) == 0) return 0;
     if (user && geteuid() == 0 && !(pw = getpwnam(user))) { snprintf(err, errlen, "--user %s: no such user", user); return -1; }
+    /* No stat first: what exists (EEXIST, whatever it is) is left as it is. */
     for (p = dir + 1; ; p++) {
         char c = *p;
         if (c != '/' && c != '\0') continue;
         *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        made = mkdir(dir, 0755) == 0;
+        if (!made && errno != EEXIST) {
             snprintf(err, errlen, "cannot make directory %s: %s", dir, strerror(errno));
             return -1;
         }
         *p = c;
         if (!c) break;
     }
-    if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0) {
-        snprintf(err, errlen, "cannot give directory %s to %s: %s", dir, user, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return made && pw ? give_dir(dir, pw, user, err, errlen) : 0;
 }

@@ -119,3 +119,30 @@ install_browser_driver() {
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# 0 when process $1 is alive and its command line has $2 (our binary, our
+# config file): a pid from a stale pid file may have been reused since by
+# some other process, which is not ours to signal.
+cmdline_has() {
+    local args
+    args=$(tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null) || return 1
+    [ -n "$args" ] && [[ $args == *"$2"* ]]
+}
+# The pid in pid file $1 when that process is alive and ours ($2 on its
+# command line); nothing and 1 otherwise.
+pid_ours() {
+    local pid
+    [ -f "$1" ] && pid=$(cat "$1" 2>/dev/null) && [[ $pid =~ ^[0-9]+$ ]] && cmdline_has "$pid" "$2" || return 1
+    echo "$pid"
+}
+# SIGKILL to the processes of process group $1 that are still alive and
+# ours ($2 on their command line): what outlived a stop, and nothing else.
+kill_group_ours() {
+    local stat pid fields
+    for stat in /proc/[0-9]*/stat; do
+        pid=${stat#/proc/}; pid=${pid%/stat}
+        fields=$(sed 's/^.*) //' "$stat" 2>/dev/null) || continue   # after "pid (comm) ": state ppid pgrp
+        [ "$(echo "$fields" | cut -d' ' -f3)" = "$1" ] && cmdline_has "$pid" "$2" && kill -KILL "$pid" 2>/dev/null
+    done
+    return 0
+}

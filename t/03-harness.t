@@ -73,5 +73,26 @@ $out = `$TilerTest::TOP/scripts/leftovers --kill $dying`;
 is($?, 0, 'and leaves no process running') or diag($out);
 File::Path::remove_tree($1) if $died =~ m{^started (/\S+/harness-dies-\w+)$}m;
 
+# scripts/down with stale pid files (a run directory in /var/tmp outlives a
+# reboot) whose pids now name some other process, in a process group of its
+# own: it is not ours, and is left alone.
+{
+    my $run = $t->dir . '/stale-run';
+    File::Path::make_path("$run/httpd/run");
+    my $other = fork // die "fork: $!";
+    if (!$other) { POSIX::setsid(); exec 'sleep', '300' or die; }
+    for my $f ('monitor.pid', 'worker1.pid', 'httpd/run/httpd.pid') {
+        open my $fh, '>', "$run/$f" or die "$run/$f: $!";
+        print $fh "$other\n";
+    }
+    my $out = `TILER_RUN_DIR=$run $TilerTest::TOP/scripts/down 2>&1`;
+    is($? >> 8, 0, 'scripts/down with stale pid files succeeds') or diag($out);
+    ok(kill(0, $other) && waitpid($other, POSIX::WNOHANG()) == 0,
+       'and leaves the unrelated process their pid names alone (its process group too)');
+    ok(!-e "$run/monitor.pid" && !-e "$run/worker1.pid", 'the stale pid files are gone');
+    kill 'KILL', $other;
+    waitpid($other, 0);
+}
+
 $t->finish;
 done_testing;

@@ -3,7 +3,9 @@
 # daemon runs, the pid file names the daemon, the detached monitor hears the
 # detached worker, SIGTERM through the pid file stops both promptly; a pid
 # file in a root-only directory is written before root is dropped; one that
-# cannot be written, or a snapshot that cannot be, is said with the OS error.
+# cannot be written, or a snapshot that cannot be, is said with the OS error;
+# a pid file held by a running instance refuses a second one; SIGTERM is
+# prompt even while the broker is down.
 use strict;
 use warnings;
 use FindBin;
@@ -108,6 +110,33 @@ $secs = stop_via($wpid);
 ok(defined $secs && $secs < 10, sprintf('SIGTERM via the pid file stops the worker (%s s)', $secs // 'not at all'));
 ok(!-e $wpid, 'and it removes its pid file');
 like(log_of('worker'), qr/info: worker detached-worker stopped after \d+ tiles/, 'after a clean stop');
+
+# ---- SIGTERM while the broker is down ----
+# Creating the topics waits up to 10 s for a broker that does not answer;
+# a stop must not sit that out (the monitor took 12 s).
+for my $kind ('worker', 'monitor') {
+    my $pf = "$dir/run/$kind-nobroker.pid";
+    my @cmd = map { $_ eq $t->{brokers} ? '127.0.0.1:1' : $_ }
+        $kind eq 'worker' ? worker_cmd('nobroker', '--pidfile', $pf) : monitor_cmd("$dir/monitor/nobroker.json", '--pidfile', $pf);
+    is(launch("$kind-nobroker", @cmd), 0, "$kind with no broker: starts");
+    ok(wait_for(sub { log_of("$kind-nobroker") =~ /127\.0\.0\.1:1.*Connection refused/ }, 10), 'and tries the broker');
+    my $secs = stop_via($pf);
+    ok(defined $secs && $secs < 5, sprintf("$kind with no broker: SIGTERM stops it within 5 s (%s s)", $secs // 'not at all'));
+}
+
+# ---- a second instance with the same pid file ----
+{
+    my $pf = "$dir/run/twice.pid";
+    is(launch('monitor-first', monitor_cmd("$dir/monitor/first.json", '--pidfile', $pf)), 0, 'a monitor starts');
+    my $first = pid_in($pf);
+    is(launch('monitor-second', monitor_cmd("$dir/monitor/second.json", '--pidfile', $pf)), 2,
+       'a second monitor with the same pid file is refused (exit 2)');
+    like(log_of('monitor-second'), qr/error: pid file \Q$pf\E is held by another running instance \(pid $first\)/,
+         'and says so in one line');
+    is(pid_in($pf), $first, 'the pid file still names the first');
+    ok(defined stop_via($pf), 'which stops');
+    ok(!-e $pf, 'and removes its pid file');
+}
 
 # ---- pid files that cannot be written ----
 for my $kind ('worker', 'monitor') {

@@ -72,7 +72,8 @@ int main(int argc, char **argv)
     }
     tiler_daemon_ready();
 
-    while (!tiler_daemon_stopping() && tiler_kafka_ensure_topics(rk, &o.topics, 10000, err, sizeof(err)) < 0) {
+    while (!tiler_daemon_stopping() && tiler_kafka_ensure_topics_until(rk, &o.topics, 10000, tiler_daemon_stopping, err, sizeof(err)) < 0) {
+        if (tiler_daemon_stopping()) break;
         tiler_log(TILER_LOG_WARN, "topics not ready, retrying: %s", err);
         tiler_daemon_sleep(2000);
     }

@@ -27,6 +27,12 @@ void worker_loop_stop(void)
     stop_requested = 1;
 }
 
+/* For waits on Kafka that a SIGTERM should cut short. */
+static int stopping(void)
+{
+    return stop_requested;
+}
+
 /* What a result's delivery report tells the thread waiting for it. */
 typedef struct {
     int done;   /* atomic: set by whichever thread polls the report */
@@ -445,9 +451,10 @@ int worker_loop_run(const worker_options *o, worker_shared *sh)
         return WORKER_EXIT_RUNTIME;
     }
     tiler_daemon_ready();   /* the clients exist: the launching process may go */
-    while (!stop_requested && tiler_kafka_ensure_topics(w.producer, &o->topics, 10000, err, sizeof(err)) < 0) {
+    while (!stop_requested && tiler_kafka_ensure_topics_until(w.producer, &o->topics, 10000, stopping, err, sizeof(err)) < 0) {
+        if (stop_requested) break;
         tiler_log(TILER_LOG_WARN, "topics not ready, retrying: %s", err);
-        sleep(2);
+        sleep(2);   /* a signal ends it early */
     }
     rd_kafka_poll_set_consumer(w.consumer);
     topics = rd_kafka_topic_partition_list_new(1);

@@ -30,18 +30,18 @@ int main(void)
     int fd = mkstemp(path);
     close(fd);
     put(path, "# comment\n\n brokers = a:1,b:2 \nkafka.security.protocol=SASL_SSL\nempty =\n", 0600);
-    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err)) == 0, "config reads");
+    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err), NULL, 0) == 0, "config reads");
     ok(nseen == 3 && !strcmp(seen[0][0], "brokers") && !strcmp(seen[0][1], "a:1,b:2"), "spaces trimmed");
     ok(!strcmp(seen[1][0], "kafka.security.protocol") && !strcmp(seen[1][1], "SASL_SSL"), "kafka.* passes as a key");
     ok(!strcmp(seen[2][0], "empty") && !strcmp(seen[2][1], ""), "empty value is given to the caller to judge");
     put(path, "a = 1\nno equals here\n", 0600);
-    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err)) < 0 && strstr(err, ":2:"), "syntax error names its line: %s", err);
+    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err), NULL, 0) < 0 && strstr(err, ":2:"), "syntax error names its line: %s", err);
     put(path, "a = 1\nbad = 2\n", 0600);
-    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err)) < 0 && strstr(err, "bad is bad"), "callback error surfaces: %s", err);
+    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err), NULL, 0) < 0 && strstr(err, "bad is bad"), "callback error surfaces: %s", err);
     put(path, "a = 1\n", 0666);
     chmod(path, 0666);
-    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err)) < 0 && strstr(err, "world-writable"), "world-writable refused: %s", err);
+    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err), NULL, 0) < 0 && strstr(err, "world-writable"), "world-writable refused: %s", err);
     unlink(path);
-    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err)) < 0, "missing file is an error");
+    ok(tiler_conf_read(path, cb, NULL, err, sizeof(err), NULL, 0) < 0, "missing file is an error");
     return done_testing();
 }

@@ -2,15 +2,20 @@
  * option, the config file and its precedence, errors as one line, and
  * start-up: detaching, the pid file, the launcher's exit status, stopping. */
 #include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tap.h"
 #include "tiler_daemon.h"
 #include "tiler_log.h"
+#include "tiler_privs.h"
 
 /* A daemon with options of each kind. */
 typedef struct {
@@ -179,6 +184,18 @@ static void test_config(void)
     put_conf("name = x\n");
     chmod(conf, 0666);
     refused(parse("-c", conf, NULL), "world-writable", "a world-writable file");
+    chmod(conf, 0660);
+    refused(parse("-c", conf, NULL), "group- or world-writable", "a group-writable file");
+    put_conf("name = x\nkafka.sasl.password = hunter2\n");
+    chmod(conf, 0644);
+    ok(parse("-c", conf, NULL) == 0 && lines(stderr_text) == 1
+       && strstr(stderr_text, "prog: warning: ") && strstr(stderr_text, ":2: kafka.sasl.password is a secret in a file anyone may read"),
+       "a password in a world-readable file: read, with a one-line warning: %.*s", (int)strcspn(stderr_text, "\n"), stderr_text);
+    put_conf("name = x\nkafka.ssl.key.password = hunter2\n");
+    ok(parse("-c", conf, NULL) == 0 && !stderr_text[0], "no warning when only its owner may read it (0600)");
+    put_conf("name = x\n");
+    chmod(conf, 0644);
+    ok(parse("-c", conf, NULL) == 0 && !stderr_text[0], "nor for a world-readable file without secrets");
 }
 
 static void test_help(void)
@@ -199,6 +216,70 @@ static void test_help(void)
     close(fd);
     ok(rc == 1 && !strncmp(out, "prog ", 5) && strstr(out, "(note)"), "--version prints the version and the note: %s", out);
     ok(parse("-h", NULL) == 1, "-h is help");
+}
+
+/* 1 once fd reads EOF (its writer exited), 0 if not within ms: a daemon
+ * that ignores SIGTERM fails the test instead of hanging it. */
+/* 1 once pid (not our child) is gone within ms. */
+static int wait_for_exit(pid_t pid, int ms)
+{
+    char path[64], st[256];
+    for (; ms > 0; ms -= 10) {
+        int fd;
+        ssize_t n;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if ((fd = open(path, O_RDONLY)) < 0) return 1;
+        n = read(fd, st, sizeof(st) - 1);
+        close(fd);
+        st[n > 0 ? n : 0] = '\0';
+        if (strstr(st, ") Z ")) return 1;   /* exited, waiting for init to reap it */
+        poll(NULL, 0, 10);   /* polled: nothing tells us when another process ends */
+    }
+    return 0;
+}
+
+static int eof_within(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char c;
+    return poll(&p, 1, ms) == 1 && read(fd, &c, 1) == 0;
+}
+
+/* Runs tiler_daemon_start with pidfile in a child (detached); its exit
+ * status, and its stderr in stderr_text. A daemon that starts stays until
+ * SIGTERM. */
+static int start_with_pidfile(const char *pidfile)
+{
+    pid_t launcher;
+    int status, fd = open(errfile, O_WRONLY | O_TRUNC);
+    ssize_t n;
+    if (!(launcher = fork())) {
+        dup2(fd, 2);
+        memset(d, 0, sizeof(*d));
+        d->pidfile = pidfile;
+        if (tiler_daemon_start(d, NULL) < 0) _exit(TILER_EXIT_USAGE);
+        tiler_daemon_ready();
+        while (!tiler_daemon_sleep(60000)) { }
+        tiler_daemon_finish(d);
+        _exit(0);
+    }
+    close(fd);
+    waitpid(launcher, &status, 0);
+    fd = open(errfile, O_RDONLY);
+    n = read(fd, stderr_text, sizeof(stderr_text) - 1);
+    stderr_text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static pid_t pid_in(const char *pidfile)
+{
+    char buf[32];
+    int fd = open(pidfile, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return (pid_t)atoi(buf);
 }
 
 /* Start-up in a child process: what the launching process sees. */
@@ -250,11 +331,96 @@ static void test_start(void)
     daemon_pid = (pid_t)atoi(buf);
     ok(daemon_pid > 0 && daemon_pid != launcher && kill(daemon_pid, 0) == 0,
        "the pid file names the detached daemon, not the launcher (%d, launcher %d)", (int)daemon_pid, (int)launcher);
+
+    /* A second instance with the same pid file: refused, one line, and the
+     * pid file still names the first. */
+    {
+        int rc = start_with_pidfile(pidfile);
+        pid_t now = pid_in(pidfile);
+        ok(rc == TILER_EXIT_USAGE && lines(stderr_text) == 1 && strstr(stderr_text, "held by another running instance"),
+           "a second instance with the same pid file is refused (exit %d): %.*s", rc, (int)strcspn(stderr_text, "\n"), stderr_text);
+        ok(now == daemon_pid, "and the pid file still names the first (%d)", (int)now);
+        if (now > 0 && now != daemon_pid) kill(now, SIGTERM);   /* before the fix: a second daemon ran */
+    }
+
     if (daemon_pid > 0) kill(daemon_pid, SIGTERM);
-    n = read(q[0], buf, 1);
-    ok(n == 0, "SIGTERM stops it (its sleep ends at once)");
+    ok(eof_within(q[0], 10000), "SIGTERM stops it (its sleep ends at once)");
     close(q[0]);
     ok(access(pidfile, F_OK) < 0, "and its pid file is gone");
+
+    /* A pid file replaced while the daemon runs (removed, and written by
+     * another instance since) is not the daemon's to remove at exit. */
+    ok(start_with_pidfile(pidfile) == 0, "a daemon starts again with the pid file");
+    daemon_pid = pid_in(pidfile);
+    {
+        char other[300];
+        FILE *f;
+        snprintf(other, sizeof(other), "%s.new", pidfile);
+        f = fopen(other, "w");
+        fputs("4194300\n", f);
+        fclose(f);
+        rename(other, pidfile);
+    }
+    if (daemon_pid > 0) kill(daemon_pid, SIGTERM);
+    ok(daemon_pid > 0 && wait_for_exit(daemon_pid, 10000), "SIGTERM stops it");
+    ok(pid_in(pidfile) == 4194300, "and the pid file it no longer owns is left in place");
+    unlink(pidfile);
+
+    /* A pid file that cannot be written in full (here: a 1-byte file size
+     * limit): refused, and the existing file, which the daemon did not
+     * create, is not removed. */
+    {
+        FILE *f = fopen(pidfile, "w");
+        fputs("old\n", f);
+        fclose(f);
+        if (!(launcher = fork())) {
+            struct rlimit one = { 1, 1 };
+            int dn = open("/dev/null", O_WRONLY);
+            dup2(dn, 2);
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &one);
+            memset(d, 0, sizeof(*d));
+            d->foreground = 1;
+            d->pidfile = pidfile;
+            _exit(tiler_daemon_start(d, NULL) < 0 ? TILER_EXIT_USAGE : 0);
+        }
+        waitpid(launcher, &status, 0);
+        ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE && access(pidfile, F_OK) == 0,
+           "a pid file that cannot be written: exit 2, and the file (not the daemon's own) is not removed");
+        unlink(pidfile);
+    }
+
+    /* Not a regular file (a FIFO would block the open; a symlink is not followed). */
+    {
+        char target[300];
+        snprintf(target, sizeof(target), "%s/target", dir);
+        if (symlink(target, pidfile) < 0) { }
+        ok(start_with_pidfile(pidfile) == TILER_EXIT_USAGE && access(target, F_OK) < 0, "a symlink as pid file is refused, not followed");
+        unlink(pidfile);
+        mkfifo(pidfile, 0600);
+        ok(start_with_pidfile(pidfile) == TILER_EXIT_USAGE && strstr(stderr_text, "not a regular file"),
+           "a FIFO as pid file is refused: %.*s", (int)strcspn(stderr_text, "\n"), stderr_text);
+        unlink(pidfile);
+    }
+
+    /* --user with an unknown user: exit 2, one line. */
+    fd = open(errfile, O_WRONLY | O_TRUNC);
+    if (!(launcher = fork())) {
+        dup2(fd, 2);
+        memset(d, 0, sizeof(*d));
+        d->foreground = 1;
+        d->user = "no-such-user-tiler-test";
+        _exit(tiler_daemon_start(d, NULL) < 0 ? TILER_EXIT_USAGE : 0);
+    }
+    close(fd);
+    waitpid(launcher, &status, 0);
+    fd = open(errfile, O_RDONLY);
+    n = read(fd, stderr_text, sizeof(stderr_text) - 1);
+    stderr_text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE && lines(stderr_text) == 1
+       && strstr(stderr_text, "no-such-user-tiler-test: no such user"),
+       "--user with an unknown user is exit 2, one line: %.*s", (int)strcspn(stderr_text, "\n"), stderr_text);
 
     /* The daemon fails before it is ready: the launcher exits with its code. */
     if (!(launcher = fork())) {
@@ -264,6 +430,61 @@ static void test_start(void)
     }
     waitpid(launcher, &status, 0);
     ok(WIFEXITED(status) && WEXITSTATUS(status) == TILER_EXIT_USAGE, "a daemon that fails before ready: the launcher exits with its code");
+    rmdir(dir);
+}
+
+/* As root, the snapshot's directory is made for --user. Something racing
+ * it (a symlink to a root-owned directory put where the directory is being
+ * made) must never get the symlink's target chowned. A child flips the
+ * symlink in and out while we make the directory, for up to 3 s. */
+static void test_make_dir_race(void)
+{
+    char dir[] = "/tmp/tiler-test-mkdir-XXXXXX", target[300], link_path[300], file[320];
+    struct stat st;
+    pid_t flipper;
+    int i, chowned = 0, tries = 0;
+    struct timespec t0, t;
+
+    if (geteuid() != 0 || !getpwnam("nobody")) {
+        /* Under scripts/check (TILER_REQUIRE_ALL) a skip is a failure. */
+        ok(!getenv("TILER_REQUIRE_ALL"), "# SKIP the directory race needs root and user nobody");
+        return;
+    }
+    mkdtemp(dir);
+    snprintf(target, sizeof(target), "%s/etc", dir);
+    snprintf(link_path, sizeof(link_path), "%s/snap", dir);
+    snprintf(file, sizeof(file), "%s/workers.json", link_path);
+    mkdir(target, 0755);
+    if (!(flipper = fork())) {
+        for (;;) {
+            if (symlink(target, link_path) == 0) unlink(link_path);
+            else rmdir(link_path);   /* a real one was made: away with it */
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; !chowned; i++) {
+        char err[300];
+        tiler_make_dir_for(file, "nobody", err, sizeof(err));
+        tries++;
+        chowned = stat(target, &st) == 0 && st.st_uid != 0;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec >= 3) break;
+    }
+    kill(flipper, SIGKILL);
+    waitpid(flipper, NULL, 0);
+    ok(!chowned, "a symlink raced into the directory's place is never chowned (%d tries%s)", tries,
+       chowned ? ": its target was given to nobody" : "");
+    /* Made afresh: given to the user. An existing one: left alone. */
+    unlink(link_path);
+    rmdir(link_path);
+    ok(tiler_make_dir_for(file, "nobody", stderr_text, sizeof(stderr_text)) == 0 && stat(link_path, &st) == 0
+       && st.st_uid == getpwnam("nobody")->pw_uid, "a missing directory is made for the user");
+    rmdir(link_path);
+    if (symlink(target, link_path) < 0) { }
+    ok(tiler_make_dir_for(file, "nobody", stderr_text, sizeof(stderr_text)) == 0 && stat(target, &st) == 0 && st.st_uid == 0,
+       "an existing one (a symlink to a root directory) is left alone");
+    unlink(link_path);
+    rmdir(target);
     rmdir(dir);
 }
 
@@ -278,6 +499,7 @@ int main(void)
     test_config();
     test_help();
     test_start();
+    test_make_dir_race();
     unlink(errfile);
     unlink(conf);
     return done_testing();
