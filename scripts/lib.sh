@@ -118,7 +118,6 @@ install_browser_driver() {
     (cd "$top/t/browser" && npm ci --no-audit --no-fund >/dev/null)
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # 0 when process $1 is alive and its command line has $2 (our binary, our
 # config file): a pid from a stale pid file may have been reused since by
