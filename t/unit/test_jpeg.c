@@ -142,26 +142,6 @@ static void write_cmyk(gdImagePtr im, const char *p, J_COLOR_SPACE cs, int adobe
     free(row);
 }
 
-static char *slurp(const char *p, long *size)
-{
-    FILE *f = fopen(p, "rb");
-    char *buf;
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)*size);
-    if (fread(buf, 1, (size_t)*size, f) != (size_t)*size) *size = 0;
-    fclose(f);
-    return buf;
-}
-
-static void spew(const char *p, const char *data, size_t len)
-{
-    FILE *f = fopen(p, "wb");
-    fwrite(data, 1, len, f);
-    fclose(f);
-}
-
 static gdImagePtr gd_load(const char *p)
 {
     FILE *f = fopen(p, "rb");

@@ -31,26 +31,6 @@ static int any_alpha(gdImagePtr im)
     return any;
 }
 
-static char *slurp(const char *p, long *size)
-{
-    FILE *f = fopen(p, "rb");
-    char *buf;
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)*size);
-    if (fread(buf, 1, (size_t)*size, f) != (size_t)*size) *size = 0;
-    fclose(f);
-    return buf;
-}
-
-static void spew(const char *p, const char *data, size_t len)
-{
-    FILE *f = fopen(p, "wb");
-    fwrite(data, 1, len, f);
-    fclose(f);
-}
-
 static gdImagePtr ours(const char *p, watch *w, char *err, size_t errlen)
 {
     FILE *f = fopen(p, "rb");
