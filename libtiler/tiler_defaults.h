@@ -16,7 +16,8 @@
 #define TILER_DEFAULT_MONITOR_GROUP "tiler-monitor"
 
 /* Topic layout set on creation (see conf/topics.md). */
-#define TILER_TASKS_PARTITIONS      12
+#define TILER_TASKS_PARTITIONS      12   /* default of TilerTasksPartitions / --tasks-partitions */
+#define TILER_MAX_TASKS_PARTITIONS  1024 /* their upper bound (the monitor follows at most this many) */
 #define TILER_RESULTS_PARTITIONS    4
 #define TILER_HEARTBEATS_PARTITIONS 1
 #define TILER_DEAD_LETTERS_PARTITIONS 1

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "tiler_defaults.h"
+#include "tiler_log.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -81,6 +82,10 @@ static rd_kafka_NewTopic_t *new_topic(const char *name, int partitions, int repl
     return t;
 }
 
+/* Waits in short slices so that a daemon told to stop (stopping() true)
+ * does not sit out a whole timeout on a broker that does not answer. */
+#define TILER_STOP_SLICE_MS 200
+
 /* 1 when the broker's metadata lists every topic with a leader for each
  * partition. CreateTopics answers once the controller has the topics; the
  * broker that serves metadata can learn of them a moment later, and a
@@ -113,6 +118,115 @@ static int topics_visible(rd_kafka_t *rk, const char *const names[4], int timeou
     return found == 4;
 }
 
+static void log_note(void *arg, const char *line)
+{
+    (void)arg;
+    tiler_log(TILER_LOG_INFO, "%s", line);
+}
+
+static int tasks_partitions(const tiler_topics *tp)
+{
+    return tp->tasks_partitions > 0 ? tp->tasks_partitions : TILER_TASKS_PARTITIONS;
+}
+
+/* The partitions the broker lists for topic with a leader each: the count,
+ * 0 while some have none yet, -1 when the metadata does not answer. */
+static int led_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = -1, k;
+    if (!rkt) return -1;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            n = md->topics[0].partition_cnt;
+            for (k = 0; k < md->topics[0].partition_cnt; k++)
+                if (md->topics[0].partitions[k].leader < 0) n = 0;
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* An Admin API answer on q, or NULL with a reason: timed out, or stopping. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, const char *what, int timeout_ms, int (*stopping)(void),
+                                    char *err, size_t errlen)
+{
+    rd_kafka_event_t *ev;
+    int64_t until = now_ms() + timeout_ms + 2000;
+    while (!(ev = rd_kafka_queue_poll(q, stopping ? TILER_STOP_SLICE_MS : timeout_ms + 2000)) && now_ms() < until) {
+        if (stopping && stopping()) { snprintf(err, errlen, "stopping"); return NULL; }
+    }
+    if (!ev) { snprintf(err, errlen, "%s timed out after %d ms", what, timeout_ms); return NULL; }
+    if (rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "%s: %s", what, rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+/* Grows tasks to the wanted count when it has fewer, and waits for the
+ * metadata to list them. Several processes may try at once: the loser's
+ * INVALID_PARTITIONS ("already has N") is fine when the count is there. */
+static int grow_tasks(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, int (*stopping)(void),
+                      char *err, size_t errlen)
+{
+    int want = tasks_partitions(tp), have, rc = -1;
+    int64_t deadline = now_ms() + timeout_ms;
+    char why[256], line[300];
+    rd_kafka_NewPartitions_t *np = NULL;
+    rd_kafka_AdminOptions_t *opts = NULL;
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_event_t *ev = NULL;
+    const rd_kafka_topic_result_t **results;
+    size_t n;
+
+    if ((have = led_partitions(rk, tp->tasks, timeout_ms)) < 0) {
+        snprintf(err, errlen, "topic %s: no metadata", tp->tasks);
+        return -1;
+    }
+    if (have >= want) return 0;   /* more than wanted stays: Kafka cannot shrink */
+    if (!(np = rd_kafka_NewPartitions_new(tp->tasks, (size_t)want, why, sizeof(why)))) {
+        snprintf(err, errlen, "topic %s: %s", tp->tasks, why);
+        return -1;
+    }
+    opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
+    q = rd_kafka_queue_new(rk);
+    rd_kafka_CreatePartitions(rk, &np, 1, opts, q);
+    if (!(ev = admin_wait(q, "adding partitions", timeout_ms, stopping, err, errlen))) goto out;
+    results = rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(results[0])) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[0]);
+        if (e != RD_KAFKA_RESP_ERR_INVALID_PARTITIONS) {
+            const char *msg = rd_kafka_topic_result_error_string(results[0]);
+            snprintf(err, errlen, "growing topic %s to %d partitions: %s", tp->tasks, want, msg ? msg : rd_kafka_err2str(e));
+            goto out;
+        }
+    } else if (tp->note) {
+        snprintf(line, sizeof(line), "topic %s grown from %d to %d partitions", tp->tasks, have, want);
+        tp->note(tp->note_arg, line);
+    }
+    while (led_partitions(rk, tp->tasks, stopping ? TILER_STOP_SLICE_MS : timeout_ms) < want) {
+        if (stopping && stopping()) { snprintf(err, errlen, "stopping"); goto out; }
+        if (now_ms() >= deadline) {
+            snprintf(err, errlen, "topic %s has not reached %d partitions in the metadata after %d ms", tp->tasks, want, timeout_ms);
+            goto out;
+        }
+        usleep(100 * 1000);
+    }
+    rc = 0;
+out:
+    if (ev) rd_kafka_event_destroy(ev);
+    if (q) rd_kafka_queue_destroy(q);
+    if (opts) rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_NewPartitions_destroy(np);
+    return rc;
+}
+
 void tiler_topics_default(tiler_topics *t)
 {
     t->tasks = TILER_DEFAULT_TOPIC_TASKS;
@@ -120,6 +234,9 @@ void tiler_topics_default(tiler_topics *t)
     t->heartbeats = TILER_DEFAULT_TOPIC_HEARTBEATS;
     t->dead_letters = TILER_DEFAULT_TOPIC_DEAD_LETTERS;
     t->replication = -1;
+    t->tasks_partitions = TILER_TASKS_PARTITIONS;
+    t->note = log_note;
+    t->note_arg = NULL;
 }
 
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
@@ -127,14 +244,9 @@ int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeou
     return tiler_kafka_ensure_topics_until(rk, tp, timeout_ms, NULL, err, errlen);
 }
 
-/* Waits in short slices so that a daemon told to stop (stopping() true)
- * does not sit out a whole timeout on a broker that does not answer. */
-#define TILER_STOP_SLICE_MS 200
-
 int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, int (*stopping)(void),
                                     char *err, size_t errlen)
 {
-    int64_t until;
     rd_kafka_NewTopic_t *topics[4] = { 0 };
     rd_kafka_AdminOptions_t *opts = NULL;
     rd_kafka_queue_t *q = NULL;
@@ -145,7 +257,7 @@ int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int 
     char why[256];
     int rc = -1;
 
-    if (!(topics[0] = new_topic(tp->tasks, TILER_TASKS_PARTITIONS, tp->replication, TILER_TASKS_RETENTION_MS, err, errlen))
+    if (!(topics[0] = new_topic(tp->tasks, tasks_partitions(tp), tp->replication, TILER_TASKS_RETENTION_MS, err, errlen))
         || !(topics[1] = new_topic(tp->results, TILER_RESULTS_PARTITIONS, tp->replication, TILER_RESULTS_RETENTION_MS, err, errlen))
         || !(topics[2] = new_topic(tp->heartbeats, TILER_HEARTBEATS_PARTITIONS, tp->replication, TILER_HEARTBEATS_RETENTION_MS, err, errlen))
         || !(topics[3] = new_topic(tp->dead_letters, TILER_DEAD_LETTERS_PARTITIONS, tp->replication, TILER_DEAD_LETTERS_RETENTION_MS, err, errlen)))
@@ -155,15 +267,7 @@ int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int 
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
     q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, topics, 4, opts, q);
-    until = now_ms() + timeout_ms + 2000;
-    while (!(ev = rd_kafka_queue_poll(q, stopping ? TILER_STOP_SLICE_MS : timeout_ms + 2000)) && now_ms() < until) {
-        if (stopping && stopping()) { snprintf(err, errlen, "stopping"); goto out; }
-    }
-    if (!ev) { snprintf(err, errlen, "creating topics timed out after %d ms", timeout_ms); goto out; }
-    if (rd_kafka_event_error(ev)) {
-        snprintf(err, errlen, "creating topics: %s", rd_kafka_event_error_string(ev));
-        goto out;
-    }
+    if (!(ev = admin_wait(q, "creating topics", timeout_ms, stopping, err, errlen))) goto out;
     res = rd_kafka_event_CreateTopics_result(ev);
     results = rd_kafka_CreateTopics_result_topics(res, &n);
     for (i = 0; i < n; i++) {
@@ -187,7 +291,7 @@ int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int 
             usleep(100 * 1000);   /* metadata is asked again; no event says when it changes */
         }
     }
-    rc = 0;
+    rc = grow_tasks(rk, tp, timeout_ms, stopping, err, errlen);
 out:
     if (ev) rd_kafka_event_destroy(ev);
     if (q) rd_kafka_queue_destroy(q);

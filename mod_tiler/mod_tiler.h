@@ -33,6 +33,7 @@ typedef struct {
     int max_ops;
     int produce_timeout_ms;
     int topic_replication;
+    int tasks_partitions;              /* the tasks topic has at least this many */
     const char *htdocs_dir;
     int max_event_streams;
     int event_stream_seconds;

@@ -3,6 +3,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <http_core.h>
+#include <http_main.h>   /* ap_server_conf */
 #include "tiler_defaults.h"
 
 tiler_srv_conf *tiler_srv(server_rec *s)
@@ -10,9 +11,17 @@ tiler_srv_conf *tiler_srv(server_rec *s)
     return ap_get_module_config(s->module_config, &tiler_module);
 }
 
+/* A topic grown by the producer or the results consumer: one info line. */
+static void note_topics(void *arg, const char *line)
+{
+    (void)arg;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, APLOGNO(30040) "%s", line);
+}
+
 tiler_topics tiler_srv_topics(const tiler_srv_conf *c)
 {
-    tiler_topics t = { c->topic_tasks, c->topic_results, c->topic_heartbeats, c->topic_dead_letters, c->topic_replication };
+    tiler_topics t = { c->topic_tasks, c->topic_results, c->topic_heartbeats, c->topic_dead_letters, c->topic_replication,
+                       c->tasks_partitions, note_topics, NULL };
     return t;
 }
 
@@ -27,6 +36,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->max_ops = -1;
     c->produce_timeout_ms = -1;
     c->topic_replication = -2;
+    c->tasks_partitions = -1;
     c->max_event_streams = -1;
     c->event_stream_seconds = -1;
     c->stuck_seconds = -1;
@@ -48,7 +58,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(topic_tasks, NULL); PICK(topic_results, NULL); PICK(topic_heartbeats, NULL); PICK(topic_dead_letters, NULL);
     PICK(results_group, NULL); PICK(worker_group, NULL); PICK(resend_seconds, -1); PICK(encode_threads, -1); PICK(monitor_snapshot, NULL);
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_whole_decode_pixels, -1); PICK(max_ops, -1);
-    PICK(produce_timeout_ms, -1); PICK(topic_replication, -2);
+    PICK(produce_timeout_ms, -1); PICK(topic_replication, -2); PICK(tasks_partitions, -1);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
     PICK(preview_above_pixels, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
@@ -192,6 +202,8 @@ const command_rec tiler_directives[] = {
                   "Threads that encode results, in the httpd child running the results consumer"),
     AP_INIT_TAKE1("TilerTopicReplication", set_number, NUM(topic_replication, -1, 32, 1), RSRC_CONF,
                   "Replication factor for topics mod_tiler creates (-1: broker default)"),
+    AP_INIT_TAKE1("TilerTasksPartitions", set_number, NUM(tasks_partitions, 1, TILER_MAX_TASKS_PARTITIONS, 1), RSRC_CONF,
+                  "Partitions of the tasks topic: at least the worker threads of all hosts (an existing topic with fewer is grown)"),
     AP_INIT_TAKE1("TilerPreviewAbovePixels", set_number, NUM(preview_above_pixels, 0, APR_INT64_C(1) << 40, 0), RSRC_CONF,
                   "Job pages show a preview made from the result, not the result, above this many pixels"),
     { NULL }
@@ -218,6 +230,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->max_ops < 0) c->max_ops = TILER_MAX_OPS;
     if (c->produce_timeout_ms < 0) c->produce_timeout_ms = TILER_DEFAULT_PRODUCE_TIMEOUT_MS;
     if (c->topic_replication < -1) c->topic_replication = -1;
+    if (c->tasks_partitions < 0) c->tasks_partitions = TILER_TASKS_PARTITIONS;
     if (!c->htdocs_dir) c->htdocs_dir = TILER_HTDOCS_DIR;
     if (c->max_event_streams < 0) c->max_event_streams = TILER_DEFAULT_MAX_EVENT_STREAMS;
     if (c->stuck_seconds < 0) c->stuck_seconds = TILER_DEFAULT_STUCK_SECONDS;
@@ -265,6 +278,7 @@ static const global_only global_directives[] = {
     G("TilerWorkerGroup", worker_group, G_STR),
     G("TilerProduceTimeout", produce_timeout_ms, G_INT),
     G("TilerTopicReplication", topic_replication, G_INT),
+    G("TilerTasksPartitions", tasks_partitions, G_INT),
     G("TilerResendSeconds", resend_seconds, G_INT),
     G("TilerEncodeThreads", encode_threads, G_INT),
     G("TilerJobTTL", job_ttl_seconds, G_INT),

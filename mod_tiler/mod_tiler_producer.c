@@ -6,6 +6,7 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_rwlock.h>
+#include <http_main.h>   /* ap_server_conf */
 #include "tiler_image.h"
 #include "tiler_tile.h"
 
@@ -144,6 +145,21 @@ static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
         tiler_topics t = tiler_srv_topics(c);
         if ((n = lookup_partitions(c->topic_tasks, 5000)) > 0) break;
         if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) < 0) apr_sleep(apr_time_from_msec(200));
+    }
+    /* Fewer than TilerTasksPartitions: this child may have come before the
+     * results consumer grew the topic; grow it (once) rather than leave the
+     * new partitions, and the workers they are assigned to, without tasks. */
+    if (n > 0 && task_partitions <= 0 && n < c->tasks_partitions) {
+        char why[512];
+        tiler_topics t = tiler_srv_topics(c);
+        if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) < 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf, APLOGNO(30260)
+                         "tasks topic %s has %d partitions, fewer than TilerTasksPartitions %d: %s",
+                         c->topic_tasks, (int)n, c->tasks_partitions, why);
+        else {
+            int32_t grown = lookup_partitions(c->topic_tasks, 5000);
+            if (grown > n) n = grown;
+        }
     }
     if (n > 0) task_partitions = n;
     apr_thread_mutex_unlock(meta_lock);

@@ -13,6 +13,7 @@ static const char usage[] =
     "  -b, --brokers LIST        Kafka bootstrap servers (" TILER_DEFAULT_BROKERS ")\n"
     "  -g, --group NAME          consumer group (" TILER_DEFAULT_MONITOR_GROUP ")\n"
     "      --tasks-topic NAME, --results-topic NAME, --heartbeats-topic NAME, --dead-letter-topic NAME\n"
+    "      --tasks-partitions N  partitions of the tasks topic, 1..1024; an existing one with fewer is grown (12)\n"
     "      --workers-group NAME  the workers' consumer group, for backlog and owners (" TILER_DEFAULT_WORKER_GROUP ")\n"
     "      --suspect-after-missed N  heartbeats missed before a worker is suspect (2)\n"
     "      --dead-after-ms N     a worker silent this long is dead (15000)\n"
@@ -32,6 +33,7 @@ static const tiler_option options[] = {
     { "results-topic", 0, 1, 0 },
     { "heartbeats-topic", 0, 1, 0 },
     { "dead-letter-topic", 0, 1, 0 },
+    { "tasks-partitions", 0, 1, 0 },
     { "suspect-after-missed", 0, 1, 0 },
     { "dead-after-ms", 0, 1, 0 },
     { "forget-after-ms", 0, 1, 0 },
@@ -59,7 +61,13 @@ static int set(void *ctx, const char *key, const char *const *values, char *err,
     else if (!strcmp(key, "results-topic")) o->topics.results = v;
     else if (!strcmp(key, "heartbeats-topic")) o->topics.heartbeats = v;
     else if (!strcmp(key, "dead-letter-topic")) o->topics.dead_letters = v;
-    else if (!strcmp(key, "suspect-after-missed")) {
+    else if (!strcmp(key, "tasks-partitions")) {
+        if (in_range(v, 1, TILER_MAX_TASKS_PARTITIONS, &n) < 0) {
+            snprintf(err, errlen, "tasks-partitions '%s' is not in 1..%d", v, TILER_MAX_TASKS_PARTITIONS);
+            return -1;
+        }
+        o->topics.tasks_partitions = (int)n;
+    } else if (!strcmp(key, "suspect-after-missed")) {
         if (in_range(v, 1, 100, &n) < 0) { snprintf(err, errlen, "suspect-after-missed '%s' is not in 1..100", v); return -1; }
         o->suspect_after_missed = (int)n;
     } else if (!strcmp(key, "dead-after-ms")) {

@@ -18,6 +18,7 @@ static const char usage[] =
     "      --results-topic NAME  (" TILER_DEFAULT_TOPIC_RESULTS ")\n"
     "      --heartbeats-topic NAME (" TILER_DEFAULT_TOPIC_HEARTBEATS ")\n"
     "      --dead-letter-topic NAME  where undecodable or crashing tasks are copied (" TILER_DEFAULT_TOPIC_DEAD_LETTERS ")\n"
+    "      --tasks-partitions N  partitions of the tasks topic, 1..1024; an existing one with fewer is grown (12)\n"
     "      --max-crashes N       skip a task that crashed the worker N times (2)\n"
     "  -j, --threads N           processing threads, 1..64 (the number of CPUs)\n"
     "      --id ID               worker id in heartbeats (host-pid)\n"
@@ -39,6 +40,7 @@ static const tiler_option options[] = {
     { "results-topic", 0, 1, 0 },
     { "heartbeats-topic", 0, 1, 0 },
     { "dead-letter-topic", 0, 1, 0 },
+    { "tasks-partitions", 0, 1, 0 },
     { "max-crashes", 0, 1, 0 },
     { "threads", 'j', 1, 0 },
     { "id", 0, 1, 0 },
@@ -71,7 +73,12 @@ static int set(void *ctx, const char *key, const char *const *values, char *err,
     else if (!strcmp(key, "ops")) o->ops = v;
     else if (!strcmp(key, "format")) o->format = v;
     else if (!strcmp(key, "local")) { o->local_in = v; o->local_out = values[1]; }
-    else if (!strcmp(key, "max-crashes")) {
+    else if (!strcmp(key, "tasks-partitions")) {
+        if (in_range(v, 1, TILER_MAX_TASKS_PARTITIONS, &o->topics.tasks_partitions) < 0) {
+            snprintf(err, errlen, "tasks-partitions '%s' is not in 1..%d", v, TILER_MAX_TASKS_PARTITIONS);
+            return -1;
+        }
+    } else if (!strcmp(key, "max-crashes")) {
         if (in_range(v, 1, 100, &o->max_crashes) < 0) { snprintf(err, errlen, "max-crashes '%s' is not in 1..100", v); return -1; }
     } else if (!strcmp(key, "threads")) {
         if (in_range(v, 1, WORKER_MAX_THREADS, &o->threads) < 0) {
