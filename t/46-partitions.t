@@ -35,6 +35,11 @@ my $bad = TilerTest->new(name => 'partitions-bad', directives => "TilerTasksPart
 $bad->write_httpd_conf;
 my $out = `apache2 -f $bad->{dir}/httpd.conf -t 2>&1`;
 like($out, qr/TilerTasksPartitions: '0' is not a whole number in 1\.\.1024/, 'TilerTasksPartitions 0 is refused at startup');
+# Global only: there is one producer per child and one results consumer.
+$bad->{directives} = "<VirtualHost $bad->{http_host}:$bad->{http_port}>\nServerName other.test\nTilerTasksPartitions 30\n</VirtualHost>\n";
+$bad->write_httpd_conf;
+$out = `apache2 -f $bad->{dir}/httpd.conf -t 2>&1`;
+like($out, qr/AH30020: mod_tiler: TilerTasksPartitions is set in <VirtualHost other\.test:\d+>/, 'TilerTasksPartitions in a virtual host is refused');
 remove_tree($bad->dir);
 $out = `${\ $t->bin('tiler-worker/tiler-worker')} --tasks-partitions 1025 --foreground 2>&1`;
 like($out, qr/tasks-partitions '1025' is not in 1\.\.1024/, 'tiler-worker refuses --tasks-partitions 1025');
