@@ -181,6 +181,7 @@ static int grow_tasks(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, in
     rd_kafka_queue_t *q = NULL;
     rd_kafka_event_t *ev = NULL;
     const rd_kafka_topic_result_t **results;
+    rd_kafka_resp_err_t e;
     size_t n;
 
     if ((have = led_partitions(rk, tp->tasks, timeout_ms)) < 0) {
@@ -199,8 +200,8 @@ static int grow_tasks(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, in
     rd_kafka_CreatePartitions(rk, &np, 1, opts, q);
     if (!(ev = admin_wait(q, "adding partitions", timeout_ms, stopping, err, errlen))) goto out;
     results = rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
-    if (n == 1 && rd_kafka_topic_result_error(results[0])) {
-        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[0]);
+    if (n != 1) { snprintf(err, errlen, "growing topic %s: no answer for it", tp->tasks); goto out; }
+    if ((e = rd_kafka_topic_result_error(results[0]))) {
         if (e != RD_KAFKA_RESP_ERR_INVALID_PARTITIONS) {
             const char *msg = rd_kafka_topic_result_error_string(results[0]);
             snprintf(err, errlen, "growing topic %s to %d partitions: %s", tp->tasks, want, msg ? msg : rd_kafka_err2str(e));
