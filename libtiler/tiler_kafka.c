@@ -86,11 +86,6 @@ static rd_kafka_NewTopic_t *new_topic(const char *name, int partitions, int repl
  * does not sit out a whole timeout on a broker that does not answer. */
 #define TILER_STOP_SLICE_MS 200
 
-/* 1 when the broker's metadata lists every topic with a leader for each
- * partition. CreateTopics answers once the controller has the topics; the
- * broker that serves metadata can learn of them a moment later, and a
- * consumer that subscribes in between logs "Subscribed topic not
- * available" for a topic that exists. */
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -98,6 +93,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* 1 when the broker's metadata lists every topic with a leader for each
+ * partition. CreateTopics answers once the controller has the topics; the
+ * broker that serves metadata can learn of them a moment later, and a
+ * consumer that subscribes in between logs "Subscribed topic not
+ * available" for a topic that exists. */
 static int topics_visible(rd_kafka_t *rk, const char *const names[4], int timeout_ms)
 {
     const struct rd_kafka_metadata *md;
