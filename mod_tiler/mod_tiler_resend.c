@@ -167,9 +167,15 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     }
 #endif
     tiler_grid_init(&grid, w, h, job->tile_size, (uint32_t)tiler_chain_halo(&chain));
+    /* The attempt is counted before its tiles leave: they can come back
+     * and finish the job before producing returns, and the job must then
+     * already say it was resent. */
+    if (tiler_store_note_resend(store, job->id) < 0) {
+        *reason = tiler_store_error(store);
+        return -1;
+    }
     if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, missing, &delivered, reason) != OK) return -1;
-    if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0
-        || tiler_store_note_resend(store, job->id) < 0) {
+    if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
         *reason = tiler_store_error(store);
         return -1;
     }
