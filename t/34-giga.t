@@ -145,4 +145,8 @@ ok($peak_disk <= $upload + $result + 16 * $row,
 is(join(' ', map { s{.*/}{}r } glob("$dir/*")), 'result', 'the finished job holds only its result');
 
 $t->finish;
+# The topics keep their messages for a day: 4 GiB of results on the
+# broker's disk for every run, unless deleted.
+is(system($t->bin('t/tools/tiler-deltopics'), $t->{brokers}, sort values %{ $t->{topics} }), 0,
+   'the test\'s topics are deleted from the broker');
 done_testing;
