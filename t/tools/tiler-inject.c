@@ -45,7 +45,17 @@ static int skip(const char *brokers, const char *topic, const char *group)
         if (e) return fail("watermarks", rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id)->offset = hi;
     }
-    if ((e = rd_kafka_commit(rk, l, 0))) return fail("commit", rd_kafka_err2str(e));
+    /* A commit from outside the group is taken only once the group is
+     * empty: a worker that was just stopped may still be a member until its
+     * leave (or its session timeout, 6 s) is through. Ask again meanwhile. */
+    for (i = 0; (e = rd_kafka_commit(rk, l, 0)) && i < 150; i++) {
+        if (e != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID && e != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
+            && e != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION && e != RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS
+            && e != RD_KAFKA_RESP_ERR_NOT_COORDINATOR)
+            break;
+        usleep(200000);
+    }
+    if (e) return fail("commit", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
