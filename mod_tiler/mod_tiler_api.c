@@ -204,6 +204,8 @@ int tiler_api_handler(request_rec *r)
     if (n && uri[n - 1] == '/')
         return tiler_static_file(r, "index.html");
     /* The bare Location: its pages use relative links, so add the slash. */
-    apr_table_setn(r->headers_out, "Location", apr_pstrcat(r->pool, uri, "/", NULL));
+    /* r->uri is decoded: escape it again, or a control character in the
+     * request would make httpd refuse our own Location header. */
+    apr_table_setn(r->headers_out, "Location", apr_pstrcat(r->pool, ap_os_escape_path(r->pool, uri, 1), "/", NULL));
     return HTTP_MOVED_PERMANENTLY;
 }

@@ -248,7 +248,7 @@ int tiler_create_job(request_rec *r, const char *base)
     halo = (uint32_t)tiler_chain_halo(&chain);
     tiler_chain_format(&chain, canon, sizeof(canon));
     if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
-    if (!(f = fopen(input, "rb"))) BAIL(HTTP_INTERNAL_SERVER_ERROR, "spool_error", "the upload cannot be read back");
+    if (!(f = fopen(input, "rb"))) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the upload cannot be read back");
     probe = tiler_probe_file(f, &in_fmt, &w, &h, err, sizeof(err));
     whole = probe < 0 ? NULL : tiler_decodes_whole(f, in_fmt);
     fclose(f);

@@ -193,11 +193,13 @@ int tiler_job_result(request_rec *r, const char *id)
     char path[4096], thumb[4200];
     int sent, side = 0;
 
-    if (r->args && !strcmp(r->args, "preview")) {
+    if (r->args && (!strcmp(r->args, "preview") || !strcmp(r->args, "preview="))) {
         side = -1;
     } else if (r->args) {
         char *end;
         long v;
+        if (strstr(r->args, "thumb=") && strstr(r->args, "preview"))
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "give thumb=N or preview, not both");
         if (strncmp(r->args, "thumb=", 6) || strchr(r->args, '&'))
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "the only parameters here are thumb=N and preview");
         v = strtol(r->args + 6, &end, 10);

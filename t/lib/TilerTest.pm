@@ -109,6 +109,8 @@ PidFile "$d/run/httpd.pid"
 DefaultRuntimeDir "$d/run"
 ErrorLog "$d/logs/error.log"
 LogLevel warn tiler:info
+# As Debian's conf-available/security.conf: TRACE echoes requests back.
+TraceEnable Off
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule authn_core_module $mods/mod_authn_core.so
