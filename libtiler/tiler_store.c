@@ -1,4 +1,5 @@
 #include "tiler_store.h"
+#include "tiler_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +201,7 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         goto bad;
     for (i = 0; schema[i]; i++)
         if (sqlite3_exec(s->db, schema[i], NULL, NULL, NULL) != SQLITE_OK) goto bad;
+    if (tiler_metrics_schema(s->db) != SQLITE_OK) goto bad;
     /* Stores made before the column existed. */
     if (!has_column(s, "updated")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN updated INTEGER", NULL, NULL, NULL);
     if (!has_column(s, "resends"))

@@ -14,6 +14,7 @@
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_jpeg_out.h"
+#include "tiler_metrics.h"
 #include "tiler_png.h"
 #include "tiler_spool.h"
 
@@ -419,8 +420,12 @@ static void finish_now(tiler_encoder *e, const char *id)
     apr_pool_t *p;
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
+        apr_time_t t0 = apr_time_now();
         if (in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
         else tiler_encode_jpeg_result(e->s, st, &job, p);
+        if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,
+                         tiler_store_error(st));
     }
     apr_pool_destroy(p);
 }

@@ -24,6 +24,7 @@
 #include "tiler_grid.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
+#include "tiler_metrics.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
 
@@ -175,7 +176,8 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         return -1;
     }
     if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, missing, &delivered, reason) != OK) return -1;
-    if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
+    if (tiler_metrics_add(store, TILER_M_TILES_RESENT, missing->nelts) < 0
+        || tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
         *reason = tiler_store_error(store);
         return -1;
     }

@@ -8,6 +8,7 @@
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
 #include "tiler_id.h"
+#include "tiler_metrics.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
@@ -83,6 +84,9 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
         return 0;
     }
     tiler_id_to_hex(msg.job_id, id);
+    /* Each report counts, whatever became of its job (a tile seen again
+     * after a restart of this consumer counts again). */
+    if (msg.kind == TILER_MSG_FAILURE && tiler_metrics_add(x->store, TILER_M_TILES_DEAD, 1) < 0) return -1;
     rc = tiler_store_get_job(x->store, id, &job, p);
     if (rc < 0) return -1;
     if (rc == 1 || (strcmp(job.state, "queued") && strcmp(job.state, "running"))) {
@@ -170,12 +174,37 @@ static void catch_up(results_ctx *x, apr_pool_t *p)
         for (i = 0; i < ids->nelts; i++) tiler_encoder_finish(x->encoder, APR_ARRAY_IDX(ids, i, const char *));
 }
 
-/* Removes finished jobs older than TilerJobTTL, files and rows. */
+/* Results in Kafka not yet read on the partitions this consumer holds,
+ * from the high watermarks its fetches last saw (no broker round trip). */
+static int64_t lag(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int64_t sum = 0, lo, hi;
+    int i;
+    if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts) return 0;
+    rd_kafka_position(rk, parts);
+    for (i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *t = &parts->elems[i];
+        if (rd_kafka_get_watermark_offsets(rk, t->topic, t->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+            continue;
+        sum += hi - (t->offset >= 0 ? t->offset : lo);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return sum;
+}
+
+/* Notes this consumer alive (GET {loc}/api/health) with its lag
+ * ({loc}/metrics), and removes finished jobs older than TilerJobTTL, files
+ * and rows. */
 static void sweep(results_ctx *x, apr_pool_t *p)
 {
     apr_array_header_t *ids;
     int i;
     x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
+    if (tiler_metrics_set(x->store, TILER_M_RC_SEEN, apr_time_now()) < 0
+        || tiler_metrics_set(x->store, TILER_M_RC_LAG, lag(x->consumer)) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30320) "results consumer: cannot note itself in the store: %s",
+                     tiler_store_error(x->store));
     tiler_resend_kick(x->resend, x->consumer);
     if (x->c->job_ttl_seconds <= 0) return;
     if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;

@@ -116,6 +116,7 @@ LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule authn_file_module $mods/mod_authn_file.so
 LoadModule authz_user_module $mods/mod_authz_user.so
+LoadModule authz_host_module $mods/mod_authz_host.so
 LoadModule auth_basic_module $mods/mod_auth_basic.so
 LoadModule tiler_module "$BUILD/mod_tiler/.libs/mod_tiler.so"
 $user
