@@ -46,19 +46,22 @@ const char *tiler_metrics_count_row(const tiler_histogram *h, apr_pool_t *p)
 static char *job_end_trigger(void)
 {
     const tiler_histogram *h = &tiler_h_job_seconds;
-    char cases[1024] = "";
+    char cases[2048] = "";
     size_t off = 0;
-    int i;
-    for (i = 0; i < h->n; i++)
-        off += (size_t)snprintf(cases + off, sizeof(cases) - off, "WHEN (NEW.finished - NEW.created) <= %.0f THEN %d ",
-                                h->le[i] * 1e6, i);
+    int i, n;
+    for (i = 0; i < h->n; i++) {
+        n = snprintf(cases + off, sizeof(cases) - off, "WHEN (NEW.finished - NEW.created) <= %.0f THEN %d ",
+                     h->le[i] * 1e6, i);
+        if (n < 0 || (size_t)n >= sizeof(cases) - off) return NULL;   /* more buckets than room: refuse */
+        off += (size_t)n;
+    }
     return sqlite3_mprintf(
         "CREATE TRIGGER IF NOT EXISTS metrics_v1_job_end AFTER UPDATE OF state ON jobs"
         " WHEN NEW.state IN ('done', 'failed') AND OLD.state IN ('queued', 'running') BEGIN "
         UPSERT_ADD("'jobs_' || NEW.state || '_total'", "1")
         " INSERT INTO metrics (name, value) SELECT '%s:' || CASE %s ELSE %d END, 1 WHERE NEW.state = 'done'"
         " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value;"
-        " INSERT INTO metrics (name, value) SELECT '%s:sum_us', NEW.finished - NEW.created WHERE NEW.state = 'done'"
+        " INSERT INTO metrics (name, value) SELECT '%s:sum_us', max(0, NEW.finished - NEW.created) WHERE NEW.state = 'done'"
         " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value;"
         " INSERT INTO metrics (name, value) SELECT '%s:count', 1 WHERE NEW.state = 'done'"
         " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value;"
@@ -77,6 +80,14 @@ int tiler_metrics_schema(sqlite3 *db)
             UPSERT_ADD("'" TILER_M_TILES_ASSEMBLED "'", "1") " END",
         "CREATE TRIGGER IF NOT EXISTS metrics_v1_resend AFTER UPDATE OF resends ON jobs"
             " WHEN NEW.resends > OLD.resends BEGIN " UPSERT_ADD("'" TILER_M_RESEND_ROUNDS "'", "1") " END",
+        /* Tiles a worker gave up on, once each however often the report is
+         * read again (a results consumer that restarts, or moves). */
+        "CREATE TABLE IF NOT EXISTS dead_tiles (job TEXT NOT NULL, idx INTEGER NOT NULL,"
+            " PRIMARY KEY (job, idx)) WITHOUT ROWID",
+        "CREATE TRIGGER IF NOT EXISTS metrics_v1_dead_tile AFTER INSERT ON dead_tiles BEGIN "
+            UPSERT_ADD("'" TILER_M_TILES_DEAD "'", "1") " END",
+        "CREATE TRIGGER IF NOT EXISTS metrics_v1_job_gone AFTER DELETE ON jobs BEGIN"
+            " DELETE FROM dead_tiles WHERE job = OLD.id; END",
         NULL
     };
     char *sql;
@@ -94,10 +105,11 @@ static int exec_bound(tiler_store *s, const char *sql, const char *name, int64_t
     sqlite3 *db = tiler_store_connection(s);
     sqlite3_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return tiler_store_fail(s);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, v);
     rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) tiler_store_fail(s);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -131,12 +143,16 @@ static int observe_rows(tiler_store *s, const tiler_histogram *h, double seconds
 
 static int begin(tiler_store *s)
 {
-    return sqlite3_exec(tiler_store_connection(s), "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    return sqlite3_exec(tiler_store_connection(s), "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : tiler_store_fail(s);
 }
 
+/* Commits (rc 0) or rolls back; a COMMIT that fails (busy, full) is rolled
+ * back too, so that the connection never keeps the write lock. */
 static int end(tiler_store *s, int rc)
 {
-    if (sqlite3_exec(tiler_store_connection(s), rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = -1;
+    sqlite3 *db = tiler_store_connection(s);
+    if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = tiler_store_fail(s);
+    if (rc && sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 
@@ -157,18 +173,37 @@ int tiler_metrics_upload(tiler_store *s, int64_t bytes, int64_t tiles, double fi
     return end(s, rc);
 }
 
+int tiler_metrics_dead_tile(tiler_store *s, const char *job, uint32_t idx)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (sqlite3_prepare_v2(tiler_store_connection(s),
+                           "INSERT OR IGNORE INTO dead_tiles (job, idx) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return tiler_store_fail(s);
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, idx);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) tiler_store_fail(s);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int tiler_metrics_read(tiler_store *s, apr_hash_t **rows, apr_pool_t *p)
 {
     sqlite3_stmt *st;
     int rc;
     *rows = apr_hash_make(p);
     if (sqlite3_prepare_v2(tiler_store_connection(s), "SELECT name, value FROM metrics", -1, &st, NULL) != SQLITE_OK)
-        return -1;
+        return tiler_store_fail(s);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(st, 0);
         int64_t *v = apr_palloc(p, sizeof(*v));
+        if (!name) continue;   /* out of memory in SQLite */
         *v = sqlite3_column_int64(st, 1);
-        apr_hash_set(*rows, apr_pstrdup(p, (const char *)sqlite3_column_text(st, 0)), APR_HASH_KEY_STRING, v);
+        apr_hash_set(*rows, apr_pstrdup(p, (const char *)name), APR_HASH_KEY_STRING, v);
     }
+    if (rc != SQLITE_DONE) tiler_store_fail(s);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -181,16 +216,26 @@ int tiler_metrics_job_states(tiler_store *s, int64_t counts[4])
     memset(counts, 0, 4 * sizeof(counts[0]));
     if (sqlite3_prepare_v2(tiler_store_connection(s), "SELECT state, COUNT(*) FROM jobs GROUP BY state", -1, &st, NULL)
         != SQLITE_OK)
-        return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        for (i = 0; i < 4; i++)
-            if (!strcmp((const char *)sqlite3_column_text(st, 0), states[i])) counts[i] = sqlite3_column_int64(st, 1);
+        return tiler_store_fail(s);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *state = sqlite3_column_text(st, 0);
+        for (i = 0; state && i < 4; i++)
+            if (!strcmp((const char *)state, states[i])) counts[i] = sqlite3_column_int64(st, 1);
+    }
+    if (rc != SQLITE_DONE) tiler_store_fail(s);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int tiler_metrics_probe_write(tiler_store *s)
+int tiler_metrics_probe_write(tiler_store *s, int wait_ms)
 {
-    if (begin(s) < 0) return -1;
-    return sqlite3_exec(tiler_store_connection(s), "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    sqlite3 *db = tiler_store_connection(s);
+    int rc;
+    /* A health check must answer soon: wait wait_ms for the lock, not the
+     * store's usual 10 s. */
+    sqlite3_busy_timeout(db, wait_ms);
+    rc = begin(s);
+    if (!rc && sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) rc = tiler_store_fail(s);
+    sqlite3_busy_timeout(db, TILER_STORE_BUSY_MS);
+    return rc;
 }

@@ -23,11 +23,14 @@ struct sqlite3;
 #define TILER_M_RESEND_ROUNDS "resend_rounds_total"      /* trigger */
 #define TILER_M_TILES_PRODUCED "tiles_produced_total"
 #define TILER_M_TILES_RESENT "tiles_resent_total"
-#define TILER_M_TILES_DEAD "tiles_dead_lettered_total"
+#define TILER_M_TILES_DEAD "tiles_dead_lettered_total"      /* trigger */
 #define TILER_M_UPLOAD_BYTES "upload_bytes_total"
 #define TILER_M_SERVED_BYTES "served_bytes_total"
 #define TILER_M_RC_SEEN "results_consumer_seen_us"      /* gauge: apr_time_t of its last sweep */
 #define TILER_M_RC_LAG "results_consumer_lag"           /* gauge: results not yet read */
+/* The results consumer notes itself every 5 s: three missed sweeps and it
+ * is taken for gone (health check, tiler_results_consumer_up). */
+#define TILER_RC_STALE_US (15 * INT64_C(1000000))
 
 /* A histogram of seconds: upper bounds, ascending; +Inf is implied. */
 typedef struct {
@@ -56,6 +59,10 @@ int tiler_metrics_observe(tiler_store *s, const tiler_histogram *h, double secon
  * acknowledged by Kafka), and its first-tile and decode times. 0 or -1. */
 int tiler_metrics_upload(tiler_store *s, int64_t bytes, int64_t tiles, double first_tile_s, double decode_s);
 
+/* A worker gave up on tile idx of job (its failure report): counted once
+ * per tile of a job the store knows. 0 or -1. */
+int tiler_metrics_dead_tile(tiler_store *s, const char *job, uint32_t idx);
+
 /* Every row: name -> int64_t* (from p). 0 or -1. */
 int tiler_metrics_read(tiler_store *s, apr_hash_t **rows, apr_pool_t *p);
 /* Jobs in each state now: queued, running, done, failed. 0 or -1. */
@@ -67,8 +74,8 @@ const char *tiler_metrics_bucket_row(const tiler_histogram *h, int i, apr_pool_t
 const char *tiler_metrics_sum_row(const tiler_histogram *h, apr_pool_t *p);
 const char *tiler_metrics_count_row(const tiler_histogram *h, apr_pool_t *p);
 
-/* A cheap probe that the store can be written: takes the write lock and
- * lets go. 0 or -1. */
-int tiler_metrics_probe_write(tiler_store *s);
+/* A cheap probe that the store can be written: takes the write lock
+ * (waiting at most wait_ms for it) and lets go. 0 or -1. */
+int tiler_metrics_probe_write(tiler_store *s, int wait_ms);
 
 #endif

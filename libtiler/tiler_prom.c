@@ -99,14 +99,14 @@ void tiler_prom_store(tiler_prom *w, apr_hash_t *rows, const int64_t states[4], 
 
     family(w, "jobs", "gauge", "Jobs in the store, by state.");
     for (i = 0; i < 4; i++) sample(w, "jobs", apr_psprintf(w->pool, "state=\"%s\"", names[i]), (double)states[i]);
-    counter(w, rows, TILER_M_JOBS_CREATED, "Jobs accepted.");
+    counter(w, rows, TILER_M_JOBS_CREATED, "Jobs recorded (also those refused while their upload still decoded).");
     counter(w, rows, TILER_M_JOBS_DONE, "Jobs whose result was made.");
-    counter(w, rows, TILER_M_JOBS_FAILED, "Jobs that failed after being accepted.");
+    counter(w, rows, TILER_M_JOBS_FAILED, "Jobs that ended failed (Kafka refused their tiles, a worker gave up, no room...).");
     counter(w, rows, TILER_M_TILES_PRODUCED, "Tiles of uploads acknowledged by Kafka (tasks).");
     counter(w, rows, TILER_M_TILES_ASSEMBLED, "Result tiles written into their job's raster, each counted once.");
     counter(w, rows, TILER_M_TILES_RESENT, "Tiles found lost on the way and produced again.");
     counter(w, rows, TILER_M_RESEND_ROUNDS, "Times a job's lost tiles were produced again.");
-    counter(w, rows, TILER_M_TILES_DEAD, "Tiles a worker gave up on (sent to the dead-letter topic; their job fails).");
+    counter(w, rows, TILER_M_TILES_DEAD, "Tiles a worker gave up on (dead-lettered; their job fails), once each.");
     counter(w, rows, TILER_M_UPLOAD_BYTES, "Bytes of accepted uploads.");
     counter(w, rows, TILER_M_SERVED_BYTES, "Bytes of results and thumbnails sent.");
     for (i = 0; tiler_histograms[i]; i++) histogram(w, rows, tiler_histograms[i]);
@@ -116,6 +116,9 @@ void tiler_prom_store(tiler_prom *w, apr_hash_t *rows, const int64_t states[4], 
     family(w, "results_consumer_heartbeat_age_seconds", "gauge",
            "Since the results consumer last swept (every 5 s while it runs); -1 if it never has.");
     sample(w, "results_consumer_heartbeat_age_seconds", NULL, seen ? (double)(now - seen) / 1e6 : -1);
+    family(w, "results_consumer_up", "gauge",
+           "1 when a results consumer swept in the last 15 s (what GET {loc}/api/health checks), else 0.");
+    sample(w, "results_consumer_up", NULL, seen && now - seen <= TILER_RC_STALE_US ? 1 : 0);
 }
 
 /* One member of a yajl object, or NULL. */

@@ -84,6 +84,11 @@ static int fail(tiler_store *s)
     return -1;
 }
 
+int tiler_store_fail(tiler_store *s)
+{
+    return fail(s);
+}
+
 const char *tiler_store_error(tiler_store *s)
 {
     return s->last_error[0] ? s->last_error : "unknown store error";
@@ -196,7 +201,7 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
     }
     /* Every child and the results consumer write; WAL lets readers go on
      * meanwhile, and the busy timeout turns lock contention into waiting. */
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, TILER_STORE_BUSY_MS);
     if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
         goto bad;
     for (i = 0; schema[i]; i++)

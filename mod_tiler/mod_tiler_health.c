@@ -9,12 +9,16 @@
 #include "tiler_json.h"
 #include "tiler_metrics.h"
 
-/* The results consumer notes itself in the store every 5 s (its sweep):
- * three missed sweeps and it is taken for gone. */
-#define RESULTS_CONSUMER_STALE_S 15
 /* A broker that does not answer a metadata request in this long counts as
- * unreachable: the check must stay cheap enough to poll every second. */
+ * unreachable, and a store whose write lock is held this long as not
+ * writable: the check must answer soon, and stay cheap enough to poll every
+ * second. A broker that answered is not asked again for a second (per
+ * child). */
 #define KAFKA_PROBE_MS 1000
+#define STORE_PROBE_MS 250
+#define KAFKA_OK_FOR apr_time_from_sec(1)
+
+static apr_time_t kafka_ok_at;   /* a benign race: worst case one more probe */
 
 typedef struct {
     const char *name;
@@ -27,7 +31,7 @@ static void store_checks(request_rec *r, check *store, check *consumer)
     tiler_store *st = tiler_request_store(r);
     apr_hash_t *rows;
     const int64_t *seen;
-    if (!st || tiler_metrics_probe_write(st) < 0) {
+    if (!st || tiler_metrics_probe_write(st, STORE_PROBE_MS) < 0) {
         store->why = st ? apr_psprintf(r->pool, "the job store cannot be written: %s", tiler_store_error(st))
                         : "the job store cannot be opened";
         consumer->why = "unknown: the job store cannot be read";
@@ -40,7 +44,7 @@ static void store_checks(request_rec *r, check *store, check *consumer)
     }
     seen = apr_hash_get(rows, TILER_M_RC_SEEN, APR_HASH_KEY_STRING);
     if (!seen) consumer->why = "no results consumer has run yet";
-    else if (apr_time_now() - *seen > apr_time_from_sec(RESULTS_CONSUMER_STALE_S))
+    else if (apr_time_now() - *seen > TILER_RC_STALE_US)
         consumer->why = apr_psprintf(r->pool, "the results consumer was last seen %" APR_TIME_T_FMT " s ago",
                                      apr_time_sec(apr_time_now() - *seen));
     else consumer->ok = 1;
@@ -74,7 +78,9 @@ int tiler_health(request_rec *r)
 
     store_checks(r, &checks[0], &checks[3]);
     spool_check(r, &checks[1]);
-    if (!(checks[2].ok = tiler_producer_ready(KAFKA_PROBE_MS, why, sizeof(why)))) checks[2].why = apr_pstrdup(r->pool, why);
+    if (apr_time_now() - kafka_ok_at < KAFKA_OK_FOR) checks[2].ok = 1;
+    else if ((checks[2].ok = tiler_producer_ready(KAFKA_PROBE_MS, why, sizeof(why)))) kafka_ok_at = apr_time_now();
+    else checks[2].why = apr_pstrdup(r->pool, why);
     for (i = 0; i < 4 && !failed; i++)
         if (!checks[i].ok) failed = &checks[i];
 

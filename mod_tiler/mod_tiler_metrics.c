@@ -31,10 +31,14 @@ int tiler_metrics_page(request_rec *r)
 int tiler_metrics_log_transaction(request_rec *r)
 {
     tiler_store *store;
-    const char *uri = r->uri;
-    size_t n = strlen(uri);
-    if (!r->handler || strcmp(r->handler, "tiler") || r->method_number != M_GET || r->bytes_sent <= 0
-        || (r->status != HTTP_OK && r->status != HTTP_PARTIAL_CONTENT) || n < 7 || strcmp(uri + n - 7, "/result"))
+    size_t n;
+    /* Every request of the server is logged through here, also those httpd
+     * refused before it had a URI (a request line too long or malformed,
+     * a timeout): look at nothing else before the handler and the URI. */
+    if (!r->handler || strcmp(r->handler, "tiler") || !r->uri) return DECLINED;
+    n = strlen(r->uri);
+    if (r->method_number != M_GET || r->bytes_sent <= 0 || (r->status != HTTP_OK && r->status != HTTP_PARTIAL_CONTENT)
+        || n < 7 || strcmp(r->uri + n - 7, "/result"))
         return DECLINED;
     if ((store = tiler_request_store(r)) && tiler_metrics_add(store, TILER_M_SERVED_BYTES, r->bytes_sent) < 0)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30410) "bytes served not counted: %s",

@@ -176,11 +176,14 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         return -1;
     }
     if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, missing, &delivered, reason) != OK) return -1;
-    if (tiler_metrics_add(store, TILER_M_TILES_RESENT, missing->nelts) < 0
-        || tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
+    if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
         *reason = tiler_store_error(store);
         return -1;
     }
+    /* Only a number: a counter that cannot be written changes nothing else. */
+    if (tiler_metrics_add(store, TILER_M_TILES_RESENT, missing->nelts) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30708) "job %s: resent tiles not counted: %s", job->id,
+                     tiler_store_error(store));
     return 0;
 }
 

@@ -131,6 +131,20 @@ install_python_tools() {
     cp "$req" "$venv/requirements.txt"
 }
 
+# promtool from Debian's prometheus package, unpacked under ~/.cache/mod_tiler
+# rather than installed: installing the package would also start a
+# Prometheus server. t/48-metrics.t checks /metrics with it.
+install_promtool() {
+    local dir=${TILER_PROMTOOL_DIR:-$HOME/.cache/mod_tiler/promtool} tmp
+    [ -x "$dir/usr/bin/promtool" ] && return 0
+    say "promtool (apt-get download prometheus, unpacked into $dir)"
+    tmp=$(mktemp -d) && chmod 755 "$tmp" &&
+    (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) &&
+    mkdir -p "$dir" && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+    mkdir -p "$dir/usr/bin" && cp "$tmp/x/usr/bin/promtool" "$dir/usr/bin/" &&
+    rm -rf "$tmp"
+}
+
 # 0 when process $1 is alive and its command line has $2 (our binary, our
 # config file): a pid from a stale pid file may have been reused since by
 # some other process, which is not ours to signal.

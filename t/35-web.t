@@ -165,13 +165,16 @@ bad_form('field too large', 'bad_multipart', fields => [['ops', 'invert,' x 1000
     ok(-f $t->dir . "/spool/jobs/$job_id/thumb-64.png", 'cached in the spool');
     my ($again) = $t->request('GET', "/tiler/api/jobs/$job_id/result?thumb=64");
     is($again->{content}, $r->{content}, 'served again from the cache');
-    for my $q ('thumb=5', 'thumb=5000', 'thumb=abc', 'thumb=', 'size=64', 'thumb=64&x=1') {
+    for my $q ('thumb=5', 'thumb=5000', 'thumb=abc', 'thumb=', 'size=64', 'thumb=64&x=1', 'thumb=+64', 'thumb=064',
+               'thumb=%2064', 'thumb=64%00') {
         my ($b, $j) = $t->request('GET', "/tiler/api/jobs/$job_id/result?$q");
         is($b->{status}, 400, "?$q: 400");
     }
-    my ($both, $why) = $t->request('GET', "/tiler/api/jobs/$job_id/result?thumb=64&preview");
-    is($both->{status}, 400, 'thumb and preview together: 400');
-    like($why->{message}, qr/not both/, '...saying so');
+    for my $q ('thumb=64&preview', 'preview&thumb=64', 'preview=&thumb=64') {
+        my ($both, $why) = $t->request('GET', "/tiler/api/jobs/$job_id/result?$q");
+        is($both->{status}, 400, "?$q: thumb and preview together: 400");
+        like($why->{message} // '', qr/not both/, '...saying so');
+    }
     my ($pv) = $t->request('GET', "/tiler/api/jobs/$job_id/result?preview=");
     is($pv->{status}, 200, '?preview= (an empty value, as a form sends it) is ?preview');
 }

@@ -15,6 +15,8 @@ use TilerTest;
 
 my $venv = $ENV{TILER_PYVENV} // "$ENV{HOME}/.cache/mod_tiler/pyvenv";
 TilerTest::need(-x "$venv/bin/python", "prometheus_client in $venv (scripts/lib.sh install_python_tools)");
+my $promtool = ($ENV{TILER_PROMTOOL_DIR} // "$ENV{HOME}/.cache/mod_tiler/promtool") . '/usr/bin/promtool';
+TilerTest::need(-x $promtool, "promtool (scripts/lib.sh install_promtool)");
 
 my $t = TilerTest->new(name => 'metrics');
 $t->start_all(workers => 1);
@@ -34,8 +36,10 @@ sub scrape {
     like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, '...in the text format 0.0.4');
     my $file = $t->dir . '/metrics.txt';
     TilerTest::spew($file, $r->{content});
+    my $lint = `"$promtool" check metrics < "$file" 2>&1`;
+    is($?, 0, 'promtool check metrics: parsed, and nothing against the naming rules') or diag($lint);
     my $json = `"$venv/bin/python" "$FindBin::Bin/tools/prom-parse.py" < "$file" 2>&1`;
-    is($?, 0, "Prometheus's parser reads it") or diag($json);
+    is($?, 0, "prometheus_client's parser reads it (for the values)") or diag($json);
     my $samples = eval { decode_json($json) } || [];
     my %v;
     for my $s (@$samples) {
@@ -113,9 +117,11 @@ is($v->{tiler_monitor_up}, 1, 'the monitor snapshot is read');
 ok(defined $v->{'tiler_worker_tiles_done_total{worker=worker1-metrics}'}, 'per-worker tiles done');
 ok(defined $v->{'tiler_worker_heartbeat_age_seconds{worker=worker1-metrics}'}, 'per-worker heartbeat age');
 is(scalar(grep { /^tiler_tasks_backlog_messages\{partition=\d+\}$/ } keys %$v), 12, 'the tasks backlog of each of the 12 partitions');
-is($v->{tiler_results_consumer_lag_messages}, 0, 'the results consumer has read everything');
+ok(eventually(sub { (scrape()->{tiler_results_consumer_lag_messages} // -1) == 0 }),
+   'the results consumer has read everything (lag 0 at a sweep)');
 ok($v->{tiler_results_consumer_heartbeat_age_seconds} >= 0 && $v->{tiler_results_consumer_heartbeat_age_seconds} < 15,
    'its heartbeat is fresh');
+is($v->{tiler_results_consumer_up}, 1, 'it is up');
 
 # ---- across a graceful restart: the counters live in the store ----
 my $before = $t->results_consumer_pid;
@@ -127,6 +133,27 @@ is($after->{tiler_jobs_created_total}, 3, 'after graceful: jobs created still 3'
 is($after->{tiler_tiles_assembled_total}, $tiles, 'after graceful: tiles assembled kept');
 is($after->{tiler_served_bytes_total}, $served, 'after graceful: bytes served kept');
 is($after->{tiler_job_duration_seconds_count}, 3, 'after graceful: the histogram kept');
+# The new consumer has read nothing yet on its partitions: its lag is from
+# the group's committed offsets, not from the start of the retained log.
+ok(eventually(sub { my $m = scrape(); ($m->{tiler_results_consumer_heartbeat_age_seconds} // 99) < 5
+                      && defined $m->{tiler_results_consumer_lag_messages} && $m->{tiler_results_consumer_lag_messages} == 0 }, 30),
+   'after graceful: the moved consumer reports lag 0, not the retained results');
+
+# Requests httpd refuses before it has a URI are logged too (the metrics'
+# log hook sees them): a request line over LimitRequestLine, and a
+# malformed one. The child must live on (the error log check below
+# catches a crash).
+{
+    use IO::Socket::INET;
+    for my $line ('GET /' . ('a' x 9000) . " HTTP/1.1\r\nHost: x\r\n\r\n", "BLAH\r\n\r\n") {
+        my $sock = IO::Socket::INET->new(PeerAddr => $t->{http_host}, PeerPort => $t->{http_port}) or die $!;
+        print $sock $line;
+        my $answer = join '', <$sock>;
+        like($answer, qr{^HTTP/1\.1 (414|400)}, 'a request refused before it has a URI: ' . substr($answer, 9, 3));
+    }
+    my ($still) = $t->request('GET', '/tiler/api/jobs');
+    is($still->{status}, 200, 'the server answers on');
+}
 my ($del) = $t->request('DELETE', "/tiler/api/jobs/$jobs[0]{id}");
 is($del->{status}, 200, 'a job deleted');
 my $later = scrape();
@@ -142,7 +169,7 @@ my $dead_port = TilerTest::free_port(19990);
 my $d = TilerTest->new(name => 'unhealthy', brokers => "127.0.0.1:$dead_port",
                        # /metrics for the scraper only, as README shows.
                        directives => "TilerMaxUploadBytes 1099511627776\n"
-                                   . "<Location /tiler/metrics>\n    Require ip 192.0.2.7\n</Location>\n",
+                                   . "<LocationMatch \"/metrics\$\">\n    Require ip 192.0.2.7\n</LocationMatch>\n",
                        allow_log => [qr/AH30(?:201|301): kafka .*(?:Connection refused|brokers are down|Connect to)/,
                                      qr/AH30314: topics not ready yet/,
                                      # httpd's event MPM stopping while the
@@ -160,8 +187,10 @@ ok(!$j->{checks}{spool}{ok}, '...the spool has no room');
 ok(!$j->{checks}{kafka}{ok}, '...Kafka does not answer');
 like($j->{checks}{kafka}{error}, qr/no Kafka broker answers/, '...saying so');
 ok(!$j->{checks}{results_consumer}{ok}, '...and no results consumer has run');
-my ($m) = $d->request('GET', '/tiler/metrics');
-is($m->{status}, 403, '/metrics restricted to the scraper\'s address: 403 for anyone else');
+for my $path ('/tiler/metrics', '/tiler/x/metrics', '/tiler/jobs/x/metrics') {
+    my ($m) = $d->request('GET', $path);
+    is($m->{status}, 403, "$path restricted to the scraper's address: 403 for anyone else");
+}
 my ($jobs) = $d->request('GET', '/tiler/api/jobs');
 is($jobs->{status}, 200, '...while the rest of the Location answers');
 $d->finish;

@@ -9,6 +9,7 @@
 #include "tiler_metrics.h"
 #include "tiler_prom.h"
 #include "tiler_store.h"
+#include <sqlite3.h>
 
 static int64_t row(apr_hash_t *rows, const char *name)
 {
@@ -93,7 +94,7 @@ int main(void)
     ok(tiler_metrics_observe(s, &tiler_h_encode_seconds, 1e6) == 0, "an encode observed (+Inf)");
     ok(tiler_metrics_add(s, TILER_M_SERVED_BYTES, 10) == 0 && tiler_metrics_add(s, TILER_M_SERVED_BYTES, 32) == 0, "bytes served");
     ok(tiler_metrics_set(s, TILER_M_RC_LAG, 9) == 0 && tiler_metrics_set(s, TILER_M_RC_LAG, 4) == 0, "a gauge set twice");
-    ok(tiler_metrics_probe_write(s) == 0, "the write probe");
+    ok(tiler_metrics_probe_write(s, 100) == 0, "the write probe");
     tiler_metrics_read(s, &rows, p);
     ok(row(rows, TILER_M_SERVED_BYTES) == 42, "counters add");
     ok(row(rows, TILER_M_RC_LAG) == 4, "gauges keep the last value");
@@ -102,6 +103,36 @@ int main(void)
     ok(row(rows, "encode_seconds:0") == 1 && row(rows, "encode_seconds:12") == 1, "first bucket and +Inf");
     ok(tiler_metrics_job_states(s, states) == 0 && states[0] == 0 && states[1] == 0 && states[2] == 1 && states[3] == 1,
        "jobs by state: 1 done, 1 failed");
+
+    /* Dead-lettered tiles: once per tile of a known job. */
+    ok(tiler_metrics_dead_tile(s, b, 1) == 0 && tiler_metrics_dead_tile(s, b, 1) == 0 && tiler_metrics_dead_tile(s, b, 2) == 0,
+       "failure reports for tiles 1, 1 (again) and 2 of b");
+    ok(tiler_metrics_dead_tile(s, "00000000000000000000000000000000", 0) == 0, "and one for a job the store does not know");
+    tiler_metrics_read(s, &rows, p);
+    ok(row(rows, TILER_M_TILES_DEAD) == 2, "2 tiles dead-lettered (%lld)", (long long)row(rows, TILER_M_TILES_DEAD));
+    ok(tiler_store_delete_job(s, b) == 0 && tiler_metrics_dead_tile(s, b, 3) == 0, "b deleted, a late report for it");
+    tiler_metrics_read(s, &rows, p);
+    ok(row(rows, TILER_M_TILES_DEAD) == 2, "the count stays (counters never go down; a deleted job's reports do not count)");
+    ok(tiler_metrics_job_states(s, states) == 0 && states[3] == 0, "b no longer among the failed jobs");
+
+    /* The write probe against a held lock: fails within its wait, saying why. */
+    {
+        tiler_store *other;
+        apr_pool_t *q;
+        apr_time_t t0;
+        apr_pool_create(&q, p);
+        tiler_store_open(&other, tmpdir_path("jobs.db"), q, &err);
+        sqlite3_exec(tiler_store_connection(other), "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        t0 = apr_time_now();
+        rc = tiler_metrics_probe_write(s, 100);
+        ok(rc < 0 && apr_time_now() - t0 < apr_time_from_sec(5), "probe against a held write lock: fails without waiting 10 s");
+        ok(strstr(tiler_store_error(s), "locked") != NULL, "...saying so: %s", tiler_store_error(s));
+        ok(tiler_metrics_add(s, TILER_M_SERVED_BYTES, 1) < 0, "a counter write meanwhile fails");
+        sqlite3_exec(tiler_store_connection(other), "ROLLBACK", NULL, NULL, NULL);
+        ok(tiler_metrics_observe(s, &tiler_h_encode_seconds, 1) == 0, "and the store is writable again (no transaction left open)");
+        apr_pool_destroy(q);
+        states[3] = 1;   /* as before, for the rendering below */
+    }
 
     /* Reopened (another child, a restart): the same rows. */
     {
@@ -130,10 +161,10 @@ int main(void)
     ok(has_line(text, "tiler_served_bytes_total 42"), "bytes served");
     ok(has_line(text, "# TYPE tiler_encode_seconds histogram"), "histogram TYPE");
     ok(has_line(text, "tiler_encode_seconds_bucket{le=\"0.1\"} 1"), "first bucket");
-    ok(has_line(text, "tiler_encode_seconds_bucket{le=\"600\"} 1"), "buckets are cumulative");
-    ok(has_line(text, "tiler_encode_seconds_bucket{le=\"+Inf\"} 2"), "+Inf counts all");
-    ok(has_line(text, "tiler_encode_seconds_count 2"), "count");
-    ok(has_line(text, "tiler_encode_seconds_sum 1000000.05"), "sum in seconds");
+    ok(has_line(text, "tiler_encode_seconds_bucket{le=\"600\"} 2"), "buckets are cumulative");
+    ok(has_line(text, "tiler_encode_seconds_bucket{le=\"+Inf\"} 3"), "+Inf counts all");
+    ok(has_line(text, "tiler_encode_seconds_count 3"), "count");
+    ok(has_line(text, "tiler_encode_seconds_sum 1000001.05"), "sum in seconds");
     ok(has_line(text, "tiler_monitor_up 1"), "monitor up");
     ok(has_line(text, "tiler_worker_state{worker=\"w\\\"1\",state=\"alive\"} 1"), "worker state, label escaped");
     ok(has_line(text, "tiler_worker_state{worker=\"w\\\"1\",state=\"dead\"} 0"), "the other states 0");
@@ -141,6 +172,7 @@ int main(void)
     ok(has_line(text, "tiler_worker_tiles_per_second{worker=\"w\\\"1\"} 1.5"), "worker rate");
     ok(has_line(text, "tiler_tasks_backlog_messages{partition=\"1\"} 2"), "backlog per partition");
     ok(has_line(text, "tiler_results_consumer_heartbeat_age_seconds -1"), "a consumer never seen: -1");
+    ok(has_line(text, "tiler_results_consumer_up 0"), "...and not up");
     ok(!strcmp(tiler_prom_escape(p, "a\\b\"c\nd"), "a\\\\b\\\"c\\nd"), "escaping");
 
     w = tiler_prom_new(p);
