@@ -36,10 +36,37 @@ sub etc_apache2 {
     return scalar `find /etc/apache2 -printf '%p %y %m %l\\n' | sort; find /etc/apache2 -type f -print0 | sort -z | xargs -0 md5sum`;
 }
 
-# A run that died before purging leaves them installed: start clean.
-system("apt-get purge -y -qq @packages >/dev/null 2>&1") if grep { `dpkg-query -W -f='\${Status}' $_ 2>/dev/null` =~ /installed/ } @packages;
+# One run at a time on a machine: they share the system's apache2, dpkg and
+# the tiler user.
+open my $lock, '>', '/var/lock/mod_tiler-deb-test.lock' or die $!;
+flock($lock, 2) or die $!;
+
+# The system apache2 must be ours to start and stop.
+my $running = eval { TilerTest::slurp('/var/run/apache2/apache2.pid') =~ s/\s+//gr } // '';
+TilerTest::need(!($running && kill(0, $running)), "the system apache2 stopped (pid $running runs)");
+TilerTest::need(system("ss -Hltn 'sport = :80' | grep -q .") != 0, "port 80 free (Debian's ports.conf listens there)");
+
+# What a run that died midway left: the packages (installed, or removed with
+# their configs), the test's Listen conf.
+sub leftovers {
+    system('a2disconf -q tiler-test >/dev/null 2>&1; rm -f /etc/apache2/conf-available/tiler-test.conf');
+    system("apt-get purge -y -qq @packages >/dev/null 2>&1")
+        if grep { `dpkg-query -W -f='\${db:Status-Status}' $_ 2>/dev/null` =~ /installed|config-files/ } @packages;
+}
+leftovers();
 my $etc_before = etc_apache2();
 ok(!-e '/etc/apache2/mods-enabled/tiler.load', 'mod_tiler is not enabled before');
+my ($apache_pid, @daemons);
+# However the test ends: the daemons and apache2 stopped, the packages gone.
+END {
+    local $?;   # what the system() calls below leave must not become the test's exit code
+    if ($t && $> == 0) {
+        kill 'TERM', $_ for @daemons;
+        waitpid($_, 0) for @daemons;
+        system('apache2ctl stop >/dev/null 2>&1') if $apache_pid && kill(0, $apache_pid);
+        leftovers();
+    }
+}
 
 # ---- build, as README says: from the source tree, dpkg-buildpackage ----
 my $src = $t->dir . '/src/mod-tiler';
@@ -56,10 +83,30 @@ ok(!@warnings, 'and no warning (those explained are overridden in debian/*.linti
 
 # ---- install and enable ----
 run_ok("apt-get install -y -qq @debs", 'apt-get install ./libapache2-mod-tiler_*.deb ./tiler-worker_*.deb');
-run_ok('a2enmod tiler', 'a2enmod tiler');
-ok(-l '/etc/apache2/mods-enabled/tiler.load' && -l '/etc/apache2/mods-enabled/tiler.conf', 'tiler.load and tiler.conf enabled');
+ok(!-e '/etc/apache2/mods-enabled/tiler.load', 'installing does not enable the module (the admin does, once Kafka is configured)');
 ok(getpwnam('tiler'), 'the tiler system user exists');
+for my $f (qw(tiler-worker.conf tiler-monitor.conf)) {
+    my @st = stat "/etc/mod_tiler/$f";
+    ok(@st && ($st[2] & 07777) == 0640 && $st[4] == 0 && $st[5] == (getgrnam('tiler'))[2],
+       "/etc/mod_tiler/$f is root:tiler 0640 (it may hold Kafka credentials)");
+}
 run_ok('systemd-analyze verify tiler-monitor.service tiler-worker@1.service', 'systemd-analyze verify accepts both units');
+
+# apache2 runs first without the module, on a port of its own (in a conf
+# of its own, removed at the end; Debian's ports.conf still listens on 80).
+my $port = TilerTest::free_port(18600);
+TilerTest::spew('/etc/apache2/conf-available/tiler-test.conf', "Listen 127.0.0.1:$port\n");
+run_ok('a2enconf tiler-test', 'a test Listen port enabled');
+my $log_from = -s '/var/log/apache2/error.log' // 0;
+run_ok('apache2ctl start', 'apache2ctl start (without mod_tiler)');
+my $http = HTTP::Tiny->new(timeout => 60);
+my $base = "http://127.0.0.1:$port/tiler";
+my $before;
+for (1 .. 100) { $before = $http->get("$base/api/jobs"); last if $before->{status} != 599; sleep 0.1 }
+is($before->{status}, 404, 'no mod_tiler yet: 404');
+# It answers, so its pid file is written.
+$apache_pid = eval { TilerTest::slurp('/var/run/apache2/apache2.pid') =~ s/\s+//gr };
+ok($apache_pid && kill(0, $apache_pid), 'apache2 runs with its pid file (' . ($apache_pid // 'none') . ')');
 
 # ---- configure, as an admin edits the shipped files ----
 my %topics = %{ $t->{topics} };
@@ -95,25 +142,25 @@ for my $d (['worker', 'workers'], ['monitor', 'monitor']) {
             : ([qr/^workers-group = .*$/m, "workers-group = $groups{workers}"]),
     ]);
 }
-# A port of its own, in a conf of its own (removed at the end); Debian's
-# ports.conf still has apache2 listen on 80.
-my $port = TilerTest::free_port(18600);
-my $port80_free = system("ss -Hltn 'sport = :80' | grep -q .") != 0;
-ok($port80_free, 'port 80 is free (Debian\'s ports.conf listens there)');
-TilerTest::spew('/etc/apache2/conf-available/tiler-test.conf', "Listen 127.0.0.1:$port\n");
-run_ok('a2enconf tiler-test', 'a test Listen port enabled');
+# Then, as README says: a2enmod tiler, apache2ctl graceful.
+run_ok('a2enmod tiler', 'a2enmod tiler');
+ok(-l '/etc/apache2/mods-enabled/tiler.load' && -l '/etc/apache2/mods-enabled/tiler.conf', 'tiler.load and tiler.conf enabled');
 run_ok('apache2ctl configtest', 'apache2ctl configtest');
-my $log_from = -s '/var/log/apache2/error.log' // 0;
-run_ok('apache2ctl start', 'apache2ctl start');
-my $http = HTTP::Tiny->new(timeout => 60);
-my $base = "http://127.0.0.1:$port/tiler";
+run_ok('apache2ctl graceful', 'apache2ctl graceful');
 my $up;
-for (1 .. 100) { my $r = $http->get("$base/api/jobs"); if ($r->{status} == 200) { $up = 1; last } sleep 0.1 }
+for (1 .. 200) { my $r = $http->get("$base/api/jobs"); if ($r->{status} == 200) { $up = 1; last } sleep 0.1 }
 ok($up, "the module answers at $base");
+my $started;
+for (1 .. 100) {
+    open my $el, '<', '/var/log/apache2/error.log';
+    seek $el, $log_from, 0 if $el;
+    last if ($started) = grep { /\[tiler:info\].*AH30003: mod_tiler ready/ } ($el ? <$el> : ());
+    sleep 0.1;
+}
+ok($started, 'its start is in the error log (tiler.conf sets LogLevel tiler:info)');
 
 # ---- the daemons: systemd where it runs, else the units' command lines ----
 my $systemd = -d '/run/systemd/system';
-my @daemons;
 if ($systemd) {
     run_ok('systemctl start tiler-monitor.service tiler-worker@1.service', 'systemctl start tiler-monitor tiler-worker@1');
 } else {
@@ -121,6 +168,7 @@ if ($systemd) {
         my $text = TilerTest::slurp("/lib/systemd/system/$unit->[0]");
         my ($exec) = $text =~ /^ExecStart=(.*)$/m;
         my ($user) = $text =~ /^User=(\S+)$/m;
+        my ($umask) = $text =~ /^UMask=(\d+)$/m;
         my ($state) = $text =~ /^StateDirectory=(\S+)$/m;
         chomp(my $host = `hostname`);
         $exec =~ s/%H/$host/g;
@@ -134,7 +182,11 @@ if ($systemd) {
         if (!$pid) {
             open STDOUT, '>', $log; open STDERR, '>&', \*STDOUT;
             setpgrp(0, 0);
-            exec('setpriv', "--reuid=$user", "--regid=$user", '--init-groups', split(' ', $exec));
+            umask oct($umask // '0022');
+            # What of the unit's sandbox setpriv can give: its user, no new
+            # privileges, no capabilities.
+            exec('setpriv', "--reuid=$user", "--regid=$user", '--init-groups', '--no-new-privs', '--bounding-set=-all',
+                 split(' ', $exec));
             exit 127;
         }
         push @daemons, $pid;
@@ -172,13 +224,13 @@ ok($same, "the result is local mode's: $cmp");
 # ---- stop, purge, and /etc/apache2 as it was ----
 if ($systemd) { system('systemctl stop tiler-monitor.service tiler-worker@1.service') }
 for my $pid (@daemons) { kill 'TERM', $pid; waitpid($pid, 0); is($? >> 8, 0, "daemon $pid stopped cleanly") }
+@daemons = ();
 # Debian's envvars put the pid file in /var/run/apache2 (other httpds of
 # the test suite may run meanwhile: only this one is waited for).
-my $main_pid = eval { TilerTest::slurp('/var/run/apache2/apache2.pid') =~ s/\s+//gr } // '';
 run_ok('apache2ctl stop', 'apache2ctl stop');
 my $gone;
-for (1 .. 100) { if (!$main_pid || !kill(0, $main_pid)) { $gone = 1; last } sleep 0.1 }
-ok($main_pid && $gone, "apache2 (pid $main_pid) stopped");
+for (1 .. 100) { if (!$apache_pid || !kill(0, $apache_pid)) { $gone = 1; last } sleep 0.1 }
+ok($apache_pid && $gone, "apache2 (pid " . ($apache_pid // '?') . ") stopped");
 open my $log, '<', '/var/log/apache2/error.log';
 seek $log, $log_from, 0 if $log;
 my @bad = grep { /\[(?:[a-z_]+:)?(?:warn|error|crit|alert|emerg)\]|Segmentation|AH00052/ } ($log ? <$log> : ());
