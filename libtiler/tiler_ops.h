@@ -5,12 +5,16 @@
 #include <stddef.h>
 #include "tiler_defaults.h"
 
-typedef enum { TILER_OP_GRAYSCALE = 1, TILER_OP_INVERT = 2, TILER_OP_BLUR = 3 } tiler_op_kind;
+typedef enum {
+    TILER_OP_GRAYSCALE = 1, TILER_OP_INVERT = 2, TILER_OP_BLUR = 3,
+    TILER_OP_SHARPEN, TILER_OP_EDGES, TILER_OP_BRIGHTNESS, TILER_OP_CONTRAST, TILER_OP_GAMMA, TILER_OP_THRESHOLD
+} tiler_op_kind;
 
 typedef struct {
     tiler_op_kind kind;
-    double sigma;   /* blur only */
-    int radius;     /* blur only: ceil(3 * sigma) */
+    double sigma;   /* blur, sharpen */
+    double value;   /* sharpen: amount; brightness: delta; contrast: factor; gamma: g; threshold: t */
+    int radius;     /* pixels of context it reads around each pixel: blur and sharpen ceil(3 * sigma), edges 1 */
 } tiler_op;
 
 typedef struct {
@@ -31,5 +35,10 @@ int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len);
 int tiler_chain_halo(const tiler_chain *chain);
 
 int tiler_blur_radius(double sigma);
+
+/* 1 when the chain's result has red = green = blue everywhere (grayscale,
+ * edges or threshold, and every op after them treats the channels alike):
+ * a grey PNG then holds it. */
+int tiler_chain_gray(const tiler_chain *chain);
 
 #endif
