@@ -29,9 +29,23 @@
       chainList.appendChild(li);
     });
   }
+  // Each op's one parameter (sharpen's sigma; its amount stays 1 here, the
+  // text field takes sharpen:SIGMA:AMOUNT): label, range, default.
+  const params = {
+    blur: ['sigma', 0.1, 64, 0.1, 3], sharpen: ['sigma', 0.1, 16, 0.1, 1],
+    brightness: ['delta', -255, 255, 1, 20], contrast: ['factor', 0, 10, 0.1, 1.5],
+    gamma: ['gamma', 0.1, 10, 0.1, 2.2], threshold: ['threshold', 0, 255, 1, 128],
+  };
+  const kindSel = $('op-kind'), param = $('sigma'), paramLabel = $('param-label');
+  kindSel.addEventListener('change', () => {
+    const p = params[kindSel.value];
+    param.hidden = paramLabel.hidden = !p;
+    if (!p) return;
+    [paramLabel.textContent, param.min, param.max, param.step, param.value] = p;
+  });
   $('add-op').addEventListener('click', () => {
-    const kind = $('op-kind').value;
-    const item = kind === 'blur' ? 'blur:' + Number($('sigma').value) : kind;
+    const kind = kindSel.value;
+    const item = params[kind] ? kind + ':' + Number(param.value) : kind;
     ops.value = chainItems().concat([item]).join(',');
     renderChain();
   });

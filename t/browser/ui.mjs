@@ -36,6 +36,11 @@ try {
   await page.click('#add-op');
   await page.selectOption('#op-kind', 'invert');
   await page.click('#add-op');
+  await page.selectOption('#op-kind', 'edges');
+  check(!(await page.isVisible('#sigma')), 'edges takes no parameter: its field hides');
+  await page.selectOption('#op-kind', 'threshold');
+  check((await page.isVisible('#sigma')) && (await page.textContent('#param-label')) === 'threshold'
+        && (await page.inputValue('#sigma')) === '128', 'threshold: its parameter, named, with its default');
   const ops = await page.inputValue('#ops');
   check(ops === 'grayscale,blur:2,invert', `the builder made the chain (${ops})`);
   check((await page.locator('#chain li').count()) === 3, 'the chain lists three ops');
