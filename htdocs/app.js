@@ -29,23 +29,28 @@
       chainList.appendChild(li);
     });
   }
-  // Each op's one parameter (sharpen's sigma; its amount stays 1 here, the
-  // text field takes sharpen:SIGMA:AMOUNT): label, range, default.
+  // Each op's parameter: label, range, step, default (sharpen also has
+  // its amount). The fields belong to a form of their own, so a value the
+  // browser finds out of step never blocks the upload.
   const params = {
-    blur: ['sigma', 0.1, 64, 0.1, 3], sharpen: ['sigma', 0.1, 16, 0.1, 1],
-    brightness: ['delta', -255, 255, 1, 20], contrast: ['factor', 0, 10, 0.1, 1.5],
-    gamma: ['gamma', 0.1, 10, 0.1, 2.2], threshold: ['threshold', 0, 255, 1, 128],
+    blur: ['sigma', 0.1, 64, 'any', 3], sharpen: ['sigma', 0.1, 16, 'any', 1],
+    brightness: ['delta', -255, 255, 1, 20], contrast: ['factor', 0, 10, 'any', 1.5],
+    gamma: ['gamma', 0.1, 10, 'any', 2.2], threshold: ['threshold', 0, 255, 1, 128],
   };
   const kindSel = $('op-kind'), param = $('sigma'), paramLabel = $('param-label');
-  kindSel.addEventListener('change', () => {
+  const amount = $('amount'), amountLabel = $('amount-label');
+  function showParams() {
     const p = params[kindSel.value];
     param.hidden = paramLabel.hidden = !p;
-    if (!p) return;
-    [paramLabel.textContent, param.min, param.max, param.step, param.value] = p;
-  });
+    amount.hidden = amountLabel.hidden = kindSel.value !== 'sharpen';
+    if (p) [paramLabel.textContent, param.min, param.max, param.step, param.value] = p;
+  }
+  kindSel.addEventListener('change', showParams);
+  showParams();
   $('add-op').addEventListener('click', () => {
     const kind = kindSel.value;
-    const item = params[kind] ? kind + ':' + Number(param.value) : kind;
+    let item = params[kind] ? kind + ':' + Number(param.value) : kind;
+    if (kind === 'sharpen') item += ':' + Number(amount.value);
     ops.value = chainItems().concat([item]).join(',');
     renderChain();
   });

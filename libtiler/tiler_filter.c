@@ -122,6 +122,13 @@ static inline int round_half_up(double x)
     return (int)floor(x + 0.5);
 }
 
+/* a / b rounded down (C's division rounds toward zero), b > 0. */
+static inline int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b && a < 0) ? q - 1 : q;
+}
+
 /* The Rec. 601 luma threshold and edges work on, in integers:
  * (77 R + 150 G + 29 B + 128) / 256. */
 static inline int luma(int p)
@@ -151,7 +158,12 @@ static void point_op(gdImagePtr im, const tiler_op *op)
     for (v = 0; v < 256; v++) {
         switch (op->kind) {
         case TILER_OP_BRIGHTNESS: lut[v] = (uint8_t)clamp255(v + op->value); break;
-        case TILER_OP_CONTRAST:   lut[v] = (uint8_t)clamp255(round_half_up((v - 128) * op->value + 128)); break;
+        /* In integers from the exact factor (millionths): a double would
+         * miss the README's half-steps, and a compiler that fuses the
+         * multiply-add would give other bytes. */
+        case TILER_OP_CONTRAST:
+            lut[v] = (uint8_t)clamp255((double)floordiv((int64_t)(v - 128) * op->micro + 128500000, 1000000));
+            break;
         default:                  lut[v] = (uint8_t)clamp255(round_half_up(255.0 * pow(v / 255.0, 1.0 / op->value))); break;
         }
     }
@@ -195,7 +207,7 @@ int tiler_edges(gdImagePtr im)
 
 /* Unsharp mask: v + amount * (v - blur(v)), rounded half up and clamped, on
  * R, G and B with the blur's own Gaussian; alpha as it was. */
-int tiler_sharpen(gdImagePtr im, double sigma, double amount)
+int tiler_sharpen(gdImagePtr im, double sigma, int64_t amount_micro)
 {
     int W = gdImageSX(im), H = gdImageSY(im), x, y, c;
     gdImagePtr b = gdImageCreateTrueColor(W, H);
@@ -209,7 +221,8 @@ int tiler_sharpen(gdImagePtr im, double sigma, double amount)
             int p = row[x], out = p & 0x7f000000;
             for (c = 0; c < 24; c += 8) {
                 int v = (p >> c) & 0xff, d = v - ((blurred[x] >> c) & 0xff);
-                out |= clamp255(v + round_half_up(amount * d)) << c;
+                /* round half up of amount * d, exactly, in millionths */
+                out |= clamp255((double)(v + floordiv(d * amount_micro + 500000, 1000000))) << c;
             }
             row[x] = out;
         }
@@ -233,7 +246,7 @@ int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain)
         case TILER_OP_GRAYSCALE: if (!gdImageGrayScale(im)) return -1; break;
         case TILER_OP_INVERT:    if (!gdImageNegate(im)) return -1; break;
         case TILER_OP_BLUR:      if (tiler_blur(im, op->sigma) < 0) return -1; break;
-        case TILER_OP_SHARPEN:   if (tiler_sharpen(im, op->sigma, op->value) < 0) return -1; break;
+        case TILER_OP_SHARPEN:   if (tiler_sharpen(im, op->sigma, op->micro) < 0) return -1; break;
         case TILER_OP_EDGES:     if (tiler_edges(im) < 0) return -1; break;
         case TILER_OP_THRESHOLD: threshold(im, (int)op->value); break;
         case TILER_OP_BRIGHTNESS: case TILER_OP_CONTRAST: case TILER_OP_GAMMA: point_op(im, op); break;

@@ -15,25 +15,41 @@ int tiler_blur_radius(double sigma)
  * '.' and at most 6 decimals; no '+', exponent, hex, inf or nan. Six
  * decimals keep the canonical form (which the workers parse again) exactly
  * the number the module used. */
-static int parse_decimal(const char *s, size_t n, int negative_ok, double *out)
+/* Why a parameter is not a number, or NULL when it is one (*out, and
+ * *micro exactly in millionths). */
+static const char *parse_decimal(const char *s, size_t n, int negative_ok, double *out, int64_t *micro)
 {
     char buf[32];
     size_t i = 0;
-    int dots = 0, digits = 0, decimals = 0;
-    if (n == 0 || n >= sizeof(buf)) return -1;
-    if (s[0] == '-' && negative_ok) i = 1;
-    for (; i < n; i++) {
-        if (s[i] == '.') { if (++dots > 1) return -1; }
-        else if (s[i] >= '0' && s[i] <= '9') { digits++; if (dots) decimals++; }
-        else return -1;
+    int dots = 0, digits = 0, decimals = 0, negative = 0;
+    int64_t whole = 0, frac = 0;
+    if (n == 0) return "empty";
+    if (n >= sizeof(buf)) return "too long";
+    if (s[0] == '-') {
+        if (!negative_ok) return "negative";
+        negative = 1;
+        i = 1;
     }
-    if (decimals > TILER_SIGMA_DECIMALS) return -1;
-    if (!digits) return -1;
+    for (; i < n; i++) {
+        if (s[i] == '.') { if (++dots > 1) return "not a decimal number"; }
+        else if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+            if (dots) { decimals++; if (decimals <= TILER_SIGMA_DECIMALS) frac = frac * 10 + (s[i] - '0'); }
+            else if (whole < INT64_C(1000000000000)) whole = whole * 10 + (s[i] - '0');
+        }
+        else return "not a decimal number";
+    }
+    if (decimals > TILER_SIGMA_DECIMALS) return "more than 6 decimals";
+    if (!digits) return "not a decimal number";
+    for (; decimals < TILER_SIGMA_DECIMALS; decimals++) frac *= 10;
     memcpy(buf, s, n);
     buf[n] = '\0';
     errno = 0;
     *out = strtod(buf, NULL);
-    return errno ? -1 : 0;
+    /* Out of every range by far when whole stopped growing: the range check
+     * says so, with the client's text. */
+    *micro = (whole * 1000000 + frac) * (negative ? -1 : 1);
+    return errno ? "out of range" : NULL;
 }
 
 /* What each op is called, what it takes, and the range of each parameter. */
@@ -83,8 +99,10 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
     const op_spec *sp = NULL;
     const char *v = colon ? colon + 1 : NULL;
     double vals[2];
+    int64_t micros[2] = { 0, 0 };
     int given = 0, k;
     char text[33];
+    const char *why;
 
     for (i = 0; i < NSPECS; i++)
         if (strlen(specs[i].name) == name_len && !memcmp(s, specs[i].name, name_len)) sp = &specs[i];
@@ -102,16 +120,22 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
                      sp->name, sp->nparams, sp->nparams == 1 ? "" : "s", sp->usage);
             return -1;
         }
-        if (parse_decimal(v, vn, sp->p[given].negative, &vals[given]) < 0
-            || (sp->p[given].integer && vals[given] != floor(vals[given]))) {
-            shown(text, sizeof(text), v, vn > 20 ? 20 : vn);
-            snprintf(err, errlen, "%s: '%s' is not %s", sp->usage, text,
-                     sp->p[given].integer ? "a whole number" : "a decimal number with at most 6 decimals");
+        shown(text, sizeof(text), v, vn > 20 ? 20 : vn);
+        if ((why = parse_decimal(v, vn, sp->p[given].negative, &vals[given], &micros[given]))) {
+            if (!strcmp(why, "negative"))
+                snprintf(err, errlen, "%s: '%s' must not be negative", sp->usage, text);
+            else
+                snprintf(err, errlen, "%s: '%s' is not %s (%s)", sp->usage, text,
+                         sp->p[given].integer ? "a whole number" : "a plain decimal number with at most 6 decimals", why);
+            return -1;
+        }
+        if (sp->p[given].integer && micros[given] % 1000000) {
+            snprintf(err, errlen, "%s: '%s' is not a whole number", sp->usage, text);
             return -1;
         }
         if ((sp->p[given].lo_open ? !(vals[given] > sp->p[given].lo) : vals[given] < sp->p[given].lo)
             || vals[given] > sp->p[given].hi) {
-            snprintf(err, errlen, "%s: %g is outside %c%g, %g]", sp->usage, vals[given], sp->p[given].lo_open ? '(' : '[',
+            snprintf(err, errlen, "%s: %s is outside %c%g, %g]", sp->usage, text, sp->p[given].lo_open ? '(' : '[',
                      sp->p[given].lo, sp->p[given].hi);
             return -1;
         }
@@ -125,12 +149,14 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
     for (k = given; k < sp->nparams; k++) vals[k] = sp->p[k].dflt;
     memset(op, 0, sizeof(*op));
     op->kind = sp->kind;
+    for (k = given; k < sp->nparams; k++) micros[k] = (int64_t)(sp->p[k].dflt * 1000000 + 0.5);
     if (sp->kind == TILER_OP_BLUR || sp->kind == TILER_OP_SHARPEN) {
         op->sigma = vals[0];
         op->radius = tiler_blur_radius(op->sigma);
-        if (sp->kind == TILER_OP_SHARPEN) op->value = vals[1];
+        if (sp->kind == TILER_OP_SHARPEN) { op->value = vals[1]; op->micro = micros[1]; }
     } else if (sp->nparams) {
         op->value = vals[0];
+        op->micro = micros[0];
     }
     if (sp->kind == TILER_OP_EDGES) op->radius = 1;
     return 0;
@@ -166,9 +192,22 @@ int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops, char *e
 
 /* A parameter in plain decimals, never an exponent (the parser takes none),
  * with trailing zeros dropped. */
+/* An exact value in millionths, the same way. */
+static const char *exact(char num[48], int64_t micro)
+{
+    int64_t a = micro < 0 ? -micro : micro;
+    size_t k = (size_t)snprintf(num, 48, "%s%lld.%06lld", micro < 0 ? "-" : "", (long long)(a / 1000000),
+                                (long long)(a % 1000000));
+    while (k > 1 && num[k - 1] == '0') num[--k] = '\0';
+    if (k > 1 && num[k - 1] == '.') num[--k] = '\0';
+    if (!strcmp(num, "-0")) strcpy(num, "0");
+    return num;
+}
+
 static const char *decimal(char num[48], double v)
 {
-    size_t k = (size_t)snprintf(num, 48, "%.*f", TILER_SIGMA_DECIMALS, v);
+    int w = snprintf(num, 48, "%.*f", TILER_SIGMA_DECIMALS, v);
+    size_t k = w < 0 ? 0 : w > 47 ? 47 : (size_t)w;
     while (k > 1 && num[k - 1] == '0') num[--k] = '\0';
     if (k > 1 && num[k - 1] == '.') num[--k] = '\0';
     if (!strcmp(num, "-0")) strcpy(num, "0");
@@ -190,12 +229,12 @@ int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len)
         case TILER_OP_EDGES:      n = snprintf(buf + used, len - used, "%sedges", sep); break;
         case TILER_OP_BLUR:       n = snprintf(buf + used, len - used, "%sblur:%s", sep, decimal(a, op->sigma)); break;
         case TILER_OP_SHARPEN:
-            n = snprintf(buf + used, len - used, "%ssharpen:%s:%s", sep, decimal(a, op->sigma), decimal(b, op->value));
+            n = snprintf(buf + used, len - used, "%ssharpen:%s:%s", sep, decimal(a, op->sigma), exact(b, op->micro));
             break;
-        case TILER_OP_BRIGHTNESS: n = snprintf(buf + used, len - used, "%sbrightness:%s", sep, decimal(a, op->value)); break;
-        case TILER_OP_CONTRAST:   n = snprintf(buf + used, len - used, "%scontrast:%s", sep, decimal(a, op->value)); break;
-        case TILER_OP_GAMMA:      n = snprintf(buf + used, len - used, "%sgamma:%s", sep, decimal(a, op->value)); break;
-        case TILER_OP_THRESHOLD:  n = snprintf(buf + used, len - used, "%sthreshold:%s", sep, decimal(a, op->value)); break;
+        case TILER_OP_BRIGHTNESS: n = snprintf(buf + used, len - used, "%sbrightness:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_CONTRAST:   n = snprintf(buf + used, len - used, "%scontrast:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_GAMMA:      n = snprintf(buf + used, len - used, "%sgamma:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_THRESHOLD:  n = snprintf(buf + used, len - used, "%sthreshold:%s", sep, exact(a, op->micro)); break;
         default: return -1;
         }
         if (n < 0 || (size_t)n >= len - used) return -1;

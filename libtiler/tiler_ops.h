@@ -3,6 +3,7 @@
 #define TILER_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "tiler_defaults.h"
 
 typedef enum {
@@ -14,6 +15,7 @@ typedef struct {
     tiler_op_kind kind;
     double sigma;   /* blur, sharpen */
     double value;   /* sharpen: amount; brightness: delta; contrast: factor; gamma: g; threshold: t */
+    int64_t micro;  /* value exactly, in millionths: what contrast and sharpen compute with, in integers */
     int radius;     /* pixels of context it reads around each pixel: blur and sharpen ceil(3 * sigma), edges 1 */
 } tiler_op;
 
@@ -27,11 +29,13 @@ typedef struct {
 int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops,
                       char *err, size_t errlen);
 
-/* Writes the canonical form (sigma with %g) into buf; returns its length or -1. */
+/* Writes the canonical form (numbers as plain decimals of at most 6
+ * decimals, trailing zeros dropped) into buf; returns its length or -1. */
 int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len);
 
 /* Pixels of context each tile needs so that the stitched result equals the
- * whole-image result: the sum of the blur radii (point ops need none). */
+ * whole-image result: the sum of the ops' radii (blur and sharpen
+ * ceil(3 sigma), edges 1; point ops need none). */
 int tiler_chain_halo(const tiler_chain *chain);
 
 int tiler_blur_radius(double sigma);
