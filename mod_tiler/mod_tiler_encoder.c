@@ -14,6 +14,7 @@
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_jpeg_out.h"
+#include "tiler_ops.h"
 #include "tiler_metrics.h"
 #include "tiler_png.h"
 #include "tiler_spool.h"
@@ -51,12 +52,14 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
     return e;
 }
 
-/* The result's PNG colour type. grayscale makes red = green = blue, and
- * blur and invert treat the channels alike, so a chain with grayscale
- * anywhere ends gray (the encoder checks every pixel all the same). */
+/* The result's PNG colour type: grey when the chain makes red = green =
+ * blue (tiler_chain_gray), RGBA when the upload can have transparency. */
 static int job_color(const tiler_job *job)
 {
-    return tiler_png_color(job->alpha, strstr(job->ops, "grayscale") != NULL);
+    tiler_chain chain;
+    char err[256];
+    int gray = tiler_chain_parse(&chain, job->ops, TILER_MAX_OPS, err, sizeof(err)) == 0 && tiler_chain_gray(&chain);
+    return tiler_png_color(job->alpha, gray);
 }
 
 static uint32_t strip_count(const tiler_job *job)

@@ -390,7 +390,7 @@ sub make_image {
 
 sub local_result {
     my ($self, $in, $ops, $format) = @_;
-    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.]+/_/gr) . '.' . ($format // 'png');
+    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.-]+/_/gr) . '.' . ($format // 'png');
     return $out if -s $out;   # the same input and chain were run before
     my $rc = system($self->bin('tiler-worker/tiler-worker'), '--local', $in, $out, '--ops', $ops, '--format', $format // 'png');
     die "local mode failed for $ops" if $rc;
