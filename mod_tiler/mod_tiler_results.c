@@ -1,9 +1,6 @@
 #include "mod_tiler_results.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <apr_strings.h>
+#include <unistd.h>
 #include <mod_watchdog.h>
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
