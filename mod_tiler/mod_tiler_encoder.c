@@ -10,7 +10,7 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_pool.h>
-#include "mod_tiler_results.h"
+#include "tiler_assembly.h"
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_jpeg_out.h"
@@ -65,16 +65,6 @@ static int job_color(const tiler_job *job)
 static uint32_t strip_count(const tiler_job *job)
 {
     return (job->height + job->tile_size - 1) / job->tile_size;
-}
-
-/* Whether the job's result is made of strips, one per row of tiles: PNG
- * always; JPEG when its rows of tiles start on MCU rows (tile sizes that
- * are multiples of 8) and its sides fit a JPEG (else the band encoder at
- * the end says why not). */
-static int in_strips(const tiler_job *job)
-{
-    if (strcmp(job->format, "jpeg")) return 1;
-    return job->tile_size % tiler_jpeg_mcu_rows(TILER_JPEG_QUALITY) == 0 && job->width <= 65500 && job->height <= 65500;
 }
 
 /* Frees the disk under raster rows [top, top + n), now encoded for good.
@@ -424,7 +414,7 @@ static void finish_now(tiler_encoder *e, const char *id)
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
         apr_time_t t0 = apr_time_now();
-        if (in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
+        if (tiler_assembly_in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
         else tiler_encode_jpeg_result(e->s, st, &job, p);
         if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,
@@ -494,19 +484,12 @@ static task *new_task(tiler_encoder *e, const char *id, uint32_t strip)
     return k;
 }
 
-void tiler_encoder_tile_counted(tiler_encoder *e, tiler_store *store, const tiler_job *job, uint32_t idx,
-                                apr_pool_t *scratch)
+void tiler_encoder_strip(tiler_encoder *e, const char *id, uint32_t k)
 {
-    uint32_t cols, row, from, to, n;
-    task *k;
-    if (!e->tp || !in_strips(job) || job->tiles_done >= job->tiles_total) return;
-    cols = (job->width + job->tile_size - 1) / job->tile_size;
-    row = idx / cols;
-    from = row * cols;
-    to = from + cols < job->tiles_total ? from + cols : job->tiles_total;
-    if (tiler_store_count_range(store, job->id, from, to, &n, scratch) < 0 || n < to - from) return;
-    if ((k = new_task(e, job->id, row)) && apr_thread_pool_push(e->tp, strip_task, k, APR_THREAD_TASK_PRIORITY_NORMAL, e))
-        free(k);
+    task *t;
+    if (!e->tp) return;   /* no threads: the finish encodes every strip */
+    if ((t = new_task(e, id, k)) && apr_thread_pool_push(e->tp, strip_task, t, APR_THREAD_TASK_PRIORITY_NORMAL, e))
+        free(t);
 }
 
 void tiler_encoder_finish(tiler_encoder *e, const char *id)

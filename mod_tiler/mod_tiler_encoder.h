@@ -17,10 +17,10 @@ typedef struct tiler_encoder tiler_encoder;
  * (queued ones are dropped: catch-up at the next start redoes them). */
 tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p);
 
-/* Tile idx of job was just counted: queue its row's strip if the row is
- * complete now (results made of strips only). */
-void tiler_encoder_tile_counted(tiler_encoder *e, tiler_store *store, const tiler_job *job, uint32_t idx,
-                                apr_pool_t *scratch);
+/* Every tile of row k of the job is in (tiler_assembly decides when):
+ * queue the encoding of strip k. Without threads, nothing: the finish
+ * encodes every strip. */
+void tiler_encoder_strip(tiler_encoder *e, const char *id, uint32_t k);
 
 /* All tiles of the job are in: queue the result's encoding (once, however
  * often it is asked while queued or running). */

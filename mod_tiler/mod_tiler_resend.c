@@ -24,6 +24,7 @@
 #include "tiler_grid.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
+#include "tiler_lost.h"
 #include "tiler_metrics.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
@@ -98,13 +99,20 @@ static int results_caught_up(rd_kafka_t *results)
     return !behind;
 }
 
-/* 1 when the workers' group is past every task of the job (its committed
- * offset beyond the job's last one, or at the end of the partition), 0 when
- * work for it may still be ahead of them, -1 when Kafka cannot tell. */
-static int workers_past(tiler_resend *x, const apr_array_header_t *offsets)
+static int task_watermarks(void *ctx, int32_t partition, int64_t *lo, int64_t *hi)
+{
+    tiler_resend *x = ctx;
+    return rd_kafka_query_watermark_offsets(x->workers, x->c->topic_tasks, partition, lo, hi, KAFKA_TIMEOUT_MS) ? -1 : 0;
+}
+
+/* 1 when the workers' group is past every task of the job (see
+ * tiler_lost_workers_past), 0 when work for it may still be ahead of them,
+ * -1 when Kafka cannot tell. */
+static int workers_past(tiler_resend *x, const apr_array_header_t *offsets, apr_pool_t *p)
 {
     rd_kafka_t *rk = workers_handle(x);
     rd_kafka_topic_partition_list_t *l;
+    int64_t *committed;
     int i, past = 1;
     if (!rk) return -1;
     l = rd_kafka_topic_partition_list_new(offsets->nelts);
@@ -114,18 +122,14 @@ static int workers_past(tiler_resend *x, const apr_array_header_t *offsets)
         rd_kafka_topic_partition_list_destroy(l);
         return -1;
     }
+    committed = apr_palloc(p, sizeof(*committed) * (offsets->nelts ? offsets->nelts : 1));
     for (i = 0; i < offsets->nelts && past > 0; i++) {
-        const tiler_task_offset *o = &APR_ARRAY_IDX(offsets, i, tiler_task_offset);
-        int64_t committed = l->elems[i].offset, lo, hi;
-        if (l->elems[i].err) { past = -1; break; }
-        if (committed > o->last) continue;
-        /* The task's offset was acknowledged but the log may end before it
-         * (the loss this guards against): what matters is what is left. */
-        if (rd_kafka_query_watermark_offsets(rk, x->c->topic_tasks, o->partition, &lo, &hi, KAFKA_TIMEOUT_MS)) { past = -1; break; }
-        if (committed < 0 ? lo < hi : committed < hi) past = 0;
+        if (l->elems[i].err) past = -1;
+        committed[i] = l->elems[i].offset;
     }
     rd_kafka_topic_partition_list_destroy(l);
-    return past;
+    if (past < 0) return -1;
+    return tiler_lost_workers_past((const tiler_task_offset *)offsets->elts, committed, offsets->nelts, task_watermarks, x);
 }
 
 /* Cuts the missing tiles from the kept upload and produces them again. */
@@ -199,9 +203,8 @@ static void check_job(tiler_resend *x, tiler_store *store, const char *id, apr_p
     if (offsets->nelts == 0) {
         /* No task acknowledged: the upload's request died before Kafka had
          * them all. Wait out its produce timeout before calling them lost. */
-        if (now - job.created < apr_time_from_sec(x->c->resend_seconds) + apr_time_from_msec(x->c->produce_timeout_ms))
-            return;
-    } else if (workers_past(x, offsets) != 1) {
+        if (!tiler_lost_unacked_overdue(job.created, now, x->c->resend_seconds, x->c->produce_timeout_ms)) return;
+    } else if (workers_past(x, offsets, p) != 1) {
         return;
     }
     if (tiler_store_missing_tiles(store, id, job.tiles_total, &missing, p) < 0 || missing->nelts == 0) return;

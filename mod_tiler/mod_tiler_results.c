@@ -1,17 +1,11 @@
 #include "mod_tiler_results.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <apr_strings.h>
+#include <unistd.h>
 #include <mod_watchdog.h>
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
-#include "tiler_id.h"
+#include "tiler_assembly.h"
 #include "tiler_metrics.h"
-#include "tiler_msg.h"
-#include "tiler_spool.h"
-#include "tiler_store.h"
 
 #define WATCHDOG_NAME "_tiler_results_"
 #define POLL_SLICE_MS 100          /* one consumer_poll; callbacks must not block long */
@@ -23,7 +17,7 @@ typedef struct {
     tiler_srv_conf *c;
     apr_pool_t *pool;         /* lives from STARTING to STOPPING; our own */
     rd_kafka_t *consumer;
-    tiler_store *store;
+    tiler_assembly *assembly;
     tiler_resend *resend;
     tiler_encoder *encoder;
     int caught_up;
@@ -54,13 +48,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
 }
 
-/* Fails a job and frees its raster and upload: a full disk must not stay full. */
-static int fail_job(results_ctx *x, const char *id, const char *reason)
-{
-    tiler_spool_drop_work(x->c->spool_dir, id);
-    return tiler_store_finish(x->store, id, "failed", reason);
-}
-
 static void store_offset(results_ctx *x, const rd_kafka_message_t *m)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -69,62 +56,31 @@ static void store_offset(results_ctx *x, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Applies one result. Returns 0 when the message is dealt with (its offset
- * may be stored), -1 when it must be seen again (store unavailable). */
-static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
+/* The assembly's log lines, each with the number it had when the logic
+ * lived here. */
+static void on_assembly_log(void *ctx, int level, tiler_asm_event ev, const char *msg)
 {
-    tiler_msg msg;
-    tiler_job job;
-    char id[TILER_ID_HEX_LEN + 1], raster[4096], err[512];
-    int counted, rc;
+    server_rec *s = ctx;
+    switch (ev) {
+    case TILER_ASM_EV_NOT_A_RESULT: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30307) "%s", msg); break;
+    case TILER_ASM_EV_WORKER_FAILED: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30318) "%s", msg); break;
+    case TILER_ASM_EV_DEAD_UNCOUNTED: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30321) "%s", msg); break;
+    case TILER_ASM_EV_MISFIT: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30308) "%s", msg); break;
+    case TILER_ASM_EV_RASTER: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30309) "%s", msg); break;
+    case TILER_ASM_EV_COUNT: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30310) "%s", msg); break;
+    case TILER_ASM_EV_SWEPT: ap_log_error(APLOG_MARK, level, 0, s, APLOGNO(30319) "%s", msg); break;
+    }
+}
 
-    if (tiler_msg_decode(&msg, m->payload, m->len, err, sizeof(err)) < 0 || msg.kind == TILER_MSG_TASK) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30307) "skipping result at partition %d offset %lld: %s",
-                     m->partition, (long long)m->offset, msg.kind == TILER_MSG_TASK ? "a task, not a result" : err);
-        return 0;
-    }
-    tiler_id_to_hex(msg.job_id, id);
-    rc = tiler_store_get_job(x->store, id, &job, p);
-    if (rc < 0) return -1;
-    /* Counted once per tile of a known job, whatever became of the job; a
-     * counter that cannot be written never holds up the results. */
-    if (rc == 0 && msg.kind == TILER_MSG_FAILURE && tiler_metrics_dead_tile(x->store, id, msg.tile_index) < 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30321) "job %s: dead-lettered tile %u not counted: %s", id,
-                     msg.tile_index, tiler_store_error(x->store));
-    if (rc == 1 || (strcmp(job.state, "queued") && strcmp(job.state, "running"))) {
-        /* A job that was removed or has ended: late or duplicate tile. */
-        return 0;
-    }
-    if (msg.kind == TILER_MSG_FAILURE) {
-        /* A worker gave up on a tile (see the dead-letter topic). */
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30318) "job %s failed: %s", id, msg.ops);
-        if (fail_job(x, id, msg.ops) < 0) return -1;
-        return 0;
-    }
-    if (msg.image_w != job.width || msg.image_h != job.height || msg.tiles_total != job.tiles_total
-        || memcmp(&msg.src, &msg.core, sizeof(msg.src))) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30308) "job %s: result tile %u does not fit the job; skipped",
-                     id, msg.tile_index);
-        return 0;
-    }
-    /* Pixels first, then the count: a crash in between only repeats the
-     * (idempotent) write when the tile comes again. */
-    if (tiler_spool_path(raster, sizeof(raster), x->c->spool_dir, id, TILER_SPOOL_RASTER) < 0
-        || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0) {
-        if (tiler_store_get_job(x->store, id, &job, p) == 1) return 0;   /* deleted meanwhile */
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30309) "job %s: %s", id, err);
-        fail_job(x, id, apr_psprintf(p, "assembling the result failed: %s", err));
-        return 0;
-    }
-    rc = tiler_store_count_tile(x->store, id, msg.tile_index, &counted, &job, p);
-    if (rc < 0) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30310) "job %s: cannot count tile %u: %s", id,
-                     msg.tile_index, tiler_store_error(x->store));
-        return -1;
-    }
-    if (rc == 0 && counted) tiler_encoder_tile_counted(x->encoder, x->store, &job, msg.tile_index, p);
-    if (rc == 0 && job.tiles_done >= job.tiles_total) tiler_encoder_finish(x->encoder, id);
-    return 0;
+/* The assembly's sink: the work it finds due goes to the encoder's threads. */
+static void on_strip_ready(void *ctx, const char *id, uint32_t k)
+{
+    tiler_encoder_strip(ctx, id, k);
+}
+
+static void on_job_complete(void *ctx, const char *id)
+{
+    tiler_encoder_finish(ctx, id);
 }
 
 static int open_consumer(results_ctx *x)
@@ -134,6 +90,7 @@ static int open_consumer(results_ctx *x)
                                                  (const tiler_prop *)x->c->kafka_props->elts,
                                                  x->c->kafka_props->nelts, why, sizeof(why));
     rd_kafka_topic_partition_list_t *topics;
+    tiler_asm_config cfg = { 0 };
     const char *err = NULL;
     if (!conf || rd_kafka_conf_set(conf, "group.id", x->c->results_group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30311) "cannot configure the results consumer: %s", why);
@@ -148,7 +105,15 @@ static int open_consumer(results_ctx *x)
         return -1;
     }
     rd_kafka_poll_set_consumer(x->consumer);
-    if (tiler_store_open(&x->store, tiler_store_path(x->pool, x->c), x->pool, &err) < 0) {
+    cfg.spool_dir = x->c->spool_dir;
+    cfg.store_path = tiler_store_path(x->pool, x->c);
+    cfg.job_ttl_seconds = x->c->job_ttl_seconds;
+    cfg.sink.ctx = x->encoder;
+    cfg.sink.strip_ready = on_strip_ready;
+    cfg.sink.job_complete = on_job_complete;
+    cfg.log_ctx = x->s;
+    cfg.log = on_assembly_log;
+    if (tiler_assembly_create(&x->assembly, &cfg, x->pool, &err) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, APLOGNO(30313) "%s", err);
         return -1;
     }
@@ -169,11 +134,8 @@ static int open_consumer(results_ctx *x)
  * was never encoded); once per STARTING. */
 static void catch_up(results_ctx *x, apr_pool_t *p)
 {
-    apr_array_header_t *ids;
-    int i;
     x->caught_up = 1;
-    if (tiler_store_complete_unfinished(x->store, &ids, p) == 0)
-        for (i = 0; i < ids->nelts; i++) tiler_encoder_finish(x->encoder, APR_ARRAY_IDX(ids, i, const char *));
+    tiler_assembly_catch_up(x->assembly, p);
 }
 
 /* Results in Kafka not yet read on the partitions this consumer holds,
@@ -214,28 +176,18 @@ static int64_t lag(rd_kafka_t *rk)
 }
 
 /* Notes this consumer alive (GET {loc}/api/health) with its lag
- * ({loc}/metrics), and removes finished jobs older than TilerJobTTL, files
- * and rows. */
+ * ({loc}/metrics), asks for a look at stalled jobs, and removes finished
+ * jobs older than TilerJobTTL, files and rows. */
 static void sweep(results_ctx *x, apr_pool_t *p)
 {
-    apr_array_header_t *ids;
-    int i;
+    tiler_store *store = tiler_assembly_store(x->assembly);
     x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
-    if (tiler_metrics_set(x->store, TILER_M_RC_SEEN, apr_time_now()) < 0
-        || tiler_metrics_set(x->store, TILER_M_RC_LAG, lag(x->consumer)) < 0)
+    if (tiler_metrics_set(store, TILER_M_RC_SEEN, apr_time_now()) < 0
+        || tiler_metrics_set(store, TILER_M_RC_LAG, lag(x->consumer)) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30320) "results consumer: cannot note itself in the store: %s",
-                     tiler_store_error(x->store));
+                     tiler_store_error(store));
     tiler_resend_kick(x->resend, x->consumer);
-    if (x->c->job_ttl_seconds <= 0) return;
-    if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;
-    for (i = 0; i < ids->nelts; i++) {
-        const char *id = APR_ARRAY_IDX(ids, i, const char *);
-        tiler_spool_remove(x->c->spool_dir, id);
-        tiler_store_delete_job(x->store, id);
-    }
-    if (ids->nelts)
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, APLOGNO(30319) "removed %d jobs finished more than %d s ago",
-                     ids->nelts, x->c->job_ttl_seconds);
+    tiler_assembly_sweep(x->assembly, apr_time_now(), p);
 }
 
 static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
@@ -255,7 +207,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
                      (int)getpid(), x->c->results_group, x->c->topic_results);
         break;
     case AP_WATCHDOG_STATE_RUNNING:
-        if (!x->consumer || !x->store) break;
+        if (!x->consumer || !x->assembly) break;
         apr_pool_create(&p, x->pool);
         if (!x->caught_up) catch_up(x, p);
         if (apr_time_now() >= x->next_sweep) sweep(x, p);
@@ -267,7 +219,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30316) "results consumer: %s",
                                  rd_kafka_message_errstr(m));
-            } else if (apply(x, m, p) == 0) {
+            } else if (tiler_assembly_apply(x->assembly, m->payload, m->len, m->partition, m->offset, p) == 0) {
                 store_offset(x, m);
             } else {
                 /* Go back to it next round rather than commit past it. */
@@ -289,7 +241,7 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         }
         if (x->pool) apr_pool_destroy(x->pool);
         x->pool = NULL;
-        x->store = NULL;
+        x->assembly = NULL;
         x->resend = NULL;
         x->encoder = NULL;
         x->caught_up = 0;

@@ -1,0 +1,471 @@
+/* Assembly without httpd or Kafka: result messages go in, and out come
+ * pixels in the spool raster, tiles counted once in the job store, and the
+ * sink asked for each strip when its row of tiles is complete and for the
+ * result when the last tile is in. Tiles arrive in order, shuffled and
+ * duplicated, at several tile sizes; unfit, failed, late and undecodable
+ * messages; a store that cannot answer (retry); catch-up and the TTL sweep. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+#include "tap.h"
+#include "tmpdir.h"
+#include "tiler_assembly.h"
+#include "tiler_grid.h"
+#include "tiler_metrics.h"
+#include "tiler_id.h"
+#include "tiler_msg.h"
+#include "tiler_spool.h"
+
+#define MAX_ROWS 64
+
+/* What the sink and the log were told. */
+typedef struct {
+    tiler_store *store;              /* the test's own connection, to check what the sink is told */
+    char id[TILER_ID_HEX_LEN + 1];   /* the job being fed */
+    uint32_t cols;
+    int strips[MAX_ROWS];            /* strip_ready calls per row */
+    int strip_other;                 /* strip_ready for another job or past MAX_ROWS */
+    int premature;                   /* strip_ready for a row not all counted, job_complete for a job not all in */
+    int completes;                   /* job_complete calls for id */
+    int complete_other;
+    int events[TILER_ASM_EV_SWEPT + 1];
+    char last_msg[1024];
+    apr_pool_t *p;
+} seen;
+
+static void on_strip(void *ctx, const char *id, uint32_t k)
+{
+    seen *s = ctx;
+    tiler_job job;
+    uint32_t n, from, to;
+    if (strcmp(id, s->id) || k >= MAX_ROWS) { s->strip_other++; return; }
+    s->strips[k]++;
+    if (tiler_store_get_job(s->store, id, &job, s->p) != 0) { s->premature++; return; }
+    from = k * s->cols;
+    to = from + s->cols < job.tiles_total ? from + s->cols : job.tiles_total;
+    if (tiler_store_count_range(s->store, id, from, to, &n, s->p) < 0 || n != to - from) s->premature++;
+}
+
+static void on_complete(void *ctx, const char *id)
+{
+    seen *s = ctx;
+    tiler_job job;
+    if (strcmp(id, s->id)) { s->complete_other++; return; }
+    s->completes++;
+    if (tiler_store_get_job(s->store, id, &job, s->p) != 0 || job.tiles_done != job.tiles_total) s->premature++;
+}
+
+static void on_log(void *ctx, int level, tiler_asm_event ev, const char *msg)
+{
+    seen *s = ctx;
+    (void)level;
+    s->events[ev]++;
+    snprintf(s->last_msg, sizeof(s->last_msg), "%s", msg);
+}
+
+static void reset(seen *s, const char *id, uint32_t cols)
+{
+    tiler_store *st = s->store;
+    apr_pool_t *p = s->p;
+    memset(s, 0, sizeof(*s));
+    s->store = st;
+    s->p = p;
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    s->cols = cols;
+}
+
+static int pixel(uint32_t x, uint32_t y) { return (int)((y * 7919u + x * 31u) & 0x7fffffffu) | 1; }
+
+static void make_id(unsigned n, unsigned char bin[16], char hex[TILER_ID_HEX_LEN + 1])
+{
+    int i;
+    for (i = 0; i < 16; i++) bin[i] = (unsigned char)(n * 37 + i * 11 + 1);
+    tiler_id_to_hex(bin, hex);
+}
+
+static const char *spool;
+
+/* A queued job with its directory and an empty raster, as an upload leaves it. */
+static int make_job(tiler_store *st, const char *id, uint32_t w, uint32_t h, uint32_t ts, const char *format,
+                    int raster)
+{
+    tiler_job j;
+    tiler_grid g;
+    char path[4096], err[256];
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", id);
+    j.state = "queued";
+    j.width = w; j.height = h; j.tile_size = ts;
+    j.ops = "invert"; j.format = format;
+    tiler_grid_init(&g, w, h, ts, 0);
+    j.tiles_total = tiler_grid_count(&g);
+    j.created = apr_time_now();
+    j.alpha = 1;
+    if (tiler_store_create_job(st, &j, 0) != 0) return -1;
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0 || mkdir(path, 0700) < 0) return -1;
+    if (!raster) return 0;
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_RASTER) < 0) return -1;
+    return tiler_raster_create(path, w, h, err, sizeof(err));
+}
+
+/* A worker's result for tile idx: its core's pixels, src = core. */
+static unsigned char *result(const unsigned char id[16], const tiler_grid *g, uint32_t idx, size_t *len)
+{
+    tiler_msg m;
+    tiler_rect src;
+    unsigned char *buf;
+    int *px;
+    size_t hdr;
+    uint32_t x, y;
+    memset(&m, 0, sizeof(m));
+    m.kind = TILER_MSG_RESULT;
+    memcpy(m.job_id, id, 16);
+    m.tile_index = idx;
+    m.tiles_total = tiler_grid_count(g);
+    m.image_w = g->width;
+    m.image_h = g->height;
+    tiler_grid_tile(g, idx, &m.core, &src);
+    m.src = m.core;
+    strcpy(m.ops, "invert");
+    *len = tiler_msg_size(&m);
+    buf = malloc(*len);
+    px = malloc((size_t)m.core.w * m.core.h * sizeof(int));
+    for (y = 0; y < m.core.h; y++)
+        for (x = 0; x < m.core.w; x++) px[(size_t)y * m.core.w + x] = pixel(m.core.x + x, m.core.y + y);
+    hdr = tiler_msg_write_header(&m, buf);
+    tiler_pixels_to_wire(buf + hdr, px, (size_t)m.core.w * m.core.h);
+    free(px);
+    return buf;
+}
+
+static int apply_tile(tiler_assembly *a, const unsigned char id[16], const tiler_grid *g, uint32_t idx, apr_pool_t *p)
+{
+    size_t len;
+    unsigned char *m = result(id, g, idx, &len);
+    int rc = tiler_assembly_apply(a, m, len, 0, idx, p);
+    free(m);
+    return rc;
+}
+
+/* Whether the whole raster holds the pattern. */
+static int raster_whole(const char *id, uint32_t w, uint32_t h)
+{
+    char path[4096], err[256];
+    int *px = malloc((size_t)w * h * sizeof(int)), good;
+    uint32_t x, y;
+    good = tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_RASTER) == 0
+        && tiler_raster_read_rows(path, w, 0, h, px, err, sizeof(err)) == 0;
+    for (y = 0; good && y < h; y++)
+        for (x = 0; good && x < w; x++) good = px[(size_t)y * w + x] == pixel(x, y);
+    free(px);
+    return good;
+}
+
+/* tiles_dead_lettered_total, or -1. */
+static int64_t dead_tiles(tiler_store *st, apr_pool_t *p)
+{
+    apr_hash_t *rows;
+    const int64_t *v;
+    if (tiler_metrics_read(st, &rows, p) < 0) return -1;
+    v = apr_hash_get(rows, TILER_M_TILES_DEAD, APR_HASH_KEY_STRING);
+    return v ? *v : 0;
+}
+
+static const char *state_of(tiler_store *st, const char *id, apr_pool_t *p, tiler_job *j)
+{
+    int rc = tiler_store_get_job(st, id, j, p);
+    return rc == 0 ? j->state : rc == 1 ? "gone" : "error";
+}
+
+/* A deterministic shuffle (an LCG: no test depends on the clock). */
+static void shuffle(uint32_t *v, uint32_t n, uint32_t seed)
+{
+    uint32_t i;
+    for (i = n; i > 1; i--) {
+        uint32_t k;
+        seed = seed * 1664525u + 1013904223u;
+        k = (seed >> 8) % i;
+        uint32_t t = v[i - 1]; v[i - 1] = v[k]; v[k] = t;
+    }
+}
+
+/* Feeds every tile of a w x h job in order (shuffled: seed != 0, each new
+ * tile after a duplicate of one sent before) and checks what came out. */
+static void feed(tiler_assembly *a, seen *s, unsigned n, uint32_t w, uint32_t h, uint32_t ts, const char *format,
+                 uint32_t seed, apr_pool_t *p)
+{
+    unsigned char bin[16];
+    char id[TILER_ID_HEX_LEN + 1], what[128];
+    tiler_grid g;
+    tiler_job job;
+    uint32_t *order, i, total, rows, last_row, k;
+    int retries = 0, wrong = 0, strips_expected = !strcmp(format, "png") || ts % 8 == 0;
+
+    make_id(n, bin, id);
+    tiler_grid_init(&g, w, h, ts, 0);
+    total = tiler_grid_count(&g);
+    rows = g.rows;
+    if (total == 0) { ok(0, "a grid of no tiles"); return; }
+    snprintf(what, sizeof(what), "%s %ux%u tiles of %u (%ux%u)%s", format, w, h, ts, g.cols, g.rows,
+             seed ? ", shuffled with duplicates" : ", in order");
+    if (make_job(s->store, id, w, h, ts, format, 1) < 0) { ok(0, "%s: job made", what); return; }
+    reset(s, id, g.cols);
+    order = malloc(total * sizeof(*order));
+    for (i = 0; i < total; i++) order[i] = i;
+    if (seed) shuffle(order, total, seed);
+    for (i = 0; i < total; i++) {
+        if (seed && i > 0 && apply_tile(a, bin, &g, order[(i * 7u) % i], p) != 0) retries++;
+        if (i + 1 == total && s->completes) wrong++;   /* complete before the last tile */
+        if (apply_tile(a, bin, &g, order[i], p) != 0) retries++;
+    }
+    last_row = order[total - 1] / g.cols;
+    ok(retries == 0 && s->premature == 0 && s->strip_other == 0 && s->complete_other == 0 && wrong == 0,
+       "%s: every result applied, the sink told only what is true", what);
+    ok(s->completes == 1, "%s: job_complete once, at the last tile (%d)", what, s->completes);
+    for (k = 0, i = 0; k < rows && k < MAX_ROWS; k++)
+        if (s->strips[k] != (strips_expected && k != last_row ? 1 : 0)) i++;
+    ok(i == 0, "%s: strip_ready once for each of the %u rows but row %u, completed by the last tile%s", what, rows,
+       last_row, strips_expected ? "" : " (none: not in strips)");
+    ok(tiler_store_get_job(s->store, id, &job, p) == 0 && job.tiles_done == total && !strcmp(job.state, "running"),
+       "%s: %u tiles counted once, job running", what, total);
+    ok(raster_whole(id, w, h), "%s: every pixel in the raster", what);
+    free(order);
+}
+
+int main(void)
+{
+    apr_pool_t *p, *scratch;
+    tiler_assembly *a;
+    tiler_asm_config cfg;
+    tiler_store *st;
+    seen s;
+    const char *err = NULL, *db, *state;
+    int rc;
+    char path[4096], hex[TILER_ID_HEX_LEN + 1];
+    unsigned char bin[16];
+    tiler_grid g;
+    tiler_job job;
+    unsigned char *m;
+    size_t len;
+    unsigned n = 0;
+
+    apr_initialize();
+    tiler_store_global_init();
+    apr_pool_create(&p, NULL);
+    apr_pool_create(&scratch, p);
+    if (tmpdir_make() < 0) { ok(0, "temporary directory"); return done_testing(); }
+    spool = apr_pstrdup(p, tmpdir_path("spool"));
+    mkdir(spool, 0700);
+    mkdir(apr_pstrcat(p, spool, "/jobs", NULL), 0700);
+    db = apr_pstrdup(p, tmpdir_path("tiler.db"));
+    if (tiler_store_open(&st, db, p, &err) < 0) { ok(0, "store: %s", err); return done_testing(); }
+    memset(&s, 0, sizeof(s));
+    s.store = st;
+    s.p = scratch;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.spool_dir = spool;
+    cfg.store_path = db;
+    cfg.job_ttl_seconds = 60;
+    cfg.sink.ctx = &s;
+    cfg.sink.strip_ready = on_strip;
+    cfg.sink.job_complete = on_complete;
+    cfg.log_ctx = &s;
+    cfg.log = on_log;
+    ok(tiler_assembly_create(&a, &cfg, p, &err) == 0, "assembly made");
+
+    /* Rows of tiles: exact, a last partial row and column, one row, one
+     * column, one tile; in order and shuffled with duplicates. */
+    feed(a, &s, ++n, 256, 256, 64, "png", 0, scratch);
+    feed(a, &s, ++n, 300, 200, 64, "png", 0, scratch);
+    feed(a, &s, ++n, 300, 200, 64, "png", 7, scratch);
+    feed(a, &s, ++n, 1000, 40, 128, "png", 0, scratch);
+    feed(a, &s, ++n, 1000, 40, 128, "png", 3, scratch);
+    feed(a, &s, ++n, 50, 700, 64, "png", 11, scratch);
+    feed(a, &s, ++n, 97, 131, 16, "png", 5, scratch);
+    feed(a, &s, ++n, 30, 20, 64, "png", 0, scratch);
+    feed(a, &s, ++n, 333, 250, 40, "jpeg", 13, scratch);   /* 40: whole MCU rows, strips */
+    feed(a, &s, ++n, 333, 250, 36, "jpeg", 13, scratch);   /* 36: no strips, the end encodes it */
+    apr_pool_clear(scratch);
+
+    /* A duplicate of a complete job still running asks again (the sink
+     * keeps one encoding); once it ended, results are late: skipped. */
+    make_id(1, bin, hex);
+    tiler_grid_init(&g, 256, 256, 64, 0);
+    reset(&s, hex, g.cols);
+    ok(apply_tile(a, bin, &g, 5, scratch) == 0 && s.completes == 1 && s.strips[1] == 0,
+       "a duplicate for a complete, running job: job_complete again, no strip");
+    tiler_store_finish(st, hex, "done", NULL);
+    reset(&s, hex, g.cols);
+    ok(apply_tile(a, bin, &g, 5, scratch) == 0 && s.completes == 0 && s.strips[1] == 0,
+       "a result for a done job: skipped, nothing asked");
+
+    /* Unfit results: skipped, not counted, logged. */
+    make_id(++n, bin, hex);
+    make_job(st, hex, 300, 200, 64, "png", 1);
+    reset(&s, hex, 5);
+    tiler_grid_init(&g, 300, 201, 64, 0);   /* one row taller than the job */
+    m = result(bin, &g, 0, &len);
+    ok(tiler_assembly_apply(a, m, len, 2, 9, scratch) == 0 && s.events[TILER_ASM_EV_MISFIT] == 1
+       && strstr(s.last_msg, "does not fit the job"), "a result for another image size: skipped (%s)", s.last_msg);
+    free(m);
+    tiler_grid_init(&g, 300, 200, 32, 0);   /* another tile size: another tiles_total */
+    m = result(bin, &g, 3, &len);
+    ok(tiler_assembly_apply(a, m, len, 2, 10, scratch) == 0 && s.events[TILER_ASM_EV_MISFIT] == 2,
+       "a result for another tile size: skipped");
+    free(m);
+    {
+        /* A result that still carries its halo: src larger than core. */
+        tiler_msg h;
+        unsigned char *buf;
+        size_t hdr;
+        memset(&h, 0, sizeof(h));
+        h.kind = TILER_MSG_RESULT;
+        memcpy(h.job_id, bin, 16);
+        h.tile_index = 0; h.tiles_total = 20; h.image_w = 300; h.image_h = 200;
+        h.core = (tiler_rect){ 0, 0, 64, 64 };
+        h.src = (tiler_rect){ 0, 0, 66, 66 };
+        len = tiler_msg_size(&h);
+        buf = calloc(1, len);
+        hdr = tiler_msg_write_header(&h, buf);
+        memset(buf + hdr, 0x7f, len - hdr);
+        ok(tiler_assembly_apply(a, buf, len, 2, 11, scratch) == 0 && s.events[TILER_ASM_EV_MISFIT] == 3,
+           "a result whose pixels are not its core: skipped");
+        free(buf);
+    }
+    ok(tiler_store_get_job(st, hex, &job, scratch) == 0 && job.tiles_done == 0 && !strcmp(job.state, "queued")
+       && s.completes == 0 && s.strips[0] == 0, "no unfit tile counted, nothing asked of the sink");
+
+    /* Not a result at all. */
+    ok(tiler_assembly_apply(a, "garbage", 7, 3, 42, scratch) == 0 && s.events[TILER_ASM_EV_NOT_A_RESULT] == 1
+       && strstr(s.last_msg, "partition 3 offset 42"), "an undecodable message: skipped with where it was (%s)",
+       s.last_msg);
+    {
+        tiler_msg t;
+        unsigned char *buf;
+        memset(&t, 0, sizeof(t));
+        t.kind = TILER_MSG_TASK;
+        memcpy(t.job_id, bin, 16);
+        t.tiles_total = 20; t.image_w = 300; t.image_h = 200;
+        t.core = t.src = (tiler_rect){ 0, 0, 1, 1 };
+        len = tiler_msg_size(&t);
+        buf = calloc(1, len);
+        tiler_msg_write_header(&t, buf);
+        ok(tiler_assembly_apply(a, buf, len, 3, 43, scratch) == 0 && s.events[TILER_ASM_EV_NOT_A_RESULT] == 2
+           && strstr(s.last_msg, "a task, not a result"), "a task on the results topic: skipped (%s)", s.last_msg);
+        free(buf);
+    }
+
+    /* A worker gave up on a tile: the job fails with its reason, its work
+     * files go, and its later results are skipped. */
+    tiler_grid_init(&g, 300, 200, 64, 0);
+    ok(apply_tile(a, bin, &g, 0, scratch) == 0, "one tile of the job in");
+    m = tiler_msg_failure(bin, 1, 20, "cannot process: bad blur", &len);
+    ok(tiler_assembly_apply(a, m, len, 1, 5, scratch) == 0 && s.events[TILER_ASM_EV_WORKER_FAILED] == 1,
+       "a FAILURE message: applied (%s)", s.last_msg);
+    free(m);
+    state = state_of(st, hex, scratch, &job);
+    ok(!strcmp(state, "failed") && job.error && !strcmp(job.error, "cannot process: bad blur"),
+       "the job failed with the worker's reason (%s)", job.error ? job.error : state);
+    tiler_spool_path(path, sizeof(path), spool, hex, TILER_SPOOL_RASTER);
+    ok(access(path, F_OK) != 0, "its raster is dropped");
+    ok(apply_tile(a, bin, &g, 2, scratch) == 0 && tiler_store_get_job(st, hex, &job, scratch) == 0 && job.tiles_done == 1
+       && s.completes == 0, "a result for the failed job: skipped, not counted");
+    m = tiler_msg_failure(bin, 1, 20, "cannot process: bad blur", &len);
+    ok(tiler_assembly_apply(a, m, len, 1, 6, scratch) == 0 && s.events[TILER_ASM_EV_WORKER_FAILED] == 1,
+       "the same FAILURE again (a duplicate): skipped, the job has failed");
+    free(m);
+    ok(dead_tiles(st, scratch) == 1, "the dead-lettered tile counted once in the metrics (%lld)",
+       (long long)dead_tiles(st, scratch));
+
+    /* A removed job (DELETE): its results are late, skipped quietly. */
+    make_id(++n, bin, hex);
+    reset(&s, hex, 5);
+    ok(apply_tile(a, bin, &g, 0, scratch) == 0 && s.completes == 0 && s.events[TILER_ASM_EV_MISFIT] == 0
+       && s.events[TILER_ASM_EV_RASTER] == 0, "a result for a job that is not in the store: skipped, nothing said");
+
+    /* No raster to write into: the job fails, the message is dealt with. */
+    make_id(++n, bin, hex);
+    make_job(st, hex, 300, 200, 64, "png", 0);
+    reset(&s, hex, 5);
+    ok(apply_tile(a, bin, &g, 4, scratch) == 0 && s.events[TILER_ASM_EV_RASTER] == 1, "no raster: applied (%s)",
+       s.last_msg);
+    state = state_of(st, hex, scratch, &job);
+    ok(!strcmp(state, "failed") && job.error && !strncmp(job.error, "assembling the result failed: ", 30)
+       && job.tiles_done == 0, "the job failed, saying why (%s)", job.error ? job.error : state);
+
+    /* A store that cannot answer: -1, the message is applied again later,
+     * and then counts. */
+    make_id(++n, bin, hex);
+    make_job(st, hex, 300, 200, 64, "png", 1);
+    reset(&s, hex, 5);
+    sqlite3_exec(tiler_store_connection(st), "ALTER TABLE tiles RENAME TO tiles_away", NULL, NULL, NULL);
+    ok(apply_tile(a, bin, &g, 7, scratch) == -1 && s.events[TILER_ASM_EV_COUNT] == 1,
+       "the store cannot count: -1, apply again (%s)", s.last_msg);
+    sqlite3_exec(tiler_store_connection(st), "ALTER TABLE tiles_away RENAME TO tiles", NULL, NULL, NULL);
+    ok(apply_tile(a, bin, &g, 7, scratch) == 0 && tiler_store_get_job(st, hex, &job, scratch) == 0 && job.tiles_done == 1,
+       "applied again once the store answers: counted");
+    sqlite3_exec(tiler_store_connection(st), "ALTER TABLE jobs RENAME TO jobs_away", NULL, NULL, NULL);
+    ok(apply_tile(a, bin, &g, 8, scratch) == -1, "the store cannot find the job: -1");
+    ok(tiler_assembly_catch_up(a, scratch) == -1, "nor can catch-up ask it: -1");
+    sqlite3_exec(tiler_store_connection(st), "ALTER TABLE jobs_away RENAME TO jobs", NULL, NULL, NULL);
+
+    /* Catch-up: the jobs all in but not finished (the ten fed above but the
+     * first, done; the others are short of tiles, failed or done). */
+    reset(&s, "", 1);
+    rc = tiler_assembly_catch_up(a, scratch);
+    ok(rc == 0 && s.complete_other == 9, "catch-up asks to finish the 9 jobs all in but not finished (%d)",
+       s.complete_other);
+    cfg.sink.job_complete = NULL;
+    {
+        tiler_assembly *quiet;
+        ok(tiler_assembly_create(&quiet, &cfg, scratch, &err) == 0 && tiler_assembly_catch_up(quiet, scratch) == 0,
+           "without a job_complete: catch-up asks nothing");
+        cfg.job_ttl_seconds = 0;
+        make_id(1, bin, hex);
+        ok(tiler_assembly_create(&quiet, &cfg, scratch, &err) == 0
+           && tiler_assembly_sweep(quiet, apr_time_now() + apr_time_from_sec(86400), scratch) == 0
+           && tiler_store_get_job(st, hex, &job, scratch) == 0, "TilerJobTTL 0: nothing removed");
+    }
+    apr_pool_clear(scratch);
+
+    /* TTL: jobs finished more than 60 s ago go, files and rows. */
+    reset(&s, "", 1);
+    ok(tiler_assembly_sweep(a, apr_time_now(), scratch) == 0 && s.events[TILER_ASM_EV_SWEPT] == 0,
+       "sweep now: nothing finished 60 s ago");
+    make_id(1, bin, hex);
+    tiler_spool_path(path, sizeof(path), spool, hex, TILER_SPOOL_DIR);
+    ok(access(path, F_OK) == 0, "the done job's directory is there");
+    ok(tiler_assembly_sweep(a, apr_time_now() + apr_time_from_sec(61), scratch) == 3
+       && s.events[TILER_ASM_EV_SWEPT] == 1 && !strcmp(s.last_msg, "removed 3 jobs finished more than 60 s ago"),
+       "sweep 61 s later: the 3 finished jobs removed (%s)", s.last_msg);
+    ok(tiler_store_get_job(st, hex, &job, scratch) == 1 && access(path, F_OK) != 0,
+       "the done job's row and directory are gone");
+    make_id(2, bin, hex);
+    ok(tiler_store_get_job(st, hex, &job, scratch) == 0, "a running job stays");
+
+    /* Which results are strips. */
+    memset(&job, 0, sizeof(job));
+    job.width = 1000; job.height = 1000; job.tile_size = 60; job.format = "png";
+    ok(tiler_assembly_in_strips(&job), "PNG: strips at any tile size");
+    job.format = "jpeg";
+    ok(!tiler_assembly_in_strips(&job), "JPEG with 60-pixel tiles: not on MCU rows, no strips");
+    job.tile_size = 64;
+    ok(tiler_assembly_in_strips(&job), "JPEG with 64-pixel tiles: strips");
+    job.width = 65501;
+    ok(!tiler_assembly_in_strips(&job), "JPEG wider than 65500: no strips (the end says why not)");
+
+    apr_pool_destroy(p);
+    apr_terminate();
+    if (!tap_failed) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir_name);
+        if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir_name);
+    }
+    return done_testing();
+}
