@@ -59,8 +59,12 @@
  * filter made files within 3% of libgd's level 6 on generated photographs,
  * in a fifth of the time (bench/). */
 #define TILER_PNG_LEVEL             3
-#define TILER_PNG_STRIP_ROWS        256
-#define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */   /* rows per strip when one process encodes a whole image */
+#define TILER_PNG_STRIP_ROWS        256   /* rows per strip when one process encodes a whole image */
+#define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */
+/* Raster rows an encoder thread reads at a time for a strip of the result
+ * (tiler_strip.c): 4 x width x this many bytes, 4 MiB at 32,768 pixels,
+ * whatever the tile size. */
+#define TILER_STRIP_CHUNK_ROWS      32
 
 /* Web pages and live updates */
 #define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */
