@@ -30,6 +30,19 @@
 /* The largest message any tile may become (header + pixels). Topics, the
  * producer's message.max.bytes and the consumers' fetch sizes follow it. */
 #define TILER_MAX_MESSAGE_BYTES     (32 * 1024 * 1024)
+/* What a Kafka client may hold, per process (README, Memory per process);
+ * tiler_kafka.c derives every client limit from these, and TilerKafkaProperty
+ * or -X override them. A producer waits for room past its queue. A
+ * consumer stops fetching once its queue holds TILER_CONSUMER_QUEUE_BYTES,
+ * and a fetch brings at most TILER_CONSUMER_FETCH_BYTES more (or one
+ * message, if larger): the queue peaks at the sum. librdkafka 2.0 fetches
+ * a partition whose queue was full again only about a second later, so the
+ * queue is sized to hold a second of a worker's tasks (about 50 MiB/s on
+ * this project's 2-core machine with two threads); less starved the
+ * workers (16 + 16 MiB took 2.5 times as long at 1 GP). */
+#define TILER_PRODUCER_QUEUE_BYTES  (32 * 1024 * 1024)
+#define TILER_CONSUMER_QUEUE_BYTES  (32 * 1024 * 1024)
+#define TILER_CONSUMER_FETCH_BYTES  (16 * 1024 * 1024)
 
 /* The spool (TilerSpoolDir); relative paths are under ServerRoot. */
 #define TILER_DEFAULT_SPOOL_DIR     "/var/lib/apache2/tiler"
