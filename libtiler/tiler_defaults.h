@@ -43,6 +43,9 @@
 #define TILER_PRODUCER_QUEUE_BYTES  (32 * 1024 * 1024)
 #define TILER_CONSUMER_QUEUE_BYTES  (32 * 1024 * 1024)
 #define TILER_CONSUMER_FETCH_BYTES  (16 * 1024 * 1024)
+/* Blocks this big or bigger are mapped on their own and unmapped when
+ * freed, in the workers and httpd's children (tiler_malloc.c). */
+#define TILER_MMAP_THRESHOLD        (256 * 1024)
 
 /* The spool (TilerSpoolDir); relative paths are under ServerRoot. */
 #define TILER_DEFAULT_SPOOL_DIR     "/var/lib/apache2/tiler"
