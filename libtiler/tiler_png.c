@@ -411,7 +411,7 @@ void tiler_png_add(tiler_png_writer *w, const tiler_png_strip *s)
 
 int tiler_png_add_file(tiler_png_writer *w, const char *path, char *err, size_t errlen)
 {
-    unsigned char head[16], buf[STRIP_OUT_BUF];
+    unsigned char head[16], *buf;
     uint64_t raw_len;
     size_t n;
     int rc = 0;
@@ -422,10 +422,12 @@ int tiler_png_add_file(tiler_png_writer *w, const char *path, char *err, size_t 
         fclose(f);
         return -1;
     }
+    if (!(buf = malloc(STRIP_OUT_BUF))) { snprintf(err, errlen, "out of memory joining a PNG"); fclose(f); return -1; }
     raw_len = (uint64_t)get32be(head + 8) << 32 | get32be(head + 12);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) idat_push(w, buf, n);
+    while ((n = fread(buf, 1, STRIP_OUT_BUF, f)) > 0) idat_push(w, buf, n);
     if (ferror(f)) { snprintf(err, errlen, "cannot read %s", path); rc = -1; }
     else w->adler = adler32_combine64(w->adler, get32be(head + 4), (z_off64_t)raw_len);
+    free(buf);
     fclose(f);
     return rc;
 }
