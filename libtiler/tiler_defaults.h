@@ -36,10 +36,11 @@
  * consumer stops fetching once its queue holds TILER_CONSUMER_QUEUE_BYTES,
  * and a fetch brings at most TILER_CONSUMER_FETCH_BYTES more (or one
  * message, if larger): the queue peaks at the sum. librdkafka 2.0 fetches
- * a partition whose queue was full again only a second later, so the queue
- * holds more than a second of a worker's tasks (about 52 MiB/s for a
- * worker with two threads on this project's 2-core machine at 1 GP): with
- * 32 MiB the workers idled a quarter of the time (57 s against 41 s). */
+ * a partition whose queue was full again only about a second later, so the
+ * queue holds more than a second of a worker's tasks (about 52 MiB/s for a
+ * worker with two threads on this project's 2-core machine at 1 GP); a
+ * smaller one starves the workers (16 + 16 MiB took 153 s where the
+ * defaults took about 60 at 1 GP). */
 #define TILER_PRODUCER_QUEUE_BYTES  (16 * 1024 * 1024)
 #define TILER_CONSUMER_QUEUE_BYTES  (64 * 1024 * 1024)
 #define TILER_CONSUMER_FETCH_BYTES  (8 * 1024 * 1024)
