@@ -88,14 +88,13 @@ static void release_rows(server_rec *s, const char *raster, const tiler_job *job
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30841) "job %s: %s", job->id, err);
 }
 
-/* Encodes strip k, raster rows [top, top + n), in the job's format and
+/* Encodes raster rows [top, top + n) as a strip in the job's format and
  * saves it at path, a few rows at a time (tiler_strip.c): 0 saved, 1 a
  * copy was there first, -1 with err. */
-static int encode_and_save(const tiler_job *job, uint32_t k, const char *raster, uint32_t top, uint32_t n,
-                           const char *path, char *err, size_t errlen)
+static int encode_and_save(const tiler_job *job, const char *raster, uint32_t top, uint32_t n, const char *path,
+                           char *err, size_t errlen)
 {
     tiler_strip_spec sp;
-    (void)k;
     memset(&sp, 0, sizeof(sp));
     sp.width = job->width;
     sp.height = job->height;
@@ -127,7 +126,7 @@ int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *er
      * strip already there is the good one (checked again after the last
      * read, see tiler_strip_encode_raster). */
     if (access(path, F_OK) == 0) return 0;
-    if ((rc = encode_and_save(job, k, raster, top, rows, path, err, errlen)) == 0) release_rows(s, raster, job, top, rows);
+    if ((rc = encode_and_save(job, raster, top, rows, path, err, errlen)) == 0) release_rows(s, raster, job, top, rows);
     return rc < 0 ? -1 : 0;
 }
 
