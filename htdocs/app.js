@@ -29,9 +29,28 @@
       chainList.appendChild(li);
     });
   }
+  // Each op's parameter: label, range, step, default (sharpen also has
+  // its amount). The fields belong to a form of their own, so a value the
+  // browser finds out of step never blocks the upload.
+  const params = {
+    blur: ['sigma', 0.1, 64, 'any', 3], sharpen: ['sigma', 0.1, 16, 'any', 1],
+    brightness: ['delta', -255, 255, 1, 20], contrast: ['factor', 0, 10, 'any', 1.5],
+    gamma: ['gamma', 0.1, 10, 'any', 2.2], threshold: ['threshold', 0, 255, 1, 128],
+  };
+  const kindSel = $('op-kind'), param = $('sigma'), paramLabel = $('param-label');
+  const amount = $('amount'), amountLabel = $('amount-label');
+  function showParams() {
+    const p = params[kindSel.value];
+    param.hidden = paramLabel.hidden = !p;
+    amount.hidden = amountLabel.hidden = kindSel.value !== 'sharpen';
+    if (p) [paramLabel.textContent, param.min, param.max, param.step, param.value] = p;
+  }
+  kindSel.addEventListener('change', showParams);
+  showParams();
   $('add-op').addEventListener('click', () => {
-    const kind = $('op-kind').value;
-    const item = kind === 'blur' ? 'blur:' + Number($('sigma').value) : kind;
+    const kind = kindSel.value;
+    let item = params[kind] ? kind + ':' + Number(param.value) : kind;
+    if (kind === 'sharpen') item += ':' + Number(amount.value);
     ops.value = chainItems().concat([item]).join(',');
     renderChain();
   });

@@ -71,6 +71,14 @@
 #define TILER_DEFAULT_SIGMA         3.0
 #define TILER_MAX_SIGMA             64.0
 #define TILER_SIGMA_DECIMALS        6
+/* The other ops' parameters (README, ops). */
+#define TILER_MAX_SHARPEN_SIGMA     16.0
+#define TILER_DEFAULT_SHARPEN_SIGMA 1.0
+#define TILER_DEFAULT_SHARPEN_AMOUNT 1.0
+#define TILER_MAX_SHARPEN_AMOUNT    10.0
+#define TILER_MAX_CONTRAST          10.0
+#define TILER_MIN_GAMMA             0.1
+#define TILER_MAX_GAMMA             10.0
 #define TILER_JPEG_QUALITY          90
 /* zlib level of PNG results. Our encoder (tiler_png.c) at 3 with the Up
  * filter made files within 3% of libgd's level 6 on generated photographs,

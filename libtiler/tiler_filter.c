@@ -111,6 +111,126 @@ out:
     return rc;
 }
 
+static inline int clamp255(double v)
+{
+    return v < 0 ? 0 : v > 255 ? 255 : (int)v;
+}
+
+/* Rounds half up, as the README's op table says: floor(x + 0.5). */
+static inline int round_half_up(double x)
+{
+    return (int)floor(x + 0.5);
+}
+
+/* a / b rounded down (C's division rounds toward zero), b > 0. */
+static inline int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b && a < 0) ? q - 1 : q;
+}
+
+/* The Rec. 601 luma threshold and edges work on, in integers:
+ * (77 R + 150 G + 29 B + 128) / 256. */
+static inline int luma(int p)
+{
+    return (77 * ((p >> 16) & 0xff) + 150 * ((p >> 8) & 0xff) + 29 * (p & 0xff) + 128) >> 8;
+}
+
+/* R, G and B through a table; alpha as it was. */
+static void apply_lut(gdImagePtr im, const uint8_t lut[256])
+{
+    int x, y, W = gdImageSX(im), H = gdImageSY(im);
+    for (y = 0; y < H; y++) {
+        int *row = im->tpixels[y];
+        for (x = 0; x < W; x++) {
+            int p = row[x];
+            row[x] = (p & 0x7f000000) | lut[(p >> 16) & 0xff] << 16 | lut[(p >> 8) & 0xff] << 8 | lut[p & 0xff];
+        }
+    }
+}
+
+/* brightness, contrast and gamma are one table each, made from the
+ * README's formula. */
+static void point_op(gdImagePtr im, const tiler_op *op)
+{
+    uint8_t lut[256];
+    int v;
+    for (v = 0; v < 256; v++) {
+        switch (op->kind) {
+        case TILER_OP_BRIGHTNESS: lut[v] = (uint8_t)clamp255(v + op->value); break;
+        /* In integers from the exact factor (millionths): a double would
+         * miss the README's half-steps, and a compiler that fuses the
+         * multiply-add would give other bytes. */
+        case TILER_OP_CONTRAST:
+            lut[v] = (uint8_t)clamp255((double)floordiv((int64_t)(v - 128) * op->micro + 128500000, 1000000));
+            break;
+        default:                  lut[v] = (uint8_t)clamp255(round_half_up(255.0 * pow(v / 255.0, 1.0 / op->value))); break;
+        }
+    }
+    apply_lut(im, lut);
+}
+
+static void threshold(gdImagePtr im, int t)
+{
+    int x, y, W = gdImageSX(im), H = gdImageSY(im);
+    for (y = 0; y < H; y++) {
+        int *row = im->tpixels[y];
+        for (x = 0; x < W; x++) row[x] = (row[x] & 0x7f000000) | (luma(row[x]) >= t ? 0xffffff : 0);
+    }
+}
+
+/* Sobel on the luma, edges clamped as the blur's: grey
+ * floor(sqrt(gx^2 + gy^2) / 4 + 0.5), at most 255 (a step from black to
+ * white across the kernel is 255); alpha as it was. */
+int tiler_edges(gdImagePtr im)
+{
+    int W = gdImageSX(im), H = gdImageSY(im), x, y;
+    uint8_t *l = malloc((size_t)W * H);
+    if (!l) return -1;
+    for (y = 0; y < H; y++)
+        for (x = 0; x < W; x++) l[(size_t)y * W + x] = (uint8_t)luma(im->tpixels[y][x]);
+    for (y = 0; y < H; y++) {
+        const uint8_t *up = l + (size_t)(y > 0 ? y - 1 : 0) * W, *mid = l + (size_t)y * W,
+                      *dn = l + (size_t)(y + 1 < H ? y + 1 : H - 1) * W;
+        int *row = im->tpixels[y];
+        for (x = 0; x < W; x++) {
+            int xl = x > 0 ? x - 1 : 0, xr = x + 1 < W ? x + 1 : W - 1;
+            int gx = (up[xr] + 2 * mid[xr] + dn[xr]) - (up[xl] + 2 * mid[xl] + dn[xl]);
+            int gy = (dn[xl] + 2 * dn[x] + dn[xr]) - (up[xl] + 2 * up[x] + up[xr]);
+            int g = clamp255(floor(sqrt((double)(gx * gx + gy * gy)) / 4.0 + 0.5));
+            row[x] = (row[x] & 0x7f000000) | g << 16 | g << 8 | g;
+        }
+    }
+    free(l);
+    return 0;
+}
+
+/* Unsharp mask: v + amount * (v - blur(v)), rounded half up and clamped, on
+ * R, G and B with the blur's own Gaussian; alpha as it was. */
+int tiler_sharpen(gdImagePtr im, double sigma, int64_t amount_micro)
+{
+    int W = gdImageSX(im), H = gdImageSY(im), x, y, c;
+    gdImagePtr b = gdImageCreateTrueColor(W, H);
+    if (!b) return -1;
+    for (y = 0; y < H; y++) memcpy(b->tpixels[y], im->tpixels[y], (size_t)W * sizeof(int));
+    if (tiler_blur(b, sigma) < 0) { gdImageDestroy(b); return -1; }
+    for (y = 0; y < H; y++) {
+        int *row = im->tpixels[y];
+        const int *blurred = b->tpixels[y];
+        for (x = 0; x < W; x++) {
+            int p = row[x], out = p & 0x7f000000;
+            for (c = 0; c < 24; c += 8) {
+                int v = (p >> c) & 0xff, d = v - ((blurred[x] >> c) & 0xff);
+                /* round half up of amount * d, exactly, in millionths */
+                out |= clamp255((double)(v + floordiv(d * amount_micro + 500000, 1000000))) << c;
+            }
+            row[x] = out;
+        }
+    }
+    gdImageDestroy(b);
+    return 0;
+}
+
 int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain)
 {
     int i;
@@ -126,6 +246,10 @@ int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain)
         case TILER_OP_GRAYSCALE: if (!gdImageGrayScale(im)) return -1; break;
         case TILER_OP_INVERT:    if (!gdImageNegate(im)) return -1; break;
         case TILER_OP_BLUR:      if (tiler_blur(im, op->sigma) < 0) return -1; break;
+        case TILER_OP_SHARPEN:   if (tiler_sharpen(im, op->sigma, op->micro) < 0) return -1; break;
+        case TILER_OP_EDGES:     if (tiler_edges(im) < 0) return -1; break;
+        case TILER_OP_THRESHOLD: threshold(im, (int)op->value); break;
+        case TILER_OP_BRIGHTNESS: case TILER_OP_CONTRAST: case TILER_OP_GAMMA: point_op(im, op); break;
         default: return -1;
         }
     }

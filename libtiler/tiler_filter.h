@@ -12,4 +12,9 @@ int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain);
  * and edge-clamped borders, on all four channels of gd's truecolor pixels. */
 int tiler_blur(gdImagePtr im, double sigma);
 
+/* Sobel edges of the luma, grey out; unsharp mask (amount in millionths,
+ * exactly). 0, or -1 (out of memory). */
+int tiler_edges(gdImagePtr im);
+int tiler_sharpen(gdImagePtr im, double sigma, int64_t amount_micro);
+
 #endif

@@ -11,74 +11,155 @@ int tiler_blur_radius(double sigma)
     return (int)ceil(3.0 * sigma);
 }
 
-/* Strict decimal: digits with at most one '.' and at most 6 decimals; no
- * sign, exponent, hex, inf or nan. Six decimals keep the canonical form
- * (which the workers parse again) exactly the number the module used. */
-static int parse_sigma(const char *s, size_t n, double *out)
+/* Strict decimal: an optional '-' (when allowed), digits with at most one
+ * '.' and at most 6 decimals; no '+', exponent, hex, inf or nan. Six
+ * decimals keep the canonical form (which the workers parse again) exactly
+ * the number the module used. */
+/* Why a parameter is not a number, or NULL when it is one (*out, and
+ * *micro exactly in millionths). */
+static const char *parse_decimal(const char *s, size_t n, int negative_ok, double *out, int64_t *micro)
 {
     char buf[32];
-    size_t i;
-    int dots = 0, digits = 0, decimals = 0;
-    if (n == 0 || n >= sizeof(buf)) return -1;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '.') { if (++dots > 1) return -1; }
-        else if (s[i] >= '0' && s[i] <= '9') { digits++; if (dots) decimals++; }
-        else return -1;
+    size_t i = 0;
+    int dots = 0, digits = 0, decimals = 0, negative = 0;
+    int64_t whole = 0, frac = 0;
+    if (n == 0) return "empty";
+    if (n >= sizeof(buf)) return "too long";
+    if (s[0] == '-') {
+        if (!negative_ok) return "negative";
+        negative = 1;
+        i = 1;
     }
-    if (decimals > TILER_SIGMA_DECIMALS) return -1;
-    if (!digits) return -1;
+    for (; i < n; i++) {
+        if (s[i] == '.') { if (++dots > 1) return "not a decimal number"; }
+        else if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+            if (dots) { decimals++; if (decimals <= TILER_SIGMA_DECIMALS) frac = frac * 10 + (s[i] - '0'); }
+            else if (whole < INT64_C(1000000000000)) whole = whole * 10 + (s[i] - '0');
+        }
+        else return "not a decimal number";
+    }
+    if (decimals > TILER_SIGMA_DECIMALS) return "more than 6 decimals";
+    if (!digits) return "not a decimal number";
+    for (; decimals < TILER_SIGMA_DECIMALS; decimals++) frac *= 10;
     memcpy(buf, s, n);
     buf[n] = '\0';
     errno = 0;
     *out = strtod(buf, NULL);
-    return errno ? -1 : 0;
+    /* Out of every range by far when whole stopped growing: the range check
+     * says so, with the client's text. */
+    *micro = (whole * 1000000 + frac) * (negative ? -1 : 1);
+    return errno ? "out of range" : NULL;
+}
+
+/* What each op is called, what it takes, and the range of each parameter. */
+typedef struct {
+    const char *name;
+    tiler_op_kind kind;
+    int nparams;           /* 0, 1 or 2 */
+    int required;          /* parameters that must be given */
+    const char *usage;     /* for messages */
+    struct { double lo, hi, dflt; int lo_open, integer, negative; } p[2];
+} op_spec;
+
+static const op_spec specs[] = {
+    { "grayscale", TILER_OP_GRAYSCALE, 0, 0, "grayscale", { { 0, 0, 0, 0, 0, 0 }, { 0, 0, 0, 0, 0, 0 } } },
+    { "invert", TILER_OP_INVERT, 0, 0, "invert", { { 0, 0, 0, 0, 0, 0 }, { 0, 0, 0, 0, 0, 0 } } },
+    { "blur", TILER_OP_BLUR, 1, 0, "blur[:SIGMA]", { { 0, TILER_MAX_SIGMA, TILER_DEFAULT_SIGMA, 1, 0, 0 } } },
+    { "sharpen", TILER_OP_SHARPEN, 2, 0, "sharpen[:SIGMA[:AMOUNT]]",
+      { { 0, TILER_MAX_SHARPEN_SIGMA, TILER_DEFAULT_SHARPEN_SIGMA, 1, 0, 0 },
+        { 0, TILER_MAX_SHARPEN_AMOUNT, TILER_DEFAULT_SHARPEN_AMOUNT, 1, 0, 0 } } },
+    { "edges", TILER_OP_EDGES, 0, 0, "edges", { { 0, 0, 0, 0, 0, 0 }, { 0, 0, 0, 0, 0, 0 } } },
+    { "brightness", TILER_OP_BRIGHTNESS, 1, 1, "brightness:DELTA", { { -255, 255, 0, 0, 1, 1 } } },
+    { "contrast", TILER_OP_CONTRAST, 1, 1, "contrast:FACTOR", { { 0, TILER_MAX_CONTRAST, 0, 0, 0, 0 } } },
+    { "gamma", TILER_OP_GAMMA, 1, 1, "gamma:G", { { TILER_MIN_GAMMA, TILER_MAX_GAMMA, 0, 0, 0, 0 } } },
+    { "threshold", TILER_OP_THRESHOLD, 1, 1, "threshold:T", { { 0, 255, 0, 0, 1, 0 } } },
+};
+#define NSPECS (sizeof(specs) / sizeof(specs[0]))
+
+static const char *known_list(void)
+{
+    return "grayscale, invert, blur[:SIGMA], sharpen[:SIGMA[:AMOUNT]], edges, brightness:DELTA, contrast:FACTOR, "
+           "gamma:G, threshold:T";
+}
+
+/* Only safe characters of a client's text go into a message. */
+static void shown(char *out, size_t outlen, const char *s, size_t n)
+{
+    size_t i, k = 0;
+    for (i = 0; i < n && k < outlen - 1; i++)
+        out[k++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
+    out[k] = '\0';
 }
 
 static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t errlen)
 {
     const char *colon = memchr(s, ':', n);
-    size_t name_len = colon ? (size_t)(colon - s) : n;
+    size_t name_len = colon ? (size_t)(colon - s) : n, i;
+    const op_spec *sp = NULL;
+    const char *v = colon ? colon + 1 : NULL;
+    double vals[2];
+    int64_t micros[2] = { 0, 0 };
+    int given = 0, k;
+    char text[33];
+    const char *why;
 
-    if (name_len == 9 && !memcmp(s, "grayscale", 9) && !colon) { op->kind = TILER_OP_GRAYSCALE; return 0; }
-    if (name_len == 6 && !memcmp(s, "invert", 6) && !colon) { op->kind = TILER_OP_INVERT; return 0; }
-    if (name_len == 4 && !memcmp(s, "blur", 4)) {
-        double sigma = TILER_DEFAULT_SIGMA;
-        if (colon) {
-            const char *v = colon + 1;
-            size_t vn = n - name_len - 1;
-            if (parse_sigma(v, vn, &sigma) < 0) {
-                snprintf(err, errlen, "blur sigma '%.*s' is not a decimal number with at most %d decimals",
-                         (int)(vn > 20 ? 20 : vn), v, TILER_SIGMA_DECIMALS);
-                return -1;
-            }
-            if (!(sigma > 0.0) || sigma > TILER_MAX_SIGMA) {
-                snprintf(err, errlen, "blur sigma %g is outside (0, %g]", sigma, TILER_MAX_SIGMA);
-                return -1;
-            }
+    for (i = 0; i < NSPECS; i++)
+        if (strlen(specs[i].name) == name_len && !memcmp(s, specs[i].name, name_len)) sp = &specs[i];
+    if (!sp) {
+        shown(text, sizeof(text), s, name_len);
+        snprintf(err, errlen, "unknown op '%s' (known: %s)", text, known_list());
+        return -1;
+    }
+    /* Its parameters, colon-separated. */
+    while (v) {
+        const char *e = memchr(v, ':', (size_t)(s + n - v));
+        size_t vn = e ? (size_t)(e - v) : (size_t)(s + n - v);
+        if (given >= sp->nparams) {
+            snprintf(err, errlen, sp->nparams ? "op '%s' takes at most %d parameter%s (%s)" : "op '%s' takes no argument",
+                     sp->name, sp->nparams, sp->nparams == 1 ? "" : "s", sp->usage);
+            return -1;
         }
-        op->kind = TILER_OP_BLUR;
-        op->sigma = sigma;
-        op->radius = tiler_blur_radius(sigma);
-        return 0;
+        shown(text, sizeof(text), v, vn > 20 ? 20 : vn);
+        if ((why = parse_decimal(v, vn, sp->p[given].negative, &vals[given], &micros[given]))) {
+            if (!strcmp(why, "negative"))
+                snprintf(err, errlen, "%s: '%s' must not be negative", sp->usage, text);
+            else
+                snprintf(err, errlen, "%s: '%s' is not %s (%s)", sp->usage, text,
+                         sp->p[given].integer ? "a whole number" : "a plain decimal number with at most 6 decimals", why);
+            return -1;
+        }
+        if (sp->p[given].integer && micros[given] % 1000000) {
+            snprintf(err, errlen, "%s: '%s' is not a whole number", sp->usage, text);
+            return -1;
+        }
+        if ((sp->p[given].lo_open ? !(vals[given] > sp->p[given].lo) : vals[given] < sp->p[given].lo)
+            || vals[given] > sp->p[given].hi) {
+            snprintf(err, errlen, "%s: %s is outside %c%g, %g]", sp->usage, text, sp->p[given].lo_open ? '(' : '[',
+                     sp->p[given].lo, sp->p[given].hi);
+            return -1;
+        }
+        given++;
+        v = e ? e + 1 : NULL;
     }
-    if (name_len == 9 && !memcmp(s, "grayscale", 9)) {
-        snprintf(err, errlen, "op 'grayscale' takes no argument");
+    if (given < sp->required) {
+        snprintf(err, errlen, "op '%s' needs its parameter: %s", sp->name, sp->usage);
         return -1;
     }
-    if (name_len == 6 && !memcmp(s, "invert", 6)) {
-        snprintf(err, errlen, "op 'invert' takes no argument");
-        return -1;
+    for (k = given; k < sp->nparams; k++) vals[k] = sp->p[k].dflt;
+    memset(op, 0, sizeof(*op));
+    op->kind = sp->kind;
+    for (k = given; k < sp->nparams; k++) micros[k] = (int64_t)(sp->p[k].dflt * 1000000 + 0.5);
+    if (sp->kind == TILER_OP_BLUR || sp->kind == TILER_OP_SHARPEN) {
+        op->sigma = vals[0];
+        op->radius = tiler_blur_radius(op->sigma);
+        if (sp->kind == TILER_OP_SHARPEN) { op->value = vals[1]; op->micro = micros[1]; }
+    } else if (sp->nparams) {
+        op->value = vals[0];
+        op->micro = micros[0];
     }
-    {
-        /* Name the unknown op, but print only safe characters of it. */
-        char shown[33];
-        size_t i, k = 0;
-        for (i = 0; i < name_len && k < sizeof(shown) - 1; i++)
-            shown[k++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
-        shown[k] = '\0';
-        snprintf(err, errlen, "unknown op '%s' (known: grayscale, invert, blur[:SIGMA])", shown);
-    }
-    return -1;
+    if (sp->kind == TILER_OP_EDGES) op->radius = 1;
+    return 0;
 }
 
 int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops, char *err, size_t errlen)
@@ -109,26 +190,51 @@ int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops, char *e
     return 0;
 }
 
+/* A parameter in plain decimals, never an exponent (the parser takes none),
+ * with trailing zeros dropped. */
+/* An exact value in millionths, the same way. */
+static const char *exact(char num[48], int64_t micro)
+{
+    int64_t a = micro < 0 ? -micro : micro;
+    size_t k = (size_t)snprintf(num, 48, "%s%lld.%06lld", micro < 0 ? "-" : "", (long long)(a / 1000000),
+                                (long long)(a % 1000000));
+    while (k > 1 && num[k - 1] == '0') num[--k] = '\0';
+    if (k > 1 && num[k - 1] == '.') num[--k] = '\0';
+    if (!strcmp(num, "-0")) strcpy(num, "0");
+    return num;
+}
+
+static const char *decimal(char num[48], double v)
+{
+    int w = snprintf(num, 48, "%.*f", TILER_SIGMA_DECIMALS, v);
+    size_t k = w < 0 ? 0 : w > 47 ? 47 : (size_t)w;
+    while (k > 1 && num[k - 1] == '0') num[--k] = '\0';
+    if (k > 1 && num[k - 1] == '.') num[--k] = '\0';
+    if (!strcmp(num, "-0")) strcpy(num, "0");
+    return num;
+}
+
 int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len)
 {
     size_t used = 0;
     int i, n;
+    char a[48], b[48];
     if (len) buf[0] = '\0';
     for (i = 0; i < chain->count; i++) {
         const tiler_op *op = &chain->ops[i];
         const char *sep = i ? "," : "";
         switch (op->kind) {
-        case TILER_OP_GRAYSCALE: n = snprintf(buf + used, len - used, "%sgrayscale", sep); break;
-        case TILER_OP_INVERT:    n = snprintf(buf + used, len - used, "%sinvert", sep); break;
-        case TILER_OP_BLUR: {
-            /* Plain decimals, never an exponent: the parser takes no exponents. */
-            char num[48];
-            size_t k = (size_t)snprintf(num, sizeof(num), "%.*f", TILER_SIGMA_DECIMALS, op->sigma);
-            while (k > 1 && num[k - 1] == '0') num[--k] = '\0';
-            if (k > 1 && num[k - 1] == '.') num[--k] = '\0';
-            n = snprintf(buf + used, len - used, "%sblur:%s", sep, num);
+        case TILER_OP_GRAYSCALE:  n = snprintf(buf + used, len - used, "%sgrayscale", sep); break;
+        case TILER_OP_INVERT:     n = snprintf(buf + used, len - used, "%sinvert", sep); break;
+        case TILER_OP_EDGES:      n = snprintf(buf + used, len - used, "%sedges", sep); break;
+        case TILER_OP_BLUR:       n = snprintf(buf + used, len - used, "%sblur:%s", sep, decimal(a, op->sigma)); break;
+        case TILER_OP_SHARPEN:
+            n = snprintf(buf + used, len - used, "%ssharpen:%s:%s", sep, decimal(a, op->sigma), exact(b, op->micro));
             break;
-        }
+        case TILER_OP_BRIGHTNESS: n = snprintf(buf + used, len - used, "%sbrightness:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_CONTRAST:   n = snprintf(buf + used, len - used, "%scontrast:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_GAMMA:      n = snprintf(buf + used, len - used, "%sgamma:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_THRESHOLD:  n = snprintf(buf + used, len - used, "%sthreshold:%s", sep, exact(a, op->micro)); break;
         default: return -1;
         }
         if (n < 0 || (size_t)n >= len - used) return -1;
@@ -140,7 +246,16 @@ int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len)
 int tiler_chain_halo(const tiler_chain *chain)
 {
     int i, halo = 0;
-    for (i = 0; i < chain->count; i++)
-        if (chain->ops[i].kind == TILER_OP_BLUR) halo += chain->ops[i].radius;
+    for (i = 0; i < chain->count; i++) halo += chain->ops[i].radius;
     return halo;
+}
+
+int tiler_chain_gray(const tiler_chain *chain)
+{
+    int i;
+    for (i = 0; i < chain->count; i++) {
+        tiler_op_kind k = chain->ops[i].kind;
+        if (k == TILER_OP_GRAYSCALE || k == TILER_OP_EDGES || k == TILER_OP_THRESHOLD) return 1;
+    }
+    return 0;
 }

@@ -3,14 +3,20 @@
 #define TILER_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "tiler_defaults.h"
 
-typedef enum { TILER_OP_GRAYSCALE = 1, TILER_OP_INVERT = 2, TILER_OP_BLUR = 3 } tiler_op_kind;
+typedef enum {
+    TILER_OP_GRAYSCALE = 1, TILER_OP_INVERT = 2, TILER_OP_BLUR = 3,
+    TILER_OP_SHARPEN, TILER_OP_EDGES, TILER_OP_BRIGHTNESS, TILER_OP_CONTRAST, TILER_OP_GAMMA, TILER_OP_THRESHOLD
+} tiler_op_kind;
 
 typedef struct {
     tiler_op_kind kind;
-    double sigma;   /* blur only */
-    int radius;     /* blur only: ceil(3 * sigma) */
+    double sigma;   /* blur, sharpen */
+    double value;   /* sharpen: amount; brightness: delta; contrast: factor; gamma: g; threshold: t */
+    int64_t micro;  /* value exactly, in millionths: what contrast and sharpen compute with, in integers */
+    int radius;     /* pixels of context it reads around each pixel: blur and sharpen ceil(3 * sigma), edges 1 */
 } tiler_op;
 
 typedef struct {
@@ -23,13 +29,20 @@ typedef struct {
 int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops,
                       char *err, size_t errlen);
 
-/* Writes the canonical form (sigma with %g) into buf; returns its length or -1. */
+/* Writes the canonical form (numbers as plain decimals of at most 6
+ * decimals, trailing zeros dropped) into buf; returns its length or -1. */
 int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len);
 
 /* Pixels of context each tile needs so that the stitched result equals the
- * whole-image result: the sum of the blur radii (point ops need none). */
+ * whole-image result: the sum of the ops' radii (blur and sharpen
+ * ceil(3 sigma), edges 1; point ops need none). */
 int tiler_chain_halo(const tiler_chain *chain);
 
 int tiler_blur_radius(double sigma);
+
+/* 1 when the chain's result has red = green = blue everywhere (grayscale,
+ * edges or threshold, and every op after them treats the channels alike):
+ * a grey PNG then holds it. */
+int tiler_chain_gray(const tiler_chain *chain);
 
 #endif

@@ -1,4 +1,5 @@
 #include "tiler_store.h"
+#include "tiler_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,11 @@ static int fail(tiler_store *s)
 {
     snprintf(s->last_error, sizeof(s->last_error), "%s", s->db ? sqlite3_errmsg(s->db) : "out of memory");
     return -1;
+}
+
+int tiler_store_fail(tiler_store *s)
+{
+    return fail(s);
 }
 
 const char *tiler_store_error(tiler_store *s)
@@ -195,11 +201,12 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
     }
     /* Every child and the results consumer write; WAL lets readers go on
      * meanwhile, and the busy timeout turns lock contention into waiting. */
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, TILER_STORE_BUSY_MS);
     if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
         goto bad;
     for (i = 0; schema[i]; i++)
         if (sqlite3_exec(s->db, schema[i], NULL, NULL, NULL) != SQLITE_OK) goto bad;
+    if (tiler_metrics_schema(s->db) != SQLITE_OK) goto bad;
     /* Stores made before the column existed. */
     if (!has_column(s, "updated")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN updated INTEGER", NULL, NULL, NULL);
     if (!has_column(s, "resends"))

@@ -11,6 +11,10 @@
 
 typedef struct tiler_store tiler_store;
 
+/* How long a connection waits for another's write lock (SQLite's busy
+ * timeout). */
+#define TILER_STORE_BUSY_MS 10000
+
 typedef struct {
     char id[33];
     const char *state;         /* queued | running | done | failed */
@@ -36,6 +40,9 @@ int tiler_store_open(tiler_store **s, const char *path, apr_pool_t *p, const cha
 /* The connection itself, for tests that must see SQLite wait for a lock. */
 struct sqlite3 *tiler_store_connection(tiler_store *s);
 const char *tiler_store_error(tiler_store *s);
+/* Notes the connection's last SQLite error as the store's error (for code
+ * that uses tiler_store_connection itself) and returns -1. */
+int tiler_store_fail(tiler_store *s);
 
 /* 0 recorded; 1 not, as max_active jobs (> 0) are queued or running
  * already; -1 an error (a duplicate id among them). */

@@ -11,6 +11,7 @@
 #include <unixd.h>
 #include "mod_tiler_api.h"
 #include "mod_tiler_config.h"
+#include "mod_tiler_metrics.h"
 #include "mod_tiler_producer.h"
 #include "mod_tiler_results.h"
 #include "tiler_image.h"
@@ -120,6 +121,7 @@ static void tiler_register_hooks(apr_pool_t *p)
     ap_hook_post_config(tiler_post_config, NULL, before_watchdog, APR_HOOK_MIDDLE);
     ap_hook_child_init(tiler_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(tiler_api_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(tiler_metrics_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(tiler) = {

@@ -7,6 +7,8 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 #include "mod_tiler_events.h"
+#include "mod_tiler_health.h"
+#include "mod_tiler_metrics.h"
 #include "mod_tiler_jobs.h"
 #include "mod_tiler_pages.h"
 #include "mod_tiler_respond.h"
@@ -157,6 +159,10 @@ static int api(request_rec *r, const char *base, const char *rest)
         if (r->method_number == M_GET) return list_jobs(r, base);
         return tiler_method_not_allowed(r, "GET, HEAD, POST");
     }
+    if (!strcmp(rest, "/api/health")) {
+        if (r->method_number != M_GET) return tiler_method_not_allowed(r, "GET, HEAD");
+        return tiler_health(r);
+    }
     if (!strcmp(rest, "/api/workers") || !strcmp(rest, "/api/events") || !strcmp(rest, "/api/cluster")) {
         if (r->method_number != M_GET) return tiler_method_not_allowed(r, "GET, HEAD");
         return rest[5] == 'w' ? workers(r) : rest[5] == 'c' ? cluster(r) : tiler_event_stream(r, base);
@@ -199,11 +205,17 @@ int tiler_api_handler(request_rec *r)
         return tiler_job_page(r, apr_pstrndup(r->pool, uri, (apr_size_t)(p - uri)), p + 6);
     if ((p = last(uri, "/static/")) && !strchr(p + 8, '/'))
         return tiler_static_file(r, p + 8);
+    if (n >= 8 && !strcmp(uri + n - 8, "/metrics")) {
+        if (r->method_number != M_GET) return tiler_method_not_allowed(r, "GET, HEAD");
+        return tiler_metrics_page(r);
+    }
     if (n >= 15 && !strcmp(uri + n - 15, "/dashboard.html"))
         return tiler_static_file(r, "dashboard.html");
     if (n && uri[n - 1] == '/')
         return tiler_static_file(r, "index.html");
     /* The bare Location: its pages use relative links, so add the slash. */
-    apr_table_setn(r->headers_out, "Location", apr_pstrcat(r->pool, uri, "/", NULL));
+    /* r->uri is decoded: escape it again, or a control character in the
+     * request would make httpd refuse our own Location header. */
+    apr_table_setn(r->headers_out, "Location", apr_pstrcat(r->pool, ap_os_escape_path(r->pool, uri, 1), "/", NULL));
     return HTTP_MOVED_PERMANENTLY;
 }

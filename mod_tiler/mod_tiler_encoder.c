@@ -14,6 +14,8 @@
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_jpeg_out.h"
+#include "tiler_ops.h"
+#include "tiler_metrics.h"
 #include "tiler_png.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
@@ -51,12 +53,14 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
     return e;
 }
 
-/* The result's PNG colour type. grayscale makes red = green = blue, and
- * blur and invert treat the channels alike, so a chain with grayscale
- * anywhere ends gray (the encoder checks every pixel all the same). */
+/* The result's PNG colour type: grey when the chain makes red = green =
+ * blue (tiler_chain_gray), RGBA when the upload can have transparency. */
 static int job_color(const tiler_job *job)
 {
-    return tiler_png_color(job->alpha, strstr(job->ops, "grayscale") != NULL);
+    tiler_chain chain;
+    char err[256];
+    int gray = tiler_chain_parse(&chain, job->ops, TILER_MAX_OPS, err, sizeof(err)) == 0 && tiler_chain_gray(&chain);
+    return tiler_png_color(job->alpha, gray);
 }
 
 static uint32_t strip_count(const tiler_job *job)
@@ -374,8 +378,12 @@ static void finish_now(tiler_encoder *e, const char *id)
     apr_pool_t *p;
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
+        apr_time_t t0 = apr_time_now();
         if (in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
         else tiler_encode_jpeg_result(e->s, st, &job, p);
+        if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,
+                         tiler_store_error(st));
     }
     apr_pool_destroy(p);
 }

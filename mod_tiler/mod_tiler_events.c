@@ -81,6 +81,15 @@ int tiler_event_stream(request_rec *r, const char *base)
     apr_pool_cleanup_register(r->pool, NULL, stream_closed, apr_pool_cleanup_null);
     if (!(store = tiler_request_store(r)))
         return tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be read");
+    if (only) {
+        /* A stream for a job that is not there would stay silent until it
+         * times out: say so now. */
+        tiler_job job;
+        int rc = tiler_store_get_job(store, only, &job, r->pool);
+        if (rc != 0)
+            return rc > 0 ? tiler_send_error(r, HTTP_NOT_FOUND, "not_found", "no such job")
+                          : tiler_send_error(r, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be read");
+    }
 
     ap_set_content_type(r, "text/event-stream");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");

@@ -16,6 +16,7 @@
 #include "tiler_image.h"
 #include "tiler_jpeg_out.h"
 #include "tiler_json.h"
+#include "tiler_metrics.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
@@ -248,7 +249,7 @@ int tiler_create_job(request_rec *r, const char *base)
     halo = (uint32_t)tiler_chain_halo(&chain);
     tiler_chain_format(&chain, canon, sizeof(canon));
     if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
-    if (!(f = fopen(input, "rb"))) BAIL(HTTP_INTERNAL_SERVER_ERROR, "spool_error", "the upload cannot be read back");
+    if (!(f = fopen(input, "rb"))) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the upload cannot be read back");
     probe = tiler_probe_file(f, &in_fmt, &w, &h, err, sizeof(err));
     whole = probe < 0 ? NULL : tiler_decodes_whole(f, in_fmt);
     fclose(f);
@@ -345,6 +346,10 @@ int tiler_create_job(request_rec *r, const char *base)
                   "was in, decoded at %" APR_TIME_T_FMT " ms, all acknowledged at %" APR_TIME_T_FMT " ms", hex, w, h,
                   tiler_format_name(in_fmt), job.tiles_total, canon, x.early, apr_time_as_msec(x.first_tile_at - received),
                   apr_time_as_msec(decoded - received), apr_time_as_msec(apr_time_now() - received));
+    if (tiler_metrics_upload(store, (int64_t)up.size, job.tiles_total, (double)(x.first_tile_at - received) / APR_USEC_PER_SEC,
+                             (double)(decoded - received) / APR_USEC_PER_SEC) < 0)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30409) "job %s: not counted in the metrics: %s", hex,
+                      tiler_store_error(store));
     if (up.from_form && wants_html(r)) {
         /* A browser's form post (works without JavaScript): see the job page. */
         apr_table_setn(r->headers_out, "Location", apr_psprintf(r->pool, "%s/jobs/%s", base, hex));

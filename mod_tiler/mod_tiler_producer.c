@@ -1,5 +1,6 @@
 #include "mod_tiler_producer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <apr_atomic.h>
@@ -337,4 +338,25 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
         return tiler_production_end(x.pr, 1, out, reason);
     }
     return tiler_production_end(x.pr, 0, out, reason);
+}
+
+int tiler_producer_ready(int timeout_ms, char *why, size_t whylen)
+{
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t err;
+    int ok;
+    if (!swap_lock) { snprintf(why, whylen, "this child has no Kafka producer"); return 0; }
+    apr_thread_rwlock_rdlock(swap_lock);
+    /* Brokers only (no topic list): one small request to a broker it is
+     * connected to, or none reachable within the timeout. */
+    err = producer ? rd_kafka_metadata(producer, 0, NULL, &md, timeout_ms) : RD_KAFKA_RESP_ERR__STATE;
+    apr_thread_rwlock_unlock(swap_lock);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(why, whylen, "no Kafka broker answers: %s", rd_kafka_err2str(err));
+        return 0;
+    }
+    ok = md->broker_cnt > 0;
+    if (!ok) snprintf(why, whylen, "Kafka knows no brokers");
+    rd_kafka_metadata_destroy(md);
+    return ok;
 }

@@ -39,4 +39,9 @@ int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_
  * OK with *out filled, or -1 with *reason (always -1 when abandoning). */
 int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out, const char **reason);
 
+/* 1 when this child's producer reaches a broker within timeout_ms (a
+ * metadata request for the brokers only), else 0 with why. For the health
+ * check. */
+int tiler_producer_ready(int timeout_ms, char *why, size_t whylen);
+
 #endif

@@ -24,6 +24,7 @@
 #include "tiler_grid.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
+#include "tiler_metrics.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
 
@@ -179,6 +180,10 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         *reason = tiler_store_error(store);
         return -1;
     }
+    /* Only a number: a counter that cannot be written changes nothing else. */
+    if (tiler_metrics_add(store, TILER_M_TILES_RESENT, missing->nelts) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30708) "job %s: resent tiles not counted: %s", job->id,
+                     tiler_store_error(store));
     return 0;
 }
 

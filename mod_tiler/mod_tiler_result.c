@@ -186,6 +186,18 @@ static int thumb_side(long n)
     return thumb_sides[i];
 }
 
+/* 1 when the query string has the parameter name (with or without a value). */
+static int has_param(const char *args, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = args;
+    while (p) {
+        if (!strncmp(p, name, n) && (p[n] == '=' || p[n] == '&' || !p[n])) return 1;
+        if ((p = strchr(p, '&'))) p++;
+    }
+    return 0;
+}
+
 int tiler_job_result(request_rec *r, const char *id)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
@@ -193,15 +205,19 @@ int tiler_job_result(request_rec *r, const char *id)
     char path[4096], thumb[4200];
     int sent, side = 0;
 
-    if (r->args && !strcmp(r->args, "preview")) {
+    if (r->args && (!strcmp(r->args, "preview") || !strcmp(r->args, "preview="))) {
         side = -1;
     } else if (r->args) {
-        char *end;
-        long v;
+        const char *digits = r->args + 6;
+        long v = 0;
+        int n = 0;
+        if (has_param(r->args, "thumb") && has_param(r->args, "preview"))
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "give thumb=N or preview, not both");
         if (strncmp(r->args, "thumb=", 6) || strchr(r->args, '&'))
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "the only parameters here are thumb=N and preview");
-        v = strtol(r->args + 6, &end, 10);
-        if (!r->args[6] || *end || v < TILER_THUMB_MIN || v > TILER_THUMB_MAX)
+        /* Digits only (no sign, space or leading zeros past one), and few. */
+        while (digits[n] >= '0' && digits[n] <= '9' && n < 5) v = v * 10 + (digits[n++] - '0');
+        if (!n || digits[n] || (n > 1 && digits[0] == '0') || v < TILER_THUMB_MIN || v > TILER_THUMB_MAX)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query",
                                     apr_psprintf(r->pool, "thumb must be a whole number in %d..%d", TILER_THUMB_MIN, TILER_THUMB_MAX));
         side = thumb_side(v);

@@ -8,6 +8,7 @@
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
 #include "tiler_id.h"
+#include "tiler_metrics.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
 #include "tiler_store.h"
@@ -85,6 +86,11 @@ static int apply(results_ctx *x, const rd_kafka_message_t *m, apr_pool_t *p)
     tiler_id_to_hex(msg.job_id, id);
     rc = tiler_store_get_job(x->store, id, &job, p);
     if (rc < 0) return -1;
+    /* Counted once per tile of a known job, whatever became of the job; a
+     * counter that cannot be written never holds up the results. */
+    if (rc == 0 && msg.kind == TILER_MSG_FAILURE && tiler_metrics_dead_tile(x->store, id, msg.tile_index) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30321) "job %s: dead-lettered tile %u not counted: %s", id,
+                     msg.tile_index, tiler_store_error(x->store));
     if (rc == 1 || (strcmp(job.state, "queued") && strcmp(job.state, "running"))) {
         /* A job that was removed or has ended: late or duplicate tile. */
         return 0;
@@ -170,12 +176,55 @@ static void catch_up(results_ctx *x, apr_pool_t *p)
         for (i = 0; i < ids->nelts; i++) tiler_encoder_finish(x->encoder, APR_ARRAY_IDX(ids, i, const char *));
 }
 
-/* Removes finished jobs older than TilerJobTTL, files and rows. */
+/* Results in Kafka not yet read on the partitions this consumer holds,
+ * from the high watermarks its fetches last saw (no broker round trip). */
+static int64_t lag(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int64_t sum = 0, lo, hi;
+    int i;
+    rd_kafka_topic_partition_list_t *committed = NULL;
+    if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts) return 0;
+    rd_kafka_position(rk, parts);
+    for (i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *t = &parts->elems[i], *c;
+        int64_t from = t->offset;
+        if (rd_kafka_get_watermark_offsets(rk, t->topic, t->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+            continue;
+        if (from < 0) {
+            /* Nothing read on it since this consumer got it (a restart, a
+             * move): the group's committed offset says how far it is, not
+             * the log's start. One round trip, asked once per sweep. */
+            if (!committed) {
+                committed = rd_kafka_topic_partition_list_copy(parts);
+                if (rd_kafka_committed(rk, committed, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    rd_kafka_topic_partition_list_destroy(committed);
+                    committed = NULL;
+                    break;
+                }
+            }
+            c = rd_kafka_topic_partition_list_find(committed, t->topic, t->partition);
+            from = c && c->offset >= 0 ? c->offset : lo;
+        }
+        if (hi > from) sum += hi - from;
+    }
+    if (committed) rd_kafka_topic_partition_list_destroy(committed);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return sum;
+}
+
+/* Notes this consumer alive (GET {loc}/api/health) with its lag
+ * ({loc}/metrics), and removes finished jobs older than TilerJobTTL, files
+ * and rows. */
 static void sweep(results_ctx *x, apr_pool_t *p)
 {
     apr_array_header_t *ids;
     int i;
     x->next_sweep = apr_time_now() + apr_time_from_sec(SWEEP_INTERVAL_S);
+    if (tiler_metrics_set(x->store, TILER_M_RC_SEEN, apr_time_now()) < 0
+        || tiler_metrics_set(x->store, TILER_M_RC_LAG, lag(x->consumer)) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, APLOGNO(30320) "results consumer: cannot note itself in the store: %s",
+                     tiler_store_error(x->store));
     tiler_resend_kick(x->resend, x->consumer);
     if (x->c->job_ttl_seconds <= 0) return;
     if (tiler_store_finished_before(x->store, apr_time_now() - apr_time_from_sec(x->c->job_ttl_seconds), &ids, p) < 0) return;

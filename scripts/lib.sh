@@ -118,6 +118,32 @@ install_browser_driver() {
     (cd "$top/t/browser" && npm ci --no-audit --no-fund >/dev/null)
 }
 
+# The Python test clients (t/requirements.txt: schemathesis,
+# openapi-spec-validator), in a virtualenv of Debian's python3 under
+# ~/.cache/mod_tiler, made again when the requirements change.
+install_python_tools() {
+    local venv=${TILER_PYVENV:-$HOME/.cache/mod_tiler/pyvenv} req="$top/t/requirements.txt"
+    if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/requirements.txt"; then return 0; fi
+    say "pip install -r t/requirements.txt (into $venv)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv" &&
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >/dev/null &&
+    cp "$req" "$venv/requirements.txt"
+}
+
+# promtool from Debian's prometheus package, unpacked under ~/.cache/mod_tiler
+# rather than installed: installing the package would also start a
+# Prometheus server. t/48-metrics.t checks /metrics with it.
+install_promtool() {
+    local dir=${TILER_PROMTOOL_DIR:-$HOME/.cache/mod_tiler/promtool} tmp
+    [ -x "$dir/usr/bin/promtool" ] && return 0
+    say "promtool (apt-get download prometheus, unpacked into $dir)"
+    tmp=$(mktemp -d) && chmod 755 "$tmp" &&
+    (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) &&
+    mkdir -p "$dir" && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+    mkdir -p "$dir/usr/bin" && cp "$tmp/x/usr/bin/promtool" "$dir/usr/bin/" &&
+    rm -rf "$tmp"
+}
 
 # 0 when process $1 is alive and its command line has $2 (our binary, our
 # config file): a pid from a stale pid file may have been reused since by

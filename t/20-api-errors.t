@@ -125,8 +125,8 @@ sub refused_job {
            content => "--$b\r\nContent-Disposition: form-data; name=\"ops\"\r\n\r\ninvert\r\n"
                     . "--$b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"tall.jpg\"\r\n"
                     . "Content-Type: image/jpeg\r\n\r\n" . substr($jpeg, 0, int(length($jpeg) * 0.7)) . "\r\n--$b--\r\n");
-    my $out = refused_job('JPEG truncated at 0.7, in a form', $from);
-    ok(($out // 0) >= 1, 'JPEG truncated at 0.7, in a form: refused after its first tiles went out (' . ($out // 'no job') . ')');
+    my $tiles_out = refused_job('JPEG truncated at 0.7, in a form', $from);
+    ok(($tiles_out // 0) >= 1, 'JPEG truncated at 0.7, in a form: refused after its first tiles went out (' . ($tiles_out // 'no job') . ')');
     my (undef, $list) = $t->request('GET', '/tiler/api/jobs');
     is(scalar @{ $list->{jobs} // [] }, 0, 'no job left behind by the refused JPEGs');
     # Local mode decodes the same way: one line, and a failure exit.

@@ -42,6 +42,11 @@ sub form_body {
     my $bare = $get->get($t->url . '/tiler');
     is($bare->{status}, 301, 'bare Location redirects');
     is($bare->{headers}{location}, '/tiler/', '...to the slash');
+    # A control character in the path (schemathesis sent one) stays escaped
+    # in the Location: httpd refuses a raw one with an error of its own.
+    my $odd = $get->get($t->url . '/tiler/probe%1B%01');
+    is($odd->{status}, 301, 'a path with control characters: redirected');
+    is($odd->{headers}{location}, '/tiler/probe%1b%01/', '...with them escaped');
     ($r) = $t->request('GET', '/tiler/dashboard.html');
     is($r->{status}, 200, 'dashboard page');
     like($r->{content}, qr{<table id="workers">}, 'workers table');
@@ -145,6 +150,9 @@ bad_form('field too large', 'bad_multipart', fields => [['ops', 'invert,' x 1000
     like($all, qr/^event: job\ndata: .*"id":"$j->{id}"/m, 'and jobs');
     my ($bad) = $t->request('GET', '/tiler/api/events?job=nope');
     is($bad->{status}, 400, 'bad job filter: 400');
+    my ($none, $why) = $t->request('GET', '/tiler/api/events?job=' . ('0' x 32));
+    is($none->{status}, 404, 'a stream for a job that does not exist: 404, not a silent stream');
+    is($why->{error}, 'not_found', '...not_found');
 }
 
 # ---- thumbnails ----
@@ -157,10 +165,18 @@ bad_form('field too large', 'bad_multipart', fields => [['ops', 'invert,' x 1000
     ok(-f $t->dir . "/spool/jobs/$job_id/thumb-64.png", 'cached in the spool');
     my ($again) = $t->request('GET', "/tiler/api/jobs/$job_id/result?thumb=64");
     is($again->{content}, $r->{content}, 'served again from the cache');
-    for my $q ('thumb=5', 'thumb=5000', 'thumb=abc', 'thumb=', 'size=64', 'thumb=64&x=1') {
+    for my $q ('thumb=5', 'thumb=5000', 'thumb=abc', 'thumb=', 'size=64', 'thumb=64&x=1', 'thumb=+64', 'thumb=064',
+               'thumb=%2064', 'thumb=64%00') {
         my ($b, $j) = $t->request('GET', "/tiler/api/jobs/$job_id/result?$q");
         is($b->{status}, 400, "?$q: 400");
     }
+    for my $q ('thumb=64&preview', 'preview&thumb=64', 'preview=&thumb=64') {
+        my ($both, $why) = $t->request('GET', "/tiler/api/jobs/$job_id/result?$q");
+        is($both->{status}, 400, "?$q: thumb and preview together: 400");
+        like($why->{message} // '', qr/not both/, '...saying so');
+    }
+    my ($pv) = $t->request('GET', "/tiler/api/jobs/$job_id/result?preview=");
+    is($pv->{status}, 200, '?preview= (an empty value, as a form sends it) is ?preview');
 }
 
 $t->finish;

@@ -66,14 +66,6 @@ static int on_strip(void *ctx, const tiler_band *b, uint32_t strip, char *err, s
     return rc;
 }
 
-/* After grayscale every op keeps red = green = blue: a gray PNG. */
-static int has_grayscale(const tiler_chain *c)
-{
-    int i;
-    for (i = 0; i < c->count; i++) if (c->ops[i].kind == TILER_OP_GRAYSCALE) return 1;
-    return 0;
-}
-
 /* Before the first strip: where the rows go. */
 static int open_output(local_run *x, const tiler_band *b, const worker_options *o, char *err, size_t errlen)
 {
@@ -83,7 +75,7 @@ static int open_output(local_run *x, const tiler_band *b, const worker_options *
     }
     if (x->out_fmt == TILER_FMT_JPEG)
         return (x->jpeg = tiler_jpeg_out_begin(x->out, b->width, b->height, TILER_JPEG_QUALITY, err, errlen)) ? 0 : -1;
-    x->color = tiler_png_color(b->alpha, has_grayscale(x->chain));
+    x->color = tiler_png_color(b->alpha, tiler_chain_gray(x->chain));
     x->png = tiler_png_begin(x->out, b->width, b->height, x->color);
     return 0;
 }

@@ -29,6 +29,16 @@ try {
   await page.goto(base, { waitUntil: 'load' });
   check(await page.isVisible('#builder'), 'the op-chain builder shows with JavaScript');
   await page.fill('#ops', '');
+  check(!(await page.isVisible('#sigma')), 'grayscale, selected at first, shows no parameter');
+  await page.selectOption('#op-kind', 'sharpen');
+  await page.fill('#sigma', '1.5');
+  await page.fill('#amount', '2.25');
+  await page.click('#add-op');
+  await page.selectOption('#op-kind', 'brightness');
+  await page.fill('#sigma', '-20');
+  await page.click('#add-op');
+  check((await page.inputValue('#ops')) === 'sharpen:1.5:2.25,brightness:-20', `the builder writes sharpen and brightness (${await page.inputValue('#ops')})`);
+  await page.fill('#ops', '');
   await page.selectOption('#op-kind', 'grayscale');
   await page.click('#add-op');
   await page.selectOption('#op-kind', 'blur');
@@ -36,6 +46,11 @@ try {
   await page.click('#add-op');
   await page.selectOption('#op-kind', 'invert');
   await page.click('#add-op');
+  await page.selectOption('#op-kind', 'edges');
+  check(!(await page.isVisible('#sigma')), 'edges takes no parameter: its field hides');
+  await page.selectOption('#op-kind', 'threshold');
+  check((await page.isVisible('#sigma')) && (await page.textContent('#param-label')) === 'threshold'
+        && (await page.inputValue('#sigma')) === '128', 'threshold: its parameter, named, with its default');
   const ops = await page.inputValue('#ops');
   check(ops === 'grayscale,blur:2,invert', `the builder made the chain (${ops})`);
   check((await page.locator('#chain li').count()) === 3, 'the chain lists three ops');

@@ -45,13 +45,14 @@ sub httpd {
 }
 
 # A worker with a backlog: its consumer's queue and fetch, its producer's
-# queue, per thread four copies of a tile with halo and two more tasks
-# waiting, and 24 MiB for the process, librdkafka and libraries.
+# queue, per thread two tasks waiting and up to five copies of a tile with
+# halo (sharpen's blurred copy; edges' byte of luma a pixel): 29 bytes a
+# tile pixel, and 24 MiB for the process, librdkafka and libraries.
 sub worker {
     my ($T, $h, $threads) = @_;
     my ($pq, $q, $f) = kafka();
     $threads //= 2;
-    return $pq + $q + $f + $threads * 6 * ($T + 2 * $h)**2 * 4 + 24 * $MiB;
+    return $pq + $q + $f + $threads * 29 * ($T + 2 * $h)**2 + 24 * $MiB;
 }
 
 # tiler-worker --local: 12 W (256 + 2h), and 32 MiB for the process.

@@ -109,11 +109,14 @@ PidFile "$d/run/httpd.pid"
 DefaultRuntimeDir "$d/run"
 ErrorLog "$d/logs/error.log"
 LogLevel warn tiler:info
+# As Debian's conf-available/security.conf: TRACE echoes requests back.
+TraceEnable Off
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule authn_file_module $mods/mod_authn_file.so
 LoadModule authz_user_module $mods/mod_authz_user.so
+LoadModule authz_host_module $mods/mod_authz_host.so
 LoadModule auth_basic_module $mods/mod_auth_basic.so
 LoadModule tiler_module "$BUILD/mod_tiler/.libs/mod_tiler.so"
 $user
@@ -387,7 +390,7 @@ sub make_image {
 
 sub local_result {
     my ($self, $in, $ops, $format) = @_;
-    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.]+/_/gr) . '.' . ($format // 'png');
+    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.-]+/_/gr) . '.' . ($format // 'png');
     return $out if -s $out;   # the same input and chain were run before
     my $rc = system($self->bin('tiler-worker/tiler-worker'), '--local', $in, $out, '--ops', $ops, '--format', $format // 'png');
     die "local mode failed for $ops" if $rc;

@@ -53,9 +53,12 @@ static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
 
 int main(void)
 {
-    static const char *const atoms[] = { "grayscale", "invert", "blur:1.5" };
+    static const char *const atoms[] = { "grayscale", "invert", "blur:1.5", "sharpen:0.8:1.5", "edges",
+                                         "brightness:-40", "contrast:1.7", "gamma:2.2", "threshold:128" };
+#define NATOMS ((int)(sizeof(atoms) / sizeof(atoms[0])))
     static const char *const special[] = { "blur:3", "grayscale,blur:3,invert", "blur:0.3,blur:2,blur:0.7",
-                                           "blur:64", "invert,blur:5,grayscale,blur:1", NULL };
+                                           "blur:64", "invert,blur:5,grayscale,blur:1", "sharpen", "sharpen:16:10",
+                                           "edges,edges,edges", "sharpen:2:3,edges,blur:1", NULL };
     static const struct { int w, h; uint32_t tile; } shapes[] = {
         { 131, 97, 32 }, { 1, 61, 16 }, { 61, 1, 16 }, { 5, 3, 16 }, { 70, 40, 16 }, { 200, 150, 64 },
     };
@@ -66,13 +69,13 @@ int main(void)
     for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         gdImagePtr im = testimg_make(shapes[s].w, shapes[s].h, 1, (uint32_t)s + 3);
         int all = 1, n = 0;
-        /* Every chain of one to three ops over the three kinds. */
-        for (a = 0; a < 3; a++) {
+        /* Every chain of one to three ops over all the kinds. */
+        for (a = 0; a < NATOMS; a++) {
             all &= tiled_equals_whole(im, atoms[a], shapes[s].tile); n++;
-            for (b = 0; b < 3; b++) {
+            for (b = 0; b < NATOMS; b++) {
                 snprintf(ops, sizeof(ops), "%s,%s", atoms[a], atoms[b]);
                 all &= tiled_equals_whole(im, ops, shapes[s].tile); n++;
-                for (c = 0; c < 3; c++) {
+                for (c = 0; c < NATOMS; c++) {
                     snprintf(ops, sizeof(ops), "%s,%s,%s", atoms[a], atoms[b], atoms[c]);
                     all &= tiled_equals_whole(im, ops, shapes[s].tile); n++;
                 }

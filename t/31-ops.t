@@ -1,0 +1,49 @@
+# Every op through the running system, alone and in chains that mix them,
+# on an image of several tiles with transparency: each result is the pixels
+# of tiler-worker --local on the whole image. A 256-pixel tile puts tile
+# borders inside the image, where a missing halo would show as seams.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use TilerTest;
+
+my $t = TilerTest->new(name => 'ops', directives => "TilerTileSize 256\n");
+$t->start_all(workers => 2);
+my $png = $t->make_image('ops.png', 700, 530, 'png', 1, 17);
+my $jpg = $t->make_image('ops.jpg', 610, 300, 'jpeg', 0, 18);
+
+my @cases = (
+    map({ [$png, $_] } 'sharpen', 'sharpen:2.5:3', 'edges', 'brightness:-60', 'brightness:90', 'contrast:1.8',
+        'contrast:0', 'gamma:0.45', 'gamma:2.2', 'threshold:100'),
+    [$png, 'edges,blur:1.5,sharpen:1:2'],
+    [$png, 'gamma:1.5,sharpen:0.7,edges,threshold:40'],
+    [$png, 'blur:2,edges,contrast:3,invert'],
+    [$jpg, 'brightness:25,sharpen:1.2:1.5,grayscale'],
+    [$jpg, 'threshold:128,blur:1'],
+);
+my @jobs;
+for my $c (@cases) {
+    my ($r, $j) = $t->submit($c->[0], $c->[1]);
+    is($r->{status}, 202, "$c->[1] accepted") or diag($r->{content});
+    push @jobs, [$j->{id}, @$c];
+}
+for my $j (@jobs) {
+    my ($final) = $t->wait_job($j->[0]);
+    is($final->{state}, 'done', "$j->[2]: done") or diag($final->{error});
+    my ($msg, $same) = $t->matches_local($j->[0], $j->[1], $j->[2]);
+    ok($same, "$j->[2] on " . ($j->[1] =~ /\.jpg$/ ? 'a JPEG' : 'a PNG with alpha') . ": local mode's pixels ($msg)");
+}
+
+# Refused as the README says, before any upload is read.
+for my $bad (['sharpen:20', qr/sharpen\[:SIGMA\[:AMOUNT\]\]: 20 is outside \(0, 16\]/],
+             ['brightness', qr/needs its parameter: brightness:DELTA/],
+             ['threshold:1.5', qr/not a whole number/], ['gamma:0', qr/outside \[0\.1, 10\]/],
+             ['edges:2', qr/takes no argument/]) {
+    my ($r, $e) = $t->submit($png, $bad->[0]);
+    is($r->{status}, 400, "$bad->[0]: 400");
+    like($e->{message} // '', $bad->[1], "...saying why: " . ($e->{message} // ''));
+}
+$t->finish;
+done_testing;
