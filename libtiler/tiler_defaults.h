@@ -30,6 +30,23 @@
 /* The largest message any tile may become (header + pixels). Topics, the
  * producer's message.max.bytes and the consumers' fetch sizes follow it. */
 #define TILER_MAX_MESSAGE_BYTES     (32 * 1024 * 1024)
+/* What a Kafka client may hold, per process (README, Memory per process);
+ * tiler_kafka.c derives every client limit from these, and TilerKafkaProperty
+ * or -X override them. A producer waits for room past its queue. A
+ * consumer stops fetching once its queue holds TILER_CONSUMER_QUEUE_BYTES,
+ * and a fetch brings at most TILER_CONSUMER_FETCH_BYTES more (or one
+ * message, if larger): the queue peaks at the sum. librdkafka 2.0 fetches
+ * a partition whose queue was full again only about a second later, so the
+ * queue holds more than a second of a worker's tasks (about 52 MiB/s for a
+ * worker with two threads on this project's 2-core machine at 1 GP); a
+ * smaller one starves the workers (16 + 16 MiB took 153 s where the
+ * defaults took about 60 at 1 GP). */
+#define TILER_PRODUCER_QUEUE_BYTES  (16 * 1024 * 1024)
+#define TILER_CONSUMER_QUEUE_BYTES  (64 * 1024 * 1024)
+#define TILER_CONSUMER_FETCH_BYTES  (8 * 1024 * 1024)
+/* Blocks this big or bigger are mapped on their own and unmapped when
+ * freed, in the workers and httpd's children (tiler_malloc.c). */
+#define TILER_MMAP_THRESHOLD        (256 * 1024)
 
 /* The spool (TilerSpoolDir); relative paths are under ServerRoot. */
 #define TILER_DEFAULT_SPOOL_DIR     "/var/lib/apache2/tiler"
@@ -67,8 +84,12 @@
  * filter made files within 3% of libgd's level 6 on generated photographs,
  * in a fifth of the time (bench/). */
 #define TILER_PNG_LEVEL             3
-#define TILER_PNG_STRIP_ROWS        256
-#define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */   /* rows per strip when one process encodes a whole image */
+#define TILER_PNG_STRIP_ROWS        256   /* rows per strip when one process encodes a whole image */
+#define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */
+/* Raster rows an encoder thread reads at a time for a strip of the result
+ * (tiler_strip.c): 4 x width x this many bytes, 4 MiB at 32,768 pixels,
+ * whatever the tile size. */
+#define TILER_STRIP_CHUNK_ROWS      32
 
 /* Web pages and live updates */
 #define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
@@ -272,4 +273,219 @@ int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, ui
     *out = o;
     *len = k;
     return 0;
+}
+
+/* A strip streamed to a file: libjpeg's output goes through dest's buffer
+ * and a filter that does what tiler_jpeg_strip_encode does to the whole
+ * strip, as the bytes pass: the header (patched to the image's height) or
+ * the restart marker before the strip, the entropy-coded data with its
+ * restart markers renumbered, and the end marker only on the image's last
+ * strip. */
+#define STRIP_DEST_BUF 65536
+#define STRIP_HEAD_MAX (1 << 20)   /* libjpeg's headers are under 1 KiB */
+
+struct tiler_jpeg_strip_out {
+    struct jpeg_compress_struct c;
+    error_mgr e;
+    struct jpeg_destination_mgr dest;
+    FILE *f;
+    JSAMPLE *line;
+    uint32_t height, top, first, n;
+    int last;
+    int started;             /* jpeg_create_compress was called */
+    unsigned char *head;     /* bytes before the data, until the header is whole */
+    size_t head_len, head_cap;
+    int in_data;             /* the header has been dealt with */
+    int ff;                  /* the last data byte was 0xff */
+    int ended;               /* the end marker was seen */
+    int wfail, werr;         /* writing to f failed */
+    int bad;                 /* libjpeg wrote what the filter cannot read */
+    JOCTET buf[STRIP_DEST_BUF];
+};
+
+static void put_bytes(tiler_jpeg_strip_out *s, const unsigned char *p, size_t n)
+{
+    if (n && !s->wfail && fwrite(p, 1, n, s->f) != n) { s->wfail = 1; s->werr = errno; }
+}
+
+/* Entropy-coded data: bytes 0xff are followed by 0x00 (stuffing), a
+ * restart marker (renumbered from the strip's first MCU row) or, at the
+ * end, the end marker. */
+static void filter_data(tiler_jpeg_strip_out *s, const unsigned char *p, size_t n)
+{
+    while (n && !s->ended) {
+        if (s->ff) {
+            unsigned char v = *p, pair[2] = { 0xff, v };
+            s->ff = 0;
+            if (v == 0xd9) {
+                s->ended = 1;
+                if (s->last) put_bytes(s, pair, 2);
+                break;
+            }
+            if (v == 0xff) { put_bytes(s, pair, 1); s->ff = 1; p++; n--; continue; }
+            if (v >= 0xd0 && v <= 0xd7) pair[1] = (unsigned char)(0xd0 + ((v - 0xd0 + s->first) & 7));
+            put_bytes(s, pair, 2);
+            p++; n--;
+        } else {
+            const unsigned char *q = memchr(p, 0xff, n);
+            size_t run = q ? (size_t)(q - p) : n;
+            put_bytes(s, p, run);
+            p += run; n -= run;
+            if (q) { s->ff = 1; p++; n--; }
+        }
+    }
+}
+
+static void filter(tiler_jpeg_strip_out *s, const unsigned char *p, size_t n)
+{
+    size_t sos_end, sof_height;
+    unsigned char *h;
+    if (s->in_data) { filter_data(s, p, n); return; }
+    if (s->head_len + n > s->head_cap) {
+        size_t cap = s->head_cap ? s->head_cap : 4096;
+        while (cap < s->head_len + n) cap *= 2;
+        if (cap > STRIP_HEAD_MAX + STRIP_DEST_BUF || !(h = realloc(s->head, cap))) { s->bad = 1; return; }
+        s->head = h;
+        s->head_cap = cap;
+    }
+    memcpy(s->head + s->head_len, p, n);
+    s->head_len += n;
+    if (find_header(s->head, s->head_len, &sos_end, &sof_height) < 0) {
+        if (s->head_len > STRIP_HEAD_MAX) s->bad = 1;
+        return;
+    }
+    s->in_data = 1;
+    if (s->top == 0) {
+        /* The file's header, for the whole image's height. */
+        s->head[sof_height] = (unsigned char)(s->height >> 8);
+        s->head[sof_height + 1] = (unsigned char)s->height;
+        put_bytes(s, s->head, sos_end);
+    } else {
+        /* The restart marker that ends the MCU row above. */
+        unsigned char rst[2] = { 0xff, (unsigned char)(0xd0 + ((s->first - 1) & 7)) };
+        put_bytes(s, rst, 2);
+    }
+    filter_data(s, s->head + sos_end, s->head_len - sos_end);
+    free(s->head);
+    s->head = NULL;
+    s->head_len = s->head_cap = 0;
+}
+
+static tiler_jpeg_strip_out *strip_of(j_compress_ptr c)
+{
+    return (tiler_jpeg_strip_out *)((char *)c - offsetof(tiler_jpeg_strip_out, c));
+}
+
+static void dest_init(j_compress_ptr c)
+{
+    tiler_jpeg_strip_out *s = strip_of(c);
+    s->dest.next_output_byte = s->buf;
+    s->dest.free_in_buffer = sizeof(s->buf);
+}
+
+static boolean dest_empty(j_compress_ptr c)
+{
+    tiler_jpeg_strip_out *s = strip_of(c);
+    filter(s, s->buf, sizeof(s->buf));   /* libjpeg's rule: the whole buffer, whatever free_in_buffer says */
+    dest_init(c);
+    return TRUE;
+}
+
+static void dest_term(j_compress_ptr c)
+{
+    tiler_jpeg_strip_out *s = strip_of(c);
+    filter(s, s->buf, sizeof(s->buf) - s->dest.free_in_buffer);
+    dest_init(c);
+}
+
+static void strip_destroy(tiler_jpeg_strip_out *s)
+{
+    if (s->started) jpeg_destroy_compress(&s->c);
+    free(s->line);
+    free(s->head);
+    free(s);
+}
+
+tiler_jpeg_strip_out *tiler_jpeg_strip_out_begin(FILE *f, uint32_t width, uint32_t height, uint32_t top, uint32_t n,
+                                                 int quality, char *err, size_t errlen)
+{
+    tiler_jpeg_strip_out *s;
+    uint32_t mcu = tiler_jpeg_mcu_rows(quality);
+    if (tiler_jpeg_out_fits(width, height, err, errlen) < 0) return NULL;
+    if (!n || top % mcu || top + n > height || (top + n != height && n % mcu)) {
+        snprintf(err, errlen, "rows %u..%u of %u are not a JPEG strip (%u-row MCUs)", top, top + n - 1, height, mcu);
+        return NULL;
+    }
+    if (!(s = calloc(1, sizeof(*s))) || !(s->line = malloc((size_t)width * 3 + 1))) {
+        free(s);
+        snprintf(err, errlen, "out of memory for a JPEG strip");
+        return NULL;
+    }
+    s->f = f;
+    s->height = height;
+    s->top = top;
+    s->first = top / mcu;
+    s->n = n;
+    s->last = top + n == height;
+    s->c.err = jpeg_std_error(&s->e.pub);
+    s->e.pub.error_exit = on_error;
+    s->e.pub.emit_message = on_message;
+    if (setjmp(s->e.back)) {
+        snprintf(err, errlen, "cannot encode a JPEG strip: %s", s->e.msg);
+        strip_destroy(s);
+        return NULL;
+    }
+    jpeg_create_compress(&s->c);
+    s->started = 1;
+    gd_settings(&s->c, width, n, quality);
+    s->c.restart_in_rows = 1;
+    s->dest.init_destination = dest_init;
+    s->dest.empty_output_buffer = dest_empty;
+    s->dest.term_destination = dest_term;
+    s->c.dest = &s->dest;
+    jpeg_start_compress(&s->c, TRUE);
+    return s;
+}
+
+int tiler_jpeg_strip_out_rows(tiler_jpeg_strip_out *s, const int *rows, uint32_t n, char *err, size_t errlen)
+{
+    if (n > s->n - s->c.next_scanline) {
+        snprintf(err, errlen, "%u rows past the JPEG strip's %u", n, s->n);
+        return -1;
+    }
+    if (setjmp(s->e.back)) {
+        snprintf(err, errlen, "cannot encode a JPEG strip: %s", s->e.msg);
+        return -1;
+    }
+    feed(&s->c, s->line, rows, n);
+    if (s->wfail) { snprintf(err, errlen, "cannot write a JPEG strip: %s", strerror(s->werr)); return -1; }
+    return 0;
+}
+
+/* libjpeg's last bytes; 0, or -1 with err. */
+static int strip_finish(tiler_jpeg_strip_out *s, char *err, size_t errlen)
+{
+    if (setjmp(s->e.back)) {
+        snprintf(err, errlen, "cannot finish a JPEG strip: %s", s->e.msg);
+        return -1;
+    }
+    jpeg_finish_compress(&s->c);
+    if (s->bad || !s->in_data || !s->ended) {
+        snprintf(err, errlen, "libjpeg wrote a JPEG strip this code cannot read");
+        return -1;
+    }
+    if (s->wfail || fflush(s->f) != 0) {
+        snprintf(err, errlen, "cannot write a JPEG strip: %s", strerror(s->wfail ? s->werr : errno));
+        return -1;
+    }
+    return 0;
+}
+
+int tiler_jpeg_strip_out_end(tiler_jpeg_strip_out *s, char *err, size_t errlen)
+{
+    int rc = -1;
+    if (s->c.next_scanline < s->n) snprintf(err, errlen, "the JPEG strip got %u of its %u rows", s->c.next_scanline, s->n);
+    else rc = strip_finish(s, err, errlen);
+    strip_destroy(s);
+    return rc;
 }

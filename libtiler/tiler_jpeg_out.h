@@ -57,6 +57,17 @@ uint32_t tiler_jpeg_mcu_rows(int quality);
 int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, uint32_t top, uint32_t n, int quality,
                             unsigned char **out, size_t *len, char *err, size_t errlen);
 
+/* The same strip encoded a few rows at a time straight into f: memory is
+ * libjpeg's (a few MCU rows) and 64 KiB of output, whatever the strip's
+ * size, and the bytes are tiler_jpeg_strip_encode's. begin: NULL with err
+ * (the same checks). rows: the next n rows, packed. end: 0, or -1 with
+ * err; frees the encoder either way and leaves f open. */
+typedef struct tiler_jpeg_strip_out tiler_jpeg_strip_out;
+tiler_jpeg_strip_out *tiler_jpeg_strip_out_begin(FILE *f, uint32_t width, uint32_t height, uint32_t top, uint32_t n,
+                                                 int quality, char *err, size_t errlen);
+int tiler_jpeg_strip_out_rows(tiler_jpeg_strip_out *s, const int *rows, uint32_t n, char *err, size_t errlen);
+int tiler_jpeg_strip_out_end(tiler_jpeg_strip_out *s, char *err, size_t errlen);
+
 /* A whole truecolor image in one call: begin, its rows, end. */
 int tiler_jpeg_out_image(gdImagePtr im, FILE *f, int quality, char *err, size_t errlen);
 

@@ -24,7 +24,7 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
                                       const tiler_prop *extra, int nextra, char *err, size_t errlen)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    char buf[32];
+    char buf[32], kb[32], fetch[32], recv[32];
     int i;
     if (set(c, "bootstrap.servers", brokers, err, errlen)
         /* After a broker restart, reconnect within a second, not ten. */
@@ -38,26 +38,36 @@ rd_kafka_conf_t *tiler_kafka_conf_new(tiler_kafka_role role, const char *brokers
          * 2.3.0; t/60-hosts.t lost a tile that way): the module's resend
          * check (mod_tiler_resend.c) recovers such tiles. */
         snprintf(buf, sizeof(buf), "%d", TILER_MAX_MESSAGE_BYTES + 65536);
+        snprintf(kb, sizeof(kb), "%d", TILER_PRODUCER_QUEUE_BYTES / 1024);
         if (set(c, "enable.idempotence", "true", err, errlen) || set(c, "acks", "all", err, errlen)
             || set(c, "message.max.bytes", buf, err, errlen)
             || set(c, "linger.ms", "5", err, errlen)
             /* Bounds what a big job can hold in this process while Kafka
              * catches up (the default is 1 GiB); producers wait for room. */
-            || set(c, "queue.buffering.max.kbytes", "131072", err, errlen)
+            || set(c, "queue.buffering.max.kbytes", kb, err, errlen)
             || set(c, "compression.type", "none", err, errlen))
             goto bad;
     } else {
         /* Offsets are stored by the application once a message's work is
          * durable, and committed in the background from those stores. */
         snprintf(buf, sizeof(buf), "%d", TILER_MAX_MESSAGE_BYTES + 65536);
+        snprintf(fetch, sizeof(fetch), "%d", TILER_CONSUMER_FETCH_BYTES);
+        snprintf(recv, sizeof(recv), "%d",
+                 (TILER_CONSUMER_FETCH_BYTES > TILER_MAX_MESSAGE_BYTES ? TILER_CONSUMER_FETCH_BYTES : TILER_MAX_MESSAGE_BYTES)
+                 + 1024 * 1024);
+        snprintf(kb, sizeof(kb), "%d", TILER_CONSUMER_QUEUE_BYTES / 1024);
         if (set(c, "enable.auto.offset.store", "false", err, errlen)
             || set(c, "enable.auto.commit", "true", err, errlen)
             || set(c, "auto.commit.interval.ms", "1000", err, errlen)
             || set(c, "auto.offset.reset", "earliest", err, errlen)
+            /* A fetch returns its first message whatever the limits, so
+             * the largest message always comes through; the response
+             * buffer is that or the fetch limit, and some room for the
+             * protocol (librdkafka wants 512 bytes above fetch.max.bytes). */
             || set(c, "max.partition.fetch.bytes", buf, err, errlen)
-            || set(c, "fetch.max.bytes", "67108864", err, errlen)
-            || set(c, "receive.message.max.bytes", "68157440", err, errlen)
-            || set(c, "queued.max.messages.kbytes", "65536", err, errlen)
+            || set(c, "fetch.max.bytes", fetch, err, errlen)
+            || set(c, "receive.message.max.bytes", recv, err, errlen)
+            || set(c, "queued.max.messages.kbytes", kb, err, errlen)
             || set(c, "session.timeout.ms", STR(TILER_DEFAULT_SESSION_TIMEOUT_MS), err, errlen)
             || set(c, "heartbeat.interval.ms", "1000", err, errlen))
             goto bad;

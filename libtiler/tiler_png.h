@@ -46,6 +46,19 @@ int tiler_png_strip_encode(const int *const *rows, uint32_t width, uint32_t nrow
                            tiler_png_strip *out, char *err, size_t errlen);
 void tiler_png_strip_free(tiler_png_strip *s);
 
+/* The same strip, encoded a few rows at a time straight into f (at its
+ * current offset, which must be seekable), in the layout
+ * tiler_png_strip_save writes: memory is a row's buffers and 64 KiB of
+ * output whatever the strip's size. The bytes are tiler_png_strip_encode's.
+ * begin: NULL with err. rows: the next n rows, packed, width pixels each.
+ * end: 0, or -1 with err (rows missing, or f could not be written); frees
+ * the encoder either way and leaves f open. */
+typedef struct tiler_png_strip_out tiler_png_strip_out;
+tiler_png_strip_out *tiler_png_strip_out_begin(FILE *f, uint32_t width, uint32_t nrows, int color, int level, int last,
+                                               char *err, size_t errlen);
+int tiler_png_strip_out_rows(tiler_png_strip_out *o, const int *rows, uint32_t n, char *err, size_t errlen);
+int tiler_png_strip_out_end(tiler_png_strip_out *o, char *err, size_t errlen);
+
 /* A strip as a file (for the spool), written beside and renamed into place. */
 int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, size_t errlen);
 int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t errlen);
@@ -57,6 +70,9 @@ int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t
 typedef struct tiler_png_writer tiler_png_writer;
 tiler_png_writer *tiler_png_begin(FILE *f, uint32_t width, uint32_t height, int color);
 void tiler_png_add(tiler_png_writer *w, const tiler_png_strip *s);
+/* Adds the strip file at path (tiler_png_strip_save's or
+ * tiler_png_strip_out's) a buffer at a time, never whole in memory. */
+int tiler_png_add_file(tiler_png_writer *w, const char *path, char *err, size_t errlen);
 int tiler_png_end(tiler_png_writer *w, char *err, size_t errlen);
 
 /* All at once: begin, add each of n strips, end. */

@@ -15,6 +15,7 @@
 #include "mod_tiler_producer.h"
 #include "mod_tiler_results.h"
 #include "tiler_image.h"
+#include "tiler_malloc.h"
 #include "tiler_store.h"
 
 /* The spool and its jobs/ and slots/ (mod_tiler_slots.h) folders must
@@ -106,6 +107,9 @@ static void tiler_child_init(apr_pool_t *pchild, server_rec *s)
     /* librdkafka's threads do not survive fork: every client is made here
      * or later, never in the parent. */
     tiler_gd_errors_capture();
+    /* For the whole child, httpd's own allocations too: see tiler_malloc.c
+     * and README, Memory per process. */
+    tiler_malloc_setup();
     tiler_producer_child_init(pchild, s);
 }
 

@@ -18,6 +18,7 @@
 #include "tiler_metrics.h"
 #include "tiler_png.h"
 #include "tiler_spool.h"
+#include "tiler_strip.h"
 
 /* Rows of a JPEG result read from the raster at a time: 4 x width bytes
  * each. A multiple of 16, libjpeg's MCU height at 4:2:0. */
@@ -81,56 +82,23 @@ static void release_rows(server_rec *s, const char *raster, const tiler_job *job
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30841) "job %s: %s", job->id, err);
 }
 
-/* A strip of a JPEG job as a file: written beside and renamed into place
- * (two copies of one strip may be written at once, as with PNG strips). */
-static int save_jpeg_strip(const char *path, const unsigned char *data, size_t len, char *err, size_t errlen)
-{
-    char tmp[4200];
-    FILE *f = NULL;
-    int fd, written;
-    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-    if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "wb"))) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0) { close(fd); unlink(tmp); }
-        return -1;
-    }
-    written = fwrite(data, 1, len, f) == len;
-    if (fclose(f) != 0) written = 0;
-    if (!written || rename(tmp, path) < 0) {
-        snprintf(err, errlen, "cannot write a JPEG strip: %s", strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* Encodes rows [top, top + n) (px) as strip k in the job's format and
- * saves it at path. */
-static int encode_and_save(const tiler_job *job, uint32_t k, const int *px, uint32_t top, uint32_t n, const char *path,
+/* Encodes raster rows [top, top + n) as a strip in the job's format and
+ * saves it at path, a few rows at a time (tiler_strip.c): 0 saved, 1 a
+ * copy was there first, -1 with err. */
+static int encode_and_save(const tiler_job *job, const char *raster, uint32_t top, uint32_t n, const char *path,
                            char *err, size_t errlen)
 {
-    int rc;
-    if (!strcmp(job->format, "jpeg")) {
-        unsigned char *data;
-        size_t len;
-        if (tiler_jpeg_strip_encode(px, job->width, job->height, top, n, TILER_JPEG_QUALITY, &data, &len, err, errlen) < 0)
-            return -1;
-        rc = save_jpeg_strip(path, data, len, err, errlen);
-        free(data);
-    } else {
-        tiler_png_strip strip;
-        const int **rowp = malloc(n * sizeof(*rowp));
-        uint32_t i;
-        if (!rowp) { snprintf(err, errlen, "out of memory for strip %u", k); return -1; }
-        for (i = 0; i < n; i++) rowp[i] = px + (size_t)i * job->width;
-        rc = tiler_png_strip_encode(rowp, job->width, n, job_color(job), TILER_PNG_LEVEL, k + 1 == strip_count(job), &strip,
-                                    err, errlen);
-        free(rowp);
-        if (rc < 0) return -1;
-        rc = tiler_png_strip_save(path, &strip, err, errlen);
-        tiler_png_strip_free(&strip);
-    }
-    return rc;
+    tiler_strip_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    sp.width = job->width;
+    sp.height = job->height;
+    sp.top = top;
+    sp.n = n;
+    sp.jpeg = !strcmp(job->format, "jpeg");
+    sp.quality = TILER_JPEG_QUALITY;
+    sp.color = job_color(job);
+    sp.level = TILER_PNG_LEVEL;
+    return tiler_strip_encode_raster(raster, &sp, path, err, errlen);
 }
 
 int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *err, size_t errlen)
@@ -138,7 +106,7 @@ int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *er
     const tiler_srv_conf *c = tiler_srv(s);
     char raster[4096], path[4096];
     uint32_t top = k * job->tile_size, rows;
-    int *px = NULL, rc = -1;
+    int rc;
 
     if (top >= job->height) { snprintf(err, errlen, "strip %u is past the image", k); return -1; }
     rows = job->height - top < job->tile_size ? job->height - top : job->tile_size;
@@ -147,24 +115,13 @@ int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *er
         snprintf(err, errlen, "no spool path for strip %u", k);
         return -1;
     }
-    if (!(px = malloc((size_t)job->width * rows * sizeof(int)))) {
-        snprintf(err, errlen, "out of memory for strip %u", k);
-        return -1;
-    }
-    if (tiler_raster_read_rows(raster, job->width, top, rows, px, err, errlen) == 0) {
-        /* The strip's rows are freed once a strip is saved, so a copy made
-         * while (or after) another copy was saved may have read freed
-         * rows: a strip already there is the good one. This check comes
-         * after the read: if the other copy was not saved by now, it had
-         * freed nothing when this copy read its rows. */
-        if (access(path, F_OK) == 0) {
-            rc = 0;
-        } else if ((rc = encode_and_save(job, k, px, top, rows, path, err, errlen)) == 0) {
-            release_rows(s, raster, job, top, rows);
-        }
-    }
-    free(px);
-    return rc;
+    /* The strip's rows are freed once a strip is saved, so a copy made
+     * while (or after) another copy was saved may have read freed rows: a
+     * strip already there is the good one (checked again after the last
+     * read, see tiler_strip_encode_raster). */
+    if (access(path, F_OK) == 0) return 0;
+    if ((rc = encode_and_save(job, raster, top, rows, path, err, errlen)) == 0) release_rows(s, raster, job, top, rows);
+    return rc < 0 ? -1 : 0;
 }
 
 /* A job's files can go while a task works on them: DELETE (from any
@@ -246,13 +203,11 @@ static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char
     }
     w = tiler_png_begin(f, job->width, job->height, job_color(job));
     for (k = 0; w && k < n && rc == 0; k++) {
-        tiler_png_strip strip;
         if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) {
             snprintf(err, errlen, "no spool path for strip %u", k);
             rc = -1;
-        } else if ((rc = tiler_png_strip_load(path, &strip, err, errlen)) == 0) {
-            tiler_png_add(w, &strip);
-            tiler_png_strip_free(&strip);
+        } else {
+            rc = tiler_png_add_file(w, path, err, errlen);
         }
     }
     if (rc == 0) {

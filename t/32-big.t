@@ -18,6 +18,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
 use TilerTest;
+use TilerMemory;
 
 my $W = $ENV{TILER_BIG_WIDTH} // 25000;
 my $H = $ENV{TILER_BIG_HEIGHT} // 25000;    # 625 MP
@@ -122,13 +123,12 @@ my $whole = $W * $H * 4 / 1024;    # KiB: the decoded image a child held before
 note(sprintf('the httpd child peaked at %.0f MiB after the %ux4000 job, %.0f MiB after the %ux%u one (a whole image: %.0f MiB)',
              $peak_short / 1024, $W, $peak_tall / 1024, $W, $H, $whole / 1024));
 ok($peak_short > 0, 'the child\'s peak can be read');
-# README's Memory model, which has no height in it: the band, Kafka's
-# producer queue (128 MiB), the results consumer's prefetch and fetch
-# (64 + 64 MiB), two encoder threads' strips (8 x tile x width each), and
-# 64 MiB for httpd itself. How full each queue gets depends on timing, so a
-# short job may stay well under it.
-my $MiB = 1024 * 1024;
-my $model = ($W * (512 + 2 * 3) * 4 + (128 + 64 + 64) * $MiB + 2 * 8 * 512 * $W + 64 * $MiB) / 1024;
+# README's Memory model (t/lib/TilerMemory.pm), which has no height in it:
+# the band, Kafka's producer queue, the results consumer's queue and fetch,
+# two encoder threads reading the raster a few rows at a time, and 64 MiB
+# for httpd itself. How full each queue gets depends on timing, so a short
+# job may stay well under it.
+my $model = TilerMemory::httpd($W, 512, 3) / 1024;
 ok($peak_short <= $model && $peak_tall <= $model,
    sprintf('both peaks (%.0f and %.0f MiB) are within the model for a %u-pixel width (%.0f MiB), whatever the height',
            $peak_short / 1024, $peak_tall / 1024, $W, $model / 1024));

@@ -23,6 +23,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX ();
 use TilerTest;
+use TilerMemory;
 
 my ($W, $H) = (($ENV{TILER_GIGA_SIDE} // 32768) x 2);   # square, a multiple of the tile size
 my $OPS = 'invert,blur:1';
@@ -115,24 +116,25 @@ is($?, 0, sprintf('local mode on the same file took %.1f s', time - $t0));
 my ($msg, $same) = $t->imgcmp_stream($out, $local);
 ok($same, "identical to local mode, every row ($msg)");
 
-# README, Memory per process. httpd's child: the band, W(T + 2h) * 4, Kafka's
-# producer queue (128 MiB), the results consumer's prefetch and fetch
-# (64 + 64 MiB), two encoder threads' strips (8TW each) and 64 MiB for
-# httpd itself. A worker: its consumer's Kafka buffers, which a backlog of
-# tasks fills (this flat image decodes far faster than two workers process
-# it): 255 MiB measured with the defaults (queued.max.messages.kbytes and
-# fetch.max.bytes, 64 MiB each), 63 MiB with both at 16 MiB; bounded here at
-# four times 64 MiB plus 64 MiB, whatever the image. Local mode: about
-# 12W(256 + 2h), plus 32 MiB for the process and libraries.
-my $band = $W * ($T + 2 * $HALO) * 4;
-my %model = (httpd => $band + 256 * $MiB + 2 * 8 * $T * $W + 64 * $MiB, worker => 4 * 64 * $MiB + 64 * $MiB,
-             local => 12 * $W * (256 + 2 * $HALO) + 32 * $MiB);
+# README, Memory per process (t/lib/TilerMemory.pm, with the Kafka sizes
+# of libtiler/tiler_defaults.h). httpd's child: the band, W(T + 2h) * 4,
+# Kafka's producer queue, the results consumer's queue and fetch, two
+# encoder threads reading the raster 32 rows at a time, and 64 MiB for
+# httpd itself. A worker: its consumer's queue and fetch, which a backlog
+# of tasks fills (this flat image decodes far faster than two workers
+# process it), its producer's queue and its threads' tiles. Local mode:
+# about 12W(256 + 2h), plus 32 MiB for the process and libraries.
+my %model = (httpd => TilerMemory::httpd($W, $T, $HALO), worker => TilerMemory::worker($T, $HALO),
+             local => TilerMemory::local_mode($W, $HALO));
 my %got = (%$p, local => $local_peak);
 for my $k (qw(httpd worker local)) {
     ok($got{$k} > 0 && $got{$k} * 1024 <= $model{$k},
        sprintf('%s peaked at %.0f MiB, within the model for a %u-pixel width (%.0f MiB)', $k, $got{$k} / 1024, $W,
                $model{$k} / $MiB));
 }
+# The issue's goals, whatever the image's size.
+ok($got{httpd} * 1024 <= 256 * $MiB, sprintf('httpd\'s child within 256 MiB (%.0f MiB)', $got{httpd} / 1024));
+ok($got{worker} * 1024 <= 128 * $MiB, sprintf('every worker within 128 MiB (%.0f MiB)', $got{worker} / 1024));
 my $whole = $W * $H * 4;
 ok($got{httpd} * 1024 < $whole / 8, sprintf('httpd\'s child: under an eighth of the decoded image (%.0f MiB)', $whole / 8 / $MiB));
 

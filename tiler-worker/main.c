@@ -8,6 +8,7 @@
 #include "tiler_daemon.h"
 #include "tiler_image.h"
 #include "tiler_log.h"
+#include "tiler_malloc.h"
 #include "worker_local.h"
 #include "worker_loop.h"
 #include "worker_options.h"
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
     if (rc) return rc > 0 ? WORKER_EXIT_OK : WORKER_EXIT_USAGE;
 
     tiler_log_init("tiler-worker", o.d.log_level);
+    tiler_malloc_setup();
     tiler_gd_errors_capture();
     if (o.local_in) return worker_local_run(&o);
 

@@ -1,0 +1,29 @@
+/* A row of tiles of a job's raster encoded as its strip file (PNG or
+ * JPEG, see tiler_png.h and tiler_jpeg_out.h) in bounded memory: the
+ * raster is read TILER_STRIP_CHUNK_ROWS rows at a time and the encoded
+ * bytes go straight to the file, so an encoder thread holds
+ * 4 x width x TILER_STRIP_CHUNK_ROWS bytes of pixels and its encoder's row
+ * buffers, never the strip (a row of tiles is 4 x width x tile bytes, its
+ * deflated copy up to as much again). */
+#ifndef TILER_STRIP_H
+#define TILER_STRIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t width, height;    /* the image's */
+    uint32_t top, n;           /* the strip's rows */
+    int jpeg;                  /* a JPEG strip (quality), else PNG (color, level) */
+    int quality;
+    int color, level;
+} tiler_strip_spec;
+
+/* Encodes raster rows [top, top + n) into a file beside path and renames
+ * it into place. 0 when saved; 1 when path was there once every row had
+ * been read (another copy of this strip saved it first and may since have
+ * freed the raster's rows: this copy's work is dropped, the file there is
+ * the good one); -1 with err. */
+int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, const char *path, char *err, size_t errlen);
+
+#endif

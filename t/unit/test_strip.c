@@ -1,0 +1,157 @@
+/* Strips encoded from the raster a few rows at a time and streamed to
+ * their files (tiler_strip.c) against the whole-strip encoders they
+ * replace in the module: the same bytes, PNG and JPEG, for strips taller,
+ * shorter and not a multiple of the rows read at a time; a PNG joined from
+ * the files a buffer at a time equals one joined from strips in memory;
+ * a strip already in place is left alone. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tap.h"
+#include "testimg.h"
+#include "tmpdir.h"
+#include "tiler_defaults.h"
+#include "tiler_jpeg_out.h"
+#include "tiler_png.h"
+#include "tiler_strip.h"
+
+/* The image as a raster file: width x height ints, little-endian (this
+ * test runs where the spool's raster is the memory layout). */
+static int write_raster(gdImagePtr im, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    int y, okay = f != NULL;
+    for (y = 0; okay && y < gdImageSY(im); y++)
+        okay = fwrite(im->tpixels[y], sizeof(int), (size_t)gdImageSX(im), f) == (size_t)gdImageSX(im);
+    if (f && fclose(f) != 0) okay = 0;
+    return okay ? 0 : -1;
+}
+
+static int same_bytes(const char *path, const unsigned char *want, size_t n)
+{
+    long size;
+    char *got = slurp(path, &size);
+    int same = got && (size_t)size == n && !memcmp(got, want, n);
+    free(got);
+    return same;
+}
+
+/* The old whole-strip PNG file: the strip in memory, then saved. */
+static int png_old(gdImagePtr im, uint32_t top, uint32_t n, int color, int last, const char *path)
+{
+    tiler_png_strip s;
+    char err[256];
+    int rc = tiler_png_strip_encode((const int *const *)im->tpixels + top, (uint32_t)gdImageSX(im), n, color,
+                                    TILER_PNG_LEVEL, last, &s, err, sizeof(err));
+    if (rc == 0) rc = tiler_png_strip_save(path, &s, err, sizeof(err));
+    tiler_png_strip_free(&s);
+    return rc;
+}
+
+static void one_image(int w, int h, int alpha, uint32_t t, int jpeg)
+{
+    gdImagePtr im = testimg_make(w, h, alpha, (uint32_t)(w * 31 + h));
+    uint32_t k, nstrips = ((uint32_t)h + t - 1) / t;
+    int color = tiler_png_color(alpha, 0), all = 1, y;
+    char err[256] = "", name[64], raster[300];
+    snprintf(raster, sizeof(raster), "%s", tmpdir_path("raster"));
+    if (write_raster(im, raster) < 0) { ok(0, "raster written"); gdImageDestroy(im); return; }
+    for (k = 0; k < nstrips; k++) {
+        uint32_t top = k * t, n = (uint32_t)h - top < t ? (uint32_t)h - top : t;
+        tiler_strip_spec sp = { (uint32_t)w, (uint32_t)h, top, n, jpeg, TILER_JPEG_QUALITY, color, TILER_PNG_LEVEL };
+        snprintf(name, sizeof(name), "strip-%u", k);
+        if (tiler_strip_encode_raster(raster, &sp, tmpdir_path(name), err, sizeof(err)) != 0) { all = 0; break; }
+        if (jpeg) {
+            unsigned char *old;
+            size_t len;
+            int *px = malloc((size_t)w * n * sizeof(int));
+            for (y = 0; y < (int)n; y++) memcpy(px + (size_t)y * (size_t)w, im->tpixels[top + (uint32_t)y], (size_t)w * sizeof(int));
+            if (tiler_jpeg_strip_encode(px, (uint32_t)w, (uint32_t)h, top, n, TILER_JPEG_QUALITY, &old, &len, err, sizeof(err)) < 0)
+                all = 0;
+            else if (!same_bytes(tmpdir_path(name), old, len)) { all = 0; snprintf(err, sizeof(err), "strip %u differs", k); }
+            if (!all) { free(px); break; }
+            free(old);
+            free(px);
+        } else {
+            long len;
+            char *old;
+            if (png_old(im, top, n, color, k + 1 == nstrips, tmpdir_path("old")) < 0) { all = 0; break; }
+            old = slurp(tmpdir_path("old"), &len);
+            if (!same_bytes(tmpdir_path(name), (unsigned char *)old, (size_t)len)) { all = 0; snprintf(err, sizeof(err), "strip %u differs", k); }
+            free(old);
+            if (!all) break;
+        }
+    }
+    ok(all, "%dx%d%s in %s strips of %u rows, %u rows read at a time: the whole-strip encoder's bytes %s", w, h,
+       alpha ? " with alpha" : "", jpeg ? "JPEG" : "PNG", t, (unsigned)TILER_STRIP_CHUNK_ROWS, err);
+    if (!jpeg && all) {
+        /* Joined from the files a buffer at a time, as the module does. */
+        char *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        FILE *fa = open_memstream(&a, &na), *fb = open_memstream(&b, &nb);
+        tiler_png_writer *wa = tiler_png_begin(fa, (uint32_t)w, (uint32_t)h, color), *wb = tiler_png_begin(fb, (uint32_t)w, (uint32_t)h, color);
+        int rc = 0;
+        for (k = 0; k < nstrips; k++) {
+            tiler_png_strip s;
+            snprintf(name, sizeof(name), "strip-%u", k);
+            rc |= tiler_png_add_file(wa, tmpdir_path(name), err, sizeof(err));
+            rc |= tiler_png_strip_load(tmpdir_path(name), &s, err, sizeof(err));
+            tiler_png_add(wb, &s);
+            tiler_png_strip_free(&s);
+        }
+        rc |= tiler_png_end(wa, err, sizeof(err)) | tiler_png_end(wb, err, sizeof(err));
+        fclose(fa);
+        fclose(fb);
+        ok(rc == 0 && na == nb && !memcmp(a, b, na), "joined from the files a buffer at a time: the same PNG (%zu bytes)", na);
+        free(a);
+        free(b);
+    }
+    for (k = 0; k < nstrips; k++) { snprintf(name, sizeof(name), "strip-%u", k); unlink(tmpdir_path(name)); }
+    unlink(tmpdir_path("old"));
+    unlink(raster);
+    gdImageDestroy(im);
+}
+
+int main(void)
+{
+    char err[256] = "";
+    if (tmpdir_make() < 0) return 1;
+    one_image(100, 200, 0, 64, 0);    /* strips of two chunks */
+    one_image(77, 150, 1, 40, 0);     /* a chunk and a part */
+    one_image(300, 70, 0, 16, 0);     /* strips shorter than a chunk */
+    one_image(33, 513, 0, 512, 0);    /* a 512-row strip and a 1-row one */
+    one_image(1500, 600, 1, 512, 0);  /* strips of many 64 KiB output buffers */
+    one_image(100, 200, 0, 64, 1);
+    one_image(77, 150, 1, 40, 1);
+    one_image(300, 70, 0, 16, 1);
+    one_image(40, 1030, 0, 512, 1);   /* restart markers wrap many times */
+    one_image(1500, 600, 0, 512, 1);
+    {
+        /* A copy of a strip already placed: this one is dropped (1), the
+         * file there is untouched. */
+        gdImagePtr im = testimg_make(20, 16, 0, 5);
+        tiler_strip_spec sp = { 20, 16, 0, 16, 0, 0, TILER_PNG_RGB, TILER_PNG_LEVEL };
+        FILE *f;
+        long n;
+        char *back;
+        write_raster(im, tmpdir_path("raster"));
+        f = fopen(tmpdir_path("there"), "wb");
+        fputs("first", f);
+        fclose(f);
+        ok(tiler_strip_encode_raster(tmpdir_path("raster"), &sp, tmpdir_path("there"), err, sizeof(err)) == 1,
+           "a strip already in place: 1");
+        back = slurp(tmpdir_path("there"), &n);
+        ok(back && n == 5 && !memcmp(back, "first", 5), "and the file there is left as it was");
+        free(back);
+        sp.top = 8;
+        err[0] = 0;
+        ok(tiler_strip_encode_raster(tmpdir_path("raster"), &sp, tmpdir_path("past"), err, sizeof(err)) < 0 && err[0],
+           "rows past the image: -1 (%s)", err);
+        ok(access(tmpdir_path("past"), F_OK) != 0, "and no file");
+        unlink(tmpdir_path("there"));
+        unlink(tmpdir_path("raster"));
+        gdImageDestroy(im);
+    }
+    rmdir(tmpdir_name);
+    return done_testing();
+}
