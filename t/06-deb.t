@@ -84,11 +84,11 @@ ok(!@warnings, 'and no warning (those explained are overridden in debian/*.linti
 # ---- install and enable ----
 run_ok("apt-get install -y -qq @debs", 'apt-get install ./libapache2-mod-tiler_*.deb ./tiler-worker_*.deb');
 ok(!-e '/etc/apache2/mods-enabled/tiler.load', 'installing does not enable the module (the admin does, once Kafka is configured)');
-ok(getpwnam('tiler'), 'the tiler system user exists');
-for my $f (qw(tiler-worker.conf tiler-monitor.conf)) {
-    my @st = stat "/etc/mod_tiler/$f";
-    ok(@st && ($st[2] & 07777) == 0640 && $st[4] == 0 && $st[5] == (getgrnam('tiler'))[2],
-       "/etc/mod_tiler/$f is root:tiler 0640 (it may hold Kafka credentials)");
+for my $d (qw(tiler-worker tiler-monitor)) {
+    ok(getpwnam($d), "the $d system user exists");
+    my @st = stat "/etc/mod_tiler/$d.conf";
+    ok(@st && ($st[2] & 07777) == 0640 && $st[4] == 0 && $st[5] == ((getgrnam($d))[2] // -1),
+       "/etc/mod_tiler/$d.conf is root:$d 0640 (it may hold Kafka credentials; the other daemon cannot read it)");
 }
 run_ok('systemd-analyze verify tiler-monitor.service tiler-worker@1.service', 'systemd-analyze verify accepts both units');
 
@@ -241,7 +241,7 @@ my $etc_after = etc_apache2();
 TilerTest::spew($t->dir . '/etc-before', $etc_before);
 TilerTest::spew($t->dir . '/etc-after', $etc_after);
 ok($etc_after eq $etc_before, '/etc/apache2 is as it was') or diag(scalar `diff -u @{[ $t->dir ]}/etc-before @{[ $t->dir ]}/etc-after`);
-ok(!getpwnam('tiler'), 'the tiler user is gone');
+ok(!getpwnam($_), "the $_ user is gone") for qw(tiler-worker tiler-monitor);
 ok(!-e $_, "$_ is gone") for '/etc/mod_tiler', '/var/lib/mod_tiler', '/var/lib/apache2/tiler', '/usr/lib/apache2/modules/mod_tiler.so';
 system($t->bin('t/tools/tiler-deltopics'), $t->{brokers}, values %topics);
 done_testing;
