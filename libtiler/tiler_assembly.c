@@ -114,6 +114,23 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
             msg.tile_index);
         return 0;
     }
+    /* A tile counted already has its pixels in the raster (they go in
+     * before the count), and its rows may be encoded and freed since, or the
+     * raster gone with the last join while the job is still being finished:
+     * a copy that comes again (at-least-once delivery, a worker that stalled
+     * past its session and sends what it had) is not written again. */
+    {
+        uint32_t seen;
+        if (tiler_store_count_range(a->store, id, msg.tile_index, msg.tile_index + 1, &seen, p) < 0) {
+            say(a, TILER_ASM_ERR, TILER_ASM_EV_COUNT, "job %s: cannot count tile %u: %s", id, msg.tile_index,
+                tiler_store_error(a->store));
+            return -1;
+        }
+        if (seen) {
+            if (job.tiles_done >= job.tiles_total && a->c.sink.job_complete) a->c.sink.job_complete(a->c.sink.ctx, id);
+            return 0;
+        }
+    }
     /* Pixels first, then the count: a crash in between only repeats the
      * (idempotent) write when the tile comes again. */
     if (tiler_spool_path(raster, sizeof(raster), a->c.spool_dir, id, TILER_SPOOL_RASTER) < 0

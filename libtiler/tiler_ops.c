@@ -35,7 +35,10 @@ static const char *parse_decimal(const char *s, size_t n, int negative_ok, doubl
         else if (s[i] >= '0' && s[i] <= '9') {
             digits++;
             if (dots) { decimals++; if (decimals <= TILER_SIGMA_DECIMALS) frac = frac * 10 + (s[i] - '0'); }
-            else if (whole < INT64_C(1000000000000)) whole = whole * 10 + (s[i] - '0');
+            /* Past 10^11 the number is out of every range anyway (the
+             * range check says so from the double); stopping there keeps
+             * whole * 10^6 within int64. */
+            else if (whole < INT64_C(100000000000)) whole = whole * 10 + (s[i] - '0');
         }
         else return "not a decimal number";
     }

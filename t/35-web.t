@@ -120,7 +120,7 @@ bad_form('unterminated', 'bad_multipart', fields => [['ops', 'invert']], images 
 bad_form('missing image part', 'missing_image', fields => [['ops', 'invert']]);
 bad_form('two images', 'bad_multipart', fields => [['ops', 'invert']], images => [$png, $png]);
 bad_form('garbage body', 'bad_multipart', raw => "this is not a form at all", ct => 'multipart/form-data; boundary=x');
-bad_form('bad ops in the form', 'bad_ops', fields => [['ops', 'sharpen']], images => [$png]);
+bad_form('bad ops in the form', 'bad_ops', fields => [['ops', 'emboss']], images => [$png]);
 bad_form('field too large', 'bad_multipart', fields => [['ops', 'invert,' x 1000]], images => [$png]);
 
 # ---- the event stream ----

@@ -300,6 +300,19 @@ int main(void)
     reset(&s, hex, g.cols);
     ok(apply_tile(a, bin, &g, 5, scratch) == 0 && s.completes == 1 && s.strips[1] == 0,
        "a duplicate for a complete, running job: job_complete again, no strip");
+    /* ...also when its raster is gone already (the final join removed it
+     * while the job is still being finished: seen in t/50-faults.t with a
+     * worker that stalled past its session and sent its tiles again). */
+    {
+        char raster[4096];
+        tiler_job now;
+        tiler_spool_path(raster, sizeof(raster), spool, hex, TILER_SPOOL_RASTER);
+        unlink(raster);
+        reset(&s, hex, g.cols);
+        ok(apply_tile(a, bin, &g, 6, scratch) == 0 && s.completes == 1 && s.events[TILER_ASM_EV_RASTER] == 0
+           && !strcmp(state_of(st, hex, scratch, &now), "running"),
+           "a duplicate once the raster is gone: not written, the job not failed, job_complete again");
+    }
     tiler_store_finish(st, hex, "done", NULL);
     reset(&s, hex, g.cols);
     ok(apply_tile(a, bin, &g, 5, scratch) == 0 && s.completes == 0 && s.strips[1] == 0,
