@@ -100,6 +100,7 @@ int tiler_metrics_schema(sqlite3 *db)
     return rc;
 }
 
+/* One statement with a text ?1 and an integer ?2, run to completion. */
 static int exec_bound(tiler_store *s, const char *sql, const char *name, int64_t v)
 {
     sqlite3 *db = tiler_store_connection(s);
@@ -175,18 +176,8 @@ int tiler_metrics_upload(tiler_store *s, int64_t bytes, int64_t tiles, double fi
 
 int tiler_metrics_dead_tile(tiler_store *s, const char *job, uint32_t idx)
 {
-    sqlite3_stmt *st;
-    int rc;
-    if (sqlite3_prepare_v2(tiler_store_connection(s),
-                           "INSERT OR IGNORE INTO dead_tiles (job, idx) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return tiler_store_fail(s);
-    sqlite3_bind_text(st, 1, job, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, idx);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) tiler_store_fail(s);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return exec_bound(s, "INSERT OR IGNORE INTO dead_tiles (job, idx) SELECT ?1, ?2"
+                         " WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)", job, idx);
 }
 
 int tiler_metrics_read(tiler_store *s, apr_hash_t **rows, apr_pool_t *p)
