@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tiler_grid.h"
 #include "tiler_png.h"
 
 void tiler_band_init(tiler_band *b, uint32_t tile_size, uint32_t halo, int whole, tiler_band_fn fn, void *ctx)
@@ -13,6 +14,12 @@ void tiler_band_init(tiler_band *b, uint32_t tile_size, uint32_t halo, int whole
     b->whole = whole;
     b->fn = fn;
     b->ctx = ctx;
+}
+
+void tiler_band_init_grid(tiler_band *b, const tiler_grid *g, tiler_band_fn fn, void *ctx)
+{
+    tiler_band_init(b, g->src_tile, g->halo, 0, fn, ctx);
+    b->shift = g->shift_y;
 }
 
 uint32_t tiler_band_rows_held(uint32_t h, uint32_t tile_size, uint32_t halo)
@@ -28,13 +35,13 @@ uint64_t tiler_band_bytes(uint32_t w, uint32_t h, uint32_t tile_size, uint32_t h
 
 uint32_t tiler_band_first_row(const tiler_band *b, uint32_t r)
 {
-    uint64_t top = (uint64_t)r * b->tile_size;
+    uint64_t top = r ? (uint64_t)r * b->tile_size - b->shift : 0;
     return top > b->halo ? (uint32_t)(top - b->halo) : 0;
 }
 
 uint32_t tiler_band_need(const tiler_band *b, uint32_t r)
 {
-    uint64_t end = ((uint64_t)r + 1) * b->tile_size + b->halo;
+    uint64_t end = ((uint64_t)r + 1) * b->tile_size - b->shift + b->halo;
     return end < b->height ? (uint32_t)end : b->height;
 }
 
@@ -48,7 +55,7 @@ int tiler_band_start(tiler_band *b, uint32_t w, uint32_t h, int alpha, char *err
     b->width = w;
     b->height = h;
     b->alpha = alpha;
-    b->tile_rows = (uint32_t)(((uint64_t)h + b->tile_size - 1) / b->tile_size);
+    b->tile_rows = (uint32_t)(((uint64_t)h + b->shift + b->tile_size - 1) / b->tile_size);
     if (b->whole) {
         /* libgd's sizes are ints (and it refuses w*h above INT_MAX). */
         if (w > 0x7fffffff || h > 0x7fffffff || !(b->im = gdImageCreateTrueColor((int)w, (int)h))) {
@@ -138,7 +145,7 @@ int tiler_band_feed_image(tiler_band *b, gdImagePtr im, char *err, size_t errlen
         b->width = w;
         b->height = h;
         b->alpha = (int)alpha;
-        b->tile_rows = (uint32_t)(((uint64_t)h + b->tile_size - 1) / b->tile_size);
+        b->tile_rows = (uint32_t)(((uint64_t)h + b->shift + b->tile_size - 1) / b->tile_size);
         b->im = im;
         b->cap = h;
         b->slot = im->tpixels;

@@ -29,6 +29,7 @@ typedef int (*tiler_band_fn)(void *ctx, const tiler_band *b, uint32_t tile_row, 
 
 struct tiler_band {
     uint32_t tile_size, halo;
+    uint32_t shift;          /* the first tile row is this much shorter (tiler_grid's shift_y) */
     int whole;
     tiler_band_fn fn;
     void *ctx;
@@ -47,6 +48,10 @@ struct tiler_band {
 
 /* fn may be NULL. whole: keep every row in one libgd image. */
 void tiler_band_init(tiler_band *b, uint32_t tile_size, uint32_t halo, int whole, tiler_band_fn fn, void *ctx);
+struct tiler_grid;
+/* A ring band for the rows of the grid's source cells: tile rows are the
+ * upload's rows of cells (tiler_grid_at_source). */
+void tiler_band_init_grid(tiler_band *b, const struct tiler_grid *g, tiler_band_fn fn, void *ctx);
 /* The decoder read the header: allocates min(h, tile + 2 halo) rows (h
  * in whole mode). 0, or -1 with err (out of memory, a zero size, twice). */
 int tiler_band_start(tiler_band *b, uint32_t w, uint32_t h, int alpha, char *err, size_t errlen);
@@ -60,7 +65,8 @@ int tiler_band_done(tiler_band *b, uint32_t rows, char *err, size_t errlen);
 /* Row y for reading, while it is final and still held; NULL otherwise. */
 const int *tiler_band_get(const tiler_band *b, uint32_t y);
 
-/* Rows tile row r needs: from first_row (core top - halo) to need - 1. */
+/* Rows tile row r needs: from first_row (core top - halo) to need - 1;
+ * tile row r's core starts at r x tile_size - shift (0 for the first). */
 uint32_t tiler_band_first_row(const tiler_band *b, uint32_t r);
 uint32_t tiler_band_need(const tiler_band *b, uint32_t r);
 

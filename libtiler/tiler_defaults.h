@@ -70,6 +70,9 @@
 #define TILER_DEFAULT_JOB_TTL       86400     /* seconds a finished job is kept */
 #define TILER_DEFAULT_SIGMA         3.0
 #define TILER_MAX_SIGMA             64.0
+/* A chain's downscale factors multiplied: a task's source is that many
+ * tiles a side, so this bounds a task (and the context it carries). */
+#define TILER_MAX_SCALE             64
 #define TILER_SIGMA_DECIMALS        6
 /* The other ops' parameters (README, ops). */
 #define TILER_MAX_SHARPEN_SIGMA     16.0

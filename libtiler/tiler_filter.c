@@ -1,4 +1,5 @@
 #include "tiler_filter.h"
+#include "tiler_transform.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -231,27 +232,38 @@ int tiler_sharpen(gdImagePtr im, double sigma, int64_t amount_micro)
     return 0;
 }
 
-int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain)
+int tiler_filter_op(gdImagePtr *imp, const tiler_op *op)
 {
-    int i;
+    gdImagePtr im = *imp, moved = NULL;
     if (!gdImageTrueColor(im)) return -1;
     /* gd leaves alpha blending on for truecolor images, and its grayscale and
      * negate filters write through gdImageSetPixel, which then blends the new
      * colour over the old one: semi-transparent pixels come out wrong. Tiles
      * must be replaced, never blended. */
     gdImageAlphaBlending(im, 0);
-    for (i = 0; i < chain->count; i++) {
-        const tiler_op *op = &chain->ops[i];
-        switch (op->kind) {
-        case TILER_OP_GRAYSCALE: if (!gdImageGrayScale(im)) return -1; break;
-        case TILER_OP_INVERT:    if (!gdImageNegate(im)) return -1; break;
-        case TILER_OP_BLUR:      if (tiler_blur(im, op->sigma) < 0) return -1; break;
-        case TILER_OP_SHARPEN:   if (tiler_sharpen(im, op->sigma, op->micro) < 0) return -1; break;
-        case TILER_OP_EDGES:     if (tiler_edges(im) < 0) return -1; break;
-        case TILER_OP_THRESHOLD: threshold(im, (int)op->value); break;
-        case TILER_OP_BRIGHTNESS: case TILER_OP_CONTRAST: case TILER_OP_GAMMA: point_op(im, op); break;
-        default: return -1;
-        }
+    switch (op->kind) {
+    case TILER_OP_GRAYSCALE: return gdImageGrayScale(im) ? 0 : -1;
+    case TILER_OP_INVERT:    return gdImageNegate(im) ? 0 : -1;
+    case TILER_OP_BLUR:      return tiler_blur(im, op->sigma);
+    case TILER_OP_SHARPEN:   return tiler_sharpen(im, op->sigma, op->micro);
+    case TILER_OP_EDGES:     return tiler_edges(im);
+    case TILER_OP_THRESHOLD: threshold(im, (int)op->value); return 0;
+    case TILER_OP_BRIGHTNESS: case TILER_OP_CONTRAST: case TILER_OP_GAMMA: point_op(im, op); return 0;
+    case TILER_OP_FLIP:      moved = tiler_flip(im, op->value == TILER_FLIP_V); break;
+    case TILER_OP_ROTATE:    moved = tiler_rotate(im, (int)op->value); break;
+    case TILER_OP_DOWNSCALE: moved = tiler_downscale(im, (int)op->value); break;
+    default: return -1;
     }
+    if (!moved) return -1;
+    gdImageDestroy(im);
+    *imp = moved;
+    return 0;
+}
+
+int tiler_filter_apply(gdImagePtr *im, const tiler_chain *chain)
+{
+    int i;
+    for (i = 0; i < chain->count; i++)
+        if (tiler_filter_op(im, &chain->ops[i]) < 0) return -1;
     return 0;
 }

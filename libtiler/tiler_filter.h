@@ -1,12 +1,16 @@
-/* Applies an op chain to a truecolor gd image in place. */
+/* Applies an op chain to a truecolor gd image. */
 #ifndef TILER_FILTER_H
 #define TILER_FILTER_H
 
 #include <gd.h>
 #include "tiler_ops.h"
 
-/* 0, or -1 (out of memory / not truecolor). */
-int tiler_filter_apply(gdImagePtr im, const tiler_chain *chain);
+/* One op: a filter works in place; a flip, rotation or downscale replaces
+ * *im with a new image (the old one destroyed). 0, or -1 (out of memory,
+ * not truecolor), *im then still the caller's to destroy. */
+int tiler_filter_op(gdImagePtr *im, const tiler_op *op);
+/* Every op of the chain in turn, the same way. */
+int tiler_filter_apply(gdImagePtr *im, const tiler_chain *chain);
 
 /* Separable Gaussian with radius ceil(3*sigma), 16-bit fixed-point weights
  * and edge-clamped borders, on all four channels of gd's truecolor pixels. */

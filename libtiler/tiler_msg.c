@@ -98,9 +98,14 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
         m->pixels = NULL;
         return 0;
     }
-    if (!inside(&m->core, m->image_w, m->image_h)) FAIL("tile core rectangle lies outside the %ux%u image", m->image_w, m->image_h);
     if (!inside(&m->src, m->image_w, m->image_h)) FAIL("tile source rectangle lies outside the %ux%u image", m->image_w, m->image_h);
-    if (!contains(&m->src, &m->core)) FAIL("tile source rectangle does not contain its core");
+    /* A task's core is in the result's pixels, which only its op chain
+     * tells (a flip, rotation or downscale moves it): the worker checks it
+     * against the chain (tiler_tile_process). A result's is its pixels. */
+    if (m->kind == TILER_MSG_RESULT && !inside(&m->core, m->image_w, m->image_h))
+        FAIL("tile core rectangle lies outside the %ux%u image", m->image_w, m->image_h);
+    if (m->kind == TILER_MSG_RESULT && !contains(&m->src, &m->core)) FAIL("tile source rectangle does not contain its core");
+    if (!m->core.w || !m->core.h) FAIL("tile core rectangle is empty");
     pix = (uint64_t)m->src.w * m->src.h * 4;
     if (pix != len - hdr) FAIL("message carries %zu pixel bytes, its header says %llu", len - hdr, (unsigned long long)pix);
     m->pixels = buf + hdr;

@@ -77,13 +77,17 @@ static const op_spec specs[] = {
     { "contrast", TILER_OP_CONTRAST, 1, 1, "contrast:FACTOR", { { 0, TILER_MAX_CONTRAST, 0, 0, 0, 0 } } },
     { "gamma", TILER_OP_GAMMA, 1, 1, "gamma:G", { { TILER_MIN_GAMMA, TILER_MAX_GAMMA, 0, 0, 0, 0 } } },
     { "threshold", TILER_OP_THRESHOLD, 1, 1, "threshold:T", { { 0, 255, 0, 0, 1, 0 } } },
+    /* flip's parameter is a letter (parse_item), the other two are one of a few numbers. */
+    { "flip", TILER_OP_FLIP, 1, 1, "flip:h|v", { { 0, 0, 0, 0, 0, 0 } } },
+    { "rotate", TILER_OP_ROTATE, 1, 1, "rotate:90|180|270", { { 90, 270, 0, 0, 1, 0 } } },
+    { "downscale", TILER_OP_DOWNSCALE, 1, 1, "downscale:2|4|8", { { 2, 8, 0, 0, 1, 0 } } },
 };
 #define NSPECS (sizeof(specs) / sizeof(specs[0]))
 
 static const char *known_list(void)
 {
     return "grayscale, invert, blur[:SIGMA], sharpen[:SIGMA[:AMOUNT]], edges, brightness:DELTA, contrast:FACTOR, "
-           "gamma:G, threshold:T";
+           "gamma:G, threshold:T, flip:h|v, rotate:90|180|270, downscale:2|4|8";
 }
 
 /* Only safe characters of a client's text go into a message. */
@@ -113,6 +117,18 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
         shown(text, sizeof(text), s, name_len);
         snprintf(err, errlen, "unknown op '%s' (known: %s)", text, known_list());
         return -1;
+    }
+    if (sp->kind == TILER_OP_FLIP) {
+        if (!v || (s + n - v) != 1 || (*v != 'h' && *v != 'v')) {
+            shown(text, sizeof(text), v ? v : "", v ? (size_t)(s + n - v) > 20 ? 20 : (size_t)(s + n - v) : 0);
+            snprintf(err, errlen, v ? "flip:h|v: '%s' is not h or v" : "op 'flip' needs its parameter: flip:h|v", text);
+            return -1;
+        }
+        memset(op, 0, sizeof(*op));
+        op->kind = TILER_OP_FLIP;
+        op->value = *v == 'h' ? TILER_FLIP_H : TILER_FLIP_V;
+        op->micro = (int64_t)op->value * 1000000;
+        return 0;
     }
     /* Its parameters, colon-separated. */
     while (v) {
@@ -144,6 +160,11 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
         }
         given++;
         v = e ? e + 1 : NULL;
+    }
+    if (given && ((sp->kind == TILER_OP_ROTATE && vals[0] != 90 && vals[0] != 180 && vals[0] != 270)
+                  || (sp->kind == TILER_OP_DOWNSCALE && vals[0] != 2 && vals[0] != 4 && vals[0] != 8))) {
+        snprintf(err, errlen, "%s: %s is not one of those", sp->usage, text);
+        return -1;
     }
     if (given < sp->required) {
         snprintf(err, errlen, "op '%s' needs its parameter: %s", sp->name, sp->usage);
@@ -189,6 +210,10 @@ int tiler_chain_parse(tiler_chain *chain, const char *text, int max_ops, char *e
         chain->count++;
         if (!end) break;
         p = end + 1;
+    }
+    if (tiler_chain_scale(chain) > TILER_MAX_SCALE) {
+        snprintf(err, errlen, "ops downscale by %u in all, more than %d", tiler_chain_scale(chain), TILER_MAX_SCALE);
+        return -1;
     }
     return 0;
 }
@@ -238,6 +263,11 @@ int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len)
         case TILER_OP_CONTRAST:   n = snprintf(buf + used, len - used, "%scontrast:%s", sep, exact(a, op->micro)); break;
         case TILER_OP_GAMMA:      n = snprintf(buf + used, len - used, "%sgamma:%s", sep, exact(a, op->micro)); break;
         case TILER_OP_THRESHOLD:  n = snprintf(buf + used, len - used, "%sthreshold:%s", sep, exact(a, op->micro)); break;
+        case TILER_OP_FLIP:
+            n = snprintf(buf + used, len - used, "%sflip:%s", sep, op->value == TILER_FLIP_H ? "h" : "v");
+            break;
+        case TILER_OP_ROTATE:     n = snprintf(buf + used, len - used, "%srotate:%d", sep, (int)op->value); break;
+        case TILER_OP_DOWNSCALE:  n = snprintf(buf + used, len - used, "%sdownscale:%d", sep, (int)op->value); break;
         default: return -1;
         }
         if (n < 0 || (size_t)n >= len - used) return -1;
@@ -249,8 +279,31 @@ int tiler_chain_format(const tiler_chain *chain, char *buf, size_t len)
 int tiler_chain_halo(const tiler_chain *chain)
 {
     int i, halo = 0;
-    for (i = 0; i < chain->count; i++) halo += chain->ops[i].radius;
+    /* From the last op back: what an op needs around its output, it needs
+     * K times over in a downscale's input. */
+    for (i = chain->count - 1; i >= 0; i--) {
+        if (chain->ops[i].kind == TILER_OP_DOWNSCALE) halo *= (int)chain->ops[i].value;
+        halo += chain->ops[i].radius;
+    }
     return halo;
+}
+
+int tiler_chain_moves(const tiler_chain *chain)
+{
+    int i;
+    for (i = 0; i < chain->count; i++)
+        if (chain->ops[i].kind >= TILER_OP_FLIP) return 1;
+    return 0;
+}
+
+uint32_t tiler_chain_scale(const tiler_chain *chain)
+{
+    uint64_t k = 1;
+    int i;
+    /* Saturates: 16 downscale:8 would not fit. */
+    for (i = 0; i < chain->count && k <= UINT32_MAX; i++)
+        if (chain->ops[i].kind == TILER_OP_DOWNSCALE) k *= (uint64_t)chain->ops[i].value;
+    return k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
 }
 
 int tiler_chain_gray(const tiler_chain *chain)

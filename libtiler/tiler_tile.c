@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tiler_filter.h"
+#include "tiler_geom.h"
 #include "tiler_ops.h"
 
 typedef const int *(*row_at)(const void *src, uint32_t y);
@@ -23,8 +24,8 @@ static unsigned char *cut(row_at row, const void *src, const tiler_grid *g, uint
     memcpy(m.job_id, job_id, 16);
     m.tile_index = idx;
     m.tiles_total = tiler_grid_count(g);
-    m.image_w = g->width;
-    m.image_h = g->height;
+    m.image_w = g->src_w;   /* the upload's size: src is in its pixels, core in the result's */
+    m.image_h = g->src_h;
     tiler_grid_tile(g, idx, &m.core, &m.src);
     snprintf(m.ops, sizeof(m.ops), "%s", ops);
     *len = tiler_msg_size(&m);
@@ -50,24 +51,56 @@ unsigned char *tiler_tile_task_band(const tiler_band *b, const tiler_grid *g, ui
     return cut(band_row, b, g, idx, job_id, ops, len);
 }
 
-/* The halo must reach as far as the chain needs, or as far as the image
- * goes: a tile cut any other way would give wrong pixels at its edges. */
-static int halo_ok(const tiler_msg *t, uint32_t halo)
+/* A copy of the part r of im, which covers at (ox, oy). */
+static gdImagePtr crop(gdImagePtr im, uint32_t ox, uint32_t oy, const tiler_rect *r)
 {
-    uint32_t want_x = t->core.x > halo ? t->core.x - halo : 0;
-    uint32_t want_y = t->core.y > halo ? t->core.y - halo : 0;
-    uint64_t want_r = (uint64_t)t->core.x + t->core.w + halo, want_b = (uint64_t)t->core.y + t->core.h + halo;
-    if (want_r > t->image_w) want_r = t->image_w;
-    if (want_b > t->image_h) want_b = t->image_h;
-    return t->src.x <= want_x && t->src.y <= want_y
-        && (uint64_t)t->src.x + t->src.w >= want_r && (uint64_t)t->src.y + t->src.h >= want_b;
+    gdImagePtr out = gdImageCreateTrueColor((int)r->w, (int)r->h);
+    uint32_t y;
+    if (!out) return NULL;
+    gdImageAlphaBlending(out, 0);
+    for (y = 0; y < r->h; y++)
+        memcpy(out->tpixels[y], im->tpixels[r->y - oy + y] + (r->x - ox), (size_t)r->w * sizeof(int));
+    return out;
+}
+
+static int contains(const tiler_rect *outer, const tiler_rect *in)
+{
+    return in->x >= outer->x && in->y >= outer->y
+        && (uint64_t)in->x + in->w <= (uint64_t)outer->x + outer->w
+        && (uint64_t)in->y + in->h <= (uint64_t)outer->y + outer->h;
+}
+
+/* Runs the chain over the task's pixels op by op. Before each op the image
+ * is exactly the part of that op's input the rest of the chain needs for
+ * the core (tiler_geom_back): a filter's result is cut down to what the
+ * next op needs, so that its clamped edges, wrong where a tile's edge is
+ * not the image's, never reach the core; a flip, rotation or downscale of
+ * that part is the part of its output the next op needs. */
+static gdImagePtr run_chain(gdImagePtr im, const tiler_chain *chain, const tiler_rect *rects)
+{
+    int i;
+    for (i = 0; i < chain->count; i++) {
+        if (tiler_filter_op(&im, &chain->ops[i]) < 0) break;
+        if (chain->ops[i].kind < TILER_OP_FLIP
+            && (rects[i + 1].w != rects[i].w || rects[i + 1].h != rects[i].h)) {
+            gdImagePtr part = crop(im, rects[i].x, rects[i].y, &rects[i + 1]);
+            if (!part) break;
+            gdImageDestroy(im);
+            im = part;
+        }
+    }
+    if (i == chain->count) return im;
+    gdImageDestroy(im);
+    return NULL;
 }
 
 unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err, size_t errlen)
 {
     tiler_chain chain;
+    tiler_geom geom;
+    tiler_rect rects[TILER_MAX_OPS + 1];
     tiler_msg out;
-    gdImagePtr im;
+    gdImagePtr im, whole;
     unsigned char *buf, *px;
     uint32_t row;
     char why[200];
@@ -77,23 +110,38 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
         snprintf(err, errlen, "task op chain is invalid: %s", why);
         return NULL;
     }
-    if (!halo_ok(task, (uint32_t)tiler_chain_halo(&chain))) {
+    /* The core is in the result's pixels, the source in the upload's. */
+    tiler_geom_init(&geom, &chain, task->image_w, task->image_h);
+    if (!task->core.w || !task->core.h || task->core.x >= geom.out_w || task->core.y >= geom.out_h
+        || task->core.w > geom.out_w - task->core.x || task->core.h > geom.out_h - task->core.y) {
+        snprintf(err, errlen, "task core lies outside the %ux%u result", geom.out_w, geom.out_h);
+        return NULL;
+    }
+    tiler_geom_back(&geom, &task->core, 1, rects);
+    if (!contains(&task->src, &rects[0])) {
         snprintf(err, errlen, "task halo is narrower than its op chain needs");
         return NULL;
     }
-    if (!(im = gdImageCreateTrueColor((int)task->src.w, (int)task->src.h))) {
+    if (!(whole = gdImageCreateTrueColor((int)task->src.w, (int)task->src.h))) {
         snprintf(err, errlen, "out of memory for a %ux%u tile", task->src.w, task->src.h);
         return NULL;
     }
     for (row = 0; row < task->src.h; row++)
-        tiler_pixels_from_wire(im->tpixels[row], task->pixels + (size_t)row * task->src.w * 4, task->src.w);
-    if (tiler_filter_apply(im, &chain) < 0) {
-        gdImageDestroy(im);
+        tiler_pixels_from_wire(whole->tpixels[row], task->pixels + (size_t)row * task->src.w * 4, task->src.w);
+    /* A source wider than the chain needs (an older module's) is cut down. */
+    if (task->src.w == rects[0].w && task->src.h == rects[0].h) im = whole;
+    else {
+        im = crop(whole, task->src.x, task->src.y, &rects[0]);
+        gdImageDestroy(whole);
+    }
+    if (!im || !(im = run_chain(im, &chain, rects))) {
         snprintf(err, errlen, "out of memory applying the op chain");
         return NULL;
     }
     out = *task;
     out.kind = TILER_MSG_RESULT;
+    out.image_w = geom.out_w;
+    out.image_h = geom.out_h;
     out.src = task->core;
     *len = tiler_msg_size(&out);
     if (!(buf = malloc(*len))) {
@@ -101,11 +149,10 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
         snprintf(err, errlen, "out of memory for the result message");
         return NULL;
     }
+    /* The image is now exactly the core. */
     px = buf + tiler_msg_write_header(&out, buf);
     for (row = 0; row < out.src.h; row++)
-        tiler_pixels_to_wire(px + (size_t)row * out.src.w * 4,
-                             im->tpixels[task->core.y - task->src.y + row] + (task->core.x - task->src.x),
-                             out.src.w);
+        tiler_pixels_to_wire(px + (size_t)row * out.src.w * 4, im->tpixels[row], out.src.w);
     gdImageDestroy(im);
     return buf;
 }

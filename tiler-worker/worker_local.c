@@ -7,6 +7,7 @@
 #include "tiler_band.h"
 #include "tiler_defaults.h"
 #include "tiler_filter.h"
+#include "tiler_geom.h"
 #include "tiler_image.h"
 #include "tiler_jpeg_out.h"
 #include "tiler_ops.h"
@@ -27,6 +28,31 @@ typedef struct {
     int status;              /* WORKER_EXIT_* of a failure */
 } local_run;
 
+/* Rows top..top+n-1 of the result, im's rows from `first` (an image's row
+ * top is im's row top - first), to the encoder. 0, or 1 with err. */
+static int emit_rows(local_run *x, gdImagePtr im, uint32_t first, uint32_t top, uint32_t n, uint32_t height,
+                     char *err, size_t errlen)
+{
+    tiler_png_strip s;
+    uint32_t y;
+    if (x->jpeg) {
+        for (y = 0; y < n; y++)
+            if (tiler_jpeg_out_rows(x->jpeg, im->tpixels[top - first + y], 1, err, errlen) < 0) {
+                x->status = WORKER_EXIT_OUTPUT;
+                return 1;
+            }
+        return 0;
+    }
+    if (tiler_png_strip_encode((const int *const *)im->tpixels + (top - first), (uint32_t)gdImageSX(im), n, x->color,
+                               TILER_PNG_LEVEL, top + n == height, &s, err, errlen) < 0) {
+        x->status = WORKER_EXIT_RUNTIME;
+        return 1;
+    }
+    tiler_png_add(x->png, &s);
+    tiler_png_strip_free(&s);
+    return 0;
+}
+
 static int on_strip(void *ctx, const tiler_band *b, uint32_t strip, char *err, size_t errlen)
 {
     local_run *x = ctx;
@@ -34,7 +60,6 @@ static int on_strip(void *ctx, const tiler_band *b, uint32_t strip, char *err, s
     /* The core rows: the strip's own, without its halo. */
     uint32_t top = strip * b->tile_size, n = b->height - top < b->tile_size ? b->height - top : b->tile_size;
     gdImagePtr im = gdImageCreateTrueColor((int)b->width, (int)(end - first));
-    tiler_png_strip s;
     int rc = 0;
 
     if (!im) {
@@ -44,39 +69,28 @@ static int on_strip(void *ctx, const tiler_band *b, uint32_t strip, char *err, s
     }
     for (y = first; y < end; y++) memcpy(im->tpixels[y - first], tiler_band_get(b, y), (size_t)b->width * sizeof(int));
     gdImageAlphaBlending(im, 0);
-    if (tiler_filter_apply(im, x->chain) < 0) {
+    if (tiler_filter_apply(&im, x->chain) < 0) {
         snprintf(err, errlen, "out of memory applying the op chain");
         x->status = WORKER_EXIT_RUNTIME;
         rc = 1;
-    } else if (x->jpeg) {
-        for (y = 0; y < n && rc == 0; y++)
-            if (tiler_jpeg_out_rows(x->jpeg, im->tpixels[top - first + y], 1, err, errlen) < 0) {
-                x->status = WORKER_EXIT_OUTPUT;
-                rc = 1;
-            }
-    } else if (tiler_png_strip_encode((const int *const *)im->tpixels + (top - first), b->width, n, x->color,
-                                      TILER_PNG_LEVEL, top + n == b->height, &s, err, errlen) < 0) {
-        x->status = WORKER_EXIT_RUNTIME;
-        rc = 1;
     } else {
-        tiler_png_add(x->png, &s);
-        tiler_png_strip_free(&s);
+        rc = emit_rows(x, im, first, top, n, b->height, err, errlen);
     }
     gdImageDestroy(im);
     return rc;
 }
 
 /* Before the first strip: where the rows go. */
-static int open_output(local_run *x, const tiler_band *b, const worker_options *o, char *err, size_t errlen)
+static int open_output(local_run *x, uint32_t w, uint32_t h, int alpha, const worker_options *o, char *err, size_t errlen)
 {
     if (!(x->out = fopen(o->local_out, "wb"))) {
         snprintf(err, errlen, "cannot create the result file");
         return -1;
     }
     if (x->out_fmt == TILER_FMT_JPEG)
-        return (x->jpeg = tiler_jpeg_out_begin(x->out, b->width, b->height, TILER_JPEG_QUALITY, err, errlen)) ? 0 : -1;
-    x->color = tiler_png_color(b->alpha, tiler_chain_gray(x->chain));
-    x->png = tiler_png_begin(x->out, b->width, b->height, x->color);
+        return (x->jpeg = tiler_jpeg_out_begin(x->out, w, h, TILER_JPEG_QUALITY, err, errlen)) ? 0 : -1;
+    x->color = tiler_png_color(alpha, tiler_chain_gray(x->chain));
+    x->png = tiler_png_begin(x->out, w, h, x->color);
     return 0;
 }
 
@@ -90,7 +104,7 @@ static int on_strip_first(void *ctx, const tiler_band *b, uint32_t strip, char *
 {
     first_strip *f = ctx;
     if (!f->opened) {
-        if (open_output(f->run, b, f->o, err, errlen) < 0) {
+        if (open_output(f->run, b->width, b->height, b->alpha, f->o, err, errlen) < 0) {
             f->run->status = WORKER_EXIT_OUTPUT;
             return 1;
         }
@@ -99,9 +113,45 @@ static int on_strip_first(void *ctx, const tiler_band *b, uint32_t strip, char *
     return on_strip(f->run, b, strip, err, errlen);
 }
 
+/* A chain that flips, rotates or downscales goes through the whole image
+ * at once: its first result rows may come from the upload's last. The
+ * band keeps the whole image (4 bytes a pixel), then the chain runs and the
+ * result goes out in strips. */
+static int run_whole(local_run *x, const worker_options *o, tiler_format in_fmt, char *err, size_t errlen)
+{
+    tiler_band b;
+    gdImagePtr im;
+    uint32_t top, n, w, h;
+    int rc = 0, alpha;
+    tiler_band_init(&b, TILER_PNG_STRIP_ROWS, 0, 1, NULL, NULL);
+    im = tiler_image_stream(o->local_in, in_fmt, &b, err, errlen) == 0 ? tiler_band_take_image(&b) : NULL;
+    alpha = b.alpha;
+    tiler_band_free(&b);
+    if (!im) return -1;
+    if (tiler_filter_apply(&im, x->chain) < 0) {
+        gdImageDestroy(im);
+        snprintf(err, errlen, "out of memory applying the op chain");
+        x->status = WORKER_EXIT_RUNTIME;
+        return -1;
+    }
+    w = (uint32_t)gdImageSX(im);
+    h = (uint32_t)gdImageSY(im);
+    if (open_output(x, w, h, alpha, o, err, errlen) < 0) {
+        x->status = WORKER_EXIT_OUTPUT;
+        rc = -1;
+    }
+    for (top = 0; rc == 0 && top < h; top += n) {
+        n = h - top < TILER_PNG_STRIP_ROWS ? h - top : TILER_PNG_STRIP_ROWS;
+        if (emit_rows(x, im, 0, top, n, h, err, errlen)) rc = -1;
+    }
+    gdImageDestroy(im);
+    return rc;
+}
+
 int worker_local_run(const worker_options *o)
 {
     tiler_chain chain;
+    tiler_geom geom;
     tiler_format in_fmt;
     local_run x;
     first_strip fs;
@@ -130,12 +180,13 @@ int worker_local_run(const worker_options *o)
         return WORKER_EXIT_INPUT;
     }
     fclose(f);
+    tiler_geom_init(&geom, &chain, w, h);
     if ((unsigned long long)w * h > (unsigned long long)o->max_pixels) {
         fprintf(stderr, "tiler-worker: %s: %ux%u is more pixels than this build handles\n", o->local_in, w, h);
         return WORKER_EXIT_INPUT;
     }
     if (tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0
-        || (x.out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(w, h, err, sizeof(err)) < 0)) {
+        || (x.out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(geom.out_w, geom.out_h, err, sizeof(err)) < 0)) {
         fprintf(stderr, "tiler-worker: %s: %s\n", o->local_in, err);
         return WORKER_EXIT_INPUT;
     }
@@ -144,9 +195,13 @@ int worker_local_run(const worker_options *o)
     fs.run = &x;
     fs.o = o;
     fs.opened = 0;
-    tiler_band_init(&b, TILER_PNG_STRIP_ROWS, (uint32_t)tiler_chain_halo(&chain), 0, on_strip_first, &fs);
-    rc = tiler_image_stream(o->local_in, in_fmt, &b, err, sizeof(err));
-    tiler_band_free(&b);
+    if (tiler_chain_moves(&chain)) {
+        rc = run_whole(&x, o, in_fmt, err, sizeof(err));
+    } else {
+        tiler_band_init(&b, TILER_PNG_STRIP_ROWS, (uint32_t)tiler_chain_halo(&chain), 0, on_strip_first, &fs);
+        rc = tiler_image_stream(o->local_in, in_fmt, &b, err, sizeof(err));
+        tiler_band_free(&b);
+    }
     if (rc < 0) {
         fprintf(stderr, "tiler-worker: %s: %s\n", x.status == WORKER_EXIT_INPUT ? o->local_in : o->local_out, err);
         if (x.png) tiler_png_end(x.png, err, sizeof(err));

@@ -53,7 +53,7 @@ static gdImagePtr run(gdImagePtr src, const char *ops)
     tiler_chain c;
     char err[256];
     gdImagePtr im = gdImageClone(src);
-    if (!im || tiler_chain_parse(&c, ops, TILER_MAX_OPS, err, sizeof(err)) < 0 || tiler_filter_apply(im, &c) < 0) {
+    if (!im || tiler_chain_parse(&c, ops, TILER_MAX_OPS, err, sizeof(err)) < 0 || tiler_filter_apply(&im, &c) < 0) {
         printf("# %s: %s\n", ops, err);
         return NULL;
     }

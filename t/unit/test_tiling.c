@@ -7,6 +7,7 @@
 #include "tap.h"
 #include "testimg.h"
 #include "tiler_filter.h"
+#include "tiler_grid_chain.h"
 #include "tiler_msg.h"
 #include "tiler_tile.h"
 
@@ -25,13 +26,20 @@ static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
     tiler_grid g;
     char err[256];
     unsigned char id[16] = { 1 };
-    gdImagePtr whole = gdImageClone(src), out = gdImageCreateTrueColor(gdImageSX(src), gdImageSY(src));
+    tiler_geom geom;
+    gdImagePtr whole = gdImageClone(src), out;
     uint32_t i, row;
     long diff;
 
     if (tiler_chain_parse(&chain, ops, TILER_MAX_OPS, err, sizeof(err)) < 0) return 0;
-    tiler_filter_apply(whole, &chain);
-    tiler_grid_init(&g, (uint32_t)gdImageSX(src), (uint32_t)gdImageSY(src), tile, (uint32_t)tiler_chain_halo(&chain));
+    if (tiler_filter_apply(&whole, &chain) < 0) return 0;
+    tiler_grid_init_chain(&g, &geom, (uint32_t)gdImageSX(src), (uint32_t)gdImageSY(src), tile, &chain);
+    if (g.width != (uint32_t)gdImageSX(whole) || g.height != (uint32_t)gdImageSY(whole)) {
+        printf("# %s: the grid's result is %ux%u, the whole image's %dx%d\n", ops, g.width, g.height,
+               gdImageSX(whole), gdImageSY(whole));
+        return 0;
+    }
+    out = gdImageCreateTrueColor(gdImageSX(whole), gdImageSY(whole));
     for (i = 0; i < tiler_grid_count(&g); i++) {
         size_t len, rlen;
         tiler_msg task, res;
@@ -54,11 +62,16 @@ static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
 int main(void)
 {
     static const char *const atoms[] = { "grayscale", "invert", "blur:1.5", "sharpen:0.8:1.5", "edges",
-                                         "brightness:-40", "contrast:1.7", "gamma:2.2", "threshold:128" };
+                                         "brightness:-40", "contrast:1.7", "gamma:2.2", "threshold:128",
+                                         "flip:h", "flip:v", "rotate:90", "rotate:180", "rotate:270",
+                                         "downscale:2", "downscale:4" };
 #define NATOMS ((int)(sizeof(atoms) / sizeof(atoms[0])))
     static const char *const special[] = { "blur:3", "grayscale,blur:3,invert", "blur:0.3,blur:2,blur:0.7",
                                            "blur:64", "invert,blur:5,grayscale,blur:1", "sharpen", "sharpen:16:10",
-                                           "edges,edges,edges", "sharpen:2:3,edges,blur:1", NULL };
+                                           "edges,edges,edges", "sharpen:2:3,edges,blur:1",
+                                           "downscale:8", "blur:2,downscale:8,blur:3", "downscale:8,downscale:8,edges",
+                                           "rotate:90,blur:3,flip:v,downscale:2,sharpen:1:2,rotate:270",
+                                           "flip:h,downscale:2,blur:1.5,flip:v,downscale:4,edges", NULL };
     static const struct { int w, h; uint32_t tile; } shapes[] = {
         { 131, 97, 32 }, { 1, 61, 16 }, { 61, 1, 16 }, { 5, 3, 16 }, { 70, 40, 16 }, { 200, 150, 64 },
     };
