@@ -44,7 +44,16 @@ int main(void)
     memcpy(copy, buf, len); copy[5] = 7;
     ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "unknown kind refused");
     memcpy(copy, buf, len); copy[40 + 8] = 0xff; copy[40 + 9] = 0xff;   /* core.w huge */
-    ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "core outside the image refused");
+    {
+        /* A task's core is in the result's pixels, known from its chain: the
+         * worker refuses it, not the decoder. A result's is refused at once. */
+        size_t rlen;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) == 0
+           && !tiler_tile_process(&m, &rlen, err, sizeof(err)) && strstr(err, "outside"),
+           "task core outside the result refused by the worker: %s", err);
+        copy[5] = TILER_MSG_RESULT;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "result core outside the image refused");
+    }
     memcpy(copy, buf, len); copy[24] = 6;                                /* index == total */
     ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "index out of range refused");
     memcpy(copy, buf, len); copy[76] = '\n';
