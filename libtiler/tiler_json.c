@@ -70,6 +70,8 @@ void tiler_json_job(yajl_gen g, const tiler_job *j, const char *base)
     tiler_json_kv_str(g, "state", j->state);
     tiler_json_kv_int(g, "width", j->width);
     tiler_json_kv_int(g, "height", j->height);
+    tiler_json_kv_int(g, "upload_width", j->src_width ? j->src_width : j->width);
+    tiler_json_kv_int(g, "upload_height", j->src_height ? j->src_height : j->height);
     tiler_json_kv_str(g, "ops", j->ops);
     tiler_json_kv_str(g, "format", j->format);
     tiler_json_kv_int(g, "tile_size", j->tile_size);

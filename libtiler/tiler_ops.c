@@ -152,6 +152,11 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
             snprintf(err, errlen, "%s: '%s' is not a whole number", sp->usage, text);
             return -1;
         }
+        if ((sp->kind == TILER_OP_ROTATE && vals[0] != 90 && vals[0] != 180 && vals[0] != 270)
+            || (sp->kind == TILER_OP_DOWNSCALE && vals[0] != 2 && vals[0] != 4 && vals[0] != 8)) {
+            snprintf(err, errlen, "%s: %s is not one of those", sp->usage, text);
+            return -1;
+        }
         if ((sp->p[given].lo_open ? !(vals[given] > sp->p[given].lo) : vals[given] < sp->p[given].lo)
             || vals[given] > sp->p[given].hi) {
             snprintf(err, errlen, "%s: %s is outside %c%g, %g]", sp->usage, text, sp->p[given].lo_open ? '(' : '[',
@@ -160,11 +165,6 @@ static int parse_item(tiler_op *op, const char *s, size_t n, char *err, size_t e
         }
         given++;
         v = e ? e + 1 : NULL;
-    }
-    if (given && ((sp->kind == TILER_OP_ROTATE && vals[0] != 90 && vals[0] != 180 && vals[0] != 270)
-                  || (sp->kind == TILER_OP_DOWNSCALE && vals[0] != 2 && vals[0] != 4 && vals[0] != 8))) {
-        snprintf(err, errlen, "%s: %s is not one of those", sp->usage, text);
-        return -1;
     }
     if (given < sp->required) {
         snprintf(err, errlen, "op '%s' needs its parameter: %s", sp->name, sp->usage);

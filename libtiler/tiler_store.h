@@ -18,7 +18,8 @@ typedef struct tiler_store tiler_store;
 typedef struct {
     char id[33];
     const char *state;         /* queued | running | done | failed */
-    uint32_t width, height, tile_size;
+    uint32_t width, height, tile_size;   /* the result's size (flips, rotations and downscales change it) */
+    uint32_t src_width, src_height;      /* the upload's; 0 when creating: the result's */
     const char *ops;           /* canonical chain */
     const char *format;        /* result format: png | jpeg */
     uint32_t tiles_total, tiles_done;

@@ -12,6 +12,7 @@
 #include "mod_tiler_upload.h"
 #include "tiler_band.h"
 #include "tiler_disk.h"
+#include "tiler_grid_chain.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
 #include "tiler_jpeg_out.h"
@@ -76,7 +77,6 @@ typedef struct {
     const unsigned char *id;
     tiler_production *pr;
     int recorded;           /* the job is in the store */
-    uint32_t next_tile;
     uint32_t early;         /* tiles out before the last row was decoded */
     apr_time_t first_tile_at;
     /* Why the callback stopped the decoding, for the response. */
@@ -99,9 +99,9 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
     streaming *x = ctx;
     request_rec *r = x->r;
     const char *why;
-    uint32_t end = (row + 1) * x->grid->cols;
+    uint32_t col;
     if (!x->pr) {
-        if (b->width != x->job->width || b->height != x->job->height)
+        if (b->width != x->job->src_width || b->height != x->job->src_height)
             return stop_stream(x, HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", "the decoded size differs from the header's",
                                err, errlen);
         /* The ops keep transparency as it is: an opaque upload gives an RGB
@@ -125,11 +125,13 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
         if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
     }
-    for (; x->next_tile < end; x->next_tile++) {
-        if (tiler_production_add(x->pr, b, x->grid, x->next_tile, &why) < 0)
+    /* The tiles whose sources are this row of the upload's cells: a row of
+     * the result's tiles, or (after a rotation) a column of them. */
+    for (col = 0; col < x->grid->src_cols; col++) {
+        if (tiler_production_add(x->pr, b, x->grid, tiler_grid_at_source(x->grid, col, row), &why) < 0)
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
         if (!x->first_tile_at) x->first_tile_at = apr_time_now();
-        if (b->filled < x->job->height) x->early++;
+        if (b->filled < x->job->src_height) x->early++;
     }
     return 0;
 }
@@ -194,6 +196,16 @@ static void forget_job(request_rec *r, tiler_store *store, const char *id, int d
                   tiler_store_error(store));
 }
 
+/* Why the chain's downscales cannot be tiled exactly, or NULL: a result
+ * tile is a TilerTileSize square of the upload made smaller. */
+static const char *scale_misfit(request_rec *r, const tiler_srv_conf *c, const tiler_chain *chain)
+{
+    uint32_t k = tiler_chain_scale(chain);
+    if ((uint32_t)c->tile_size % k == 0) return NULL;
+    return apr_psprintf(r->pool, "the op chain downscales by %u in all, which does not divide the %d-pixel tiles "
+                        "(TilerTileSize)", k, c->tile_size);
+}
+
 int tiler_create_job(request_rec *r, const char *base)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
@@ -201,6 +213,7 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_chain chain;
     tiler_format out_fmt = TILER_FMT_PNG, in_fmt;
     tiler_grid grid;
+    tiler_geom geom;
     tiler_delivered delivered;
     tiler_job job;
     streaming x;
@@ -210,7 +223,7 @@ int tiler_create_job(request_rec *r, const char *base)
     char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
     const char *emsg, *code, *reason, *ops, *format, *whole;
     tiler_upload up;
-    uint32_t w, h, halo;
+    uint32_t w, h;
     tiler_band band;
     FILE *f;
     int status, probe, decode_failed, slot;
@@ -223,6 +236,7 @@ int tiler_create_job(request_rec *r, const char *base)
         if (!a.ops) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", "ops is missing; give ?ops=grayscale,blur:3 for example");
         if (tiler_chain_parse(&chain, a.ops, c->max_ops, err, sizeof(err)) < 0)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", err);
+        if ((emsg = scale_misfit(r, c, &chain))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", emsg);
         if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_UNKNOWN)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
     }
@@ -246,7 +260,6 @@ int tiler_create_job(request_rec *r, const char *base)
     if (tiler_chain_parse(&chain, ops, c->max_ops, err, sizeof(err)) < 0) BAIL(HTTP_BAD_REQUEST, "bad_ops", err);
     if (format && (out_fmt = tiler_output_format_parse(format)) == TILER_FMT_UNKNOWN)
         BAIL(HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
-    halo = (uint32_t)tiler_chain_halo(&chain);
     tiler_chain_format(&chain, canon, sizeof(canon));
     if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
     if (!(f = fopen(input, "rb"))) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the upload cannot be read back");
@@ -261,7 +274,14 @@ int tiler_create_job(request_rec *r, const char *base)
              apr_psprintf(r->pool, "%ux%u is %" APR_INT64_T_FMT " pixels, over TilerMaxPixels (%" APR_INT64_T_FMT ")",
                           w, h, (apr_int64_t)w * h, c->max_pixels));
     if (tiler_check_sides(in_fmt, w, h, err, sizeof(err)) < 0) BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
-    if (out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(w, h, err, sizeof(err)) < 0)
+    /* The result's grid: flips, rotations and downscales make it another
+     * size, and its tiles' sources other places of the upload. */
+    /* A downscale's tiles are that much smaller than TilerTileSize, so that
+     * each one's source is a TilerTileSize square: tasks, bands and
+     * messages stay the size they are without it. */
+    if ((emsg = scale_misfit(r, c, &chain))) BAIL(HTTP_BAD_REQUEST, "bad_ops", emsg);
+    tiler_grid_init_chain(&grid, &geom, w, h, (uint32_t)c->tile_size / tiler_chain_scale(&chain), &chain);
+    if (out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(grid.width, grid.height, err, sizeof(err)) < 0)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
     /* Most uploads decode a band at a time; these hold the whole image. */
     if (whole && (apr_int64_t)w * h > c->max_whole_decode_pixels)
@@ -270,15 +290,14 @@ int tiler_create_job(request_rec *r, const char *base)
                           "TilerMaxWholeDecodePixels (%" APR_INT64_T_FMT "); a baseline JPEG or a non-interlaced PNG "
                           "decodes in bands up to TilerMaxPixels", w, h, (apr_int64_t)w * h, whole,
                           c->max_whole_decode_pixels));
-    if (check_room(r, c, w, h, out_fmt, (uint64_t)up.size, &status) < 0) {
+    if (check_room(r, c, grid.width, grid.height, out_fmt, (uint64_t)up.size, &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
-    tiler_grid_init(&grid, w, h, (uint32_t)c->tile_size, halo);
     if (tiler_grid_max_src_bytes(&grid) + TILER_MSG_FIXED_BYTES + TILER_MSG_MAX_OPS_LEN > TILER_MAX_MESSAGE_BYTES)
         BAIL(HTTP_BAD_REQUEST, "halo_too_large",
              apr_psprintf(r->pool, "the op chain needs a %u-pixel halo; %d-pixel tiles with it exceed the %d-byte message limit",
-                          halo, c->tile_size, TILER_MAX_MESSAGE_BYTES));
+                          grid.halo, c->tile_size, TILER_MAX_MESSAGE_BYTES));
     /* Uploads that came together all passed the check above: at most
      * TilerMaxJobs decode at once, and the count is taken again. */
     if ((slot = tiler_decode_slot_take(r, c->spool_dir, c->max_jobs)) < 0 || no_room(r, c, &status)) {
@@ -288,14 +307,17 @@ int tiler_create_job(request_rec *r, const char *base)
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
-    if (tiler_raster_create(raster, w, h, err, sizeof(err)) < 0) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
+    if (tiler_raster_create(raster, grid.width, grid.height, err, sizeof(err)) < 0)
+        BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
     if (!(store = tiler_request_store(r))) BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
     memset(&job, 0, sizeof(job));
     memcpy(job.id, hex, sizeof(job.id));
     job.state = "queued";
-    job.width = w;
-    job.height = h;
-    job.tile_size = (uint32_t)c->tile_size;
+    job.width = grid.width;
+    job.height = grid.height;
+    job.src_width = w;
+    job.src_height = h;
+    job.tile_size = grid.tile_size;
     job.ops = canon;
     job.format = tiler_format_name(out_fmt);
     job.tiles_total = tiler_grid_count(&grid);
@@ -310,7 +332,7 @@ int tiler_create_job(request_rec *r, const char *base)
     received = apr_time_now();
     /* The upload decodes into a band of tile size + 2 halo rows: the
      * child's memory grows with the width, never the height. */
-    tiler_band_init(&band, grid.tile_size, grid.halo, 0, on_rows, &x);
+    tiler_band_init_grid(&band, &grid, on_rows, &x);
     decode_failed = tiler_image_stream(input, in_fmt, &band, err, sizeof(err)) < 0;
     decoded = apr_time_now();
     tiler_band_free(&band);

@@ -89,6 +89,8 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
     ap_rprintf(r, "<dt>State</dt><dd id=\"state\" class=\"state-%s\">%s</dd>\n", ap_escape_html(r->pool, job.state),
                ap_escape_html(r->pool, state_words(job.state)));
     ap_rprintf(r, "<dt>Size</dt><dd>%u × %u pixels</dd>\n", job.width, job.height);
+    if (job.src_width != job.width || job.src_height != job.height)
+        ap_rprintf(r, "<dt>Uploaded</dt><dd>%u × %u pixels</dd>\n", job.src_width, job.src_height);
     ap_rprintf(r, "<dt>Ops</dt><dd><code>%s</code></dd>\n", ap_escape_html(r->pool, job.ops));
     ap_rprintf(r, "<dt>Output</dt><dd>%s</dd>\n", strcmp(job.format, "jpeg") ? "PNG" : "JPEG");
     ap_rprintf(r, "<dt>Tiles</dt><dd><progress id=\"progress\" max=\"%u\" value=\"%u\"></progress> "

@@ -283,31 +283,36 @@ int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out
     return rc;
 }
 
-/* Tiles of `which` (sorted), produced as their tile rows decode. */
+/* Tiles of `which` (sorted), produced as the rows of their sources decode. */
 typedef struct {
     tiler_production *pr;
     const tiler_grid *g;
     const uint32_t *which;
-    int n, next;
+    int n;
     const char *reason;
 } resending;
-
-static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
-{
-    resending *x = ctx;
-    uint32_t end = (tile_row + 1) * x->g->cols;
-    for (; x->next < x->n && x->which[x->next] < end; x->next++)
-        if (tiler_production_add(x->pr, b, x->g, x->which[x->next], &x->reason) < 0) {
-            apr_cpystrn(err, x->reason, errlen);
-            return 1;
-        }
-    return 0;
-}
 
 static int by_index(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
+}
+
+static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
+{
+    resending *x = ctx;
+    uint32_t col, idx;
+    /* A row of the upload's cells is a row of result tiles, or a column
+     * of them after a rotation: look each one up. */
+    for (col = 0; col < x->g->src_cols; col++) {
+        idx = tiler_grid_at_source(x->g, col, tile_row);
+        if (!bsearch(&idx, x->which, (size_t)x->n, sizeof(uint32_t), by_index)) continue;
+        if (tiler_production_add(x->pr, b, x->g, idx, &x->reason) < 0) {
+            apr_cpystrn(err, x->reason, errlen);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
@@ -326,10 +331,10 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
     sorted = apr_pmemdup(p, which->elts, (apr_size_t)which->nelts * sizeof(uint32_t));
     qsort(sorted, (size_t)x.n, sizeof(uint32_t), by_index);
     x.which = sorted;
-    tiler_band_init(&b, g->tile_size, g->halo, 0, on_tile_row, &x);
+    tiler_band_init_grid(&b, g, on_tile_row, &x);
     rc = tiler_image_stream(input, fmt, &b, err, sizeof(err));
     tiler_band_free(&b);
-    if (rc == 0 && (b.width != g->width || b.height != g->height)) {
+    if (rc == 0 && (b.width != g->src_w || b.height != g->src_h)) {
         rc = -1;
         apr_cpystrn(err, "the upload's decoded size differs from the job's", sizeof(err));
     }

@@ -21,7 +21,7 @@
 #include <apr_thread_proc.h>
 #include "mod_tiler_producer.h"
 #include "tiler_defaults.h"
-#include "tiler_grid.h"
+#include "tiler_grid_chain.h"
 #include "tiler_id.h"
 #include "tiler_image.h"
 #include "tiler_lost.h"
@@ -141,6 +141,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     tiler_chain chain;
     tiler_format fmt;
     tiler_grid grid;
+    tiler_geom geom;
     tiler_delivered delivered;
     uint32_t w, h;
     FILE *f;
@@ -154,7 +155,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     if (!(f = fopen(input, "rb"))) { *reason = "its upload is no longer in the spool"; return -1; }
     rc = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
     fclose(f);
-    if (rc < 0 || w != job->width || h != job->height) { *reason = "its upload in the spool changed"; return -1; }
+    if (rc < 0 || w != job->src_width || h != job->src_height) { *reason = "its upload in the spool changed"; return -1; }
     if (tiler_chain_parse(&chain, job->ops, TILER_MAX_OPS, err, sizeof(err)) < 0) {
         *reason = apr_pstrdup(p, err);
         return -1;
@@ -171,7 +172,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         }
     }
 #endif
-    tiler_grid_init(&grid, w, h, job->tile_size, (uint32_t)tiler_chain_halo(&chain));
+    tiler_grid_init_chain(&grid, &geom, w, h, job->tile_size, &chain);
     /* The attempt is counted before its tiles leave: they can come back
      * and finish the job before producing returns, and the job must then
      * already say it was resent. */

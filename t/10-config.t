@@ -74,7 +74,8 @@ for my $global ('TilerSpoolDir /tmp/elsewhere', 'TilerBrokers 127.0.0.1:9999', '
 
     # Per-request settings work per virtual host.
     $t->{directives} = $vhost->('127.0.0.1', '')
-        . $vhost->('small.test', "TilerMaxOps 1\nTilerMaxUploadBytes 1000\nTilerMaxPixels 100\nTilerTileSize 64\nTilerStuckSeconds 5");
+        . $vhost->('small.test', "TilerMaxOps 1\nTilerMaxUploadBytes 1000\nTilerMaxPixels 100\nTilerTileSize 64\nTilerStuckSeconds 5")
+        . $vhost->('odd.test', "TilerTileSize 100");
     $t->start_httpd;
     my $http = HTTP::Tiny->new(timeout => 30);
     my $at = sub {
@@ -88,6 +89,14 @@ for my $global ('TilerSpoolDir /tmp/elsewhere', 'TilerBrokers 127.0.0.1:9999', '
     like($j->{message} // '', qr/\b1\b/, "small.test: the message gives its own limit: " . ($j->{message} // ''));
     ($st, $j) = $at->('127.0.0.1', 'ops=invert,grayscale', '');
     is($j->{error} // '', 'empty_body', 'the main server takes two ops (and refuses only the empty body)');
+    # A downscale's tiles are TilerTileSize / K: K must divide it, refused
+    # before the body is read.
+    ($st, $j) = $at->('odd.test', 'ops=blur:1,downscale:8', '');
+    is($st, 400, 'odd.test: downscale:8 with 100-pixel tiles: 400');
+    like($j->{message} // '', qr/downscales by 8 in all, which does not divide the 100-pixel tiles \(TilerTileSize\)/,
+         'odd.test: saying why: ' . ($j->{message} // ''));
+    ($st, $j) = $at->('odd.test', 'ops=downscale:4', '');
+    is($j->{error} // '', 'empty_body', 'odd.test: downscale:4 divides 100 (only the empty body refused)');
     my $png = $t->make_image('v.png', 40, 30, 'png', 0, 1);
     ($st, $j) = $at->('small.test', 'ops=invert', TilerTest::slurp($png));
     is($st, 413, "small.test: an upload over its TilerMaxUploadBytes or TilerMaxPixels: 413 ($j->{error})");

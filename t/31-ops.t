@@ -22,6 +22,16 @@ my @cases = (
     [$png, 'blur:2,edges,contrast:3,invert'],
     [$jpg, 'brightness:25,sharpen:1.2:1.5,grayscale'],
     [$jpg, 'threshold:128,blur:1'],
+    # Geometry: each alone, then mixed with filters before and after, so
+    # that halos cross flips, rotations and downscales (700 and 530 are not
+    # multiples of 256 nor of 8: the short cells sit at the far edge).
+    map({ [$png, $_] } 'flip:h', 'flip:v', 'rotate:90', 'rotate:180', 'rotate:270', 'downscale:2', 'downscale:4',
+        'downscale:8'),
+    [$png, 'blur:2,rotate:90,sharpen:1:2'],
+    [$png, 'flip:v,edges,downscale:2,blur:1.5,rotate:270'],
+    [$png, 'downscale:2,flip:h,blur:3,downscale:4,gamma:2'],
+    [$jpg, 'rotate:180,grayscale,blur:1,flip:h'],
+    [$jpg, 'sharpen,downscale:8,downscale:8,edges'],
 );
 my @jobs;
 for my $c (@cases) {
@@ -29,9 +39,15 @@ for my $c (@cases) {
     is($r->{status}, 202, "$c->[1] accepted") or diag($r->{content});
     push @jobs, [$j->{id}, @$c];
 }
+# The result's size, as the job says it (the upload's is 700 x 530).
+my %size = ('rotate:90' => '530x700', 'rotate:270' => '530x700', 'downscale:2' => '350x265',
+            'downscale:8' => '88x67', 'flip:v,edges,downscale:2,blur:1.5,rotate:270' => '265x350');
 for my $j (@jobs) {
     my ($final) = $t->wait_job($j->[0]);
     is($final->{state}, 'done', "$j->[2]: done") or diag($final->{error});
+    is("$final->{width}x$final->{height}", $size{$j->[2]}, "$j->[2]: the result is $size{$j->[2]}")
+        if $size{$j->[2]};
+    is("$final->{upload_width}x$final->{upload_height}", '700x530', "$j->[2]: the upload's size kept") if $size{$j->[2]};
     my ($msg, $same) = $t->matches_local($j->[0], $j->[1], $j->[2]);
     ok($same, "$j->[2] on " . ($j->[1] =~ /\.jpg$/ ? 'a JPEG' : 'a PNG with alpha') . ": local mode's pixels ($msg)");
 }
@@ -40,7 +56,10 @@ for my $j (@jobs) {
 for my $bad (['sharpen:20', qr/sharpen\[:SIGMA\[:AMOUNT\]\]: 20 is outside \(0, 16\]/],
              ['brightness', qr/needs its parameter: brightness:DELTA/],
              ['threshold:1.5', qr/not a whole number/], ['gamma:0', qr/outside \[0\.1, 10\]/],
-             ['edges:2', qr/takes no argument/]) {
+             ['edges:2', qr/takes no argument/], ['flip:x', qr/flip:h\|v: 'x' is not h or v/],
+             ['rotate:45', qr/rotate:90\|180\|270: 45 is not one of those/],
+             ['downscale:3', qr/downscale:2\|4\|8: 3 is not one of those/],
+             ['downscale:8,downscale:8,downscale:2', qr/downscale by 128 in all, more than 64/]) {
     my ($r, $e) = $t->submit($png, $bad->[0]);
     is($r->{status}, 400, "$bad->[0]: 400");
     like($e->{message} // '', $bad->[1], "...saying why: " . ($e->{message} // ''));
