@@ -69,6 +69,23 @@ sub log_count {
     $t->stop_process("worker$_") for 1, 2;
 }
 
+# 2b. The same after a rotation: tile 5 of the result has its source in
+#     another place of the upload, and is cut again from there.
+{
+    my $marker = $t->dir . '/dropped-once-rotated';
+    my $rops = 'rotate:90,blur:2';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "5:$marker") for 1, 2;
+    my ($r, $j) = $t->submit($input, $rops);
+    is($r->{status}, 202, 'lost once, rotated: job accepted');
+    my ($f) = $t->wait_job($j->{id}, 90);
+    ok(-e $marker, 'lost once, rotated: a worker dropped tile 5');
+    is($f->{state}, 'done', 'lost once, rotated: the job completes') or diag(explain $f);
+    is($f->{resends}, 1, 'lost once, rotated: after one resend');
+    my ($msg, $same) = $t->matches_local($j->{id}, $input, $rops);
+    ok($same, "lost once, rotated: result identical to local mode ($msg)");
+    $t->stop_process("worker$_") for 1, 2;
+}
+
 # 3. A tile lost every time: the job fails with a clear error after the
 #    third resend, instead of waiting forever.
 {
