@@ -37,19 +37,27 @@
     brightness: ['delta', -255, 255, 1, 20], contrast: ['factor', 0, 10, 'any', 1.5],
     gamma: ['gamma', 0.1, 10, 'any', 2.2], threshold: ['threshold', 0, 255, 1, 128],
   };
+  // The geometry ops take one of a few values: label and the values.
+  const choices = { flip: ['way', 'h', 'v'], rotate: ['degrees', '90', '180', '270'], downscale: ['factor', '2', '4', '8'] };
   const kindSel = $('op-kind'), param = $('sigma'), paramLabel = $('param-label');
   const amount = $('amount'), amountLabel = $('amount-label');
+  const choice = $('choice'), choiceLabel = $('choice-label');
   function showParams() {
-    const p = params[kindSel.value];
+    const p = params[kindSel.value], c = choices[kindSel.value];
     param.hidden = paramLabel.hidden = !p;
     amount.hidden = amountLabel.hidden = kindSel.value !== 'sharpen';
+    choice.hidden = choiceLabel.hidden = !c;
     if (p) [paramLabel.textContent, param.min, param.max, param.step, param.value] = p;
+    if (c) {
+      choiceLabel.textContent = c[0];
+      choice.replaceChildren(...c.slice(1).map((v) => { const o = document.createElement('option'); o.value = o.textContent = v; return o; }));
+    }
   }
   kindSel.addEventListener('change', showParams);
   showParams();
   $('add-op').addEventListener('click', () => {
     const kind = kindSel.value;
-    let item = params[kind] ? kind + ':' + Number(param.value) : kind;
+    let item = params[kind] ? kind + ':' + Number(param.value) : choices[kind] ? kind + ':' + choice.value : kind;
     if (kind === 'sharpen') item += ':' + Number(amount.value);
     ops.value = chainItems().concat([item]).join(',');
     renderChain();

@@ -28,7 +28,7 @@ is($rc, 0, 'the browser run passed');
 my ($json) = $out =~ /^RESULT (.*)$/m;
 my $res = JSON::PP::decode_json($json // '{}');
 like($res->{job} // '', qr/^[0-9a-f]{32}$/, 'the browser made a job');
-my ($msg, $same) = $t->imgcmp($download, $t->local_result($img, 'grayscale,blur:2,invert'));
+my ($msg, $same) = $t->imgcmp($download, $t->local_result($img, 'grayscale,blur:2,invert,rotate:270'));
 ok($same, "the downloaded result is identical to local mode ($msg)");
 ok(-s "$artifacts/$_.png", "screenshot $_.png saved") for qw(upload upload-done job dashboard dashboard-mid-job);
 $t->finish;

@@ -46,14 +46,23 @@ try {
   await page.click('#add-op');
   await page.selectOption('#op-kind', 'invert');
   await page.click('#add-op');
+  await page.selectOption('#op-kind', 'rotate');
+  check((await page.isVisible('#choice')) && !(await page.isVisible('#sigma'))
+        && (await page.textContent('#choice-label')) === 'degrees', 'rotate: a choice of degrees, no number field');
+  await page.selectOption('#choice', '270');
+  await page.click('#add-op');
+  await page.selectOption('#op-kind', 'flip');
+  const ways = await page.$$eval('#choice option', (os) => os.map((o) => o.value).join(' '));
+  check(ways === 'h v', `flip offers h and v (${ways})`);
   await page.selectOption('#op-kind', 'edges');
+  check(!(await page.isVisible('#choice')), 'edges: the choice hides too');
   check(!(await page.isVisible('#sigma')), 'edges takes no parameter: its field hides');
   await page.selectOption('#op-kind', 'threshold');
   check((await page.isVisible('#sigma')) && (await page.textContent('#param-label')) === 'threshold'
         && (await page.inputValue('#sigma')) === '128', 'threshold: its parameter, named, with its default');
   const ops = await page.inputValue('#ops');
-  check(ops === 'grayscale,blur:2,invert', `the builder made the chain (${ops})`);
-  check((await page.locator('#chain li').count()) === 3, 'the chain lists three ops');
+  check(ops === 'grayscale,blur:2,invert,rotate:270', `the builder made the chain (${ops})`);
+  check((await page.locator('#chain li').count()) === 4, 'the chain lists four ops');
   await page.check('input[name=format][value=png]');
   // Drag and drop: a drop event carrying the file fills the file field.
   const bytes = readFileSync(image).toString('base64');
