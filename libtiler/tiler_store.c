@@ -215,10 +215,11 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
         sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
     if (!has_column(s, "alpha"))
         sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN alpha INTEGER NOT NULL DEFAULT 1", NULL, NULL, NULL);
-    if (!has_column(s, "src_width")) {
-        sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN src_width INTEGER", NULL, NULL, NULL);
-        sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN src_height INTEGER", NULL, NULL, NULL);
-    }
+    /* Each column on its own: a store left with one of them (a child
+     * stopped between the two, or another child's open in between) gets
+     * the other at its next open. */
+    if (!has_column(s, "src_width")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN src_width INTEGER", NULL, NULL, NULL);
+    if (!has_column(s, "src_height")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN src_height INTEGER", NULL, NULL, NULL);
     for (i = 0; i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK)
             goto bad;

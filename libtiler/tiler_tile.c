@@ -119,7 +119,9 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
     }
     tiler_geom_back(&geom, &task->core, 1, rects);
     if (!contains(&task->src, &rects[0])) {
-        snprintf(err, errlen, "task halo is narrower than its op chain needs");
+        snprintf(err, errlen, "task source (%u,%u %ux%u) does not cover what its op chain needs for its core "
+                 "(%u,%u %ux%u of the upload)", task->src.x, task->src.y, task->src.w, task->src.h,
+                 rects[0].x, rects[0].y, rects[0].w, rects[0].h);
         return NULL;
     }
     if (!(whole = gdImageCreateTrueColor((int)task->src.w, (int)task->src.h))) {

@@ -221,7 +221,12 @@ int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_
     size_t len;
     unsigned char *msg = tiler_tile_task_band(b, g, i, pr->id, pr->ops, &len);
     rd_kafka_resp_err_t e;
-    if (!msg) { *reason = "out of memory cutting tiles"; return -1; }
+    /* NULL also when the band no longer holds a row of the tile's source:
+     * a bug, named as one rather than taken for a full memory. */
+    if (!msg) {
+        *reason = apr_psprintf(pr->p, "tile %u cannot be cut: out of memory, or rows of its source are no longer held", i);
+        return -1;
+    }
     apr_atomic_inc32(&pr->d->pending);
     for (;;) {
         e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),

@@ -146,6 +146,43 @@ static void max_active_is_atomic(const char *path, apr_pool_t *p)
        made, refused, bad);
 }
 
+/* A store made before the upload's size was kept, and one a migration left
+ * half done (src_width added, src_height not): both open, and an old job
+ * reads as an upload of the result's size. */
+static void old_stores(const char *dir, apr_pool_t *p)
+{
+    static const char *const half[] = { "", "ALTER TABLE jobs ADD COLUMN src_width INTEGER" };
+    int k;
+    for (k = 0; k < 2; k++) {
+        char path[300];
+        sqlite3 *db;
+        tiler_store *s;
+        tiler_job got;
+        const char *err = NULL;
+        snprintf(path, sizeof(path), "%s/old%d.db", dir, k);
+        if (sqlite3_open(path, &db) != SQLITE_OK
+            || sqlite3_exec(db, "CREATE TABLE jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, width INTEGER NOT NULL,"
+                            " height INTEGER NOT NULL, tile_size INTEGER NOT NULL, ops TEXT NOT NULL, format TEXT NOT NULL,"
+                            " tiles_total INTEGER NOT NULL, tiles_done INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+                            " finished INTEGER, error TEXT, updated INTEGER, resends INTEGER NOT NULL DEFAULT 0,"
+                            " alpha INTEGER NOT NULL DEFAULT 1);"
+                            "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total, created)"
+                            " VALUES ('00112233445566778899aabbccddeeff', 'done', 1000, 700, 512, 'invert', 'png', 4, 1)",
+                            NULL, NULL, NULL) != SQLITE_OK
+            || sqlite3_exec(db, half[k], NULL, NULL, NULL) != SQLITE_OK) {
+            ok(0, "old store %d made: %s", k, sqlite3_errmsg(db));
+            sqlite3_close(db);
+            continue;
+        }
+        sqlite3_close(db);
+        ok(tiler_store_open(&s, path, p, &err) == 0, "%s opens: %s", k ? "a half-migrated store" : "an old store",
+           err ? err : "");
+        ok(err == NULL && tiler_store_get_job(s, "00112233445566778899aabbccddeeff", &got, p) == 0 && got.width == 1000
+           && got.height == 700 && got.src_width == 1000 && got.src_height == 700,
+           "...its job: a 1000x700 result of a 1000x700 upload");
+    }
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -270,6 +307,7 @@ int main(void)
     ok(tiler_store_create_job(s, &j, 0) == 0, "a job for the lock test");
     reader_not_held_by_waiting_writer(path, j.id, p);
     max_active_is_atomic(path, p);
+    old_stores(dir, p);
 
     apr_pool_destroy(p);
     {

@@ -33,6 +33,9 @@ static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
 
     if (tiler_chain_parse(&chain, ops, TILER_MAX_OPS, err, sizeof(err)) < 0) return 0;
     if (tiler_filter_apply(&whole, &chain) < 0) return 0;
+    /* As the module does: a downscale's result tiles are the tile size / K
+     * (at least 1), so that a downscaled image still makes several. */
+    tile = tile / tiler_chain_scale(&chain) ? tile / tiler_chain_scale(&chain) : 1;
     tiler_grid_init_chain(&g, &geom, (uint32_t)gdImageSX(src), (uint32_t)gdImageSY(src), tile, &chain);
     if (g.width != (uint32_t)gdImageSX(whole) || g.height != (uint32_t)gdImageSY(whole)) {
         printf("# %s: the grid's result is %ux%u, the whole image's %dx%d\n", ops, g.width, g.height,
@@ -71,9 +74,11 @@ int main(void)
                                            "edges,edges,edges", "sharpen:2:3,edges,blur:1",
                                            "downscale:8", "blur:2,downscale:8,blur:3", "downscale:8,downscale:8,edges",
                                            "rotate:90,blur:3,flip:v,downscale:2,sharpen:1:2,rotate:270",
-                                           "flip:h,downscale:2,blur:1.5,flip:v,downscale:4,edges", NULL };
+                                           "flip:h,downscale:2,blur:1.5,flip:v,downscale:4,edges",
+                                           "downscale:8,blur:20", "downscale:2,flip:h,downscale:2,blur:3", NULL };
     static const struct { int w, h; uint32_t tile; } shapes[] = {
-        { 131, 97, 32 }, { 1, 61, 16 }, { 61, 1, 16 }, { 5, 3, 16 }, { 70, 40, 16 }, { 200, 150, 64 },
+        { 131, 97, 32 }, { 1, 61, 16 }, { 61, 1, 16 }, { 5, 3, 16 }, { 70, 40, 16 }, { 200, 150, 64 }, { 5, 3, 2 },
+        { 37, 23, 8 },
     };
     size_t s;
     int a, b, c, i;
