@@ -158,6 +158,13 @@ static void chains(void)
         tiler_grid_init_chain(&g, &geom, 7, 5, 1, &c);
         ok(g.width == 2 && g.height == 2 && g.src_tile == 4 && g.shift_x == 0 && g.shift_y == 0 && g.src_cols == 2 && g.src_rows == 2,
            "downscale:4 7x5/1: result 2x2, cells of 4 from the top-left");
+        /* A filter's value is no step param: brightness:-40's, made
+         * unsigned, was undefined (fuzz_msg under UBSan). */
+        tiler_chain_parse(&c, "brightness:-40,rotate:270,contrast:1.5,downscale:2", TILER_MAX_OPS, err, sizeof(err));
+        tiler_geom_init(&geom, &c, 7, 5);
+        ok(geom.n == 4 && geom.step[0].param == 0 && geom.step[1].param == 270 && geom.step[2].param == 0
+           && geom.step[3].param == 2 && geom.out_w == 3 && geom.out_h == 4,
+           "geom steps: params of the rotation and downscale only, 7x5 -> 5x7 -> 3x4");
         tiler_chain_parse(&c, "downscale:8,downscale:8,edges", TILER_MAX_OPS, err, sizeof(err));
         tiler_grid_init_chain(&g, &geom, 4000, 3000, 16, &c);
         ok(g.width == 63 && g.height == 47 && g.src_tile == 1024 && g.halo == 64
