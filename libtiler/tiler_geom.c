@@ -12,7 +12,9 @@ void tiler_geom_init(tiler_geom *g, const tiler_chain *c, uint32_t w, uint32_t h
         tiler_geom_step *s = &g->step[g->n++];
         const tiler_op *op = &c->ops[i];
         s->kind = op->kind;
-        s->param = (uint32_t)op->value;
+        /* Only a geometry op's value is a param; brightness's may be
+         * negative, and a negative double made unsigned is undefined. */
+        s->param = op->kind >= TILER_OP_FLIP ? (uint32_t)op->value : 0;
         s->radius = (uint32_t)op->radius;
         s->in_w = w;
         s->in_h = h;

@@ -2,12 +2,15 @@
  * tile is cut with every row it needs, byte for byte what cutting it from
  * the whole image gives, at every tile size and halo, for the last band and
  * for images shorter than one band; each tile row comes once, in order; the
- * band never holds more than tile + 2 x halo rows. */
+ * band never holds more than tile + 2 x halo rows. The same for a grid of a
+ * chain that moves pixels (tiler_band_init_grid), whose rows are the
+ * upload's rows of source cells, the first shorter by shift_y. */
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
 #include "testimg.h"
 #include "tiler_band.h"
+#include "tiler_grid_chain.h"
 #include "tiler_tile.h"
 
 typedef struct {
@@ -74,6 +77,120 @@ static int run(uint32_t w, uint32_t h, uint32_t tile, uint32_t halo, uint32_t se
     tiler_band_free(&b);
     gdImageDestroy(src);
     return good;
+}
+
+
+/* A band for a chain that moves pixels: its rows of tiles are the upload's
+ * rows of source cells (the first shorter by shift_y). */
+typedef struct {
+    gdImagePtr whole;
+    tiler_grid g;
+    const char *ops;
+    uint32_t rows_seen, tiles, bad, unreadable;
+    unsigned char *cut;   /* per result tile: times cut */
+} gcutter;
+
+static int on_cell_row(void *ctx, const tiler_band *b, uint32_t cell_row, char *err, size_t errlen)
+{
+    gcutter *c = ctx;
+    uint32_t col, y;
+    (void)err; (void)errlen;
+    if (cell_row != c->rows_seen) c->bad++;
+    c->rows_seen++;
+    for (col = 0; col < c->g.src_cols; col++) {
+        uint32_t i = tiler_grid_at_source(&c->g, col, cell_row);
+        tiler_rect core, src;
+        size_t la, lb;
+        unsigned char *a, *w;
+        if (i >= tiler_grid_count(&c->g)) { c->bad++; continue; }
+        c->cut[i]++;
+        tiler_grid_tile(&c->g, i, &core, &src);
+        for (y = src.y; y < src.y + src.h; y++) c->unreadable += !tiler_band_get(b, y);
+        a = tiler_tile_task_band(b, &c->g, i, id, c->ops, &la);
+        w = tiler_tile_task(c->whole, &c->g, i, id, c->ops, &lb);
+        if (!a || !w || la != lb || memcmp(a, w, la)) c->bad++;
+        free(a);
+        free(w);
+        c->tiles++;
+    }
+    return 0;
+}
+
+static int run_grid(const char *ops, uint32_t w, uint32_t h, uint32_t tile, uint32_t seed, uint32_t *shift_y)
+{
+    gdImagePtr src = testimg_make((int)w, (int)h, 1, seed);
+    gcutter c;
+    tiler_band b;
+    tiler_chain chain;
+    tiler_geom geom;
+    char err[256];
+    uint32_t s = seed | 1, y, i, once = 1;
+    int good;
+    memset(&c, 0, sizeof(c));
+    c.whole = src;
+    c.ops = ops;
+    if (tiler_chain_parse(&chain, ops, TILER_MAX_OPS, err, sizeof(err)) < 0
+        || tiler_grid_init_chain(&c.g, &geom, w, h, tile, &chain) < 0) {
+        printf("# %s: %s\n", ops, err);
+        return 0;
+    }
+    *shift_y = c.g.shift_y;
+    c.cut = calloc(tiler_grid_count(&c.g), 1);
+    tiler_band_init_grid(&b, &c.g, on_cell_row, &c);
+    if (tiler_band_start(&b, w, h, 1, err, sizeof(err)) < 0) return 0;
+    while (b.filled < h) {
+        uint32_t room = tiler_band_room(&b), n, first = b.filled;
+        s = s * 1664525u + 1013904223u;
+        n = room ? 1 + (s >> 8) % room : 0;
+        if (!n) { c.bad++; break; }
+        for (y = first; y < first + n; y++) {
+            int *row = tiler_band_row(&b, y);
+            if (!row) { c.bad++; break; }
+            memcpy(row, src->tpixels[y], w * sizeof(int));
+        }
+        tiler_band_done(&b, first + n, err, sizeof(err));
+    }
+    for (i = 0; i < tiler_grid_count(&c.g); i++) once &= c.cut[i] == 1;
+    good = c.bad == 0 && c.unreadable == 0 && once && c.rows_seen == c.g.src_rows && c.tiles == tiler_grid_count(&c.g)
+        && b.cap <= c.g.src_tile + 2 * c.g.halo && b.cap <= h && tiler_band_room(&b) == 0;
+    if (!good)
+        printf("# %s %ux%u tile %u (cells %u, shift %u, halo %u): %u bad, %u rows unreadable, %s, %u of %u cell rows, "
+               "%u of %u tiles, %u rows held\n", ops, w, h, tile, c.g.src_tile, c.g.shift_y, c.g.halo, c.bad, c.unreadable,
+               once ? "each tile once" : "a tile not once", c.rows_seen, c.g.src_rows, c.tiles, tiler_grid_count(&c.g), b.cap);
+    tiler_band_free(&b);
+    free(c.cut);
+    gdImageDestroy(src);
+    return good;
+}
+
+static void geometry(void)
+{
+    static const char *const ops[] = { "flip:v", "flip:h", "rotate:90", "rotate:180", "rotate:270", "downscale:2", "downscale:8",
+                                       "flip:v,blur:2", "blur:1,rotate:90,downscale:2", "downscale:2,flip:v,downscale:4,edges",
+                                       "rotate:270,sharpen:1:2,flip:v", "edges,downscale:4,blur:1,rotate:180", NULL };
+    static const uint32_t tiles[] = { 1, 3, 16 };
+    static const uint32_t heights[] = { 1, 5, 17, 63, 100 };
+    static const uint32_t widths[] = { 1, 7, 37 };
+    size_t o, t, hh, ww;
+    for (o = 0; ops[o]; o++) {
+        uint32_t failures = 0, cases = 0, shifted = 0, sy;
+        for (t = 0; t < sizeof(tiles) / sizeof(tiles[0]); t++)
+            for (hh = 0; hh < sizeof(heights) / sizeof(heights[0]); hh++)
+                for (ww = 0; ww < sizeof(widths) / sizeof(widths[0]); ww++) {
+                    cases++;
+                    failures += !run_grid(ops[o], widths[ww], heights[hh], tiles[t], (uint32_t)(cases * 104729), &sy);
+                    shifted += sy != 0;
+                }
+        ok(failures == 0, "%s: %u of %u shapes: a call per row of cells in order, every source row readable then, each tile "
+           "cut once and equal to the whole image's, at most a cell + 2 halo rows held (%u with shift_y)", ops[o],
+           cases - failures, cases, shifted);
+    }
+    /* The case of the brief by hand: flip:v on 5 rows in tiles of 3 has
+     * cells of rows [0,2) and [2,5), the first row of cells being tile row 1. */
+    {
+        uint32_t sy = 0;
+        ok(run_grid("flip:v", 7, 5, 3, 5, &sy) && sy == 1, "flip:v 7x5 in tiles of 3: shift_y 1, bands right");
+    }
 }
 
 int main(void)
@@ -145,5 +262,6 @@ int main(void)
         tiler_band_free(&b);
     }
     gdImageDestroy(src);
+    geometry();
     return done_testing();
 }

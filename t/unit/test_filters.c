@@ -1,6 +1,8 @@
 /* Each op of the chain against a reference written from README's op table
  * (per pixel, plainly, not by calling the op's own code), on an image with
- * varying alpha, which every op must carry through unchanged. */
+ * varying alpha, which every op must carry through unchanged; the geometry
+ * ops (issue 17) against index arithmetic and an exact block mean, alpha
+ * moving with its pixel, on odd shapes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,144 @@ static gdImagePtr run(gdImagePtr src, const char *ops)
         return NULL;
     }
     return im;
+}
+
+/* The geometry ops, from their definition: where each output pixel comes
+ * from, by index arithmetic. */
+static int ref_pixel(gdImagePtr in, const char *op, int k, int x, int y)
+{
+    int W = gdImageSX(in), H = gdImageSY(in);
+    if (!strcmp(op, "flip:h")) return in->tpixels[y][W - 1 - x];
+    if (!strcmp(op, "flip:v")) return in->tpixels[H - 1 - y][x];
+    if (!strcmp(op, "rotate:90")) return in->tpixels[H - 1 - x][y];     /* out is H wide: the left column becomes the top row */
+    if (!strcmp(op, "rotate:180")) return in->tpixels[H - 1 - y][W - 1 - x];
+    if (!strcmp(op, "rotate:270")) return in->tpixels[x][W - 1 - y];    /* the top row becomes the left column, upside down */
+    {
+        /* downscale:k: the k x k block at (x k, y k), cut at the image's
+         * edge; per channel (sum + n/2) / n over the n pixels it has. */
+        unsigned long sum[4] = { 0, 0, 0, 0 }, n = 0, v[4];
+        int i, j, c;
+        for (j = y * k; j < (y + 1) * k && j < H; j++)
+            for (i = x * k; i < (x + 1) * k && i < W; i++) {
+                int p = in->tpixels[j][i];
+                sum[0] += (unsigned long)A(p);
+                sum[1] += (unsigned long)R(p);
+                sum[2] += (unsigned long)G(p);
+                sum[3] += (unsigned long)B(p);
+                n++;
+            }
+        for (c = 0; c < 4; c++) v[c] = (sum[c] + n / 2) / n;
+        return gdTrueColorAlpha((int)v[1], (int)v[2], (int)v[3], (int)v[0]);
+    }
+}
+
+static void geometry(void)
+{
+    static const struct { int w, h; } shapes[] = { { 97, 61 }, { 1, 40 }, { 40, 1 }, { 2, 2 }, { 1, 1 }, { 7, 5 } };
+    static const struct { const char *op; int k, swaps; } ops[] = {
+        { "flip:h", 0, 0 }, { "flip:v", 0, 0 }, { "rotate:90", 0, 1 }, { "rotate:180", 0, 0 }, { "rotate:270", 0, 1 },
+        { "downscale:2", 2, 0 }, { "downscale:4", 4, 0 }, { "downscale:8", 8, 0 },
+    };
+    size_t s, o;
+    for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        int W = shapes[s].w, H = shapes[s].h;
+        gdImagePtr src = testimg_make(W, H, 1, (uint32_t)s + 101);
+        int x, y;
+        /* Every pixel distinct, alpha from the position too, so that a pixel
+         * (or only its alpha) landing in the wrong place shows. */
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++)
+                src->tpixels[y][x] = (src->tpixels[y][x] & 0xffff00) | ((y * W + x) & 0xff)
+                                     | (((x * 7 + y * 13 + (int)s) % 128) << 24);
+        for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+            int k = ops[o].k, ew = k ? (W + k - 1) / k : ops[o].swaps ? H : W, eh = k ? (H + k - 1) / k : ops[o].swaps ? W : H;
+            long bad = 0, alpha_bad = 0;
+            gdImagePtr out = run(src, ops[o].op);
+            if (!out || gdImageSX(out) != ew || gdImageSY(out) != eh) {
+                ok(0, "%dx%d %s: result is %dx%d (want %dx%d)", W, H, ops[o].op, out ? gdImageSX(out) : -1,
+                   out ? gdImageSY(out) : -1, ew, eh);
+                if (out) gdImageDestroy(out);
+                continue;
+            }
+            for (y = 0; y < eh; y++)
+                for (x = 0; x < ew; x++) {
+                    int want = ref_pixel(src, ops[o].op, k, x, y), got = out->tpixels[y][x];
+                    bad += want != got;
+                    alpha_bad += A(want) != A(got);
+                }
+            ok(!bad, "%dx%d %s: %dx%d, every pixel as the definition says (%ld differ, %ld in alpha)", W, H, ops[o].op, ew, eh,
+               bad, alpha_bad);
+            gdImageDestroy(out);
+        }
+        gdImageDestroy(src);
+    }
+
+    /* Corners by hand: on a 3x2 image, which input pixel (told by its
+     * alpha) each op puts in the result's top-left and top-right. */
+    {
+        /* alpha: 10 11 12
+         *        20 21 22 */
+        static const struct { const char *op; int w, h, tl, tr; } corners[] = {
+            { "flip:h", 3, 2, 12, 10 }, { "flip:v", 3, 2, 20, 22 }, { "rotate:90", 2, 3, 20, 10 },
+            { "rotate:180", 3, 2, 22, 20 }, { "rotate:270", 2, 3, 12, 22 },
+        };
+        gdImagePtr im = gdImageCreateTrueColor(3, 2), out;
+        size_t c;
+        int x, y;
+        for (y = 0; y < 2; y++)
+            for (x = 0; x < 3; x++) im->tpixels[y][x] = gdTrueColorAlpha(x * 50, y * 50, 7, 10 * (y + 1) + x);
+        for (c = 0; c < sizeof(corners) / sizeof(corners[0]); c++) {
+            out = run(im, corners[c].op);
+            ok(out && gdImageSX(out) == corners[c].w && gdImageSY(out) == corners[c].h && A(out->tpixels[0][0]) == corners[c].tl
+               && A(out->tpixels[0][corners[c].w - 1]) == corners[c].tr
+               && out->tpixels[0][0] == im->tpixels[(corners[c].tl / 10) - 1][corners[c].tl % 10],
+               "%s of 3x2: %dx%d, top-left is the pixel of alpha %d, top-right of %d, colour with it", corners[c].op,
+               corners[c].w, corners[c].h, corners[c].tl, corners[c].tr);
+            if (out) gdImageDestroy(out);
+        }
+        gdImageDestroy(im);
+    }
+
+    /* downscale's rounding by hand. 3x1 at K=2: the first block is two
+     * pixels, (10,20,30,a0) and (11,21,30,a127): sums 21, 41, 60, 127 over
+     * 2 give 11 (10.5 up), 21 (20.5 up), 30, 64 (63.5 up); the second block
+     * is the last pixel alone. */
+    {
+        gdImagePtr im = gdImageCreateTrueColor(3, 1), out;
+        im->tpixels[0][0] = gdTrueColorAlpha(10, 20, 30, 0);
+        im->tpixels[0][1] = gdTrueColorAlpha(11, 21, 30, 127);
+        im->tpixels[0][2] = gdTrueColorAlpha(7, 8, 9, 5);
+        out = run(im, "downscale:2");
+        ok(out && gdImageSX(out) == 2 && gdImageSY(out) == 1 && out->tpixels[0][0] == gdTrueColorAlpha(11, 21, 30, 64)
+           && out->tpixels[0][1] == gdTrueColorAlpha(7, 8, 9, 5),
+           "3x1 downscale:2: (11,21,30,a64) and the lone last pixel (got %08x %08x)", out ? out->tpixels[0][0] : 0,
+           out && gdImageSX(out) > 1 ? out->tpixels[0][1] : 0);
+        if (out) gdImageDestroy(out);
+        gdImageDestroy(im);
+    }
+    /* 5x5 at K=4: the full block's red is 0 except a 10 and a 1 (sum 11,
+     * 11/16 rounds to 1) and its green 1 at 8 pixels (8/16 = 0.5, up to 1); the
+     * 1x4 block on the right has red 2 at one pixel of 4 (0.5 -> 1) and
+     * green 1 at one (0.25 -> 0); the corner is its one pixel. */
+    {
+        gdImagePtr im = gdImageCreateTrueColor(5, 5), out;
+        int x, y;
+        for (y = 0; y < 5; y++) for (x = 0; x < 5; x++) im->tpixels[y][x] = gdTrueColorAlpha(0, 0, 0, 0);
+        im->tpixels[0][0] = gdTrueColorAlpha(10, 1, 0, 0);
+        im->tpixels[3][3] = gdTrueColorAlpha(1, 1, 0, 0);
+        for (x = 0; x < 4; x++) im->tpixels[1][x] = gdTrueColorAlpha(0, 1, 0, 0);
+        im->tpixels[2][0] = gdTrueColorAlpha(0, 1, 0, 0);
+        im->tpixels[2][1] = gdTrueColorAlpha(0, 1, 0, 0);
+        im->tpixels[0][4] = gdTrueColorAlpha(2, 1, 0, 0);
+        im->tpixels[4][4] = gdTrueColorAlpha(200, 100, 50, 99);
+        out = run(im, "downscale:4");
+        ok(out && gdImageSX(out) == 2 && gdImageSY(out) == 2 && out->tpixels[0][0] == gdTrueColorAlpha(1, 1, 0, 0)
+           && out->tpixels[0][1] == gdTrueColorAlpha(1, 0, 0, 0) && out->tpixels[1][1] == gdTrueColorAlpha(200, 100, 50, 99)
+           && out->tpixels[1][0] == gdTrueColorAlpha(0, 0, 0, 0),
+           "5x5 downscale:4: 11/16 -> 1, 8/16 -> 1, 2/4 -> 1, 1/4 -> 0, the corner block is its pixel");
+        if (out) gdImageDestroy(out);
+        gdImageDestroy(im);
+    }
 }
 
 int main(void)
@@ -200,5 +340,6 @@ int main(void)
         if (out) gdImageDestroy(out);
         gdImageDestroy(im);
     }
+    geometry();
     return done_testing();
 }

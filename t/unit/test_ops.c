@@ -88,6 +88,104 @@ int main(void)
         ok(tiler_chain_parse(&c, "sharpen,brightness:4", TILER_MAX_OPS, err, sizeof(err)) == 0 && !tiler_chain_gray(&c),
            "sharpen, brightness: colour");
     }
+    /* The geometry ops of issue 17: canonical forms, refusals with the
+     * usage in the message, the 64 bound on the chain's downscale, the halo
+     * they multiply, moves and scale. */
+    {
+        const char *forms[][2] = { { "flip:h", "flip:h" }, { "flip:v", "flip:v" }, { "rotate:90", "rotate:90" },
+                                   { "rotate:180", "rotate:180" }, { "rotate:270", "rotate:270" },
+                                   { "downscale:2", "downscale:2" }, { "downscale:4", "downscale:4" },
+                                   { "downscale:8", "downscale:8" },
+                                   /* Whole numbers are whole numbers however written. */
+                                   { "rotate:090", "rotate:90" }, { "rotate:270.000000", "rotate:270" },
+                                   { "downscale:2.0", "downscale:2" }, { "downscale:08", "downscale:8" },
+                                   { "flip:v,rotate:90,downscale:4,blur:1,flip:h", "flip:v,rotate:90,downscale:4,blur:1,flip:h" } };
+        /* Each refusal and a piece its message must have: the op's usage,
+         * and the client's text where there is one. */
+        const char *refused[][2] = { { "flip:x", "flip:h|v: 'x' is not h or v" }, { "flip", "needs its parameter: flip:h|v" },
+                                     { "flip:", "flip:h|v" }, { "flip:h:v", "'h:v' is not h or v" },
+                                     { "flip:H", "'H' is not h or v" }, { "flip:hv", "'hv'" }, { "flip:0", "'0'" },
+                                     { "rotate:45", "rotate:90|180|270: 45" }, { "rotate:135", "rotate:90|180|270: 135 is not one of those" },
+                                     { "rotate:-90", "rotate:90|180|270: '-90' must not be negative" },
+                                     { "rotate", "needs its parameter: rotate:90|180|270" }, { "rotate:", "rotate:90|180|270" },
+                                     { "rotate:0", "rotate:90|180|270: 0" }, { "rotate:360", "rotate:90|180|270: 360" },
+                                     { "rotate:90.5", "'90.5' is not a whole number" }, { "rotate:1e2", "rotate:90|180|270: '1e2'" },
+                                     { "rotate:90:1", "at most 1 parameter (rotate:90|180|270)" },
+                                     { "downscale:3", "downscale:2|4|8: 3 is not one of those" },
+                                     { "downscale:6", "downscale:2|4|8: 6 is not one of those" },
+                                     { "downscale:16", "downscale:2|4|8: 16" }, { "downscale:1", "downscale:2|4|8: 1" },
+                                     { "downscale:0", "downscale:2|4|8: 0" }, { "downscale", "needs its parameter: downscale:2|4|8" },
+                                     { "downscale:2.5", "'2.5' is not a whole number" }, { "downscale:+2", "downscale:2|4|8: '+2'" },
+                                     { "downscale:-2", "'-2' must not be negative" },
+                                     { "downscale:2:2", "at most 1 parameter (downscale:2|4|8)" },
+                                     { "downscale:8,downscale:8,downscale:2", "downscale by 128 in all, more than 64" },
+                                     { "downscale:2,downscale:2,downscale:2,downscale:2,downscale:2,downscale:2,downscale:2",
+                                       "downscale by 128 in all, more than 64" },
+                                     { "downscale:8,flip:h,downscale:8,rotate:90,downscale:4", "by 256 in all" } };
+        /* Halo: from the last op back, times K at a downscale, plus each radius. */
+        const struct { const char *ops; int halo; } halos[] = {
+            { "blur:3,downscale:2,blur:1", 3 * 2 + 9 }, { "downscale:2,blur:1", 3 * 2 }, { "blur:1,downscale:2", 3 },
+            { "downscale:2,downscale:4,edges", 1 * 4 * 2 }, { "edges,downscale:8,downscale:8,blur:1", 3 * 8 * 8 + 1 },
+            { "rotate:90,blur:1,flip:h,rotate:270", 3 }, { "flip:h,flip:v,rotate:180,downscale:8", 0 },
+            { "blur:1,downscale:4,edges,downscale:2,sharpen:1", ((3 * 2) + 1) * 4 + 3 },
+        };
+        size_t k;
+        for (k = 0; k < sizeof(forms) / sizeof(forms[0]); k++) {
+            tiler_chain again;
+            int same = 1, j;
+            ok(tiler_chain_parse(&c, forms[k][0], TILER_MAX_OPS, err, sizeof(err)) == 0
+               && tiler_chain_format(&c, buf, sizeof(buf)) > 0 && !strcmp(buf, forms[k][1])
+               && tiler_chain_parse(&again, buf, TILER_MAX_OPS, err, sizeof(err)) == 0 && again.count == c.count,
+               "%s is canonically %s and parses back", forms[k][0], buf);
+            for (j = 0; j < c.count; j++) same &= again.ops[j].kind == c.ops[j].kind && again.ops[j].value == c.ops[j].value;
+            ok(same, "...to the same ops");
+        }
+        ok(tiler_chain_parse(&c, "flip:h,flip:v,rotate:90,rotate:180,rotate:270,downscale:2,downscale:4", TILER_MAX_OPS, err,
+                             sizeof(err)) == 0
+           && c.ops[0].kind == TILER_OP_FLIP && c.ops[0].value == TILER_FLIP_H && c.ops[1].value == TILER_FLIP_V
+           && c.ops[2].kind == TILER_OP_ROTATE && c.ops[2].value == 90 && c.ops[3].value == 180 && c.ops[4].value == 270
+           && c.ops[5].kind == TILER_OP_DOWNSCALE && c.ops[5].value == 2 && c.ops[6].value == 4,
+           "kinds and values: flip h/v, rotate degrees, downscale K");
+        {
+            int j, r = 0;
+            for (j = 0; j < c.count; j++) r |= c.ops[j].radius;
+            ok(r == 0 && tiler_chain_halo(&c) == 0, "geometry ops read no context of their own");
+        }
+        for (k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+            err[0] = '\0';
+            ok(tiler_chain_parse(&c, refused[k][0], TILER_MAX_OPS, err, sizeof(err)) < 0 && strstr(err, refused[k][1]),
+               "refuses '%s': %s", refused[k][0], err);
+        }
+        ok(tiler_chain_parse(&c, "downscale:8,downscale:8", TILER_MAX_OPS, err, sizeof(err)) == 0 && tiler_chain_scale(&c) == 64,
+           "downscale:8,downscale:8 is 64 in all, the most allowed");
+        ok(tiler_chain_parse(&c, "downscale:4,rotate:90,downscale:2,flip:h,downscale:8", TILER_MAX_OPS, err, sizeof(err)) == 0
+           && tiler_chain_scale(&c) == 64, "downscales apart multiply: 4 x 2 x 8 = 64");
+        ok(tiler_chain_parse(&c, "downscale:2,downscale:2,downscale:2,downscale:2,downscale:2,downscale:2", TILER_MAX_OPS, err,
+                             sizeof(err)) == 0 && tiler_chain_scale(&c) == 64, "six downscale:2 are 64");
+        for (k = 0; k < sizeof(halos) / sizeof(halos[0]); k++) {
+            int parsed = tiler_chain_parse(&c, halos[k].ops, TILER_MAX_OPS, err, sizeof(err)) == 0, h = tiler_chain_halo(&c);
+            ok(parsed && h == halos[k].halo, "halo of %s is %d (got %d)", halos[k].ops, halos[k].halo, h);
+        }
+        {
+            static const char *moving[] = { "flip:h", "flip:v", "rotate:90", "rotate:180", "rotate:270", "downscale:2",
+                                            "blur:1,grayscale,flip:v", "rotate:180,invert", NULL };
+            static const char *still[] = { "grayscale", "blur:2,invert,sharpen,edges,brightness:1,contrast:2,gamma:2,threshold:3",
+                                           NULL };
+            int m = 1, st = 1, sc = 1;
+            for (k = 0; moving[k]; k++) {
+                m &= tiler_chain_parse(&c, moving[k], TILER_MAX_OPS, err, sizeof(err)) == 0 && tiler_chain_moves(&c);
+                sc &= tiler_chain_scale(&c) == (strstr(moving[k], "downscale") ? 2u : 1u);
+            }
+            for (k = 0; still[k]; k++) {
+                st &= tiler_chain_parse(&c, still[k], TILER_MAX_OPS, err, sizeof(err)) == 0 && !tiler_chain_moves(&c);
+                sc &= tiler_chain_scale(&c) == 1;
+            }
+            ok(m, "a flip, rotation or downscale anywhere in a chain moves pixels");
+            ok(st, "filters and point ops alone do not");
+            ok(sc, "scale is 1 without a downscale, K with one");
+            ok(tiler_chain_scale(&(tiler_chain){ 0 }) == 1 && !tiler_chain_moves(&(tiler_chain){ 0 }), "the empty chain: scale 1, still");
+        }
+    }
     tiler_chain_parse(&c, "blur:99", TILER_MAX_OPS, err, sizeof(err));
     ok(strstr(err, "99") != NULL, "error names the bad sigma: %s", err);
     ok(tiler_chain_parse(&c, "invert,invert,invert", 2, err, sizeof(err)) < 0 && strstr(err, "more than 2"),
