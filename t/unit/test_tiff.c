@@ -282,6 +282,18 @@ static int cut_last_tile(unsigned char *f, long size)
     return 0;
 }
 
+/* The second half of tile 1's JPEG data zeroed: libjpeg only warns
+ * ("Corrupt JPEG data"), which refuses it as for JPEG uploads. */
+static int cut_jpeg_data(unsigned char *f, long size)
+{
+    uint32_t o, c, i;
+    if (tiffw_get(f, size, TIFFTAG_TILEOFFSETS, 1, &o) < 0 || tiffw_get(f, size, TIFFTAG_TILEBYTECOUNTS, 1, &c) < 0
+        || (long)o + c > size)
+        return -1;
+    for (i = c / 2; i + 2 < c; i++) f[o + i] = 0;
+    return 0;
+}
+
 int main(void)
 {
     gdImagePtr opaque = testimg_make(W, H, 0, 21), alpha = testimg_make(W, H, 1, 22);
@@ -385,6 +397,11 @@ int main(void)
         ok(r == -1 && rc.rows < H, "a strip byte count past the end of the file: refused after %u rows: %s", rc.rows, err);
         r = hostile(tiles, opaque, cut_last_tile, err, sizeof(err), &rc);
         ok(r == -1 && rc.rows < 96, "the last tile corrupt: refused, rows handed on only up to %u: %s", rc.rows, err);
+        {
+            tiffkind jpeg = { .chans = 3, .comp = COMPRESSION_JPEG, .ycbcr = 1, .tile = 64 };
+            r = hostile(jpeg, opaque, cut_jpeg_data, err, sizeof(err), &rc);
+            ok(r == -1 && strstr(err, "JPEG"), "JPEG data corrupt in a tile: refused on libjpeg's warning: %s", err);
+        }
         r = hostile(tiny, small, cut_huge, err, sizeof(err), &rc);
         ok(r == -1 && rc.rows == 0, "30000x30000 declared in a tiny file: refused: %s", err);
         {
