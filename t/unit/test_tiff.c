@@ -318,8 +318,6 @@ int main(void)
                     k.big = big;
                     k.tile = tiled ? 32 : 0;
                     k.rps = comps[ci] == COMPRESSION_JPEG ? 16 : 7;
-                    /* JPEG-in-TIFF holds one or three components here. */
-                    if (comps[ci] == COMPRESSION_JPEG && chans % 2 == 0) continue;
                     all &= run_case(&k, opaque, alpha);
                     if (comps[ci] == COMPRESSION_JPEG && chans == 3) { k.ycbcr = 1; all &= run_case(&k, opaque, alpha); }
                     if (chans % 2 == 0 && comps[ci] == COMPRESSION_ADOBE_DEFLATE) { k.assoc = 1; all &= run_case(&k, opaque, alpha); }
