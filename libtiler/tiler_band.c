@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tiler_defaults.h"
 #include "tiler_grid.h"
 #include "tiler_png.h"
 
@@ -20,6 +21,15 @@ void tiler_band_init_grid(tiler_band *b, const tiler_grid *g, tiler_band_fn fn, 
 {
     tiler_band_init(b, g->src_tile, g->halo, 0, fn, ctx);
     b->shift = g->shift_y;
+}
+
+uint32_t tiler_band_fit_tile(uint32_t w, uint32_t tile, uint32_t halo, uint32_t scale, uint64_t max_bytes)
+{
+    if (!scale) scale = 1;
+    while ((uint64_t)w * ((uint64_t)tile + 2ull * halo) * 4 > max_bytes && tile % 2 == 0 && tile / 2 >= TILER_MIN_TILE_SIZE
+           && (tile / 2) % scale == 0)
+        tile /= 2;
+    return tile;
 }
 
 uint32_t tiler_band_rows_held(uint32_t h, uint32_t tile_size, uint32_t halo)

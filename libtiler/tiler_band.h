@@ -75,6 +75,12 @@ uint32_t tiler_band_need(const tiler_band *b, uint32_t r);
 gdImagePtr tiler_band_take_image(tiler_band *b);
 void tiler_band_free(tiler_band *b);
 
+/* The tile size for a w-wide upload whose band must stay within max_bytes:
+ * tile, halved while w x (tile + 2 halo) x 4 is over max_bytes, as long as
+ * the half is at least TILER_MIN_TILE_SIZE and still a multiple of scale
+ * (the chain's downscale); the smallest such size when none fits. */
+uint32_t tiler_band_fit_tile(uint32_t w, uint32_t tile, uint32_t halo, uint32_t scale, uint64_t max_bytes);
+
 /* The rows a ring band holds for this image and grid, and its bytes. */
 uint32_t tiler_band_rows_held(uint32_t h, uint32_t tile_size, uint32_t halo);
 uint64_t tiler_band_bytes(uint32_t w, uint32_t h, uint32_t tile_size, uint32_t halo);

@@ -63,6 +63,11 @@
 /* Formats whose decoder holds the whole image (tiler_decodes_whole): up
  * to 4 bytes a pixel in the httpd child, hence a limit of their own. */
 #define TILER_DEFAULT_MAX_WHOLE_DECODE_PIXELS (64LL * 1000 * 1000)   /* 64 MP: 256 MB */
+/* TilerMaxBandBytes: an upload's band, W x (tile + 2 halo) x 4 bytes, is
+ * kept under this by halving the job's tile size (down to 16) for wide
+ * images: 512-pixel tiles up to about 61,000 pixels wide at blur:3, 256
+ * at 65,536. */
+#define TILER_DEFAULT_MAX_BAND_BYTES (128 * 1024 * 1024)
 /* The widest or tallest image: a band is (tile + 2 halo) rows this wide. */
 #define TILER_MAX_SIDE              (1u << 20)
 #define TILER_MAX_OPS               16
@@ -90,9 +95,11 @@
 #define TILER_PNG_STRIP_ROWS        256   /* rows per strip when one process encodes a whole image */
 #define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */
 /* Raster rows an encoder thread reads at a time for a strip of the result
- * (tiler_strip.c): 4 x width x this many bytes, 4 MiB at 32,768 pixels,
- * whatever the tile size. */
+ * (tiler_strip.c): this many, or fewer so that they take at most
+ * TILER_STRIP_CHUNK_BYTES (4 x width bytes a row), at least one: 32 rows
+ * up to 32,768 pixels wide, 16 at 65,536, whatever the tile size. */
 #define TILER_STRIP_CHUNK_ROWS      32
+#define TILER_STRIP_CHUNK_BYTES     (4 * 1024 * 1024)
 
 /* Web pages and live updates */
 #define TILER_DEFAULT_MAX_EVENT_STREAMS 8         /* per httpd child */

@@ -37,16 +37,22 @@ static int enc_end(encoder *e, int ok, char *err, size_t errlen)
     return e->jpeg ? tiler_jpeg_strip_out_end(e->jpeg, err, errlen) : tiler_png_strip_out_end(e->png, err, errlen);
 }
 
+uint32_t tiler_strip_chunk_rows(uint32_t width)
+{
+    uint64_t rows = TILER_STRIP_CHUNK_BYTES / (4ull * (width ? width : 1));
+    return rows < 1 ? 1 : rows > TILER_STRIP_CHUNK_ROWS ? TILER_STRIP_CHUNK_ROWS : (uint32_t)rows;
+}
+
 int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, const char *path, char *err, size_t errlen)
 {
     char tmp[4200];
-    uint32_t y, n;
+    uint32_t y, n, chunk = tiler_strip_chunk_rows(sp->width);
     encoder e;
     FILE *f = NULL;
     int fd, rc = -1, *px = NULL;
 
     if (!sp->n || sp->top + sp->n > sp->height) { snprintf(err, errlen, "rows %u..%u are past the image", sp->top, sp->top + sp->n); return -1; }
-    if (!(px = malloc((size_t)sp->width * TILER_STRIP_CHUNK_ROWS * sizeof(int)))) {
+    if (!(px = malloc((size_t)sp->width * chunk * sizeof(int)))) {
         snprintf(err, errlen, "out of memory for rows of a strip");
         return -1;
     }
@@ -63,7 +69,7 @@ int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, co
     if (enc_begin(&e, f, sp, err, errlen) == 0) {
         int ok = 1;
         for (y = 0; ok && y < sp->n; y += n) {
-            n = sp->n - y < TILER_STRIP_CHUNK_ROWS ? sp->n - y : TILER_STRIP_CHUNK_ROWS;
+            n = sp->n - y < chunk ? sp->n - y : chunk;
             ok = tiler_raster_read_rows(raster, sp->width, sp->top + y, n, px, err, errlen) == 0
                  && enc_rows(&e, px, n, err, errlen) == 0;
         }

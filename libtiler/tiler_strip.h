@@ -1,8 +1,8 @@
 /* A row of tiles of a job's raster encoded as its strip file (PNG or
  * JPEG, see tiler_png.h and tiler_jpeg_out.h) in bounded memory: the
- * raster is read TILER_STRIP_CHUNK_ROWS rows at a time and the encoded
- * bytes go straight to the file, so an encoder thread holds
- * 4 x width x TILER_STRIP_CHUNK_ROWS bytes of pixels and its encoder's row
+ * raster is read tiler_strip_chunk_rows() rows at a time and the encoded
+ * bytes go straight to the file, so an encoder thread holds at most
+ * TILER_STRIP_CHUNK_BYTES of pixels (one row when wider) and its encoder's row
  * buffers, never the strip (a row of tiles is 4 x width x tile bytes, its
  * deflated copy up to as much again). */
 #ifndef TILER_STRIP_H
@@ -24,6 +24,9 @@ typedef struct {
  * been read (another copy of this strip saved it first and may since have
  * freed the raster's rows: this copy's work is dropped, the file there is
  * the good one); -1 with err. */
+/* Rows read at a time for a strip this wide (tiler_defaults.h). */
+uint32_t tiler_strip_chunk_rows(uint32_t width);
+
 int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, const char *path, char *err, size_t errlen);
 
 #endif

@@ -42,6 +42,7 @@ typedef struct {
     int encode_threads;      /* result encoder threads in the results consumer's child */      /* 0: never produce lost tiles again */
     int max_jobs;
     int job_ttl_seconds;     /* 0: keep finished jobs */
+    apr_int64_t max_band_bytes;        /* an upload's band: wide images get smaller tiles */
     apr_int64_t preview_above_pixels;  /* job pages show a preview, not the result, above this */
 } tiler_srv_conf;
 

@@ -45,6 +45,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->max_jobs = -1;
     c->job_ttl_seconds = -1;
     c->preview_above_pixels = -1;
+    c->max_band_bytes = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
 }
@@ -60,7 +61,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_whole_decode_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2); PICK(tasks_partitions, -1);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
-    PICK(preview_above_pixels, -1);
+    PICK(preview_above_pixels, -1); PICK(max_band_bytes, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -181,6 +182,8 @@ const command_rec tiler_directives[] = {
                   "Largest image in pixels (width x height), checked before decoding"),
     AP_INIT_TAKE1("TilerMaxWholeDecodePixels", set_number, NUM(max_whole_decode_pixels, 1, TILER_HARD_MAX_PIXELS, 0), RSRC_CONF,
                   "Largest image of a kind that decodes whole (interlaced PNG, progressive JPEG, GIF, BMP, WebP)"),
+    AP_INIT_TAKE1("TilerMaxBandBytes", set_number, NUM(max_band_bytes, 1024 * 1024, APR_INT64_C(1) << 40, 0), RSRC_CONF,
+                  "An upload's rows held at once (width x (tile + 2 halo) x 4 bytes): wider images get smaller tiles"),
     AP_INIT_TAKE1("TilerMaxOps", set_number, NUM(max_ops, 1, TILER_MAX_OPS, 1), RSRC_CONF, "Most ops in one chain"),
     AP_INIT_TAKE1("TilerProduceTimeout", set_number, NUM(produce_timeout_ms, 1000, 600000, 1), RSRC_CONF,
                   "Milliseconds to wait for Kafka to acknowledge a job's tiles"),
@@ -227,6 +230,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->max_upload_bytes < 0) c->max_upload_bytes = TILER_DEFAULT_MAX_UPLOAD;
     if (c->max_pixels < 0) c->max_pixels = TILER_DEFAULT_MAX_PIXELS;
     if (c->max_whole_decode_pixels < 0) c->max_whole_decode_pixels = TILER_DEFAULT_MAX_WHOLE_DECODE_PIXELS;
+    if (c->max_band_bytes < 0) c->max_band_bytes = TILER_DEFAULT_MAX_BAND_BYTES;
     if (c->max_ops < 0) c->max_ops = TILER_MAX_OPS;
     if (c->produce_timeout_ms < 0) c->produce_timeout_ms = TILER_DEFAULT_PRODUCE_TIMEOUT_MS;
     if (c->topic_replication < -1) c->topic_replication = -1;

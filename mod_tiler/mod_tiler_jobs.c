@@ -223,7 +223,7 @@ int tiler_create_job(request_rec *r, const char *base)
     char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
     const char *emsg, *code, *reason, *ops, *format, *whole;
     tiler_upload up;
-    uint32_t w, h;
+    uint32_t w, h, tile;
     tiler_band band;
     FILE *f;
     int status, probe, decode_failed, slot;
@@ -282,7 +282,11 @@ int tiler_create_job(request_rec *r, const char *base)
      * each one's source is a TilerTileSize square: tasks, bands and
      * messages stay the size they are without it. */
     if ((emsg = scale_misfit(r, c, &chain))) BAIL(HTTP_BAD_REQUEST, "bad_ops", emsg);
-    tiler_grid_init_chain(&grid, &geom, w, h, (uint32_t)c->tile_size / tiler_chain_scale(&chain), &chain);
+    /* A wide upload gets smaller tiles, so that its band stays within
+     * TilerMaxBandBytes: the child's memory stops growing with the width. */
+    tile = tiler_band_fit_tile(w, (uint32_t)c->tile_size, (uint32_t)tiler_chain_halo(&chain), tiler_chain_scale(&chain),
+                               (uint64_t)c->max_band_bytes);
+    tiler_grid_init_chain(&grid, &geom, w, h, tile / tiler_chain_scale(&chain), &chain);
     if (out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(grid.width, grid.height, err, sizeof(err)) < 0)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
     /* Most uploads decode a band at a time; these hold the whole image. */
@@ -298,8 +302,8 @@ int tiler_create_job(request_rec *r, const char *base)
     }
     if (tiler_grid_max_src_bytes(&grid) + TILER_MSG_FIXED_BYTES + TILER_MSG_MAX_OPS_LEN > TILER_MAX_MESSAGE_BYTES)
         BAIL(HTTP_BAD_REQUEST, "halo_too_large",
-             apr_psprintf(r->pool, "the op chain needs a %u-pixel halo; %d-pixel tiles with it exceed the %d-byte message limit",
-                          grid.halo, c->tile_size, TILER_MAX_MESSAGE_BYTES));
+             apr_psprintf(r->pool, "the op chain needs a %u-pixel halo; %u-pixel tiles with it exceed the %d-byte message limit",
+                          grid.halo, tile, TILER_MAX_MESSAGE_BYTES));
     /* Uploads that came together all passed the check above: at most
      * TilerMaxJobs decode at once, and the count is taken again. */
     if ((slot = tiler_decode_slot_take(r, c->spool_dir, c->max_jobs)) < 0 || no_room(r, c, &status)) {
@@ -367,9 +371,11 @@ int tiler_create_job(request_rec *r, const char *base)
                       "lost tiles of it cannot be told from slow ones", hex, tiler_store_error(store));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s; "
                   "%u tiles out before the last row was decoded; first tile out %" APR_TIME_T_FMT " ms after the upload "
-                  "was in, decoded at %" APR_TIME_T_FMT " ms, all acknowledged at %" APR_TIME_T_FMT " ms", hex, w, h,
+                  "was in, decoded at %" APR_TIME_T_FMT " ms, all acknowledged at %" APR_TIME_T_FMT " ms; a %ux%u result "
+                  "in %u-pixel tiles", hex, w, h,
                   tiler_format_name(in_fmt), job.tiles_total, canon, x.early, apr_time_as_msec(x.first_tile_at - received),
-                  apr_time_as_msec(decoded - received), apr_time_as_msec(apr_time_now() - received));
+                  apr_time_as_msec(decoded - received), apr_time_as_msec(apr_time_now() - received), job.width, job.height,
+                  job.tile_size);
     if (tiler_metrics_upload(store, (int64_t)up.size, job.tiles_total, (double)(x.first_tile_at - received) / APR_USEC_PER_SEC,
                              (double)(decoded - received) / APR_USEC_PER_SEC) < 0)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30409) "job %s: not counted in the metrics: %s", hex,

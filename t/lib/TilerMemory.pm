@@ -31,15 +31,32 @@ sub kafka {
 # One encoder thread making a strip of a W-wide result: the raster rows it
 # reads at a time, libjpeg's or the PNG filter's row buffers (48 W at most)
 # and zlib's or libjpeg's state and 64 KiB of output (1 MiB, generously).
-sub encoder { my ($W) = @_; return 4 * $W * defaults()->{TILER_STRIP_CHUNK_ROWS} + 48 * $W + $MiB }
+sub chunk_rows {
+    my ($W) = @_;
+    my $d = defaults();
+    my $rows = int($d->{TILER_STRIP_CHUNK_BYTES} / (4 * $W));
+    return $rows < 1 ? 1 : $rows > $d->{TILER_STRIP_CHUNK_ROWS} ? $d->{TILER_STRIP_CHUNK_ROWS} : $rows;
+}
+sub encoder { my ($W) = @_; return 4 * $W * chunk_rows($W) + 48 * $W + $MiB }
+
+# The tile size a W-wide upload gets (tiler_band_fit_tile): TilerTileSize
+# halved while the band is over TilerMaxBandBytes, down to 16.
+sub fit_tile {
+    my ($W, $T, $h, $max) = @_;
+    $max //= defaults()->{TILER_DEFAULT_MAX_BAND_BYTES};
+    $T /= 2 while $W * ($T + 2 * $h) * 4 > $max && $T % 2 == 0 && $T / 2 >= 16;
+    return $T;
+}
 
 # The httpd child that takes a W-wide upload and also runs the results
 # consumer: the band, the tile being cut, the producer's queue, the results
 # consumer's queue and fetch, the encoder threads (TilerEncodeThreads) and
-# 64 MiB for httpd itself and its libraries.
+# 64 MiB for httpd itself and its libraries. T is TilerTileSize: the job's
+# tile is what TilerMaxBandBytes leaves of it.
 sub httpd {
     my ($W, $T, $h, $threads) = @_;
     my ($pq, $q, $f) = kafka();
+    $T = fit_tile($W, $T, $h);
     $threads //= defaults()->{TILER_DEFAULT_ENCODE_THREADS};
     return $W * ($T + 2 * $h) * 4 + ($T + 2 * $h)**2 * 4 + $pq + $q + $f + $threads * encoder($W) + 64 * $MiB;
 }
