@@ -163,6 +163,13 @@ static const char *photometric_name(uint16_t p)
         snprintf(err, errlen, "a TIFF with %s is not supported (8-bit grey, grey+alpha, RGB or RGBA only)", what_); \
         return -2; \
     } while (0)
+/* Kinds decoded, but not in these sizes (what the decoder would hold). */
+#define TOO_BIG(...) do { \
+        char what_[160]; \
+        snprintf(what_, sizeof(what_), __VA_ARGS__); \
+        snprintf(err, errlen, "a TIFF with %s is not supported here", what_); \
+        return -2; \
+    } while (0)
 #define CORRUPT(...) do { \
         char what_[200]; \
         snprintf(what_, sizeof(what_), __VA_ARGS__); \
@@ -233,9 +240,13 @@ static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
             CORRUPT("the tiles have no size");
         bytes = (uint64_t)k->tw * k->th * k->spp;
         if (k->th > TILER_TIFF_MAX_TILE_ROWS || bytes > TILER_TIFF_MAX_TILE_BYTES)
-            UNSUPPORTED("%ux%u-pixel tiles (at most %u rows and %u MiB a tile)", k->tw, k->th, TILER_TIFF_MAX_TILE_ROWS,
+            TOO_BIG("%ux%u-pixel tiles (at most %u rows and %u MiB a tile)", k->tw, k->th, TILER_TIFF_MAX_TILE_ROWS,
                         TILER_TIFF_MAX_TILE_BYTES >> 20);
         if ((uint64_t)TIFFTileSize64(t) != bytes) CORRUPT("unexpected tile layout");
+        bytes *= ((uint64_t)k->w + k->tw - 1) / k->tw;
+        if (bytes > TILER_TIFF_MAX_TILE_ROW_BYTES)
+            TOO_BIG("rows of %ux%u-pixel tiles %u pixels wide (%llu MiB a row of tiles, at most %llu)", k->tw, k->th,
+                        k->w, (unsigned long long)(bytes >> 20), TILER_TIFF_MAX_TILE_ROW_BYTES >> 20);
     } else if ((uint64_t)TIFFScanlineSize64(t) != (uint64_t)k->w * k->spp) {
         CORRUPT("unexpected row layout");
     }

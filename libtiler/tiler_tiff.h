@@ -24,6 +24,9 @@
 #define TILER_TIFF_MAX_ALLOC      (256u << 20)
 #define TILER_TIFF_MAX_TILE_BYTES (16u << 20)
 #define TILER_TIFF_MAX_TILE_ROWS  2048u
+/* A row of TIFF tiles is decoded before its rows go to the band: the most
+ * it may take (65,536 pixels wide in 1024-row RGBA tiles). */
+#define TILER_TIFF_MAX_TILE_ROW_BYTES (256ull << 20)
 
 /* The size from the first directory, without decoding pixels. 0; -1 with
  * a reason when the header or directory is corrupt; -2 with a reason

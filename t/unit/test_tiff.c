@@ -375,6 +375,27 @@ int main(void)
         refused("floating point", fl, "floating-point", opaque);
         refused("separate planes", planes, "separate colour planes", opaque);
         refused("4096-row tiles", tall, "16x4096-pixel tiles", opaque);
+        {
+            /* 1024-row tiles declared 1,048,576 pixels wide: 1 GiB a row
+             * of tiles, refused from the directory alone. */
+            tiffkind wide = { .chans = 1, .tile = 16, .tile_h = 1024 };
+            long size;
+            char *buf;
+            uint32_t w = 0, h = 0;
+            tiler_format fmt;
+            FILE *f;
+            int r;
+            tiffw_write(tmpdir_path("wide.tif"), opaque, &wide);
+            buf = slurp(tmpdir_path("wide.tif"), &size);
+            tiffw_set_size((unsigned char *)buf, size, TIFFTAG_IMAGEWIDTH, 1u << 20);
+            spew(tmpdir_path("wide.tif"), buf, (size_t)size);
+            free(buf);
+            f = fopen(tmpdir_path("wide.tif"), "rb");
+            r = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
+            fclose(f);
+            ok(r == -2 && strstr(err, "1024 MiB a row of tiles"), "a row of TIFF tiles over 256 MiB: refused (%d): %s", r, err);
+            unlink(tmpdir_path("wide.tif"));
+        }
     }
 
     /* Hostile files: refused with a reason, no crash (ASan in the fuzzer),
