@@ -12,6 +12,7 @@
 #include "tiler_jpeg_out.h"
 #include "tiler_png.h"
 #include "tiler_png_rows.h"
+#include "tiler_tiff.h"
 #include "tiler_webp.h"
 
 static _Thread_local char gd_last_error[256];
@@ -38,6 +39,7 @@ const char *tiler_format_name(tiler_format f)
     case TILER_FMT_GIF: return "gif";
     case TILER_FMT_BMP: return "bmp";
     case TILER_FMT_WEBP: return "webp";
+    case TILER_FMT_TIFF: return "tiff";
     default: return "unknown";
     }
 }
@@ -50,6 +52,7 @@ const char *tiler_format_mime(tiler_format f)
     case TILER_FMT_GIF: return "image/gif";
     case TILER_FMT_BMP: return "image/bmp";
     case TILER_FMT_WEBP: return "image/webp";
+    case TILER_FMT_TIFF: return "image/tiff";
     default: return "application/octet-stream";
     }
 }
@@ -68,6 +71,9 @@ tiler_format tiler_sniff(const unsigned char *b, size_t n)
     if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return TILER_FMT_GIF;
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return TILER_FMT_BMP;
     if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return TILER_FMT_WEBP;
+    /* Classic TIFF (42) and BigTIFF (43), either byte order. */
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) || !memcmp(b, "MM\0+", 4)))
+        return TILER_FMT_TIFF;
     return TILER_FMT_UNKNOWN;
 }
 
@@ -152,8 +158,15 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
             *w = le16(b + 26) & 0x3fff; *h = le16(b + 28) & 0x3fff;
         } else FAIL("WebP has an unknown first chunk");
         break;
+    case TILER_FMT_TIFF: {
+        /* libtiff reads the first directory (no pixels); a kind not
+         * decoded here is -2. */
+        int rc = tiler_tiff_probe(f, w, h, err, errlen);
+        if (rc < 0) return rc;
+        break;
+    }
     default:
-        FAIL("not a PNG, JPEG, GIF, BMP or WebP image");
+        FAIL("not a PNG, JPEG, GIF, BMP, WebP or TIFF image");
     }
     if (!*w || !*h) FAIL("%s header gives a zero size", tiler_format_name(*fmt));
     return 0;
@@ -179,6 +192,9 @@ const char *tiler_decodes_whole(FILE *f, tiler_format fmt)
     case TILER_FMT_GIF: return "a GIF";
     case TILER_FMT_BMP: return "a BMP";
     case TILER_FMT_WEBP: return "a WebP";
+    /* A row of TIFF tiles, or a strip's compressed bytes (at most
+     * TILER_TIFF_MAX_ALLOC): tiler_tiff.h. */
+    case TILER_FMT_TIFF: return NULL;
     default: return "an unknown format";
     }
 }
@@ -228,11 +244,12 @@ int tiler_image_stream(const char *path, tiler_format fmt, tiler_band *b, char *
     gdImagePtr im;
     int rc;
     if (!f) { snprintf(err, errlen, "cannot open the upload"); return -1; }
-    /* PNGs, WebPs and JPEGs go to the band as they decode; GIFs and BMPs
+    /* PNGs, WebPs, JPEGs and TIFFs go to the band as they decode; GIFs and BMPs
      * come whole from libgd. */
-    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP || fmt == TILER_FMT_JPEG) {
+    if (fmt == TILER_FMT_PNG || fmt == TILER_FMT_WEBP || fmt == TILER_FMT_JPEG || fmt == TILER_FMT_TIFF) {
         rc = fmt == TILER_FMT_PNG ? tiler_png_decode(f, b, err, errlen)
-           : fmt == TILER_FMT_WEBP ? tiler_webp_decode(f, b, err, errlen) : tiler_jpeg_decode(f, b, err, errlen);
+           : fmt == TILER_FMT_WEBP ? tiler_webp_decode(f, b, err, errlen)
+           : fmt == TILER_FMT_TIFF ? tiler_tiff_decode(f, b, err, errlen) : tiler_jpeg_decode(f, b, err, errlen);
         fclose(f);
         return rc;
     }

@@ -9,7 +9,7 @@
 #include "tiler_band.h"
 
 typedef enum {
-    TILER_FMT_UNKNOWN = 0, TILER_FMT_PNG, TILER_FMT_JPEG, TILER_FMT_GIF, TILER_FMT_BMP, TILER_FMT_WEBP
+    TILER_FMT_UNKNOWN = 0, TILER_FMT_PNG, TILER_FMT_JPEG, TILER_FMT_GIF, TILER_FMT_BMP, TILER_FMT_WEBP, TILER_FMT_TIFF
 } tiler_format;
 
 const char *tiler_format_name(tiler_format f);
@@ -20,9 +20,11 @@ const char *tiler_format_mime(tiler_format f);
 /* Format from the first bytes (12 are enough). */
 tiler_format tiler_sniff(const unsigned char *buf, size_t len);
 
-/* Reads the format and the pixel size from the file's header only.
- * 0, or -1 with a reason: unknown format (*fmt == UNKNOWN), or a header that
- * is truncated or corrupt. */
+/* Reads the format and the pixel size from the file's header only (a
+ * TIFF's first directory). 0, or -1 with a reason: unknown format (*fmt ==
+ * UNKNOWN), or a header that is truncated or corrupt; or -2 with a reason
+ * naming what is not supported, for a sound TIFF of a kind not decoded
+ * here (16-bit, CMYK, a palette...: tiler_tiff.h). */
 int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char *err, size_t errlen);
 
 /* Whether decoding the probed file holds the whole image in memory, not a
@@ -33,8 +35,8 @@ int tiler_probe_file(FILE *f, tiler_format *fmt, uint32_t *w, uint32_t *h, char 
 const char *tiler_decodes_whole(FILE *f, tiler_format fmt);
 
 /* The largest sides the formats can hold and that are decoded: JPEG's
- * header has 16 bits (65,535), WebP's 14 (16,383); a PNG side may reach
- * TILER_MAX_SIDE. Sides are checked by tiler_check_sides. */
+ * header has 16 bits (65,535), WebP's 14 (16,383); a PNG or TIFF side may
+ * reach TILER_MAX_SIDE. Sides are checked by tiler_check_sides. */
 int tiler_check_sides(tiler_format fmt, uint32_t w, uint32_t h, char *err, size_t errlen);
 
 /* Decodes the whole file into a truecolor image with alpha kept and
@@ -42,7 +44,8 @@ int tiler_check_sides(tiler_format fmt, uint32_t w, uint32_t h, char *err, size_
 gdImagePtr tiler_image_load(const char *path, tiler_format fmt, char *err, size_t errlen);
 
 /* Decodes the file into the band b (tiler_band_init'd; started here):
- * JPEG, PNG and WebP as rows come, the others whole through libgd first.
+ * JPEG, PNG, WebP and TIFF as rows come, the others whole through libgd
+ * first.
  * 0, or -1 with a reason (corrupt, truncated, or the band's callback). */
 int tiler_image_stream(const char *path, tiler_format fmt, tiler_band *b, char *err, size_t errlen);
 

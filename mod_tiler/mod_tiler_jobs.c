@@ -267,7 +267,9 @@ int tiler_create_job(request_rec *r, const char *base)
     whole = probe < 0 ? NULL : tiler_decodes_whole(f, in_fmt);
     fclose(f);
     if (probe < 0 && in_fmt == TILER_FMT_UNKNOWN)
-        BAIL(HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_format", "the body is not a PNG, JPEG, GIF, BMP or WebP image");
+        BAIL(HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_format", "the body is not a PNG, JPEG, GIF, BMP, WebP or TIFF image");
+    /* A sound TIFF of a kind not decoded here: err names it. */
+    if (probe == -2) BAIL(HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_format", err);
     if (probe < 0) BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
     if ((apr_int64_t)w * h > c->max_pixels)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels",

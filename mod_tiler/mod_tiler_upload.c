@@ -79,7 +79,7 @@ int tiler_receive_upload(request_rec *r, const char *path, apr_off_t max, tiler_
         up->from_form = 1;
     } else if (!ctype || strncasecmp(ctype, "image/", 6)) {
         *code = "unsupported_media_type";
-        *msg = "send the image as the body with an image/* Content-Type (PNG, JPEG, GIF, BMP or WebP), "
+        *msg = "send the image as the body with an image/* Content-Type (PNG, JPEG, GIF, BMP, WebP or TIFF), "
                "or a multipart/form-data form with an 'image' file";
         return HTTP_UNSUPPORTED_MEDIA_TYPE;
     }

@@ -5,7 +5,7 @@
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 
 # Debian 12 packages the project builds, runs and tests with.
-TILER_APT_PACKAGES="apache2 apache2-utils apache2-dev libapr1-dev libaprutil1-dev libsqlite3-dev libwebp-dev librdkafka-dev
+TILER_APT_PACKAGES="apache2 apache2-utils apache2-dev libapr1-dev libaprutil1-dev libsqlite3-dev libwebp-dev libtiff-dev librdkafka-dev
  libgd-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev libyajl-dev kcat autoconf automake libtool pkg-config make gcc perl curl iproute2 maven default-jre-headless"
 
 say() { echo "==> $*" >&2; }

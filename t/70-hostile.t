@@ -125,6 +125,31 @@ sub log_size { -s $t->dir . '/logs/error.log' // 0 }
     ok($log !~ /AH30480|AH30406/, 'PNG with a broken IEND: refused before its job was recorded, so no tile went out');
 }
 hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0\0WEBPVP8 " . ("\0" x 20), code => 'corrupt_image');
+# TIFF, the issue's hostile list: files libtiff wrote, then cut by
+# t/tools/tiler-mktiff (the unit tests in t/unit/test_tiff.c say more).
+{
+    my $mk = sub {
+        my ($name, @words) = @_;
+        my $p = $t->dir . "/$name";
+        system($t->bin('t/tools/tiler-mktiff'), $p, @words) == 0 or die "tiler-mktiff $name failed";
+        return TilerTest::slurp($p);
+    };
+    my %tiff = (headers => { 'Content-Type' => 'image/tiff' });
+    my @tiled = (300, 200, qw(rgb deflate tile=64));
+    hostile('TIFF with a wrong tile offset', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('bad-offset.tif', @tiled, 'bad-offset'), code => 'corrupt_image');
+    hostile('TIFF with a tile past the end of the file', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('past-end.tif', @tiled, 'past-end'), code => 'corrupt_image');
+    hostile('TIFF whose byte count is short of its tile', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('short-count.tif', @tiled, 'short-count'), code => 'corrupt_image');
+    hostile('TIFF cut short', 'POST', "$J?ops=invert", 422, %tiff,
+            content => substr($mk->('whole.tif', 300, 200, qw(rgb lzw rps=8)), 0, 40000), code => 'corrupt_image');
+    hostile('TIFF declaring 30000x30000 in a tiny file', 'POST', "$J?ops=invert", 413, %tiff,
+            content => $mk->('huge.tif', 16, 16, qw(grey huge)), code => 'too_many_pixels');
+    hostile('TIFF header only', 'POST', "$J?ops=invert", 422, %tiff, content => "II*\0\x08\0\0\0", code => 'corrupt_image');
+    hostile('BigTIFF of 16-bit samples', 'POST', "$J?ops=invert", 415, %tiff,
+            content => $mk->('16bit.tif', 40, 30, qw(bits=16 big)), code => 'unsupported_format');
+}
 hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');
 {
     my $left = 5_000_000;
@@ -202,6 +227,8 @@ my %odd = (
     'png-alpha-low.png'  => png(w => 40, h => 30, type => 6, depth => 8, opaque_rows => 16),
 );
 TilerTest::spew("$dir/$_", $odd{$_}) for keys %odd;
+# A TIFF whose directory's next is itself: the first page is the image.
+system($t->bin('t/tools/tiler-mktiff'), "$dir/tiff-ifd-loop.tif", qw(230 170 rgba lzw rps=20 loop)) == 0 or die 'tiler-mktiff';
 for my $f (['png-interlaced', 'png'], ['png-palette', 'png'], ['gif-anim', 'gif'], ['jpeg-cmyk', 'jpg']) {
     $t->make_image("$f->[0].$f->[1]", 300, 200, $f->[0], 0, 82);
 }
@@ -216,9 +243,10 @@ ok(-s "$dir/webp-alpha-low.webp" > 2 * 256 * 1024, 'the WebP is several reads lo
     TilerTest::spew("$dir/jpeg-junk-before-end.jpg", substr($jpeg, 0, -2) . ("\x55" x 500) . "\xFF\xD9");
 }
 my @odd = ((sort keys %odd), 'png-interlaced.png', 'png-palette.png', 'gif-anim.gif', 'jpeg-cmyk.jpg', 'webp-alpha-low.webp',
-           'jpeg-junk-before-end.jpg');
+           'jpeg-junk-before-end.jpg', 'tiff-ifd-loop.tif');
 for my $f (@odd) {
-    my $type = $f =~ /gif$/ ? 'image/gif' : $f =~ /jpg$/ ? 'image/jpeg' : $f =~ /webp$/ ? 'image/webp' : 'image/png';
+    my $type = $f =~ /gif$/ ? 'image/gif' : $f =~ /jpg$/ ? 'image/jpeg' : $f =~ /webp$/ ? 'image/webp'
+             : $f =~ /tif$/ ? 'image/tiff' : 'image/png';
     my ($r, $j);
     for (1 .. 60) {   # TilerMaxJobs 3: wait for room when busy
         ($r, $j) = $t->submit("$dir/$f", 'blur:2,invert', type => $type);

@@ -1,0 +1,70 @@
+# TIFF uploads through the running system: tiled and stripped, classic and
+# BigTIFF, JPEG-in-TIFF, grey and colour with associated and unassociated
+# alpha, each identical to tiler-worker --local on the same file; kinds not
+# decoded are refused with 415 naming what. The files are written with
+# libtiff by t/tools/tiler-mktiff. A 256-pixel tile size puts tile rows of
+# the job across TIFF tiles and strips of other heights.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use TilerTest;
+
+my $t = TilerTest->new(name => 'tiff', directives => "TilerTileSize 256\n");
+$t->start_all(workers => 2);
+
+sub mktiff {
+    my ($name, @words) = @_;
+    my $path = $t->dir . "/$name";
+    system($t->bin('t/tools/tiler-mktiff'), $path, @words) == 0 or die "tiler-mktiff $name failed";
+    return $path;
+}
+
+my @cases = (
+    [mktiff('tiled-jpeg.tif', 700, 530, qw(rgb jpeg ycbcr tile=128 seed=31)), 'blur:2,invert'],
+    [mktiff('stripped-rgba-lzw.tif', 610, 300, qw(rgba lzw predictor rps=16 seed=32)), 'sharpen,grayscale'],
+    [mktiff('big-tiled-greya-assoc.tif', 530, 400, qw(greya deflate assoc tile=64 big seed=33)), 'blur:1.5'],
+    [mktiff('big-stripped-grey.tif', 300, 700, qw(grey packbits big rps=9 seed=34)), 'invert'],
+    [mktiff('tiled-rgba-unassoc.tif', 520, 270, qw(rgba deflate tile=256 seed=35)), 'rotate:90,blur:1'],
+    [mktiff('one-strip-rgb.tif', 400, 300, qw(rgb deflate rps=300 seed=36)), 'edges'],
+);
+my @jobs;
+for my $c (@cases) {
+    my ($r, $j) = $t->submit($c->[0], $c->[1], type => 'image/tiff');
+    my ($name) = $c->[0] =~ m{([^/]+)$};
+    is($r->{status}, 202, "$name accepted") or diag($r->{content});
+    push @jobs, [$j->{id}, $name, @$c];
+}
+for my $j (@jobs) {
+    my ($final) = $t->wait_job($j->[0]);
+    is($final->{state}, 'done', "$j->[1]: done") or diag($final->{error});
+    my ($msg, $same) = $t->matches_local($j->[0], $j->[2], $j->[3]);
+    ok($same, "$j->[1] with $j->[3]: local mode's pixels ($msg)");
+}
+
+# The alpha kinds give a result with alpha; the opaque ones without.
+{
+    my ($r) = $t->request('GET', "/tiler/api/jobs/$jobs[2][0]/result");
+    # PNG IHDR colour type: byte 25 (6 RGBA, 2 RGB).
+    is(ord(substr($r->{content}, 25, 1)), 6, 'grey with associated alpha: an RGBA result');
+    ($r) = $t->request('GET', "/tiler/api/jobs/$jobs[0][0]/result");
+    is(ord(substr($r->{content}, 25, 1)), 2, 'JPEG-in-TIFF: an RGB result');
+}
+
+# Sound TIFFs of kinds not decoded: 415, naming what, before any job.
+for my $bad (['16bit.tif', [qw(bits=16)], qr/16-bit samples/], ['cmyk.tif', [qw(cmyk)], qr/CMYK/],
+             ['palette.tif', [qw(palette)], qr/palette/]) {
+    my $p = mktiff($bad->[0], 64, 48, @{ $bad->[1] });
+    my ($r, $e) = $t->submit($p, 'invert', type => 'image/tiff');
+    is($r->{status}, 415, "$bad->[0]: 415");
+    is($e->{error}, 'unsupported_format', "$bad->[0]: unsupported_format");
+    like($e->{message} // '', $bad->[2], "$bad->[0]: says why: " . ($e->{message} // ''));
+    # Local mode refuses it the same way.
+    my $out = $t->dir . "/$bad->[0].out.png";
+    my $err = `@{[ $t->bin('tiler-worker/tiler-worker') ]} --local $p $out --ops invert 2>&1`;
+    chomp $err;
+    ok($? != 0 && $err =~ $bad->[2] && !-e $out, "$bad->[0]: local mode refuses it too: $err");
+}
+$t->finish;
+done_testing;

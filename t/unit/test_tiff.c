@@ -1,0 +1,445 @@
+/* TIFF decoding through the band: every supported kind (grey, grey+alpha,
+ * RGB, RGBA x none/LZW/Deflate/PackBits/JPEG x strips/tiles x classic/
+ * BigTIFF), written here with libtiff, decodes in whole mode and in a ring
+ * band of small tiles (so the ring wraps) to the same pixels, which are
+ * libtiff's own RGBA reader's (TIFFReadRGBAImageOriented, another path
+ * through libtiff) and, for lossless files, the pixels written. Kinds not
+ * supported are refused naming what; hostile files fail cleanly. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tap.h"
+#include "testimg.h"
+#include "tmpdir.h"
+#include "tiffwrite.h"
+#include "tiler_image.h"
+#include "tiler_tiff.h"
+
+#define W 150
+#define H 101
+
+typedef struct { gdImagePtr im; uint32_t calls, rows; int alpha; } ring_copy;
+
+/* The ring band's callback: copies the rows the tile row needs (core and
+ * halo) out of the ring before they are reused. */
+static int copy_rows(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
+{
+    ring_copy *c = ctx;
+    uint32_t y;
+    (void)err; (void)errlen;
+    if (!c->im) {
+        c->im = gdImageCreateTrueColor((int)b->width, (int)b->height);
+        c->alpha = b->alpha;
+    }
+    for (y = tiler_band_first_row(b, tile_row); y < tiler_band_need(b, tile_row); y++) {
+        const int *row = tiler_band_get(b, y);
+        if (!row) return 1;
+        memcpy(c->im->tpixels[y], row, b->width * sizeof(int));
+    }
+    c->rows = tiler_band_need(b, tile_row);
+    c->calls++;
+    return 0;
+}
+
+static int decode_file(const char *p, tiler_band *b, char *err, size_t errlen)
+{
+    FILE *f = fopen(p, "rb");
+    int rc;
+    if (!f) { snprintf(err, errlen, "cannot open %s", p); return -1; }
+    rc = tiler_tiff_decode(f, b, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+static gdImagePtr decode_whole(const char *p, char *err, size_t errlen)
+{
+    tiler_band b;
+    gdImagePtr im;
+    tiler_band_init(&b, 16, 0, 1, NULL, NULL);
+    im = decode_file(p, &b, err, errlen) == 0 ? tiler_band_take_image(&b) : NULL;
+    tiler_band_free(&b);
+    return im;
+}
+
+/* Through a ring of 16-row tiles with a 3-row halo: 22 rows held. */
+static int decode_ring(const char *p, ring_copy *c, char *err, size_t errlen)
+{
+    tiler_band b;
+    int rc;
+    memset(c, 0, sizeof(*c));
+    tiler_band_init(&b, 16, 3, 0, copy_rows, c);
+    rc = decode_file(p, &b, err, errlen);
+    tiler_band_free(&b);
+    return rc;
+}
+
+static int same(gdImagePtr a, gdImagePtr b)
+{
+    int y;
+    if (!a || !b || gdImageSX(a) != gdImageSX(b) || gdImageSY(a) != gdImageSY(b)) return 0;
+    for (y = 0; y < gdImageSY(a); y++)
+        if (memcmp(a->tpixels[y], b->tpixels[y], (size_t)gdImageSX(a) * sizeof(int))) return 0;
+    return 1;
+}
+
+/* got against libtiff's RGBA reader (ref, top-down, ABGR packing:
+ * TIFFGetR...) and, for lossless compression, the image written. Alpha
+ * from either must be libgd's 127 - a/2; colours with associated alpha
+ * must premultiply back to what the file stores. */
+static int check(const tiffkind *k, gdImagePtr orig, gdImagePtr got, const uint32_t *ref, char *why, size_t whylen)
+{
+    int x, y, alpha = k->chans % 2 == 0, lossless = k->comp != COMPRESSION_JPEG;
+    for (y = 0; y < H; y++)
+        for (x = 0; x < W; x++) {
+            int g = got->tpixels[y][x], o = orig->tpixels[y][x];
+            uint32_t r = ref[y * W + x], ra = TIFFGetA(r);
+            int gc[3] = { gdTrueColorGetRed(g), gdTrueColorGetGreen(g), gdTrueColorGetBlue(g) };
+            unsigned rc[3] = { TIFFGetR(r), TIFFGetG(r), TIFFGetB(r) }, i;
+            int ga = gdTrueColorGetAlpha(g);
+            /* libtiff 4.5's reader misplaces grey+alpha pixels in a tile
+             * cut by the image's right edge (putagreytile does not scale
+             * its skew by the samples a pixel): there, only the written
+             * pixels are the reference. */
+            if (k->chans == 2 && k->tile && (uint32_t)x >= W / k->tile * k->tile) goto written;
+            if (ga != (alpha ? gdAlphaMax - (int)(ra >> 1) : 0)) {
+                snprintf(why, whylen, "(%d,%d): alpha %d, libtiff's 8-bit %u", x, y, ga, ra);
+                return 0;
+            }
+            for (i = 0; i < 3; i++) {
+                /* libtiff's reader gives premultiplied colour, rounded as
+                 * (c a + 127) / 255, for associated alpha and for RGBA; grey
+                 * with unassociated alpha it gives as it is. */
+                int pre = alpha && (k->assoc || k->chans == 4);
+                unsigned want = pre ? ((unsigned)gc[i] * ra + 127) / 255 : (unsigned)gc[i];
+                if (pre && ra == 0) want = 0;
+                if (want != rc[i]) {
+                    snprintf(why, whylen, "(%d,%d): sample %u is %d (%u premultiplied), libtiff's %u", x, y, i, gc[i], want, rc[i]);
+                    return 0;
+                }
+            }
+        written:
+            if (lossless) {
+                int want = k->chans <= 2 ? gdTrueColorAlpha(gdTrueColorGetRed(o), gdTrueColorGetRed(o), gdTrueColorGetRed(o), gdTrueColorGetAlpha(o))
+                                         : o;
+                if (!alpha) want &= 0x00ffffff;
+                /* Premultiplied samples lose colour where alpha is low:
+                 * only alpha must be what was written. */
+                if (alpha && k->assoc) { want &= 0x7f000000; g &= 0x7f000000; }
+                if (g != want) {
+                    snprintf(why, whylen, "(%d,%d): 0x%08x, written 0x%08x", x, y, (unsigned)g, (unsigned)want);
+                    return 0;
+                }
+            }
+        }
+    return 1;
+}
+
+static const char *comp_name(uint16_t c)
+{
+    switch (c) {
+    case COMPRESSION_NONE: return "none";
+    case COMPRESSION_LZW: return "LZW";
+    case COMPRESSION_ADOBE_DEFLATE: return "Deflate";
+    case COMPRESSION_PACKBITS: return "PackBits";
+    case COMPRESSION_JPEG: return "JPEG";
+    default: return "?";
+    }
+}
+
+static void describe(const tiffkind *k, char *s, size_t n)
+{
+    static const char *chans[] = { "", "grey", "grey+alpha", "RGB", "RGBA" };
+    snprintf(s, n, "%s%s %s%s%s %s%s", k->big ? "BigTIFF " : "", chans[k->chans], comp_name(k->comp),
+             k->ycbcr ? " YCbCr" : "", k->predictor ? " +predictor" : "", k->tile ? "tiles" : "strips",
+             k->chans % 2 == 0 ? (k->assoc ? " associated" : " unassociated") : "");
+}
+
+static uint32_t *reference(const char *p)
+{
+    TIFF *t = TIFFOpen(p, "r");
+    uint32_t *ras = malloc(sizeof(uint32_t) * W * H);
+    if (!t || !ras || !TIFFReadRGBAImageOriented(t, W, H, ras, ORIENTATION_TOPLEFT, 0)) {
+        free(ras);
+        ras = NULL;
+    }
+    if (t) TIFFClose(t);
+    return ras;
+}
+
+static int run_case(const tiffkind *k, gdImagePtr opaque, gdImagePtr alpha)
+{
+    char name[128], why[256] = "", err[256] = "", p[64];
+    gdImagePtr orig = k->chans % 2 == 0 ? alpha : opaque, a;
+    uint32_t *ref;
+    ring_copy rc;
+    int good;
+    static int n;
+    describe(k, name, sizeof(name));
+    snprintf(p, sizeof(p), "case%d.tif", n++);
+    if (tiffw_write(tmpdir_path(p), orig, k) < 0) return ok(0, "%s: written", name);
+    a = decode_whole(tmpdir_path(p), err, sizeof(err));
+    ref = reference(tmpdir_path(p));
+    good = a && ref && check(k, orig, a, ref, why, sizeof(why));
+    ok(good, "%s: libtiff's RGBA reader's pixels%s%s%s", name, k->comp != COMPRESSION_JPEG ? " and the written ones" : "",
+       good ? "" : ": ", good ? "" : (a ? why : err));
+    err[0] = '\0';
+    good = decode_ring(tmpdir_path(p), &rc, err, sizeof(err)) == 0 && same(a, rc.im) && rc.rows == H
+           && rc.alpha == (k->chans % 2 == 0) && rc.calls == (H + 15) / 16;
+    ok(good, "%s: the same through a ring band of 22 rows (%u calls, %s)", name, rc.calls, err[0] ? err : "no error");
+    if (a) gdImageDestroy(a);
+    if (rc.im) gdImageDestroy(rc.im);
+    free(ref);
+    unlink(tmpdir_path(p));
+    return good;
+}
+
+/* A refused kind: the probe says -2 naming it, the decoder fails with the
+ * same reason, nothing reaches the band. */
+static void refused(const char *name, tiffkind k, const char *says, gdImagePtr im)
+{
+    char err[256] = "", err2[256] = "";
+    uint32_t w = 0, h = 0;
+    tiler_format fmt;
+    int rc;
+    FILE *f;
+    tiler_band b;
+    if (tiffw_write(tmpdir_path("refused.tif"), im, &k) < 0) { ok(0, "%s: written", name); return; }
+    f = fopen(tmpdir_path("refused.tif"), "rb");
+    rc = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
+    fclose(f);
+    ok(rc == -2 && fmt == TILER_FMT_TIFF && strstr(err, says), "%s: refused by the probe (%d): %s", name, rc, err);
+    tiler_band_init(&b, 16, 0, 1, NULL, NULL);
+    rc = decode_file(tmpdir_path("refused.tif"), &b, err2, sizeof(err2));
+    ok(rc < 0 && !strcmp(err, err2) && !b.started, "%s: and by the decoder: %s", name, err2);
+    tiler_band_free(&b);
+    unlink(tmpdir_path("refused.tif"));
+}
+
+/* Writes k, lets cut change the file's bytes, and decodes the result in a
+ * ring band: 0 or -1, with err and how far rows got. */
+static int hostile(tiffkind k, gdImagePtr im, int (*cut)(unsigned char *, long), char *err, size_t errlen, ring_copy *rc)
+{
+    long size;
+    char *buf;
+    int r;
+    if (tiffw_write(tmpdir_path("hostile.tif"), im, &k) < 0 || !(buf = slurp(tmpdir_path("hostile.tif"), &size)) || !size) {
+        snprintf(err, errlen, "not written");
+        return 1;
+    }
+    if (cut((unsigned char *)buf, size) < 0) { free(buf); snprintf(err, errlen, "cannot cut"); return 1; }
+    spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+    free(buf);
+    r = decode_ring(tmpdir_path("hostile.tif"), rc, err, errlen);
+    if (rc->im) gdImageDestroy(rc->im);
+    rc->im = NULL;
+    return r;
+}
+
+static int cut_offset_wrong(unsigned char *f, long size)
+{
+    uint32_t first;
+    /* into the middle of another tile's stream */
+    return tiffw_get(f, size, TIFFTAG_TILEOFFSETS, 0, &first) < 0 ? -1 : tiffw_set(f, size, TIFFTAG_TILEOFFSETS, 7, first + 5);
+}
+
+static int cut_past_end(unsigned char *f, long size)
+{
+    return tiffw_set(f, size, TIFFTAG_TILEOFFSETS, 19, (uint32_t)size + 100000);
+}
+
+static int cut_count_short(unsigned char *f, long size)
+{
+    uint32_t n;
+    return tiffw_get(f, size, TIFFTAG_TILEBYTECOUNTS, 3, &n) < 0 ? -1 : tiffw_set(f, size, TIFFTAG_TILEBYTECOUNTS, 3, n / 3);
+}
+
+/* As big as the entry holds (64 KiB - 1 for a SHORT): past the file. */
+static int cut_count_long(unsigned char *f, long size)
+{
+    return tiffw_set(f, size, TIFFTAG_STRIPBYTECOUNTS, 4, 0x7fffffff);
+}
+
+/* 30000 x 30000 in one strip, in a file of a few KiB. */
+static int cut_huge(unsigned char *f, long size)
+{
+    return tiffw_set_size(f, size, TIFFTAG_IMAGEWIDTH, 30000) < 0 || tiffw_set_size(f, size, TIFFTAG_IMAGELENGTH, 30000) < 0
+        || tiffw_set_size(f, size, TIFFTAG_ROWSPERSTRIP, 30000) < 0 ? -1 : 0;
+}
+
+static int cut_loop(unsigned char *f, long size)
+{
+    return tiffw_ifd_loop(f, size);
+}
+
+static int cut_last_tile(unsigned char *f, long size)
+{
+    uint32_t o, c, i;
+    if (tiffw_get(f, size, TIFFTAG_TILEOFFSETS, 19, &o) < 0 || tiffw_get(f, size, TIFFTAG_TILEBYTECOUNTS, 19, &c) < 0
+        || (long)o + c > size)
+        return -1;
+    for (i = 0; i < c; i++) f[o + i] ^= 0x5a;
+    return 0;
+}
+
+/* The second half of tile 1's JPEG data zeroed: libjpeg only warns
+ * ("Corrupt JPEG data"), which refuses it as for JPEG uploads. */
+static int cut_jpeg_data(unsigned char *f, long size)
+{
+    uint32_t o, c, i;
+    if (tiffw_get(f, size, TIFFTAG_TILEOFFSETS, 1, &o) < 0 || tiffw_get(f, size, TIFFTAG_TILEBYTECOUNTS, 1, &c) < 0
+        || (long)o + c > size)
+        return -1;
+    for (i = c / 2; i + 2 < c; i++) f[o + i] = 0;
+    return 0;
+}
+
+int main(void)
+{
+    gdImagePtr opaque = testimg_make(W, H, 0, 21), alpha = testimg_make(W, H, 1, 22);
+    static const uint16_t comps[] = { COMPRESSION_NONE, COMPRESSION_LZW, COMPRESSION_ADOBE_DEFLATE, COMPRESSION_PACKBITS,
+                                      COMPRESSION_JPEG };
+    int chans, ci, tiled, big, all = 1;
+    char err[256];
+    ring_copy rc;
+
+    if (tmpdir_make() < 0) return 1;
+    /* Some pixels fully transparent, where premultiplied colour is 0. */
+    for (ci = 0; ci < W; ci += 3) alpha->tpixels[50][ci] = gdTrueColorAlpha(200, 100, 50, gdAlphaMax);
+
+    for (chans = 1; chans <= 4; chans++)
+        for (ci = 0; ci < 5; ci++)
+            for (tiled = 0; tiled < 2; tiled++)
+                for (big = 0; big < 2; big++) {
+                    tiffkind k;
+                    memset(&k, 0, sizeof(k));
+                    k.chans = chans;
+                    k.comp = comps[ci];
+                    k.big = big;
+                    k.tile = tiled ? 32 : 0;
+                    k.rps = comps[ci] == COMPRESSION_JPEG ? 16 : 7;
+                    all &= run_case(&k, opaque, alpha);
+                    if (comps[ci] == COMPRESSION_JPEG && chans == 3) { k.ycbcr = 1; all &= run_case(&k, opaque, alpha); }
+                    if (chans % 2 == 0 && comps[ci] == COMPRESSION_ADOBE_DEFLATE) { k.assoc = 1; all &= run_case(&k, opaque, alpha); }
+                    if (!big && (comps[ci] == COMPRESSION_LZW || comps[ci] == COMPRESSION_ADOBE_DEFLATE)) {
+                        k.assoc = 0;
+                        k.predictor = 1;
+                        all &= run_case(&k, opaque, alpha);
+                    }
+                }
+    /* A single strip of the whole image and tiles wider than the image. */
+    {
+        tiffkind k = { .chans = 4, .comp = COMPRESSION_LZW, .rps = H };
+        all &= run_case(&k, opaque, alpha);
+        k.tile = 256; k.comp = COMPRESSION_ADOBE_DEFLATE;
+        all &= run_case(&k, opaque, alpha);
+    }
+    ok(all, "every kind decodes as libtiff reads it");
+
+    /* Through tiler_probe_file and tiler_image_load. */
+    {
+        tiffkind k = { .chans = 3, .comp = COMPRESSION_LZW, .tile = 64, .big = 1 };
+        uint32_t w = 0, h = 0;
+        tiler_format fmt;
+        FILE *f;
+        gdImagePtr a, b;
+        tiffw_write(tmpdir_path("load.tif"), opaque, &k);
+        int r;
+        f = fopen(tmpdir_path("load.tif"), "rb");
+        r = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
+        ok(r == 0 && fmt == TILER_FMT_TIFF && w == W && h == H, "the probe reads a BigTIFF's size: %ux%u", w, h);
+        ok(tiler_decodes_whole(f, fmt) == NULL, "a TIFF is not a whole-image kind");
+        fclose(f);
+        a = tiler_image_load(tmpdir_path("load.tif"), TILER_FMT_TIFF, err, sizeof(err));
+        b = decode_whole(tmpdir_path("load.tif"), err, sizeof(err));
+        ok(a && same(a, b), "tiler_image_load goes through the TIFF decoder");
+        if (a) gdImageDestroy(a);
+        if (b) gdImageDestroy(b);
+        ok(tiler_check_sides(TILER_FMT_TIFF, 1u << 20, 1u << 20, err, sizeof(err)) == 0
+           && tiler_check_sides(TILER_FMT_TIFF, (1u << 20) + 1, 5, err, sizeof(err)) < 0, "TIFF sides up to 2^20: %s", err);
+        ok(tiler_sniff((const unsigned char *)"II*\0", 4) == TILER_FMT_TIFF && tiler_sniff((const unsigned char *)"MM\0*", 4) == TILER_FMT_TIFF
+           && tiler_sniff((const unsigned char *)"II+\0", 4) == TILER_FMT_TIFF && tiler_sniff((const unsigned char *)"MM\0+", 4) == TILER_FMT_TIFF
+           && tiler_sniff((const unsigned char *)"II*\1", 4) == TILER_FMT_UNKNOWN, "the four TIFF magics, and no other");
+        unlink(tmpdir_path("load.tif"));
+    }
+
+    /* Kinds not supported. */
+    {
+        tiffkind k16 = { .chans = 3, .bits = 16 }, k1 = { .chans = 1, .bits = 1 }, cmyk = { .chans = 4, .cmyk = 1 };
+        tiffkind pal = { .chans = 1, .palette = 1 }, fl = { .chans = 1, .floats = 1 }, planes = { .chans = 3, .planes = 1 };
+        tiffkind tall = { .chans = 3, .tile = 16, .tile_h = 4096 };
+        refused("16-bit RGB", k16, "16-bit samples", opaque);
+        refused("1-bit grey", k1, "1-bit samples", opaque);
+        refused("CMYK", cmyk, "CMYK", opaque);
+        refused("a palette", pal, "palette", opaque);
+        refused("floating point", fl, "floating-point", opaque);
+        refused("separate planes", planes, "separate colour planes", opaque);
+        refused("4096-row tiles", tall, "16x4096-pixel tiles", opaque);
+        {
+            /* 1024-row tiles declared 1,048,576 pixels wide: 1 GiB a row
+             * of tiles, refused from the directory alone. */
+            tiffkind wide = { .chans = 1, .tile = 16, .tile_h = 1024 };
+            long size;
+            char *buf;
+            uint32_t w = 0, h = 0;
+            tiler_format fmt;
+            FILE *f;
+            int r;
+            tiffw_write(tmpdir_path("wide.tif"), opaque, &wide);
+            buf = slurp(tmpdir_path("wide.tif"), &size);
+            tiffw_set_size((unsigned char *)buf, size, TIFFTAG_IMAGEWIDTH, 1u << 20);
+            spew(tmpdir_path("wide.tif"), buf, (size_t)size);
+            free(buf);
+            f = fopen(tmpdir_path("wide.tif"), "rb");
+            r = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
+            fclose(f);
+            ok(r == -2 && strstr(err, "1024 MiB a row of tiles"), "a row of TIFF tiles over 256 MiB: refused (%d): %s", r, err);
+            unlink(tmpdir_path("wide.tif"));
+        }
+    }
+
+    /* Hostile files: refused with a reason, no crash (ASan in the fuzzer),
+     * and the last rows never handed on. */
+    {
+        tiffkind tiles = { .chans = 3, .comp = COMPRESSION_ADOBE_DEFLATE, .tile = 32 };
+        tiffkind strips = { .chans = 3, .comp = COMPRESSION_LZW, .rps = 7 };
+        tiffkind tiny = { .chans = 1, .comp = COMPRESSION_NONE };
+        gdImagePtr small = testimg_make(16, 16, 0, 3);
+        int r;
+        r = hostile(tiles, opaque, cut_offset_wrong, err, sizeof(err), &rc);
+        ok(r == -1 && rc.rows < H, "a wrong tile offset: refused after %u rows: %s", rc.rows, err);
+        r = hostile(tiles, opaque, cut_past_end, err, sizeof(err), &rc);
+        ok(r == -1 && rc.rows < H, "a tile past the end of the file: refused after %u rows: %s", rc.rows, err);
+        r = hostile(tiles, opaque, cut_count_short, err, sizeof(err), &rc);
+        ok(r == -1 && rc.rows < H, "a tile byte count too short: refused after %u rows: %s", rc.rows, err);
+        r = hostile(strips, opaque, cut_count_long, err, sizeof(err), &rc);
+        ok(r == -1 && rc.rows < H, "a strip byte count past the end of the file: refused after %u rows: %s", rc.rows, err);
+        r = hostile(tiles, opaque, cut_last_tile, err, sizeof(err), &rc);
+        ok(r == -1 && rc.rows < 96, "the last tile corrupt: refused, rows handed on only up to %u: %s", rc.rows, err);
+        {
+            tiffkind jpeg = { .chans = 3, .comp = COMPRESSION_JPEG, .ycbcr = 1, .tile = 64 };
+            r = hostile(jpeg, opaque, cut_jpeg_data, err, sizeof(err), &rc);
+            ok(r == -1 && strstr(err, "JPEG"), "JPEG data corrupt in a tile: refused on libjpeg's warning: %s", err);
+        }
+        r = hostile(tiny, small, cut_huge, err, sizeof(err), &rc);
+        ok(r == -1 && rc.rows == 0, "30000x30000 declared in a tiny file: refused: %s", err);
+        {
+            uint32_t w = 0, h = 0;
+            tiler_format fmt;
+            FILE *f = fopen(tmpdir_path("hostile.tif"), "rb");
+            r = tiler_probe_file(f, &fmt, &w, &h, err, sizeof(err));
+            ok(r == 0 && w == 30000 && h == 30000,
+               "and its size comes from the probe, for the limits to refuse first: %ux%u", w, h);
+            fclose(f);
+        }
+        r = hostile(strips, opaque, cut_loop, err, sizeof(err), &rc);
+        ok(r == 0 && rc.rows == H, "a directory whose next is itself: the first page decodes (%s)", r ? err : "no error");
+        gdImageDestroy(small);
+        unlink(tmpdir_path("hostile.tif"));
+    }
+
+    gdImageDestroy(opaque);
+    gdImageDestroy(alpha);
+    rmdir(tmpdir_name);
+    return done_testing();
+}
