@@ -17,6 +17,11 @@ my $t = TilerTest->new(name => 'faults', directives => "TilerTileSize 256\n",
         qr/kafka results consumer COMMITFAIL: .*(Waiting for coordinator|Unknown member)/,
         qr/AH30310: job [0-9a-f]{32}: cannot count tile/,
     ]);
+$t->require_test_hooks;   # TILER_TEST_TILE_MS: ./configure --enable-test-hooks
+# Each task takes 25 ms more: 384 tiles on four threads take at least
+# 2.4 s, so a fault meets the job in flight (the upload's 202 comes once
+# its tiles are all out, and a fast machine had done the rest by then).
+$ENV{TILER_TEST_TILE_MS} = 25;
 $t->start_all(workers => 2);
 my $ops = 'grayscale,blur:3';
 my $input = $t->make_image('fault.jpg', 6000, 4000, 'jpeg', 0, 41);

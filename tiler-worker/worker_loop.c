@@ -53,7 +53,29 @@ typedef struct {
     time_t started;
     char host[256];
     worker_shared *shared;
+    int inflight;           /* atomic: results produced, not yet reported */
+    int closing;            /* atomic: offsets committed, the consumer going: late reports store nothing */
+    struct pending *retry;  /* under lock: results whose delivery failed, to produce again */
 } worker;
+
+/* A result on its way: what its delivery report needs to finish its task.
+ * The task message itself is gone by then (its pixels are not needed), so
+ * what a worker holds in flight is its results, within the producer's
+ * queue (queue.buffering.max.kbytes). */
+#define PENDING_TAG 0x52534c54   /* a delivery's first int is 0 or 1, never this */
+typedef struct pending {
+    int tag;
+    worker *w;
+    char topic[256];
+    int32_t partition;
+    int64_t offset;
+    char job[TILER_ID_HEX_LEN + 1];
+    uint32_t tile, total;
+    unsigned char *out;
+    size_t len;
+    long long t0, retry_at;
+    struct pending *next;
+} pending;
 
 static long long now_ms(void)
 {
@@ -62,13 +84,21 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void result_reported(pending *p, rd_kafka_resp_err_t err);
+static int wait_in_flight(worker *w, int most, long long timeout_ms, int give_up_on_stop);
+
+/* Results carry their pending as the message's opaque, with this tag
+ * first; the synchronous sends (dead letters) a delivery. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    delivery *d = m->_private;
     (void)rk; (void)opaque;
-    if (!d) return; /* heartbeats are fire-and-forget */
-    d->err = m->err;
-    __atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
+    if (!m->_private) return; /* heartbeats are fire-and-forget */
+    if (*(const int *)m->_private == PENDING_TAG) {
+        result_reported(m->_private, m->err);
+        return;
+    }
+    ((delivery *)m->_private)->err = m->err;
+    __atomic_store_n(&((delivery *)m->_private)->done, 1, __ATOMIC_RELEASE);
 }
 
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -97,6 +127,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         while (w->pool && worker_pool_wait_idle(w->pool, 1000) < 0)
             tiler_log(TILER_LOG_INFO, "waiting for %d tasks in hand before letting the partitions go",
                       worker_pool_busy(w->pool));
+        /* Their results too: a result delivered is a task finished. */
+        while (wait_in_flight(w, 0, 1000, 1) < 0 && !stop_requested)
+            tiler_log(TILER_LOG_INFO, "waiting for %d results in flight before letting the partitions go",
+                      __atomic_load_n(&w->inflight, __ATOMIC_ACQUIRE));
         pthread_mutex_lock(&w->lock);
         for (i = 0; i < parts->cnt; i++) tiler_inorder_forget(w->inorder, parts->elems[i].partition);
         pthread_mutex_unlock(&w->lock);
@@ -137,23 +171,28 @@ static void heartbeat(worker *w)
 
 /* The task's work is durable (its result delivered, or it was skipped on
  * purpose): store its offset once every task before it is too. */
-static void task_finished(worker *w, const rd_kafka_message_t *m)
+static void task_offset_done(worker *w, const char *topic, int32_t partition, int64_t offset)
 {
     rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t e;
     int64_t next;
     pthread_mutex_lock(&w->lock);
-    next = tiler_inorder_done(w->inorder, m->partition, m->offset);
+    next = tiler_inorder_done(w->inorder, partition, offset);
     pthread_mutex_unlock(&w->lock);
     if (next < 0) return;
     l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = next;
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
     /* After a rebalance the partition may be someone else's: the task will
      * run again there, which assembly tolerates. */
     if ((e = rd_kafka_offsets_store(w->consumer, l)) || (e = l->elems[0].err))
         tiler_log(TILER_LOG_DEBUG, "offset %lld of partition %d not stored: %s", (long long)next,
-                  m->partition, rd_kafka_err2str(e));
+                  partition, rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void task_finished(worker *w, const rd_kafka_message_t *m)
+{
+    task_offset_done(w, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 }
 
 /* An idempotent producer that hit a fatal error fails everything from then
@@ -226,6 +265,96 @@ static int produce_result(worker *w, const char *job, unsigned char *buf, size_t
     return produce_wait(w, w->o->topics.results, job, TILER_ID_HEX_LEN, buf, len, NULL, NULL);
 }
 
+/* Results go out without waiting for their reports: a thread waiting for
+ * each one's round trip to the broker did a tile per round trip, whatever
+ * its size (40 tiles a second a worker at 256 or 512 pixels on a busy
+ * broker, the cores mostly idle). At most this many per thread are in
+ * flight; a thread with its share out serves reports until one is back. */
+#define RESULTS_IN_FLIGHT_PER_THREAD 4
+
+static void pending_free(pending *p)
+{
+    __atomic_sub_fetch(&p->w->inflight, 1, __ATOMIC_ACQ_REL);
+    free(p->out);
+    free(p);
+}
+
+/* Queues p's result; 0, or -1 when the producer refused it now (it is
+ * then on the retry list, or dropped when the worker stops). */
+static int send_pending(pending *p)
+{
+    worker *w = p->w;
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->o->topics.results), RD_KAFKA_V_KEY(p->job, TILER_ID_HEX_LEN),
+                              RD_KAFKA_V_VALUE(p->out, p->len), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stop_requested) break;
+        rd_kafka_poll(w->producer, 100);
+    }
+    if (!e) return 0;
+    tiler_log(TILER_LOG_ERROR, "cannot queue job %s tile %u's result: %s", p->job, p->tile + 1, rd_kafka_err2str(e));
+    restart_if_fatal(w);
+    result_reported(p, e);
+    return -1;
+}
+
+/* A result's report (or a refusal to queue it): delivered, its task is
+ * finished; not, it is produced again a second later, as before, until the
+ * worker stops (the task then comes again: its offset was not stored). */
+static void result_reported(pending *p, rd_kafka_resp_err_t err)
+{
+    worker *w = p->w;
+    if (!err) {
+        if (!__atomic_load_n(&w->closing, __ATOMIC_ACQUIRE)) task_offset_done(w, p->topic, p->partition, p->offset);
+        __atomic_add_fetch(&w->tiles_done, 1, __ATOMIC_RELAXED);
+        tiler_log(TILER_LOG_DEBUG, "job %s tile %u/%u done in %lld ms", p->job, p->tile + 1, p->total, now_ms() - p->t0);
+        pending_free(p);
+        return;
+    }
+    restart_if_fatal(w);
+    if (stop_requested) { pending_free(p); return; }
+    tiler_log(TILER_LOG_ERROR, "job %s tile %u's result not delivered: %s; producing it again", p->job, p->tile + 1,
+              rd_kafka_err2str(err));
+    p->retry_at = now_ms() + 1000;
+    pthread_mutex_lock(&w->lock);
+    p->next = w->retry;
+    w->retry = p;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Produces again the results whose time has come (any thread, between
+ * its own work); when stopping, gives them up. */
+static void retry_results(worker *w)
+{
+    pending *due = NULL, **pp, *p;
+    long long now = now_ms();
+    pthread_mutex_lock(&w->lock);
+    for (pp = &w->retry; (p = *pp);) {
+        if (stop_requested || p->retry_at <= now) { *pp = p->next; p->next = due; due = p; }
+        else pp = &p->next;
+    }
+    pthread_mutex_unlock(&w->lock);
+    while ((p = due)) {
+        due = p->next;
+        if (stop_requested) pending_free(p);
+        else send_pending(p);
+    }
+}
+
+/* Serves reports until at most `most` results are in flight; gives up
+ * after timeout_ms (< 0: never) or, when the worker stops, at once if
+ * give_up_on_stop. 0 when they are down to most. */
+static int wait_in_flight(worker *w, int most, long long timeout_ms, int give_up_on_stop)
+{
+    long long end = now_ms() + timeout_ms;
+    while (__atomic_load_n(&w->inflight, __ATOMIC_ACQUIRE) > most) {
+        if ((timeout_ms >= 0 && now_ms() > end) || (give_up_on_stop && stop_requested)) return -1;
+        rd_kafka_poll(w->producer, 50);
+        retry_results(w);
+    }
+    return 0;
+}
+
 /* A task nobody can process: tell httpd its job failed, keep a copy in the
  * dead-letter topic for a human, and move on. The job comes from the
  * message key (the module keys tasks by the raw id) or the header. */
@@ -278,6 +407,15 @@ static int drop_for_test(const tiler_msg *task)
     return 1;
 }
 
+/* Pacing for the fault test (README, Tests): TILER_TEST_TILE_MS=N makes
+ * each task take at least N ms more, so that a job is still in flight
+ * while a fault hits it, however fast the machine. */
+static void pace_for_test(void)
+{
+    const char *ms = getenv("TILER_TEST_TILE_MS");
+    if (ms && *ms) usleep((useconds_t)strtoul(ms, NULL, 10) % 10000 * 1000);
+}
+
 /* Fault injection for the crash-loop test (README, Tests): abort on a task
  * whose op chain is exactly TILER_TEST_CRASH_ON_OPS. The pause lets the
  * other threads take up their tasks, so that the crash finds several in
@@ -300,6 +438,7 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
     char err[512] = "", job[TILER_ID_HEX_LEN + 1];
     unsigned char *out;
     size_t out_len;
+    pending *p;
     long long t0 = now_ms();
     int crashes = worker_crash_count(w->shared, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 
@@ -319,6 +458,7 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
     memcpy(w->current_job, job, sizeof(job));
     pthread_mutex_unlock(&w->lock);
 #ifdef TILER_TEST_HOOKS
+    pace_for_test();
     crash_for_test(&task);
     if (drop_for_test(&task)) {
         tiler_log(TILER_LOG_WARN, "job %s tile %u dropped by TILER_TEST_DROP_TILE", job, task.tile_index);
@@ -330,13 +470,28 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
         dead_letter(w, m, err);
         return;
     }
-    if (produce_result(w, job, out, out_len) == 0) {
-        task_finished(w, m);
-        __atomic_add_fetch(&w->tiles_done, 1, __ATOMIC_RELAXED);
-        tiler_log(TILER_LOG_DEBUG, "job %s tile %u/%u done in %lld ms", job, task.tile_index + 1,
-                  task.tiles_total, now_ms() - t0);
+    if (!(p = calloc(1, sizeof(*p)))) {
+        tiler_log(TILER_LOG_ERROR, "out of memory; restarting the worker process");
+        restart_requested = stop_requested = 1;
+        free(out);
+        return;
     }
-    free(out);
+    p->tag = PENDING_TAG;
+    p->w = w;
+    snprintf(p->topic, sizeof(p->topic), "%s", rd_kafka_topic_name(m->rkt));
+    p->partition = m->partition;
+    p->offset = m->offset;
+    memcpy(p->job, job, sizeof(p->job));
+    p->tile = task.tile_index;
+    p->total = task.tiles_total;
+    p->out = out;
+    p->len = out_len;
+    p->t0 = t0;
+    /* This thread's share of results in flight first: what a worker holds
+     * stays bounded. */
+    wait_in_flight(w, RESULTS_IN_FLIGHT_PER_THREAD * w->o->threads - 1, -1, 1);
+    __atomic_add_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL);
+    send_pending(p);
 }
 
 /* The pool's entry point: the crash slot says what this thread holds. */
@@ -386,6 +541,7 @@ static void tend(worker *w, long long *next_beat)
         *next_beat = now_ms() + w->o->heartbeat_ms;
     }
     rd_kafka_poll(w->producer, 0);
+    retry_results(w);
 }
 
 /* Hands one task to the pool. A suspect (in hand with others when a worker
@@ -497,7 +653,13 @@ out:
     worker_pool_stop(w.pool);
     w.pool = NULL;
     w.current_job[0] = '\0';
+    /* Results still on their way: their reports store their tasks'
+     * offsets for the commit. Those not back within 10 s come again. */
+    if (wait_in_flight(&w, 0, 10000, 0) < 0)
+        tiler_log(TILER_LOG_WARN, "%d results not acknowledged in 10 s; their tasks will be done again",
+                  __atomic_load_n(&w.inflight, __ATOMIC_ACQUIRE));
     rd_kafka_commit(w.consumer, NULL, 0);
+    __atomic_store_n(&w.closing, 1, __ATOMIC_RELEASE);
     rd_kafka_consumer_close(w.consumer);
     rd_kafka_destroy(w.consumer);
     rd_kafka_flush(w.producer, 5000);
