@@ -489,8 +489,8 @@ static void handle_task(worker *w, rd_kafka_message_t *m)
     p->t0 = t0;
     /* This thread's share of results in flight first: what a worker holds
      * stays bounded. */
-    wait_in_flight(w, RESULTS_IN_FLIGHT_PER_THREAD * w->o->threads - 1, -1, 1);
-    __atomic_add_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL);
+    if (__atomic_add_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL) > RESULTS_IN_FLIGHT_PER_THREAD * w->o->threads)
+        wait_in_flight(w, RESULTS_IN_FLIGHT_PER_THREAD * w->o->threads, -1, 1);
     send_pending(p);
 }
 
