@@ -73,13 +73,17 @@ static int on_error(TIFF *t, void *user, const char *module, const char *fmt, va
 }
 
 /* Warnings change no pixel (an unknown tag, a missing optional field), but
- * for libjpeg's inside JPEG-compressed TIFFs: "Corrupt JPEG data" or a
- * premature end, which JPEG uploads are refused for too (tiler_jpeg.c). */
+ * for the JPEG codec's inside JPEG-compressed TIFFs: libjpeg's "Corrupt
+ * JPEG data" or a premature end, which JPEG uploads are refused for too
+ * (tiler_jpeg.c), and libtiff's JPEGPreDecode on a JPEG stream of another
+ * size than the strip or tile ("Improper JPEG strip/tile size"), after
+ * which the rows the stream lacks are never written. */
 static int on_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
     source *s = user;
     (void)t;
-    if (module && !strcmp(module, "JPEGLib") && !s->msg[0]) vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    if (module && (!strcmp(module, "JPEGLib") || !strcmp(module, "JPEGPreDecode")) && !s->msg[0])
+        vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
     return 1;
 }
 
@@ -323,6 +327,8 @@ static int by_rows(TIFF *t, source *s, const kind *k, tiler_band *b, char *err, 
     uint32_t y;
     if (!row) { snprintf(err, errlen, "out of memory for a row of %u pixels", k->w); return -1; }
     for (y = 0; y < k->h; y++) {
+        /* Whatever a codec leaves unwritten is black, never old heap. */
+        memset(row, 0, (size_t)k->w * k->spp);
         if (TIFFReadScanline(t, row, y, 0) < 0 || s->msg[0]) {
             free(row);
             return read_failed(s, "row", y, err, errlen);
@@ -349,6 +355,7 @@ static int by_tiles(TIFF *t, source *s, const kind *k, tiler_band *b, char *err,
         uint32_t rows = k->h - ty < k->th ? k->h - ty : k->th;
         for (i = 0; i < across; i++) {
             uint32_t n = TIFFComputeTile(t, i * k->tw, ty, 0, 0);
+            memset(buf + tile * i, 0, tile);   /* as for rows: never old heap */
             if (TIFFReadEncodedTile(t, n, buf + tile * i, (tmsize_t)tile) != (tmsize_t)tile || s->msg[0]) {
                 free(buf);
                 return read_failed(s, "tile", n, err, errlen);

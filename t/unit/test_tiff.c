@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <jpeglib.h>
 #include "tap.h"
 #include "testimg.h"
 #include "tmpdir.h"
@@ -294,6 +295,64 @@ static int cut_jpeg_data(unsigned char *f, long size)
     return 0;
 }
 
+/* A flat grey JPEG of w x h, in memory. */
+static unsigned char *grey_jpeg(int w, int h, unsigned long *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL, *row = malloc((size_t)w);
+    int y;
+    memset(row, 0x40, (size_t)w);
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_start_compress(&c, TRUE);
+    for (y = 0; y < h; y++) { JSAMPROW r = row; jpeg_write_scanlines(&c, &r, 1); }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    return out;
+}
+
+/* A grey JPEG-compressed TIFF of w x h whose one strip (tile 0) or 64x64
+ * tiles (tile 64) hold JPEG streams of only jw x jh: the review's
+ * jpeg-narrow-strip and jpeg-small-tiles. libtiff only warns about them
+ * and leaves the rest of the caller's buffer as it was. */
+static int write_jpeg_smaller(const char *path, uint32_t w, uint32_t h, uint32_t tile, int jw, int jh)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    unsigned long len = 0;
+    unsigned char *j;
+    uint32_t i;
+    int good = 1;
+    if (!t) return -1;
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    j = grey_jpeg(jw, jh, &len);
+    if (tile) {
+        TIFFSetField(t, TIFFTAG_TILEWIDTH, tile);
+        TIFFSetField(t, TIFFTAG_TILELENGTH, tile);
+        for (i = 0; i < TIFFNumberOfTiles(t) && good; i++) good = TIFFWriteRawTile(t, i, j, (tmsize_t)len) > 0;
+    } else {
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, h);
+        good = TIFFWriteRawStrip(t, 0, j, (tmsize_t)len) > 0;
+    }
+    free(j);
+    good = good && TIFFWriteDirectory(t);
+    TIFFClose(t);
+    return good ? 0 : -1;
+}
+
 int main(void)
 {
     gdImagePtr opaque = testimg_make(W, H, 0, 21), alpha = testimg_make(W, H, 1, 22);
@@ -434,6 +493,20 @@ int main(void)
         }
         r = hostile(strips, opaque, cut_loop, err, sizeof(err), &rc);
         ok(r == 0 && rc.rows == H, "a directory whose next is itself: the first page decodes (%s)", r ? err : "no error");
+        /* JPEG streams smaller than the strip or tile: libtiff only warns,
+         * and would leave the rest of the decoder's buffer unwritten. */
+        err[0] = '\0';
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 64, 32, 0, 16, 32) < 0 ? 1
+          : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
+        ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
+           "a JPEG strip narrower than the directory says: refused before any row (%u): %s", rc.rows, err);
+        if (rc.im) gdImageDestroy(rc.im);
+        err[0] = '\0';
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 128, 64, 64, 16, 16) < 0 ? 1
+          : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
+        ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
+           "JPEG tiles smaller than the directory says: refused before any row (%u): %s", rc.rows, err);
+        if (rc.im) gdImageDestroy(rc.im);
         gdImageDestroy(small);
         unlink(tmpdir_path("hostile.tif"));
     }
