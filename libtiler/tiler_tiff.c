@@ -7,6 +7,8 @@
 #include <sys/types.h>
 #include <tiffio.h>
 
+#include "tiler_tiff_ifd.h"
+
 /* libtiff reads the upload through the stdio stream the caller opened (a
  * file in the spool, or memory in the fuzzer), and what it has to say
  * about the file lands here instead of on stderr, which is httpd's error
@@ -104,6 +106,9 @@ static TIFF *open_tiff(source *s, const char *mode)
     TIFFOpenOptions *o;
     TIFF *t;
     pthread_once(&quiet_once, quiet_libtiff);
+    /* libtiff reads all of the first directory's tag data on opening: its
+     * total is bounded first (tiler_tiff_ifd.h). */
+    if (tiler_tiff_ifd_check(s->f, s->msg, sizeof(s->msg)) < 0) return NULL;
     if (!(o = TIFFOpenOptionsAlloc())) {
         snprintf(s->msg, sizeof(s->msg), "out of memory");
         return NULL;

@@ -353,6 +353,66 @@ static int write_jpeg_smaller(const char *path, uint32_t w, uint32_t h, uint32_t
     return good ? 0 : -1;
 }
 
+/* n bytes of v in the file's byte order. */
+static void put(FILE *f, int be, uint64_t v, unsigned n)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) fputc((int)(v >> 8 * (be ? n - 1 - i : i)) & 0xff, f);
+}
+
+/* One directory entry: a value of size bytes held in the entry (padded),
+ * or an offset (size 0). */
+static void put_entry(FILE *f, int big, int be, unsigned tag, unsigned type, uint32_t count, uint64_t v, unsigned size)
+{
+    unsigned word = big ? 8 : 4;
+    put(f, be, tag, 2);
+    put(f, be, type, 2);
+    put(f, be, count, word);
+    put(f, be, v, size ? size : word);
+    if (size) put(f, be, 0, word - size);
+}
+
+/* The review's manytags: a 1x1 grey TIFF (classic or BigTIFF, either
+ * byte order) with n unknown LONG tags of c values, all pointing at the
+ * same c x 4 bytes: libtiff reads n x c x 4 bytes out of a file of c x 4. */
+static int write_many_tags(const char *path, int big, int be, unsigned n, uint32_t c)
+{
+    FILE *f = fopen(path, "wb");
+    unsigned entries = 9 + n, i, word = big ? 8 : 4;
+    uint64_t ifd = big ? 16 : 8, data = ifd + (big ? 8 : 2) + (uint64_t)entries * (big ? 20 : 12) + word;
+    if (!f) return -1;
+    fputs(be ? "MM" : "II", f);
+    put(f, be, big ? 43 : 42, 2);
+    if (big) { put(f, be, 8, 2); put(f, be, 0, 2); }
+    put(f, be, ifd, word);
+    put(f, be, entries, big ? 8 : 2);
+    put_entry(f, big, be, TIFFTAG_IMAGEWIDTH, TIFF_LONG, 1, 1, 4);
+    put_entry(f, big, be, TIFFTAG_IMAGELENGTH, TIFF_LONG, 1, 1, 4);
+    put_entry(f, big, be, TIFFTAG_BITSPERSAMPLE, TIFF_SHORT, 1, 8, 2);
+    put_entry(f, big, be, TIFFTAG_COMPRESSION, TIFF_SHORT, 1, COMPRESSION_NONE, 2);
+    put_entry(f, big, be, TIFFTAG_PHOTOMETRIC, TIFF_SHORT, 1, PHOTOMETRIC_MINISBLACK, 2);
+    put_entry(f, big, be, TIFFTAG_STRIPOFFSETS, TIFF_LONG, 1, data, 4);
+    put_entry(f, big, be, TIFFTAG_SAMPLESPERPIXEL, TIFF_SHORT, 1, 1, 2);
+    put_entry(f, big, be, TIFFTAG_ROWSPERSTRIP, TIFF_LONG, 1, 1, 4);
+    put_entry(f, big, be, TIFFTAG_STRIPBYTECOUNTS, TIFF_LONG, 1, 1, 4);
+    for (i = 0; i < n; i++) put_entry(f, big, be, 40000 + i, TIFF_LONG, c, data, 0);
+    put(f, be, 0, word);   /* no next directory */
+    for (i = 0; i < c; i++) put(f, be, 0x80808080u, 4);
+    return fclose(f) ? -1 : 0;
+}
+
+/* The probe on path: its return, w x h, the reason. */
+static int probe_path(const char *path, uint32_t *w, uint32_t *h, char *err, size_t errlen)
+{
+    tiler_format fmt;
+    FILE *f = fopen(path, "rb");
+    int r;
+    if (!f) return 1;
+    r = tiler_probe_file(f, &fmt, w, h, err, errlen);
+    fclose(f);
+    return r;
+}
+
 int main(void)
 {
     gdImagePtr opaque = testimg_make(W, H, 0, 21), alpha = testimg_make(W, H, 1, 22);
@@ -507,6 +567,28 @@ int main(void)
         ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
            "JPEG tiles smaller than the directory says: refused before any row (%u): %s", rc.rows, err);
         if (rc.im) gdImageDestroy(rc.im);
+        /* Many big unknown tags sharing one block (the review's manytags):
+         * refused by the walk of the directory before libtiff reads them,
+         * in all four layouts; one tag of 1 MB is taken. */
+        {
+            static const char *layout[] = { "classic little-endian", "classic big-endian", "BigTIFF little-endian",
+                                            "BigTIFF big-endian" };
+            uint32_t w, h;
+            int l;
+            for (l = 0; l < 4; l++) {
+                err[0] = '\0';
+                w = h = 0;
+                r = write_many_tags(tmpdir_path("hostile.tif"), l >= 2, l % 2, 64, 1000000) < 0 ? 1
+                  : probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err));
+                ok(r == -1 && strstr(err, "tags hold 245 MiB (tag 40000 alone 4 MiB), more than the 16 MiB taken"),
+                   "%s: 64 tags of 4 MB on one block: refused by the probe: %s", layout[l], err);
+                err[0] = '\0';
+                r = write_many_tags(tmpdir_path("hostile.tif"), l >= 2, l % 2, 1, 250000) < 0 ? 1
+                  : probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err));
+                ok(r == 0 && w == 1 && h == 1, "%s: one tag of 1 MB is taken (%d %ux%u%s%s)", layout[l], r, w, h,
+                   err[0] ? ": " : "", err);
+            }
+        }
         gdImageDestroy(small);
         unlink(tmpdir_path("hostile.tif"));
     }
