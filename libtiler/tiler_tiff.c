@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <tiffio.h>
 
+#include "tiler_defaults.h"
 #include "tiler_tiff_ifd.h"
 
 /* libtiff reads the upload through the stdio stream the caller opened (a
@@ -258,6 +259,20 @@ static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
                         k->w, (unsigned long long)(bytes >> 20), TILER_TIFF_MAX_TILE_ROW_BYTES >> 20);
     } else if ((uint64_t)TIFFScanlineSize64(t) != (uint64_t)k->w * k->spp) {
         CORRUPT("unexpected row layout");
+    }
+    if (comp == COMPRESSION_JPEG) {
+        /* One JPEG stream a strip or tile, which libjpeg may hold whole
+         * (a progressive one's coefficients): bounded, from the directory. */
+        uint32_t rows = k->h;
+        uint64_t px;
+        if (!k->tiled) {
+            TIFFGetFieldDefaulted(t, TIFFTAG_ROWSPERSTRIP, &rows);
+            if (rows > k->h) rows = k->h;
+        }
+        px = k->tiled ? (uint64_t)k->tw * k->th : (uint64_t)k->w * rows;
+        if (px > TILER_TIFF_MAX_JPEG_PIXELS)
+            TOO_BIG("JPEG-compressed %s of %ux%u pixels (at most %u MP a JPEG strip or tile)", k->tiled ? "tiles" : "strips",
+                    k->tiled ? k->tw : k->w, k->tiled ? k->th : rows, TILER_TIFF_MAX_JPEG_PIXELS / 1000000);
     }
     return 0;
 }

@@ -589,6 +589,40 @@ int main(void)
                    err[0] ? ": " : "", err);
             }
         }
+        /* JPEG strips and tiles over TILER_TIFF_MAX_JPEG_PIXELS: libjpeg
+         * holds a progressive one's coefficients whole (the review's
+         * jpeg-progressive-bomb, 32000x30000 in one strip of 1 KB: 1.84 GB).
+         * Refused from the directory, baseline ones too. */
+        {
+            tiffkind jstrip = { .chans = 1, .comp = COMPRESSION_JPEG, .rps = 16 };
+            tiffkind jtile = { .chans = 1, .comp = COMPRESSION_JPEG, .tile = 64 };
+            uint32_t w, h;
+            long size;
+            char *buf;
+            int got;
+            tiffw_write(tmpdir_path("hostile.tif"), small, &jstrip);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set_size((unsigned char *)buf, size, TIFFTAG_IMAGEWIDTH, 32000) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_IMAGELENGTH, 30000) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_ROWSPERSTRIP, 30000) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err)) : 1;
+            ok(r == -2 && strstr(err, "JPEG-compressed strips of 32000x30000 pixels") && strstr(err, "at most 16 MP"),
+               "one JPEG strip of 32000x30000: refused by the probe: %s", err);
+            tiffw_write(tmpdir_path("hostile.tif"), small, &jtile);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILEWIDTH, 8192) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILELENGTH, 2048) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err)) : 1;
+            ok(r == -1 && rc.rows == 0 && strstr(err, "JPEG-compressed tiles of 8192x2048 pixels"),
+               "JPEG tiles of 8192x2048 (16 MiB of grey, within the tile limit): refused by the decoder too: %s", err);
+            if (rc.im) gdImageDestroy(rc.im);
+        }
         gdImageDestroy(small);
         unlink(tmpdir_path("hostile.tif"));
     }
