@@ -78,15 +78,22 @@ static int on_error(TIFF *t, void *user, const char *module, const char *fmt, va
 /* Warnings change no pixel (an unknown tag, a missing optional field), but
  * for the JPEG codec's inside JPEG-compressed TIFFs: libjpeg's "Corrupt
  * JPEG data" or a premature end, which JPEG uploads are refused for too
- * (tiler_jpeg.c), and libtiff's JPEGPreDecode on a JPEG stream of another
- * size than the strip or tile ("Improper JPEG strip/tile size"), after
- * which the rows the stream lacks are never written. */
+ * (tiler_jpeg.c), and libtiff's about a JPEG stream of another size or
+ * sampling than the directory's (JPEGPreDecode's "Improper JPEG
+ * strip/tile size"), after which the rows the stream lacks are never
+ * written. Its warning that a stream is progressive changes nothing. */
+static int jpeg_fails(const char *module, const char *fmt)
+{
+    if (!module) return 0;
+    if (!strcmp(module, "JPEGLib")) return 1;
+    return !strncmp(module, "JPEG", 4) && (strstr(fmt, "size") || strstr(fmt, "sampling"));
+}
+
 static int on_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
     source *s = user;
     (void)t;
-    if (module && (!strcmp(module, "JPEGLib") || !strcmp(module, "JPEGPreDecode")) && !s->msg[0])
-        vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    if (jpeg_fails(module, fmt) && !s->msg[0]) vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
     return 1;
 }
 

@@ -295,8 +295,8 @@ static int cut_jpeg_data(unsigned char *f, long size)
     return 0;
 }
 
-/* A flat grey JPEG of w x h, in memory. */
-static unsigned char *grey_jpeg(int w, int h, unsigned long *len)
+/* A flat grey JPEG of w x h, baseline or progressive, in memory. */
+static unsigned char *grey_jpeg(int w, int h, int progressive, unsigned long *len)
 {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
@@ -311,6 +311,7 @@ static unsigned char *grey_jpeg(int w, int h, unsigned long *len)
     c.input_components = 1;
     c.in_color_space = JCS_GRAYSCALE;
     jpeg_set_defaults(&c);
+    if (progressive) jpeg_simple_progression(&c);
     jpeg_start_compress(&c, TRUE);
     for (y = 0; y < h; y++) { JSAMPROW r = row; jpeg_write_scanlines(&c, &r, 1); }
     jpeg_finish_compress(&c);
@@ -322,8 +323,9 @@ static unsigned char *grey_jpeg(int w, int h, unsigned long *len)
 /* A grey JPEG-compressed TIFF of w x h whose one strip (tile 0) or 64x64
  * tiles (tile 64) hold JPEG streams of only jw x jh: the review's
  * jpeg-narrow-strip and jpeg-small-tiles. libtiff only warns about them
- * and leaves the rest of the caller's buffer as it was. */
-static int write_jpeg_smaller(const char *path, uint32_t w, uint32_t h, uint32_t tile, int jw, int jh)
+ * and leaves the rest of the caller's buffer as it was. With jw x jh the
+ * size of the strip or tile, a sound file (progressive: libtiff warns). */
+static int write_jpeg_smaller(const char *path, uint32_t w, uint32_t h, uint32_t tile, int jw, int jh, int progressive)
 {
     TIFF *t = TIFFOpen(path, "w");
     unsigned long len = 0;
@@ -338,7 +340,7 @@ static int write_jpeg_smaller(const char *path, uint32_t w, uint32_t h, uint32_t
     TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
     TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
     TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-    j = grey_jpeg(jw, jh, &len);
+    j = grey_jpeg(jw, jh, progressive, &len);
     if (tile) {
         TIFFSetField(t, TIFFTAG_TILEWIDTH, tile);
         TIFFSetField(t, TIFFTAG_TILELENGTH, tile);
@@ -556,16 +558,24 @@ int main(void)
         /* JPEG streams smaller than the strip or tile: libtiff only warns,
          * and would leave the rest of the decoder's buffer unwritten. */
         err[0] = '\0';
-        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 64, 32, 0, 16, 32) < 0 ? 1
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 64, 32, 0, 16, 32, 0) < 0 ? 1
           : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
         ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
            "a JPEG strip narrower than the directory says: refused before any row (%u): %s", rc.rows, err);
         if (rc.im) gdImageDestroy(rc.im);
         err[0] = '\0';
-        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 128, 64, 64, 16, 16) < 0 ? 1
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 128, 64, 64, 16, 16, 0) < 0 ? 1
           : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
         ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
            "JPEG tiles smaller than the directory says: refused before any row (%u): %s", rc.rows, err);
+        if (rc.im) gdImageDestroy(rc.im);
+        /* A progressive JPEG strip of the right size: libtiff warns that
+         * it is unusual, which is no reason to refuse it. */
+        err[0] = '\0';
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 64, 32, 0, 64, 32, 1) < 0 ? 1
+          : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
+        ok(r == 0 && rc.rows == 32 && rc.im && gdImageGetTrueColorPixel(rc.im, 63, 31) == gdTrueColor(0x40, 0x40, 0x40),
+           "a progressive JPEG strip within the limit decodes (%s)", r ? err : "no error");
         if (rc.im) gdImageDestroy(rc.im);
         /* Many big unknown tags sharing one block (the review's manytags):
          * refused by the walk of the directory before libtiff reads them,
