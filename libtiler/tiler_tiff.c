@@ -14,6 +14,9 @@
  * file in the spool, or memory in the fuzzer), and what it has to say
  * about the file lands here instead of on stderr, which is httpd's error
  * log. */
+/* What libtiff calls the stream, and puts before some of its messages. */
+#define STREAM_NAME "upload"
+
 typedef struct {
     FILE *f;
     char msg[240];    /* libtiff's first error (or libjpeg's first warning) */
@@ -67,11 +70,23 @@ static void src_unmap(thandle_t h, void *base, toff_t size)
     (void)h; (void)base; (void)size;
 }
 
+/* A message kept as the reason: one line (libtiff's may span two), without
+ * the stream's name that some begin with ("upload: "). */
+static void keep(source *s, const char *fmt, va_list ap)
+{
+    static const char name[] = STREAM_NAME ": ";
+    char *p;
+    if (s->msg[0]) return;
+    vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    if (!strncmp(s->msg, name, sizeof(name) - 1)) memmove(s->msg, s->msg + sizeof(name) - 1, strlen(s->msg) - sizeof(name) + 2);
+    for (p = s->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
 static int on_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
-    source *s = user;
     (void)t; (void)module;
-    if (!s->msg[0]) vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    keep(user, fmt, ap);
     return 1;   /* handled: libtiff's process-wide handler is not called */
 }
 
@@ -91,9 +106,8 @@ static int jpeg_fails(const char *module, const char *fmt)
 
 static int on_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
-    source *s = user;
     (void)t;
-    if (jpeg_fails(module, fmt) && !s->msg[0]) vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    if (jpeg_fails(module, fmt)) keep(user, fmt, ap);
     return 1;
 }
 
@@ -125,7 +139,7 @@ static TIFF *open_tiff(source *s, const char *mode)
     TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, s);
     TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, s);
     rewind(s->f);
-    t = TIFFClientOpenExt("upload", mode, (thandle_t)s, src_read, src_write, src_seek, src_close, src_size, src_map,
+    t = TIFFClientOpenExt(STREAM_NAME, mode, (thandle_t)s, src_read, src_write, src_seek, src_close, src_size, src_map,
                           src_unmap, o);
     TIFFOpenOptionsFree(o);
     return t;

@@ -577,6 +577,32 @@ int main(void)
         ok(r == 0 && rc.rows == 32 && rc.im && gdImageGetTrueColorPixel(rc.im, 63, 31) == gdTrueColor(0x40, 0x40, 0x40),
            "a progressive JPEG strip within the limit decodes (%s)", r ? err : "no error");
         if (rc.im) gdImageDestroy(rc.im);
+        /* Reasons are one line of the file's fault: libtiff's messages may
+         * span lines ("Improper JPEG sampling factors 2,2\nApparently
+         * should be 1,1.") and name the stream ("upload: "). */
+        {
+            tiffkind ycc = { .chans = 3, .comp = COMPRESSION_JPEG, .ycbcr = 1, .rps = 16 };
+            uint32_t w, h;
+            long size;
+            char *buf;
+            int got;
+            tiffw_write(tmpdir_path("hostile.tif"), small, &ycc);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set((unsigned char *)buf, size, TIFFTAG_YCBCRSUBSAMPLING, 0, 1) == 0
+                  && tiffw_set((unsigned char *)buf, size, TIFFTAG_YCBCRSUBSAMPLING, 1, 1) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err)) : 1;
+            ok(r == -1 && strstr(err, "Improper JPEG sampling factors 2,2 Apparently should be 1,1.") && !strpbrk(err, "\r\n\t"),
+               "YCbCrSubsampling 1,1 over 2x2 JPEG data: refused, the reason on one line: %s", err);
+            if (rc.im) gdImageDestroy(rc.im);
+            spew(tmpdir_path("hostile.tif"), "II*\0\x08\0\0\0", 8);
+            err[0] = '\0';
+            r = probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err));
+            ok(r == -1 && !strcmp(err, "tiff image could not be decoded: Can not read TIFF directory count"),
+               "a header alone: libtiff's reason without the stream's name: %s", err);
+        }
         /* Many big unknown tags sharing one block (the review's manytags):
          * refused by the walk of the directory before libtiff reads them,
          * in all four layouts; one tag of 1 MB is taken. */
