@@ -269,6 +269,8 @@ static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
         uint64_t bytes;
         if (!TIFFGetField(t, TIFFTAG_TILEWIDTH, &k->tw) || !TIFFGetField(t, TIFFTAG_TILELENGTH, &k->th) || !k->tw || !k->th)
             CORRUPT("the tiles have no size");
+        /* TIFF 6.0's rule; 1x1 tiles would cost a codec call a pixel. */
+        if (k->tw % 16 || k->th % 16) CORRUPT("%ux%u-pixel tiles (TIFF tiles are multiples of 16 pixels a side)", k->tw, k->th);
         bytes = (uint64_t)k->tw * k->th * k->spp;
         if (k->th > TILER_TIFF_MAX_TILE_ROWS || bytes > TILER_TIFF_MAX_TILE_BYTES)
             TOO_BIG("%ux%u-pixel tiles (at most %u rows and %u MiB a tile)", k->tw, k->th, TILER_TIFF_MAX_TILE_ROWS,

@@ -603,6 +603,25 @@ int main(void)
             ok(r == -1 && !strcmp(err, "tiff image could not be decoded: Can not read TIFF directory count"),
                "a header alone: libtiff's reason without the stream's name: %s", err);
         }
+        /* Tiles whose sides are not multiples of 16 (TIFF 6.0 requires
+         * it; 1x1 tiles would cost a codec call a pixel): refused. */
+        {
+            tiffkind t32 = { .chans = 3, .comp = COMPRESSION_ADOBE_DEFLATE, .tile = 32 };
+            uint32_t w, h;
+            long size;
+            char *buf;
+            int got;
+            tiffw_write(tmpdir_path("hostile.tif"), small, &t32);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILEWIDTH, 1) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILELENGTH, 1) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err)) : 1;
+            ok(r == -1 && strstr(err, "1x1-pixel tiles (TIFF tiles are multiples of 16 pixels a side)"),
+               "1x1 tiles: refused by the probe: %s", err);
+        }
         /* Many big unknown tags sharing one block (the review's manytags):
          * refused by the walk of the directory before libtiff reads them,
          * in all four layouts; one tag of 1 MB is taken. */
