@@ -10,16 +10,16 @@
 #include "tiler_defaults.h"
 #include "tiler_tiff_ifd.h"
 
+/* What libtiff calls the stream, and puts before some of its messages. */
+#define STREAM_NAME "upload"
+
 /* libtiff reads the upload through the stdio stream the caller opened (a
  * file in the spool, or memory in the fuzzer), and what it has to say
  * about the file lands here instead of on stderr, which is httpd's error
  * log. */
-/* What libtiff calls the stream, and puts before some of its messages. */
-#define STREAM_NAME "upload"
-
 typedef struct {
     FILE *f;
-    char msg[240];    /* libtiff's first error (or libjpeg's first warning) */
+    char msg[240];    /* libtiff's first error (or the first JPEG warning that fails a read) */
 } source;
 
 static tmsize_t src_read(thandle_t h, void *buf, tmsize_t n)
