@@ -63,6 +63,11 @@
 /* Formats whose decoder holds the whole image (tiler_decodes_whole): up
  * to 4 bytes a pixel in the httpd child, hence a limit of their own. */
 #define TILER_DEFAULT_MAX_WHOLE_DECODE_PIXELS (64LL * 1000 * 1000)   /* 64 MP: 256 MB */
+/* The most pixels of one JPEG-compressed TIFF strip (width x rows per
+ * strip) or tile: libjpeg holds a progressive JPEG's coefficients whole,
+ * 2 bytes a sample (at most 96 MB for 3 samples); baseline ones are held
+ * to it too (tiler_tiff.c cannot tell them apart from the directory). */
+#define TILER_TIFF_MAX_JPEG_PIXELS  (16u * 1000 * 1000)
 /* TilerMaxBandBytes: an upload's band, W x (tile + 2 halo) x 4 bytes, is
  * kept under this by halving the job's tile size (down to 16) for wide
  * images: 512-pixel tiles up to about 61,000 pixels wide at blur:3, 256

@@ -7,13 +7,19 @@
 #include <sys/types.h>
 #include <tiffio.h>
 
+#include "tiler_defaults.h"
+#include "tiler_tiff_ifd.h"
+
+/* What libtiff calls the stream, and puts before some of its messages. */
+#define STREAM_NAME "upload"
+
 /* libtiff reads the upload through the stdio stream the caller opened (a
  * file in the spool, or memory in the fuzzer), and what it has to say
  * about the file lands here instead of on stderr, which is httpd's error
  * log. */
 typedef struct {
     FILE *f;
-    char msg[240];    /* libtiff's first error (or libjpeg's first warning) */
+    char msg[240];    /* libtiff's first error (or the first JPEG warning that fails a read) */
 } source;
 
 static tmsize_t src_read(thandle_t h, void *buf, tmsize_t n)
@@ -64,22 +70,44 @@ static void src_unmap(thandle_t h, void *base, toff_t size)
     (void)h; (void)base; (void)size;
 }
 
+/* A message kept as the reason: one line (libtiff's may span two), without
+ * the stream's name that some begin with ("upload: "). */
+static void keep(source *s, const char *fmt, va_list ap)
+{
+    static const char name[] = STREAM_NAME ": ";
+    char *p;
+    if (s->msg[0]) return;
+    vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    if (!strncmp(s->msg, name, sizeof(name) - 1)) memmove(s->msg, s->msg + sizeof(name) - 1, strlen(s->msg) - sizeof(name) + 2);
+    for (p = s->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
 static int on_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
-    source *s = user;
     (void)t; (void)module;
-    if (!s->msg[0]) vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    keep(user, fmt, ap);
     return 1;   /* handled: libtiff's process-wide handler is not called */
 }
 
 /* Warnings change no pixel (an unknown tag, a missing optional field), but
- * for libjpeg's inside JPEG-compressed TIFFs: "Corrupt JPEG data" or a
- * premature end, which JPEG uploads are refused for too (tiler_jpeg.c). */
+ * for the JPEG codec's inside JPEG-compressed TIFFs: libjpeg's "Corrupt
+ * JPEG data" or a premature end, which JPEG uploads are refused for too
+ * (tiler_jpeg.c), and libtiff's about a JPEG stream of another size or
+ * sampling than the directory's (JPEGPreDecode's "Improper JPEG
+ * strip/tile size"), after which the rows the stream lacks are never
+ * written. Its warning that a stream is progressive changes nothing. */
+static int jpeg_fails(const char *module, const char *fmt)
+{
+    if (!module) return 0;
+    if (!strcmp(module, "JPEGLib")) return 1;
+    return !strncmp(module, "JPEG", 4) && (strstr(fmt, "size") || strstr(fmt, "sampling"));
+}
+
 static int on_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
-    source *s = user;
     (void)t;
-    if (module && !strcmp(module, "JPEGLib") && !s->msg[0]) vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    if (jpeg_fails(module, fmt)) keep(user, fmt, ap);
     return 1;
 }
 
@@ -100,6 +128,9 @@ static TIFF *open_tiff(source *s, const char *mode)
     TIFFOpenOptions *o;
     TIFF *t;
     pthread_once(&quiet_once, quiet_libtiff);
+    /* libtiff reads all of the first directory's tag data on opening: its
+     * total is bounded first (tiler_tiff_ifd.h). */
+    if (tiler_tiff_ifd_check(s->f, s->msg, sizeof(s->msg)) < 0) return NULL;
     if (!(o = TIFFOpenOptionsAlloc())) {
         snprintf(s->msg, sizeof(s->msg), "out of memory");
         return NULL;
@@ -108,7 +139,7 @@ static TIFF *open_tiff(source *s, const char *mode)
     TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, s);
     TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, s);
     rewind(s->f);
-    t = TIFFClientOpenExt("upload", mode, (thandle_t)s, src_read, src_write, src_seek, src_close, src_size, src_map,
+    t = TIFFClientOpenExt(STREAM_NAME, mode, (thandle_t)s, src_read, src_write, src_seek, src_close, src_size, src_map,
                           src_unmap, o);
     TIFFOpenOptionsFree(o);
     return t;
@@ -238,6 +269,8 @@ static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
         uint64_t bytes;
         if (!TIFFGetField(t, TIFFTAG_TILEWIDTH, &k->tw) || !TIFFGetField(t, TIFFTAG_TILELENGTH, &k->th) || !k->tw || !k->th)
             CORRUPT("the tiles have no size");
+        /* TIFF 6.0's rule; 1x1 tiles would cost a codec call a pixel. */
+        if (k->tw % 16 || k->th % 16) CORRUPT("%ux%u-pixel tiles (TIFF tiles are multiples of 16 pixels a side)", k->tw, k->th);
         bytes = (uint64_t)k->tw * k->th * k->spp;
         if (k->th > TILER_TIFF_MAX_TILE_ROWS || bytes > TILER_TIFF_MAX_TILE_BYTES)
             TOO_BIG("%ux%u-pixel tiles (at most %u rows and %u MiB a tile)", k->tw, k->th, TILER_TIFF_MAX_TILE_ROWS,
@@ -249,6 +282,20 @@ static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
                         k->w, (unsigned long long)(bytes >> 20), TILER_TIFF_MAX_TILE_ROW_BYTES >> 20);
     } else if ((uint64_t)TIFFScanlineSize64(t) != (uint64_t)k->w * k->spp) {
         CORRUPT("unexpected row layout");
+    }
+    if (comp == COMPRESSION_JPEG) {
+        /* One JPEG stream a strip or tile, which libjpeg may hold whole
+         * (a progressive one's coefficients): bounded, from the directory. */
+        uint32_t rows = k->h;
+        uint64_t px;
+        if (!k->tiled) {
+            TIFFGetFieldDefaulted(t, TIFFTAG_ROWSPERSTRIP, &rows);
+            if (rows > k->h) rows = k->h;
+        }
+        px = k->tiled ? (uint64_t)k->tw * k->th : (uint64_t)k->w * rows;
+        if (px > TILER_TIFF_MAX_JPEG_PIXELS)
+            TOO_BIG("JPEG-compressed %s of %ux%u pixels (at most %u MP a JPEG strip or tile)", k->tiled ? "tiles" : "strips",
+                    k->tiled ? k->tw : k->w, k->tiled ? k->th : rows, TILER_TIFF_MAX_JPEG_PIXELS / 1000000);
     }
     return 0;
 }
@@ -323,6 +370,8 @@ static int by_rows(TIFF *t, source *s, const kind *k, tiler_band *b, char *err, 
     uint32_t y;
     if (!row) { snprintf(err, errlen, "out of memory for a row of %u pixels", k->w); return -1; }
     for (y = 0; y < k->h; y++) {
+        /* Whatever a codec leaves unwritten is black, never old heap. */
+        memset(row, 0, (size_t)k->w * k->spp);
         if (TIFFReadScanline(t, row, y, 0) < 0 || s->msg[0]) {
             free(row);
             return read_failed(s, "row", y, err, errlen);
@@ -349,6 +398,7 @@ static int by_tiles(TIFF *t, source *s, const kind *k, tiler_band *b, char *err,
         uint32_t rows = k->h - ty < k->th ? k->h - ty : k->th;
         for (i = 0; i < across; i++) {
             uint32_t n = TIFFComputeTile(t, i * k->tw, ty, 0, 0);
+            memset(buf + tile * i, 0, tile);   /* as for rows: never old heap */
             if (TIFFReadEncodedTile(t, n, buf + tile * i, (tmsize_t)tile) != (tmsize_t)tile || s->msg[0]) {
                 free(buf);
                 return read_failed(s, "tile", n, err, errlen);

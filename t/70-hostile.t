@@ -44,6 +44,7 @@ my $n = 0;
 sub hostile {
     my ($name, $method, $path, $want, %o) = @_;
     my $code = delete $o{code};
+    my $says = delete $o{says};
     my $json = delete $o{json} // 1;
     $o{headers} //= { 'Content-Type' => 'image/png' } if $method eq 'POST';
     my ($r, $j) = $t->request($method, $path, %o);
@@ -52,6 +53,7 @@ sub hostile {
     if ($want >= 400 && $r->{status} != 599 && $json) {
         ok($j && $j->{error} && length($j->{message} // ''), "#$n $name: JSON error " . ($j->{error} // 'none'));
         is($j->{error}, $code, "#$n $name: code $code") if $code;
+        like($j->{message} // '', $says, "#$n $name: says why: " . ($j->{message} // '')) if $says;
     }
     my ($alive) = $t->request('GET', '/tiler/api/jobs');
     is($alive->{status}, 200, "#$n $name: server still answers");
@@ -149,6 +151,40 @@ hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0
     hostile('TIFF header only', 'POST', "$J?ops=invert", 422, %tiff, content => "II*\0\x08\0\0\0", code => 'corrupt_image');
     hostile('BigTIFF of 16-bit samples', 'POST', "$J?ops=invert", 415, %tiff,
             content => $mk->('16bit.tif', 40, 30, qw(bits=16 big)), code => 'unsupported_format');
+    # The review of the TIFF input (t/unit/test_tiff.c has each with the
+    # decoder alone). JPEG streams smaller than their strip or tile: libtiff
+    # only warns, and the rows they lack were the decoder's old heap.
+    hostile('TIFF whose JPEG strips are half as wide as declared', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('jpeg-narrow.tif', 300, 64, qw(grey jpeg rps=32 jpeg-narrow)), code => 'corrupt_image',
+            says => qr/^tiff image could not be decoded: Improper JPEG strip\/tile size, expected 600x32, got 300x32$/);
+    hostile('TIFF whose JPEG tiles are smaller than declared', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('jpeg-small-tiles.tif', 256, 128, qw(rgb jpeg ycbcr tile=64 jpeg-small-tiles)),
+            code => 'corrupt_image', says => qr/Improper JPEG strip\/tile size, expected 128x128, got 64x64$/);
+    # libtiff's message spans two lines; the reason is one.
+    hostile('TIFF whose YCbCrSubsampling is not its JPEG data\'s', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('ycbcr-1x1.tif', 70, 40, qw(rgb jpeg ycbcr rps=16 ycbcr-1x1)), code => 'corrupt_image',
+            says => qr/^tiff image could not be decoded: Improper JPEG sampling factors 2,2 Apparently should be 1,1\.$/);
+    # One JPEG strip of 20 MP (within TilerMaxPixels): libjpeg would hold a
+    # progressive one's coefficients whole; refused from the directory.
+    hostile('TIFF with one JPEG strip of 5000x4000', 'POST', "$J?ops=invert", 415, %tiff,
+            content => $mk->('jpeg-big-strip.tif', 64, 32, qw(rgb jpeg ycbcr rps=16 jpeg-big-strip)),
+            code => 'unsupported_format', says => qr/JPEG-compressed strips of 5000x4000 pixels \(at most 16 MP/);
+    hostile('TIFF with 1x1 tiles', 'POST', "$J?ops=invert", 422, %tiff,
+            content => $mk->('tiny-tiles.tif', 64, 64, qw(rgb deflate tile=32 tiny-tiles)), code => 'corrupt_image',
+            says => qr/1x1-pixel tiles \(TIFF tiles are multiples of 16 pixels a side\)/);
+    # 1x1 grey, with 300 unknown tags of 100,000 LONGs all on one 400 KB
+    # block: 120 MB for libtiff to read into memory before any check.
+    {
+        my ($n, $c) = (300, 100_000);
+        my @e = ([256, 4, 1, 1], [257, 4, 1, 1], [258, 3, 1, 8], [259, 3, 1, 1], [262, 3, 1, 1], [273, 4, 1, 0],
+                 [277, 3, 1, 1], [278, 4, 1, 1], [279, 4, 1, 1], map { [40000 + $_, 4, $c, 0] } 0 .. $n - 1);
+        my $data = 8 + 2 + 12 * @e + 4;
+        my $f = "II*\0" . pack('V', 8) . pack('v', scalar @e)
+              . join('', map { pack('vvV', @$_[0 .. 2]) . ($_->[1] == 3 ? pack('vv', $_->[3], 0) : pack('V', $_->[0] == 273 || $_->[0] >= 40000 ? $data : $_->[3])) } @e)
+              . pack('V', 0) . ("\x80" x (4 * $c));
+        hostile('TIFF with 300 tags of 400 KB on one block', 'POST', "$J?ops=invert", 422, %tiff, content => $f,
+                code => 'corrupt_image', says => qr/the first directory's tags hold 115 MiB \(tag 40000 alone 1 MiB\), more than the 16 MiB taken/);
+    }
 }
 hostile('over TilerMaxUploadBytes', 'POST', "$J?ops=invert", 413, content => $png . ("\0" x 4_100_000), code => 'too_large');
 {

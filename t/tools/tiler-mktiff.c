@@ -5,7 +5,11 @@
  * assoc (premultiplied alpha); ycbcr (JPEG); predictor; seed=N. Kinds
  * refused: bits=16, cmyk, palette. Hostile surgery after writing (classic
  * TIFF): bad-offset, past-end, short-count (tiled), huge (one strip
- * declared 30000 x 30000), loop (the directory's next is itself). */
+ * declared 30000 x 30000), loop (the directory's next is itself);
+ * jpeg-narrow (the width doubled: JPEG strips half as wide as declared),
+ * jpeg-small-tiles (tile sides doubled: JPEG tiles smaller than declared),
+ * jpeg-big-strip (one strip declared 5000 x 4000), ycbcr-1x1
+ * (YCbCrSubsampling 1,1 over 2x2 JPEG data), tiny-tiles (1 x 1 tiles). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,18 @@ static int surgery(const char *path, const char *what)
              || tiffw_set_size(f, size, TIFFTAG_ROWSPERSTRIP, 30000) < 0 ? -1 : 0;
     else if (!strcmp(what, "loop"))
         rc = tiffw_ifd_loop(f, size);
+    else if (!strcmp(what, "jpeg-narrow"))
+        rc = tiffw_get(f, size, TIFFTAG_IMAGEWIDTH, 0, &v) < 0 ? -1 : tiffw_set_size(f, size, TIFFTAG_IMAGEWIDTH, 2 * v);
+    else if (!strcmp(what, "jpeg-small-tiles"))
+        rc = tiffw_get(f, size, TIFFTAG_TILEWIDTH, 0, &v) < 0 || tiffw_set_size(f, size, TIFFTAG_TILEWIDTH, 2 * v) < 0
+             || tiffw_set_size(f, size, TIFFTAG_TILELENGTH, 2 * v) < 0 ? -1 : 0;
+    else if (!strcmp(what, "jpeg-big-strip"))
+        rc = tiffw_set_size(f, size, TIFFTAG_IMAGEWIDTH, 5000) < 0 || tiffw_set_size(f, size, TIFFTAG_IMAGELENGTH, 4000) < 0
+             || tiffw_set_size(f, size, TIFFTAG_ROWSPERSTRIP, 4000) < 0 ? -1 : 0;
+    else if (!strcmp(what, "ycbcr-1x1"))
+        rc = tiffw_set(f, size, TIFFTAG_YCBCRSUBSAMPLING, 0, 1) < 0 || tiffw_set(f, size, TIFFTAG_YCBCRSUBSAMPLING, 1, 1) < 0 ? -1 : 0;
+    else if (!strcmp(what, "tiny-tiles"))
+        rc = tiffw_set_size(f, size, TIFFTAG_TILEWIDTH, 1) < 0 || tiffw_set_size(f, size, TIFFTAG_TILELENGTH, 1) < 0 ? -1 : 0;
     if (rc == 0) spew(path, (const char *)f, (size_t)size);
     free(f);
     return rc;
@@ -46,7 +62,7 @@ int main(int argc, char **argv)
     if (argc < 4) {
         fprintf(stderr, "usage: tiler-mktiff OUT W H [grey|greya|rgb|rgba] [none|lzw|deflate|packbits|jpeg] [tile=N|rps=N] "
                         "[big] [assoc] [ycbcr] [predictor] [seed=N] [bits=16|cmyk|palette] "
-                        "[bad-offset|past-end|short-count|huge|loop]\n");
+                        "[bad-offset|past-end|short-count|huge|loop|jpeg-narrow|jpeg-small-tiles|jpeg-big-strip|ycbcr-1x1|tiny-tiles]\n");
         return 2;
     }
     memset(&k, 0, sizeof(k));
@@ -74,7 +90,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "cmyk")) k.cmyk = 1;
         else if (!strcmp(a, "palette")) k.palette = 1;
         else if (!strcmp(a, "bad-offset") || !strcmp(a, "past-end") || !strcmp(a, "short-count") || !strcmp(a, "huge")
-                 || !strcmp(a, "loop")) hostile = a;
+                 || !strcmp(a, "loop") || !strcmp(a, "jpeg-narrow") || !strcmp(a, "jpeg-small-tiles")
+                 || !strcmp(a, "jpeg-big-strip") || !strcmp(a, "ycbcr-1x1") || !strcmp(a, "tiny-tiles")) hostile = a;
         else { fprintf(stderr, "tiler-mktiff: unknown word %s\n", a); return 2; }
     }
     if (!(im = testimg_make(atoi(argv[2]), atoi(argv[3]), k.chans % 2 == 0, seed))) {

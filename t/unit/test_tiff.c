@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <jpeglib.h>
 #include "tap.h"
 #include "testimg.h"
 #include "tmpdir.h"
@@ -294,6 +295,126 @@ static int cut_jpeg_data(unsigned char *f, long size)
     return 0;
 }
 
+/* A flat grey JPEG of w x h, baseline or progressive, in memory. */
+static unsigned char *grey_jpeg(int w, int h, int progressive, unsigned long *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL, *row = malloc((size_t)w);
+    int y;
+    memset(row, 0x40, (size_t)w);
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    if (progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    for (y = 0; y < h; y++) { JSAMPROW r = row; jpeg_write_scanlines(&c, &r, 1); }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    return out;
+}
+
+/* A grey JPEG-compressed TIFF of w x h whose one strip (tile 0) or 64x64
+ * tiles (tile 64) hold JPEG streams of only jw x jh: the review's
+ * jpeg-narrow-strip and jpeg-small-tiles. libtiff only warns about them
+ * and leaves the rest of the caller's buffer as it was. With jw x jh the
+ * size of the strip or tile, a sound file (progressive: libtiff warns). */
+static int write_jpeg_smaller(const char *path, uint32_t w, uint32_t h, uint32_t tile, int jw, int jh, int progressive)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    unsigned long len = 0;
+    unsigned char *j;
+    uint32_t i;
+    int good = 1;
+    if (!t) return -1;
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    j = grey_jpeg(jw, jh, progressive, &len);
+    if (tile) {
+        TIFFSetField(t, TIFFTAG_TILEWIDTH, tile);
+        TIFFSetField(t, TIFFTAG_TILELENGTH, tile);
+        for (i = 0; i < TIFFNumberOfTiles(t) && good; i++) good = TIFFWriteRawTile(t, i, j, (tmsize_t)len) > 0;
+    } else {
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, h);
+        good = TIFFWriteRawStrip(t, 0, j, (tmsize_t)len) > 0;
+    }
+    free(j);
+    good = good && TIFFWriteDirectory(t);
+    TIFFClose(t);
+    return good ? 0 : -1;
+}
+
+/* n bytes of v in the file's byte order. */
+static void put(FILE *f, int be, uint64_t v, unsigned n)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) fputc((int)(v >> 8 * (be ? n - 1 - i : i)) & 0xff, f);
+}
+
+/* One directory entry: a value of size bytes held in the entry (padded),
+ * or an offset (size 0). */
+static void put_entry(FILE *f, int big, int be, unsigned tag, unsigned type, uint32_t count, uint64_t v, unsigned size)
+{
+    unsigned word = big ? 8 : 4;
+    put(f, be, tag, 2);
+    put(f, be, type, 2);
+    put(f, be, count, word);
+    put(f, be, v, size ? size : word);
+    if (size) put(f, be, 0, word - size);
+}
+
+/* The review's manytags: a 1x1 grey TIFF (classic or BigTIFF, either
+ * byte order) with n unknown LONG tags of c values, all pointing at the
+ * same c x 4 bytes: libtiff reads n x c x 4 bytes out of a file of c x 4. */
+static int write_many_tags(const char *path, int big, int be, unsigned n, uint32_t c)
+{
+    FILE *f = fopen(path, "wb");
+    unsigned entries = 9 + n, i, word = big ? 8 : 4;
+    uint64_t ifd = big ? 16 : 8, data = ifd + (big ? 8 : 2) + (uint64_t)entries * (big ? 20 : 12) + word;
+    if (!f) return -1;
+    fputs(be ? "MM" : "II", f);
+    put(f, be, big ? 43 : 42, 2);
+    if (big) { put(f, be, 8, 2); put(f, be, 0, 2); }
+    put(f, be, ifd, word);
+    put(f, be, entries, big ? 8 : 2);
+    put_entry(f, big, be, TIFFTAG_IMAGEWIDTH, TIFF_LONG, 1, 1, 4);
+    put_entry(f, big, be, TIFFTAG_IMAGELENGTH, TIFF_LONG, 1, 1, 4);
+    put_entry(f, big, be, TIFFTAG_BITSPERSAMPLE, TIFF_SHORT, 1, 8, 2);
+    put_entry(f, big, be, TIFFTAG_COMPRESSION, TIFF_SHORT, 1, COMPRESSION_NONE, 2);
+    put_entry(f, big, be, TIFFTAG_PHOTOMETRIC, TIFF_SHORT, 1, PHOTOMETRIC_MINISBLACK, 2);
+    put_entry(f, big, be, TIFFTAG_STRIPOFFSETS, TIFF_LONG, 1, data, 4);
+    put_entry(f, big, be, TIFFTAG_SAMPLESPERPIXEL, TIFF_SHORT, 1, 1, 2);
+    put_entry(f, big, be, TIFFTAG_ROWSPERSTRIP, TIFF_LONG, 1, 1, 4);
+    put_entry(f, big, be, TIFFTAG_STRIPBYTECOUNTS, TIFF_LONG, 1, 1, 4);
+    for (i = 0; i < n; i++) put_entry(f, big, be, 40000 + i, TIFF_LONG, c, data, 0);
+    put(f, be, 0, word);   /* no next directory */
+    for (i = 0; i < c; i++) put(f, be, 0x80808080u, 4);
+    return fclose(f) ? -1 : 0;
+}
+
+/* The probe on path: its return, w x h, the reason. */
+static int probe_path(const char *path, uint32_t *w, uint32_t *h, char *err, size_t errlen)
+{
+    tiler_format fmt;
+    FILE *f = fopen(path, "rb");
+    int r;
+    if (!f) return 1;
+    r = tiler_probe_file(f, &fmt, w, h, err, errlen);
+    fclose(f);
+    return r;
+}
+
 int main(void)
 {
     gdImagePtr opaque = testimg_make(W, H, 0, 21), alpha = testimg_make(W, H, 1, 22);
@@ -434,6 +555,129 @@ int main(void)
         }
         r = hostile(strips, opaque, cut_loop, err, sizeof(err), &rc);
         ok(r == 0 && rc.rows == H, "a directory whose next is itself: the first page decodes (%s)", r ? err : "no error");
+        /* JPEG streams smaller than the strip or tile: libtiff only warns,
+         * and would leave the rest of the decoder's buffer unwritten. */
+        err[0] = '\0';
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 64, 32, 0, 16, 32, 0) < 0 ? 1
+          : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
+        ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
+           "a JPEG strip narrower than the directory says: refused before any row (%u): %s", rc.rows, err);
+        if (rc.im) gdImageDestroy(rc.im);
+        err[0] = '\0';
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 128, 64, 64, 16, 16, 0) < 0 ? 1
+          : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
+        ok(r == -1 && rc.rows == 0 && strstr(err, "Improper JPEG strip/tile size"),
+           "JPEG tiles smaller than the directory says: refused before any row (%u): %s", rc.rows, err);
+        if (rc.im) gdImageDestroy(rc.im);
+        /* A progressive JPEG strip of the right size: libtiff warns that
+         * it is unusual, which is no reason to refuse it. */
+        err[0] = '\0';
+        r = write_jpeg_smaller(tmpdir_path("hostile.tif"), 64, 32, 0, 64, 32, 1) < 0 ? 1
+          : decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err));
+        ok(r == 0 && rc.rows == 32 && rc.im && gdImageGetTrueColorPixel(rc.im, 63, 31) == gdTrueColor(0x40, 0x40, 0x40),
+           "a progressive JPEG strip within the limit decodes (%s)", r ? err : "no error");
+        if (rc.im) gdImageDestroy(rc.im);
+        /* Reasons are one line of the file's fault: libtiff's messages may
+         * span lines ("Improper JPEG sampling factors 2,2\nApparently
+         * should be 1,1.") and name the stream ("upload: "). */
+        {
+            tiffkind ycc = { .chans = 3, .comp = COMPRESSION_JPEG, .ycbcr = 1, .rps = 16 };
+            uint32_t w, h;
+            long size;
+            char *buf;
+            int got;
+            tiffw_write(tmpdir_path("hostile.tif"), small, &ycc);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set((unsigned char *)buf, size, TIFFTAG_YCBCRSUBSAMPLING, 0, 1) == 0
+                  && tiffw_set((unsigned char *)buf, size, TIFFTAG_YCBCRSUBSAMPLING, 1, 1) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err)) : 1;
+            ok(r == -1 && strstr(err, "Improper JPEG sampling factors 2,2 Apparently should be 1,1.") && !strpbrk(err, "\r\n\t"),
+               "YCbCrSubsampling 1,1 over 2x2 JPEG data: refused, the reason on one line: %s", err);
+            if (rc.im) gdImageDestroy(rc.im);
+            spew(tmpdir_path("hostile.tif"), "II*\0\x08\0\0\0", 8);
+            err[0] = '\0';
+            r = probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err));
+            ok(r == -1 && !strcmp(err, "tiff image could not be decoded: Can not read TIFF directory count"),
+               "a header alone: libtiff's reason without the stream's name: %s", err);
+        }
+        /* Tiles whose sides are not multiples of 16 (TIFF 6.0 requires
+         * it; 1x1 tiles would cost a codec call a pixel): refused. */
+        {
+            tiffkind t32 = { .chans = 3, .comp = COMPRESSION_ADOBE_DEFLATE, .tile = 32 };
+            uint32_t w, h;
+            long size;
+            char *buf;
+            int got;
+            tiffw_write(tmpdir_path("hostile.tif"), small, &t32);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILEWIDTH, 1) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILELENGTH, 1) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err)) : 1;
+            ok(r == -1 && strstr(err, "1x1-pixel tiles (TIFF tiles are multiples of 16 pixels a side)"),
+               "1x1 tiles: refused by the probe: %s", err);
+        }
+        /* Many big unknown tags sharing one block (the review's manytags):
+         * refused by the walk of the directory before libtiff reads them,
+         * in all four layouts; one tag of 1 MB is taken. */
+        {
+            static const char *layout[] = { "classic little-endian", "classic big-endian", "BigTIFF little-endian",
+                                            "BigTIFF big-endian" };
+            uint32_t w, h;
+            int l;
+            for (l = 0; l < 4; l++) {
+                err[0] = '\0';
+                w = h = 0;
+                r = write_many_tags(tmpdir_path("hostile.tif"), l >= 2, l % 2, 64, 1000000) < 0 ? 1
+                  : probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err));
+                ok(r == -1 && strstr(err, "tags hold 245 MiB (tag 40000 alone 4 MiB), more than the 16 MiB taken"),
+                   "%s: 64 tags of 4 MB on one block: refused by the probe: %s", layout[l], err);
+                err[0] = '\0';
+                r = write_many_tags(tmpdir_path("hostile.tif"), l >= 2, l % 2, 1, 250000) < 0 ? 1
+                  : probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err));
+                ok(r == 0 && w == 1 && h == 1, "%s: one tag of 1 MB is taken (%d %ux%u%s%s)", layout[l], r, w, h,
+                   err[0] ? ": " : "", err);
+            }
+        }
+        /* JPEG strips and tiles over TILER_TIFF_MAX_JPEG_PIXELS: libjpeg
+         * holds a progressive one's coefficients whole (the review's
+         * jpeg-progressive-bomb, 32000x30000 in one strip of 1 KB: 1.84 GB).
+         * Refused from the directory, baseline ones too. */
+        {
+            tiffkind jstrip = { .chans = 1, .comp = COMPRESSION_JPEG, .rps = 16 };
+            tiffkind jtile = { .chans = 1, .comp = COMPRESSION_JPEG, .tile = 64 };
+            uint32_t w, h;
+            long size;
+            char *buf;
+            int got;
+            tiffw_write(tmpdir_path("hostile.tif"), small, &jstrip);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set_size((unsigned char *)buf, size, TIFFTAG_IMAGEWIDTH, 32000) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_IMAGELENGTH, 30000) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_ROWSPERSTRIP, 30000) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? probe_path(tmpdir_path("hostile.tif"), &w, &h, err, sizeof(err)) : 1;
+            ok(r == -2 && strstr(err, "JPEG-compressed strips of 32000x30000 pixels") && strstr(err, "at most 16 MP"),
+               "one JPEG strip of 32000x30000: refused by the probe: %s", err);
+            tiffw_write(tmpdir_path("hostile.tif"), small, &jtile);
+            buf = slurp(tmpdir_path("hostile.tif"), &size);
+            got = tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILEWIDTH, 8192) == 0
+                  && tiffw_set_size((unsigned char *)buf, size, TIFFTAG_TILELENGTH, 2048) == 0;
+            spew(tmpdir_path("hostile.tif"), buf, (size_t)size);
+            free(buf);
+            err[0] = '\0';
+            r = got ? decode_ring(tmpdir_path("hostile.tif"), &rc, err, sizeof(err)) : 1;
+            ok(r == -1 && rc.rows == 0 && strstr(err, "JPEG-compressed tiles of 8192x2048 pixels"),
+               "JPEG tiles of 8192x2048 (16 MiB of grey, within the tile limit): refused by the decoder too: %s", err);
+            if (rc.im) gdImageDestroy(rc.im);
+        }
         gdImageDestroy(small);
         unlink(tmpdir_path("hostile.tif"));
     }
