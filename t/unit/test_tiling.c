@@ -76,9 +76,12 @@ int main(void)
                                            "rotate:90,blur:3,flip:v,downscale:2,sharpen:1:2,rotate:270",
                                            "flip:h,downscale:2,blur:1.5,flip:v,downscale:4,edges",
                                            "downscale:8,blur:20", "downscale:2,flip:h,downscale:2,blur:3", NULL };
-    static const struct { int w, h; uint32_t tile; } shapes[] = {
-        { 131, 97, 32 }, { 1, 61, 16 }, { 61, 1, 16 }, { 5, 3, 16 }, { 70, 40, 16 }, { 200, 150, 64 }, { 5, 3, 2 },
-        { 37, 23, 8 },
+    /* full: every chain of one to three ops; otherwise one and two (the
+     * larger images, where three-op chains would only cost time: the odd
+     * shapes below carry them). */
+    static const struct { int w, h; uint32_t tile; int full; } shapes[] = {
+        { 131, 97, 32, 0 }, { 1, 61, 16, 1 }, { 61, 1, 16, 1 }, { 5, 3, 16, 1 }, { 70, 40, 16, 1 }, { 200, 150, 64, 0 },
+        { 5, 3, 2, 1 }, { 37, 23, 8, 1 },
     };
     size_t s;
     int a, b, c, i;
@@ -93,13 +96,14 @@ int main(void)
             for (b = 0; b < NATOMS; b++) {
                 snprintf(ops, sizeof(ops), "%s,%s", atoms[a], atoms[b]);
                 all &= tiled_equals_whole(im, ops, shapes[s].tile); n++;
-                for (c = 0; c < NATOMS; c++) {
+                for (c = 0; shapes[s].full && c < NATOMS; c++) {
                     snprintf(ops, sizeof(ops), "%s,%s,%s", atoms[a], atoms[b], atoms[c]);
                     all &= tiled_equals_whole(im, ops, shapes[s].tile); n++;
                 }
             }
         }
-        ok(all, "%dx%d in %u-px tiles: all %d chains of 1-3 ops byte-identical", shapes[s].w, shapes[s].h, shapes[s].tile, n);
+        ok(all, "%dx%d in %u-px tiles: all %d chains of 1-%d ops byte-identical", shapes[s].w, shapes[s].h, shapes[s].tile, n,
+           shapes[s].full ? 3 : 2);
         for (i = 0; special[i]; i++)
             ok(tiled_equals_whole(im, special[i], shapes[s].tile), "%dx%d in %u-px tiles: %s byte-identical",
                shapes[s].w, shapes[s].h, shapes[s].tile, special[i]);
