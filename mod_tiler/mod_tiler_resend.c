@@ -60,6 +60,15 @@ static apr_status_t close_workers(void *data)
     return APR_SUCCESS;
 }
 
+/* librdkafka's own lines go to the error log with a number, as the
+ * producer's and the results consumer's do, not raw to stderr. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    server_rec *s = rd_kafka_opaque(rk);
+    ap_log_error(APLOG_MARK, level <= 3 ? APLOG_ERR : level <= 4 ? APLOG_WARNING : APLOG_DEBUG, 0, s,
+                 APLOGNO(30709) "kafka resend check %s: %s", fac, buf);
+}
+
 static rd_kafka_t *workers_handle(tiler_resend *x)
 {
     char why[512];
@@ -67,6 +76,10 @@ static rd_kafka_t *workers_handle(tiler_resend *x)
     if (x->workers) return x->workers;
     conf = tiler_kafka_conf_new(TILER_KAFKA_CONSUMER, x->c->brokers, (const tiler_prop *)x->c->kafka_props->elts,
                                 x->c->kafka_props->nelts, why, sizeof(why));
+    if (conf) {
+        rd_kafka_conf_set_log_cb(conf, on_log);
+        rd_kafka_conf_set_opaque(conf, x->s);
+    }
     if (!conf || rd_kafka_conf_set(conf, "group.id", x->c->worker_group, why, sizeof(why)) != RD_KAFKA_CONF_OK
         || !(x->workers = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
         if (conf && !x->workers) rd_kafka_conf_destroy(conf);

@@ -117,8 +117,10 @@ try {
   // ---- the dashboard opened fresh in the middle of a job ----
   // Its rates are the monitor's, so they show at once, not after the page
   // has watched for a while. First make sure the monitor has measured the
-  // workers busy (its rates come from their heartbeats).
-  const started = await fetch(`${base}api/jobs?ops=blur:24,blur:24,blur:24`, {
+  // workers busy (its rates come from their heartbeats). The job is long
+  // enough to be still running by then on a fast system (it is deleted once
+  // seen, so its length costs nothing).
+  const started = await fetch(`${base}api/jobs?ops=blur:24,blur:24,blur:24,blur:24,blur:24,blur:24`, {
     method: 'POST', body: readFileSync(bigImage), headers: { 'Content-Type': 'image/png' },
   });
   const long = (await started.json()).id;
