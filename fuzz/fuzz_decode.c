@@ -3,21 +3,11 @@
  * with a rows callback, as the module runs them on uploads. */
 #include <stdio.h>
 #include <stdint.h>
+#include "fuzz_band.h"
 #include "tiler_image.h"
 #include "tiler_jpeg.h"
 #include "tiler_png_rows.h"
 #include "tiler_webp.h"
-
-/* A ring band, as the module uses: the rows a tile row needs are there to
- * read, first and last. */
-static int rows_seen(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
-{
-    uint32_t *last = ctx;
-    (void)err; (void)errlen;
-    *last ^= (uint32_t)tiler_band_get(b, tiler_band_first_row(b, tile_row))[0];
-    *last ^= (uint32_t)tiler_band_get(b, tiler_band_need(b, tile_row) - 1)[b->width - 1];
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {

@@ -5,17 +5,9 @@
  * allocation. */
 #include <stdio.h>
 #include <stdint.h>
+#include "fuzz_band.h"
 #include "tiler_image.h"
 #include "tiler_tiff.h"
-
-static int rows_seen(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
-{
-    uint32_t *last = ctx;
-    (void)err; (void)errlen;
-    *last ^= (uint32_t)tiler_band_get(b, tiler_band_first_row(b, tile_row))[0];
-    *last ^= (uint32_t)tiler_band_get(b, tiler_band_need(b, tile_row) - 1)[b->width - 1];
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {
