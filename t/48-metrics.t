@@ -82,7 +82,10 @@ is($missing->{status}, 404, 'a 404 for a result serves nothing');
 
 my $v = eventually(sub {
     my $m = scrape();
-    ($m->{'tiler_served_bytes_total'} // 0) >= $served && ($m->{'tiler_worker_state{state=alive,worker=worker1-metrics}'} // 0) == 1 && $m;
+    # The monitor measures the tasks backlog every 2 s, apart from the
+    # heartbeats: wait for a snapshot that has both.
+    ($m->{'tiler_served_bytes_total'} // 0) >= $served && ($m->{'tiler_worker_state{state=alive,worker=worker1-metrics}'} // 0) == 1
+        && (grep { /^tiler_tasks_backlog_messages\{/ } keys %$m) && $m;
 });
 ok($v, 'the metrics caught up with the jobs and the worker');
 $v ||= {};
