@@ -378,6 +378,13 @@ static void finish_now(tiler_encoder *e, const char *id)
     apr_pool_destroy(p);
 }
 
+/* 1 when the job's result file is in place (its finish got that far). */
+static int result_placed(const tiler_srv_conf *c, const char *id)
+{
+    char path[4096];
+    return tiler_spool_path(path, sizeof(path), c->spool_dir, id, TILER_SPOOL_RESULT) == 0 && access(path, F_OK) == 0;
+}
+
 static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
 {
     task *k = data;
@@ -397,9 +404,13 @@ static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
             if (seen == 1) {
                 /* Removed while the strip was made: tidy, say nothing. */
                 tiler_spool_remove(k->e->c->spool_dir, k->id);
-            } else if (seen == 0 && !active(&now)) {
+            } else if ((seen == 0 && !active(&now)) || result_placed(k->e->c, k->id)) {
                 /* Ended meanwhile (failed, or finished from its own copy of
-                 * this strip): the strip is work nobody will drop again. */
+                 * this strip): the strip is work nobody will drop again.
+                 * A finish places the result before it drops the raster
+                 * and only then marks the job done: a job still active
+                 * with its result placed is being finished, and this
+                 * strip failed (or was made) only because it was late. */
                 if (tiler_spool_strip_path(path, sizeof(path), k->e->c->spool_dir, k->id, k->strip) == 0) unlink(path);
             } else if (rc < 0) {
                 /* A strip that cannot be written (a full disk) would fail
