@@ -15,7 +15,8 @@
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which)
 {
     static const char *const leaf[] = { "", "/input", "/raster", "/result", "/result.tmp",
-                                        "/zoom", "/zoom.tmp", "/zoom/" TILER_PYRAMID_DZI, "/zoom.failed" };
+                                        "/zoom", "/zoom.tmp", "/zoom/" TILER_PYRAMID_DZI, "/zoom.failed",
+                                        "/zoom.lock" };
     unsigned char raw[16];
     int n;
     if (!id || tiler_id_parse(id, strlen(id), raw) < 0) return -1;
@@ -66,6 +67,8 @@ int tiler_spool_zoom_remove(const char *spool, const char *id, int tmp_only)
     if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM) < 0) return -1;
     remove_tree(path);
     if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM_FAILED) < 0) return -1;
+    unlink(path);
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM_LOCK) < 0) return -1;
     unlink(path);
     return 0;
 }

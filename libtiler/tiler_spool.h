@@ -12,9 +12,10 @@
 typedef enum { TILER_SPOOL_DIR, TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT,
                TILER_SPOOL_RESULT_TMP,
                /* The zoom pyramid (tiler_pyramid.h): built in ZOOM_TMP, renamed
-                * to ZOOM when complete; ZOOM_FAILED notes that the spool had no
-                * room for it. */
-               TILER_SPOOL_ZOOM, TILER_SPOOL_ZOOM_TMP, TILER_SPOOL_ZOOM_DZI, TILER_SPOOL_ZOOM_FAILED } tiler_spool_file;
+                * to ZOOM when complete; ZOOM_FAILED notes that it could not be
+                * built; ZOOM_LOCK is held by its builder. */
+               TILER_SPOOL_ZOOM, TILER_SPOOL_ZOOM_TMP, TILER_SPOOL_ZOOM_DZI, TILER_SPOOL_ZOOM_FAILED,
+               TILER_SPOOL_ZOOM_LOCK } tiler_spool_file;
 
 /* 0, or -1 when the id is not a valid job id or the path does not fit. */
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which);

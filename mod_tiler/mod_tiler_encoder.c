@@ -19,6 +19,7 @@
 #include "tiler_png.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
+#include "mod_tiler_zoom.h"
 
 /* Rows of a JPEG result read from the raster at a time: 4 x width bytes
  * each. A multiple of 16, libjpeg's MCU height at 4:2:0. */
@@ -30,6 +31,7 @@ struct tiler_encoder {
     apr_thread_pool_t *tp;
     apr_thread_mutex_t *lock;
     apr_hash_t *finishing;     /* ids with a finish queued or running; keys malloc'd */
+    apr_hash_t *zooming;       /* ids with a zoom pyramid build queued or running; keys malloc'd */
 };
 
 typedef struct {
@@ -44,6 +46,7 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
     e->s = s;
     e->c = tiler_srv(s);
     e->finishing = apr_hash_make(p);
+    e->zooming = apr_hash_make(p);
     if (apr_thread_mutex_create(&e->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS
         || apr_thread_pool_create(&e->tp, 0, (apr_size_t)e->c->encode_threads, p) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30801) "cannot start the result encoder threads; "
@@ -374,6 +377,10 @@ static void finish_now(tiler_encoder *e, const char *id)
         if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,
                          tiler_store_error(st));
+        /* Done, or not: the zoom task looks. It is queued after the job is
+         * marked done, so the job's time does not include it. */
+        job.state = "done";
+        if (tiler_zoom_wanted(e->c, &job)) tiler_encoder_zoom(e, id);
     }
     apr_pool_destroy(p);
 }
@@ -466,6 +473,58 @@ void tiler_encoder_finish(tiler_encoder *e, const char *id)
     if (apr_thread_pool_push(e->tp, finish_task, k, APR_THREAD_TASK_PRIORITY_NORMAL, e) != APR_SUCCESS) {
         apr_thread_mutex_lock(e->lock);
         apr_hash_set(e->finishing, key, APR_HASH_KEY_STRING, NULL);
+        apr_thread_mutex_unlock(e->lock);
+        free(key);
+        free(k);
+    }
+}
+
+static void *APR_THREAD_FUNC zoom_task(apr_thread_t *t, void *data)
+{
+    task *k = data;
+    tiler_encoder *e = k->e;
+    tiler_store *st;
+    apr_pool_t *p;
+    void *key;
+    (void)t;
+    if (task_store(e, &st, &p) == 0) {
+        tiler_zoom_build(e->s, st, k->id, p);
+        apr_pool_destroy(p);
+    }
+    apr_thread_mutex_lock(e->lock);
+    key = (void *)apr_hash_get(e->zooming, k->id, APR_HASH_KEY_STRING);
+    apr_hash_set(e->zooming, k->id, APR_HASH_KEY_STRING, NULL);
+    apr_thread_mutex_unlock(e->lock);
+    free(key);
+    free(k);
+    return NULL;
+}
+
+void tiler_encoder_zoom(tiler_encoder *e, const char *id)
+{
+    task *k;
+    char *key;
+    if (!e->tp) {
+        /* No threads: build here, as results are encoded here then. */
+        tiler_store *st;
+        apr_pool_t *p;
+        if (task_store(e, &st, &p) == 0) {
+            tiler_zoom_build(e->s, st, id, p);
+            apr_pool_destroy(p);
+        }
+        return;
+    }
+    apr_thread_mutex_lock(e->lock);
+    if (apr_hash_get(e->zooming, id, APR_HASH_KEY_STRING) || !(key = strdup(id)) || !(k = new_task(e, id, 0))) {
+        apr_thread_mutex_unlock(e->lock);
+        return;
+    }
+    apr_hash_set(e->zooming, key, APR_HASH_KEY_STRING, key);
+    apr_thread_mutex_unlock(e->lock);
+    /* Lowest priority: the jobs' strips and finishes go first. */
+    if (apr_thread_pool_push(e->tp, zoom_task, k, APR_THREAD_TASK_PRIORITY_LOWEST, e) != APR_SUCCESS) {
+        apr_thread_mutex_lock(e->lock);
+        apr_hash_set(e->zooming, key, APR_HASH_KEY_STRING, NULL);
         apr_thread_mutex_unlock(e->lock);
         free(key);
         free(k);

@@ -4,6 +4,7 @@
 #include <mod_watchdog.h>
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
+#include "mod_tiler_zoom.h"
 #include "tiler_assembly.h"
 #include "tiler_metrics.h"
 
@@ -136,6 +137,7 @@ static void catch_up(results_ctx *x, apr_pool_t *p)
 {
     x->caught_up = 1;
     tiler_assembly_catch_up(x->assembly, p);
+    tiler_zoom_catch_up(x->s, tiler_assembly_store(x->assembly), x->encoder, p);
 }
 
 /* Results in Kafka not yet read on the partitions this consumer holds,
