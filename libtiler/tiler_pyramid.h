@@ -40,6 +40,11 @@ int tiler_pyramid_row(tiler_pyramid *p, const int *row, char *err, size_t errlen
 /* After the last row: writes the descriptor last and frees p. 0, -1 or -2
  * as tiler_pyramid_row. */
 int tiler_pyramid_end(tiler_pyramid *p, char *err, size_t errlen);
+/* The pyramid of the PNG or JPEG file at path, decoded as a stream, into
+ * dir (as tiler_pyramid_begin). want_w and want_h, when not 0, are the size
+ * the file must have. 0, -1 with err, or -2 when the disk is full. */
+int tiler_pyramid_build_file(const char *path, const char *dir, uint32_t want_w, uint32_t want_h, int zlevel,
+                             char *err, size_t errlen);
 /* Frees p without finishing (what is written stays, for the caller to remove). */
 void tiler_pyramid_abort(tiler_pyramid *p);
 

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -20,49 +19,7 @@
 #include "mod_tiler_encoder.h"
 #include "tiler_defaults.h"
 #include "tiler_pyramid.h"
-#include "tiler_rows.h"
 #include "tiler_spool.h"
-
-/* Decodes the result at path into a pyramid in dir. 0, -1 with err, -2
- * when the disk is full. */
-static int build_into(const char *path, const char *dir, const tiler_job *job, char *err, size_t errlen)
-{
-    tiler_rows *rd = NULL;
-    tiler_pyramid *pyr = NULL;
-    unsigned char *row = NULL;
-    int *px = NULL, channels, rc = -1;
-    uint32_t w, h, y;
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "cannot open the result: %s", strerror(errno)); return -1; }
-    if (!(rd = tiler_rows_open(f, err, errlen)) || tiler_rows_start(rd, 1, &w, &h, &channels, err, errlen) < 0)
-        goto done;
-    if (w != job->width || h != job->height) {
-        snprintf(err, errlen, "the result is %ux%u, the job says %ux%u", w, h, job->width, job->height);
-        goto done;
-    }
-    if (!(row = malloc((size_t)w * (size_t)channels)) || !(px = malloc((size_t)w * sizeof(int)))) {
-        snprintf(err, errlen, "out of memory for a %u-pixel row", w);
-        goto done;
-    }
-    if (!(pyr = tiler_pyramid_begin(dir, w, h, TILER_ZOOM_PNG_LEVEL, err, errlen))) {
-        rc = errno == ENOSPC || errno == EDQUOT ? -2 : -1;
-        goto done;
-    }
-    for (rc = 0, y = 0; rc == 0 && y < h; y++) {
-        if ((rc = tiler_rows_next(rd, row, err, errlen)) < 0) break;
-        tiler_rows_to_gd(row, channels, w, px);
-        rc = tiler_pyramid_row(pyr, px, err, errlen);
-    }
-    if (rc == 0) rc = tiler_rows_finish(rd, err, errlen);
-    if (rc == 0) rc = tiler_pyramid_end(pyr, err, errlen);
-    else tiler_pyramid_abort(pyr);
-done:
-    tiler_rows_close(rd);
-    fclose(f);
-    free(row);
-    free(px);
-    return rc;
-}
 
 /* Notes that the pyramid cannot be built, so that it is not tried again
  * at every start and the zoom URLs say so (404 no_zoom). An empty file:
@@ -104,7 +61,7 @@ void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, apr_poo
         rc = errno == ENOSPC || errno == EDQUOT ? -2 : -1;
         snprintf(err, sizeof(err), "cannot make the pyramid's directory: %s", strerror(errno));
     } else {
-        rc = build_into(result, tmp, &job, err, sizeof(err));
+        rc = tiler_pyramid_build_file(result, tmp, job.width, job.height, TILER_ZOOM_PNG_LEVEL, err, sizeof(err));
     }
     /* Complete: renamed into place, so a half-built pyramid is never served. */
     if (rc == 0 && rename(tmp, zoom) < 0) {
