@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     tiler_rows_close(rd);
     fclose(f);
     t0 = now();
-    rc = tiler_pyramid_build_file(argv[1], argv[2], 0, 0, TILER_ZOOM_PNG_LEVEL, err, sizeof(err));
+    rc = tiler_pyramid_build_file(argv[1], argv[2], 0, 0, TILER_ZOOM_PNG_LEVEL, NULL, err, sizeof(err));
     wall = now() - t0;
     if (rc != 0) { fprintf(stderr, "tiler-zoombench: %s\n", err); return 1; }
     getrusage(RUSAGE_SELF, &ru);

@@ -42,9 +42,11 @@ int tiler_pyramid_row(tiler_pyramid *p, const int *row, char *err, size_t errlen
 int tiler_pyramid_end(tiler_pyramid *p, char *err, size_t errlen);
 /* The pyramid of the PNG or JPEG file at path, decoded as a stream, into
  * dir (as tiler_pyramid_begin). want_w and want_h, when not 0, are the size
- * the file must have. 0, -1 with err, or -2 when the disk is full. */
+ * the file must have. When cancel is set and becomes non-zero (another
+ * thread: the server is stopping) the build stops within a row. 0, -1 with
+ * err, -2 when the disk is full, -3 when cancelled. */
 int tiler_pyramid_build_file(const char *path, const char *dir, uint32_t want_w, uint32_t want_h, int zlevel,
-                             char *err, size_t errlen);
+                             const volatile int *cancel, char *err, size_t errlen);
 /* Frees p without finishing (what is written stays, for the caller to remove). */
 void tiler_pyramid_abort(tiler_pyramid *p);
 

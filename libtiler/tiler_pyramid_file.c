@@ -10,7 +10,7 @@
 #include "tiler_rows.h"
 
 int tiler_pyramid_build_file(const char *path, const char *dir, uint32_t want_w, uint32_t want_h, int zlevel,
-                             char *err, size_t errlen)
+                             const volatile int *cancel, char *err, size_t errlen)
 {
     tiler_rows *rd = NULL;
     tiler_pyramid *pyr = NULL;
@@ -34,6 +34,11 @@ int tiler_pyramid_build_file(const char *path, const char *dir, uint32_t want_w,
         goto done;
     }
     for (rc = 0, y = 0; rc == 0 && y < h; y++) {
+        if (cancel && *cancel) {
+            snprintf(err, errlen, "stopped at row %u of %u", y, h);
+            rc = -3;
+            break;
+        }
         if ((rc = tiler_rows_next(rd, row, err, errlen)) < 0) break;
         tiler_rows_to_gd(row, channels, w, px);
         rc = tiler_pyramid_row(pyr, px, err, errlen);

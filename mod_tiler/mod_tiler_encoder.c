@@ -32,6 +32,7 @@ struct tiler_encoder {
     apr_thread_mutex_t *lock;
     apr_hash_t *finishing;     /* ids with a finish queued or running; keys malloc'd */
     apr_hash_t *zooming;       /* ids with a zoom pyramid build queued or running; keys malloc'd */
+    volatile int stopping;     /* set when the pool goes: long zoom builds stop */
 };
 
 typedef struct {
@@ -39,6 +40,15 @@ typedef struct {
     char id[TILER_ID_HEX_LEN + 1];
     uint32_t strip;
 } task;
+
+/* Registered after the thread pool, so it runs before the pool's own
+ * cleanup waits for the threads: a zoom build (minutes at a gigapixel)
+ * must not hold httpd's stop. */
+static apr_status_t note_stopping(void *data)
+{
+    ((tiler_encoder *)data)->stopping = 1;
+    return APR_SUCCESS;
+}
 
 tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
 {
@@ -53,6 +63,7 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
                      "results are encoded on the results consumer's thread");
         e->tp = NULL;
     }
+    apr_pool_cleanup_register(p, e, note_stopping, apr_pool_cleanup_null);
     return e;
 }
 
@@ -488,7 +499,7 @@ static void *APR_THREAD_FUNC zoom_task(apr_thread_t *t, void *data)
     void *key;
     (void)t;
     if (task_store(e, &st, &p) == 0) {
-        tiler_zoom_build(e->s, st, k->id, p);
+        tiler_zoom_build(e->s, st, k->id, &e->stopping, p);
         apr_pool_destroy(p);
     }
     apr_thread_mutex_lock(e->lock);
@@ -509,7 +520,7 @@ void tiler_encoder_zoom(tiler_encoder *e, const char *id)
         tiler_store *st;
         apr_pool_t *p;
         if (task_store(e, &st, &p) == 0) {
-            tiler_zoom_build(e->s, st, id, p);
+            tiler_zoom_build(e->s, st, id, &e->stopping, p);
             apr_pool_destroy(p);
         }
         return;

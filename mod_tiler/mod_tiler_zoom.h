@@ -22,8 +22,10 @@ void tiler_zoom_mark(request_rec *r, tiler_job *job);
 int tiler_zoom_serve(request_rec *r, const char *id, tiler_zoom_kind kind, const tiler_zoom_tile *t);
 
 /* Builds the done job's pyramid if it is wanted and missing; on the
- * calling thread, which it may hold for a while (seconds per 100 MP). */
-void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, apr_pool_t *p);
+ * calling thread, which it may hold for a while (about 17 s per 100 MP).
+ * It stops soon after *cancel becomes non-zero (httpd stopping): the next
+ * start builds it again. */
+void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const volatile int *cancel, apr_pool_t *p);
 /* Queues the builds of every done job that lacks its pyramid (once per
  * start of the results consumer: a restart cut them short). */
 struct tiler_encoder;

@@ -33,7 +33,7 @@ static void note_failed(const tiler_srv_conf *c, const char *id)
         close(fd);
 }
 
-void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, apr_pool_t *p)
+void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const volatile int *cancel, apr_pool_t *p)
 {
     const tiler_srv_conf *c = tiler_srv(s);
     tiler_job job;
@@ -61,7 +61,7 @@ void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, apr_poo
         rc = errno == ENOSPC || errno == EDQUOT ? -2 : -1;
         snprintf(err, sizeof(err), "cannot make the pyramid's directory: %s", strerror(errno));
     } else {
-        rc = tiler_pyramid_build_file(result, tmp, job.width, job.height, TILER_ZOOM_PNG_LEVEL, err, sizeof(err));
+        rc = tiler_pyramid_build_file(result, tmp, job.width, job.height, TILER_ZOOM_PNG_LEVEL, cancel, err, sizeof(err));
     }
     /* Complete: renamed into place, so a half-built pyramid is never served. */
     if (rc == 0 && rename(tmp, zoom) < 0) {
@@ -74,7 +74,9 @@ void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, apr_poo
         close(fd);
         return;
     }
-    if (rc == -2) {
+    if (rc == -3) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30906) "job %s: zoomable view left for the next start: %s", id, err);
+    } else if (rc == -2) {
         note_failed(c, id);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30901) "job %s: the spool has no room for its zoomable "
                      "view (%s); the job stays done and its page shows the preview", id, err);

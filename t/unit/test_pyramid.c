@@ -154,17 +154,27 @@ static void check_file(uint32_t w, uint32_t h, int jpeg, unsigned seed)
     snprintf(what, sizeof(what), "%ux%u %s file", w, h, jpeg ? "JPEG" : "PNG with alpha");
     snprintf(dir, sizeof(dir), "%s", tmpdir_path("pyr"));
     mkdir(dir, 0700);
-    rc = tiler_pyramid_build_file(file, dir, w, h, 1, err, sizeof(err));
+    rc = tiler_pyramid_build_file(file, dir, w, h, 1, NULL, err, sizeof(err));
     if (ok(rc == 0, "%s: built from the file read by rows (%s)", what, err)) verify(dir, ref, w, h, what);
     else remove_tree(dir);
     mkdir(dir, 0700);
-    ok(tiler_pyramid_build_file(file, dir, w + 1, h, 1, err, sizeof(err)) == -1, "%s: not of the size expected: refused (%s)",
+    {
+        /* A server stopping: the build stops at once, without a descriptor. */
+        volatile int stop = 1;
+        char dzi[1100];
+        snprintf(dzi, sizeof(dzi), "%s/zoom.dzi", dir);
+        ok(tiler_pyramid_build_file(file, dir, w, h, 1, &stop, err, sizeof(err)) == -3 && access(dzi, F_OK) != 0,
+           "%s: cancelled: -3 and no descriptor (%s)", what, err);
+        remove_tree(dir);
+        mkdir(dir, 0700);
+    }
+    ok(tiler_pyramid_build_file(file, dir, w + 1, h, 1, NULL, err, sizeof(err)) == -1, "%s: not of the size expected: refused (%s)",
        what, err);
     remove_tree(dir);
     /* Cut short: an error, never a pyramid of grey rows. */
     if ((f = fopen(file, "r+b"))) { fseek(f, 0, SEEK_END); if (ftruncate(fileno(f), ftell(f) / 2) != 0) perror("ftruncate"); fclose(f); }
     mkdir(dir, 0700);
-    rc = tiler_pyramid_build_file(file, dir, w, h, 1, err, sizeof(err));
+    rc = tiler_pyramid_build_file(file, dir, w, h, 1, NULL, err, sizeof(err));
     snprintf(file, sizeof(file), "%s/zoom.dzi", dir);
     ok(rc == -1 && access(file, F_OK) != 0, "%s: truncated: fails without a descriptor (%s)", what, err);
     remove_tree(dir);
