@@ -511,7 +511,7 @@ static void *APR_THREAD_FUNC zoom_task(apr_thread_t *t, void *data)
     return NULL;
 }
 
-void tiler_encoder_zoom(tiler_encoder *e, const char *id)
+int tiler_encoder_zoom(tiler_encoder *e, const char *id)
 {
     task *k;
     char *key;
@@ -523,12 +523,12 @@ void tiler_encoder_zoom(tiler_encoder *e, const char *id)
             tiler_zoom_build(e->s, st, id, &e->stopping, p);
             apr_pool_destroy(p);
         }
-        return;
+        return 1;
     }
     apr_thread_mutex_lock(e->lock);
     if (apr_hash_get(e->zooming, id, APR_HASH_KEY_STRING) || !(key = strdup(id)) || !(k = new_task(e, id, 0))) {
         apr_thread_mutex_unlock(e->lock);
-        return;
+        return 0;
     }
     apr_hash_set(e->zooming, key, APR_HASH_KEY_STRING, key);
     apr_thread_mutex_unlock(e->lock);
@@ -539,5 +539,7 @@ void tiler_encoder_zoom(tiler_encoder *e, const char *id)
         apr_thread_mutex_unlock(e->lock);
         free(key);
         free(k);
+        return 0;
     }
+    return 1;
 }

@@ -26,8 +26,9 @@ int tiler_zoom_serve(request_rec *r, const char *id, tiler_zoom_kind kind, const
  * It stops soon after *cancel becomes non-zero (httpd stopping): the next
  * start builds it again. */
 void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const volatile int *cancel, apr_pool_t *p);
-/* Queues the builds of every done job that lacks its pyramid (once per
- * start of the results consumer: a restart cut them short). */
+/* Queues the builds of every done job that lacks its pyramid and is not
+ * queued yet: when the results consumer starts (a restart cut them short)
+ * and then every minute (a build another process held may have stopped). */
 struct tiler_encoder;
 void tiler_zoom_catch_up(server_rec *s, tiler_store *store, struct tiler_encoder *e, apr_pool_t *p);
 

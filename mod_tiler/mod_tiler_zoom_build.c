@@ -99,7 +99,9 @@ void tiler_zoom_catch_up(server_rec *s, tiler_store *store, tiler_encoder *e, ap
     int i, n = 0;
     if (!c->zoom) return;
     /* Every finished job: a build cut short by a restart left its job done
-     * without a pyramid (and perhaps a half-built one, started again). */
+     * without a pyramid (and perhaps a half-built one, started again), and
+     * one that found another process's build under way (the old child of a
+     * graceful restart, which stops it) is looked at again next time. */
     if (tiler_store_finished_before(store, INT64_MAX, &ids, p) < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30904) "cannot look for jobs missing their zoomable view: %s",
                      tiler_store_error(store));
@@ -107,10 +109,8 @@ void tiler_zoom_catch_up(server_rec *s, tiler_store *store, tiler_encoder *e, ap
     }
     for (i = 0; i < ids->nelts; i++) {
         const char *id = APR_ARRAY_IDX(ids, i, const char *);
-        if (tiler_store_get_job(store, id, &job, p) == 0 && tiler_zoom_state_of(c, &job) == TILER_ZOOM_PENDING) {
-            tiler_encoder_zoom(e, id);
-            n++;
-        }
+        if (tiler_store_get_job(store, id, &job, p) == 0 && tiler_zoom_state_of(c, &job) == TILER_ZOOM_PENDING)
+            n += tiler_encoder_zoom(e, id);
     }
     if (n)
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30905) "%d done jobs lack their zoomable view: building them", n);
