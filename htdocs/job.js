@@ -36,9 +36,10 @@
   if (zoom && zoom.dataset.zoom === 'ready') {
     window.addEventListener('load', () => showZoom(zoom));
   } else if (zoom) {
-    // Being built: look again until the status has its zoom_url.
-    const look = () => fetch(base + '/api/jobs/' + id).then((r) => r.json()).then((j) => {
-      if (j.zoom_url) showZoom(zoom); else setTimeout(look, 2000);
+    // Being built (409): look again until it is there (200); a view that
+    // could not be built (404) leaves the preview for good.
+    const look = () => fetch(zoom.dataset.dzi, { method: 'HEAD' }).then((r) => {
+      if (r.ok) showZoom(zoom); else if (r.status === 409) setTimeout(look, 2000);
     }).catch(() => setTimeout(look, 5000));
     look();
   }
