@@ -119,6 +119,11 @@
  * decodes an image whole, 4 bytes a pixel, so 16 MP is 64 MiB of its memory. */
 #define TILER_DEFAULT_PREVIEW_ABOVE_PIXELS (16L * 1000 * 1000)
 #define TILER_PREVIEW_SIDE          2048
+/* TilerZoom: such a result also gets a zoomable view, a DZI pyramid of
+ * 256-pixel PNG tiles (tiler_pyramid.h), built after the job is done. */
+#define TILER_DEFAULT_ZOOM          1
+/* zlib level of the pyramid's tiles: the fastest, the tiles are many and small. */
+#define TILER_ZOOM_PNG_LEVEL        1
 
 /* Timing */
 #define TILER_DEFAULT_STUCK_SECONDS 60

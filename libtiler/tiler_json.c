@@ -89,5 +89,7 @@ void tiler_json_job(yajl_gen g, const tiler_job *j, const char *base)
     tiler_json_kv_str(g, "status_url", url);
     snprintf(url, sizeof(url), "%s/api/jobs/%s/result", base, j->id);
     tiler_json_kv_str(g, "result_url", url);
+    snprintf(url, sizeof(url), "%s/api/jobs/%s/zoom.dzi", base, j->id);
+    tiler_json_kv_str(g, "zoom_url", j->zoom ? url : NULL);
     yajl_gen_map_close(g);
 }

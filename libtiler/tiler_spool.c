@@ -8,11 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <ftw.h>
 #include "tiler_id.h"
+#include "tiler_pyramid.h"
 
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which)
 {
-    static const char *const leaf[] = { "", "/input", "/raster", "/result", "/result.tmp" };
+    static const char *const leaf[] = { "", "/input", "/raster", "/result", "/result.tmp",
+                                        "/zoom", "/zoom.tmp", "/zoom/" TILER_PYRAMID_DZI, "/zoom.failed",
+                                        "/zoom.lock" };
     unsigned char raw[16];
     int n;
     if (!id || tiler_id_parse(id, strlen(id), raw) < 0) return -1;
@@ -27,6 +31,46 @@ int tiler_spool_thumb_path(char *buf, size_t len, const char *spool, const char 
     if (side < 16 || side > 4096 || tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_DIR) < 0) return -1;
     n = snprintf(buf, len, "%s/thumb-%d.png", dir, side);
     return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int tiler_spool_zoom_tile_path(char *buf, size_t len, const char *spool, const char *id, unsigned level,
+                               uint32_t col, uint32_t row)
+{
+    char dir[4096], name[64];
+    int n;
+    if (tiler_spool_path(dir, sizeof(dir), spool, id, TILER_SPOOL_ZOOM) < 0
+        || tiler_pyramid_tile_name(name, sizeof(name), level, col, row) < 0)
+        return -1;
+    n = snprintf(buf, len, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    remove(path);
+    return 0;   /* go on: remove what can be */
+}
+
+/* A pyramid's directory and everything in it (depth first, links not followed). */
+static void remove_tree(const char *path)
+{
+    nftw(path, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int tiler_spool_zoom_remove(const char *spool, const char *id, int tmp_only)
+{
+    char path[4096];
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM_TMP) < 0) return -1;
+    remove_tree(path);
+    if (tmp_only) return 0;
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM) < 0) return -1;
+    remove_tree(path);
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM_FAILED) < 0) return -1;
+    unlink(path);
+    if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_ZOOM_LOCK) < 0) return -1;
+    unlink(path);
+    return 0;
 }
 
 int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char *id, uint32_t k)
@@ -215,6 +259,7 @@ int tiler_spool_remove(const char *spool, const char *id)
     tiler_spool_file which;
     for (which = TILER_SPOOL_INPUT; which <= TILER_SPOOL_RESULT_TMP; which++)
         if (tiler_spool_path(path, sizeof(path), spool, id, which) == 0) unlink(path);
+    tiler_spool_zoom_remove(spool, id, 0);
     if (unlink_prefixed(spool, id, made) < 0 || tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0)
         return -1;
     return rmdir(path);

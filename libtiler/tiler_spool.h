@@ -10,13 +10,25 @@
 #include "tiler_msg.h"
 
 typedef enum { TILER_SPOOL_DIR, TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT,
-               TILER_SPOOL_RESULT_TMP } tiler_spool_file;
+               TILER_SPOOL_RESULT_TMP,
+               /* The zoom pyramid (tiler_pyramid.h): built in ZOOM_TMP, renamed
+                * to ZOOM when complete; ZOOM_FAILED notes that it could not be
+                * built; ZOOM_LOCK is held by its builder. */
+               TILER_SPOOL_ZOOM, TILER_SPOOL_ZOOM_TMP, TILER_SPOOL_ZOOM_DZI, TILER_SPOOL_ZOOM_FAILED,
+               TILER_SPOOL_ZOOM_LOCK } tiler_spool_file;
 
 /* 0, or -1 when the id is not a valid job id or the path does not fit. */
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which);
 
 /* The cached thumbnail of at most side pixels (16..4096). 0 or -1. */
 int tiler_spool_thumb_path(char *buf, size_t len, const char *spool, const char *id, int side);
+
+/* A tile of the job's finished zoom pyramid. 0 or -1. */
+int tiler_spool_zoom_tile_path(char *buf, size_t len, const char *spool, const char *id, unsigned level,
+                               uint32_t col, uint32_t row);
+/* Removes the job's zoom pyramid, finished or half-built, and its failure
+ * note. 0 or -1. */
+int tiler_spool_zoom_remove(const char *spool, const char *id, int tmp_only);
 
 /* Strip k of the result's PNG stream (tiler_png.h), one per row of tiles
  * (more than 65536 with small tiles on a tall image). 0 or -1. */

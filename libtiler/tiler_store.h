@@ -28,6 +28,7 @@ typedef struct {
     int resends;               /* times lost tiles were produced again */
     int alpha;                 /* the upload has transparency: the PNG result is RGBA */
     int stuck;                 /* set by the caller: no progress for long while work waits */
+    int zoom;                  /* set by the caller: the zoom pyramid is ready (zoom_url) */
     const char *error;         /* NULL unless failed */
 } tiler_job;
 

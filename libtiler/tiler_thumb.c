@@ -1,11 +1,9 @@
 #include "tiler_thumb.h"
 
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jpeglib.h>
-#include <png.h>
+#include "tiler_rows.h"
 
 void tiler_thumb_size(uint32_t w, uint32_t h, uint32_t side, uint32_t *tw, uint32_t *th)
 {
@@ -105,182 +103,43 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- PNG, with libpng: any colour type and depth, as 8-bit RGBA rows ---- */
-typedef struct { jmp_buf jb; char *err; size_t errlen; } png_ctx;
-
-static void png_fail(png_structp png, png_const_charp msg)
-{
-    png_ctx *c = png_get_error_ptr(png);
-    say(c->err, c->errlen, "PNG: %s", msg);
-    longjmp(c->jb, 1);
-}
-
-static void png_quiet(png_structp png, png_const_charp msg)
-{
-    (void)png; (void)msg;   /* never to stderr, which in httpd is the error log */
-}
-
-static gdImagePtr thumb_png(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
-{
-    png_ctx c;
-    png_structp png;
-    png_infop pi;
-    box b;
-    unsigned char *volatile row = NULL;
-    gdImagePtr volatile im = NULL;
-    uint32_t w, h, tw, th, y;
-    int type, depth;
-
-    memset(&b, 0, sizeof(b));
-    c.err = err; c.errlen = errlen;
-    if (!(png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c, png_fail, png_quiet))) {
-        say(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (!(pi = png_create_info_struct(png))) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        say(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (setjmp(c.jb)) goto done;
-    /* A result may be far larger than libpng's default 1,000,000 pixel rows guard. */
-    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-    png_init_io(png, f);
-    png_read_info(png, pi);
-    w = png_get_image_width(png, pi);
-    h = png_get_image_height(png, pi);
-    type = png_get_color_type(png, pi);
-    depth = png_get_bit_depth(png, pi);
-    if (png_get_interlace_type(png, pi) != PNG_INTERLACE_NONE) {
-        say(err, errlen, "an interlaced PNG cannot be read by rows");
-        goto done;
-    }
-    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, pi, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
-    if (depth == 16) png_set_strip_16(png);
-    if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
-    if (!(type & PNG_COLOR_MASK_ALPHA) && !png_get_valid(png, pi, PNG_INFO_tRNS))
-        png_set_filler(png, 0xff, PNG_FILLER_AFTER);
-    png_read_update_info(png, pi);
-    if (png_get_rowbytes(png, pi) != (size_t)w * 4) {
-        say(err, errlen, "PNG: unexpected row layout");
-        goto done;
-    }
-    tiler_thumb_size(w, h, side, &tw, &th);
-    if (!(row = malloc((size_t)w * 4)) || box_init(&b, w, h, tw, th) < 0) {
-        say(err, errlen, "out of memory for a %u-pixel row", w);
-        goto done;
-    }
-    if (info) {
-        info->src_w = w; info->src_h = h; info->decoded_w = w; info->scale_denom = 1;
-        info->work_bytes = (size_t)w * 4 + (size_t)tw * (4 * sizeof(uint64_t) + sizeof(uint32_t));
-    }
-    for (y = 0; y < h; y++) {
-        png_read_row(png, row, NULL);
-        box_add(&b, row, 4);
-    }
-    png_read_end(png, NULL);
-    im = box_take(&b);
-done:
-    png_destroy_read_struct(&png, &pi, NULL);
-    free(row);
-    box_free(&b);
-    return im;
-}
-
-/* ---- JPEG, with libjpeg: scaled while decoding, RGB rows ---- */
-typedef struct { struct jpeg_error_mgr pub; jmp_buf jb; } jpeg_ctx;
-
-static void jpeg_fail(j_common_ptr cinfo)
-{
-    longjmp(((jpeg_ctx *)cinfo->err)->jb, 1);
-}
-
-/* A warning about the data (a truncated or corrupt file) fails too: a
- * thumbnail of grey rows would be cached for good. */
-static void jpeg_warn(j_common_ptr cinfo, int level)
-{
-    if (level < 0) longjmp(((jpeg_ctx *)cinfo->err)->jb, 1);
-}
-
-static gdImagePtr thumb_jpeg(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
-{
-    struct jpeg_decompress_struct ci;
-    jpeg_ctx jc;
-    box b;
-    unsigned char *volatile row = NULL;
-    gdImagePtr volatile im = NULL;
-    uint32_t tw, th;
-    int d;
-
-    memset(&b, 0, sizeof(b));
-    ci.err = jpeg_std_error(&jc.pub);
-    jc.pub.error_exit = jpeg_fail;
-    jc.pub.emit_message = jpeg_warn;
-    jpeg_create_decompress(&ci);
-    if (setjmp(jc.jb)) {
-        char msg[JMSG_LENGTH_MAX];
-        (*ci.err->format_message)((j_common_ptr)&ci, msg);
-        say(err, errlen, "JPEG: %s", msg);
-        goto done;
-    }
-    jpeg_stdio_src(&ci, f);
-    jpeg_read_header(&ci, TRUE);
-    if (jpeg_has_multiple_scans(&ci)) {
-        say(err, errlen, "a progressive JPEG cannot be read by rows");
-        goto done;
-    }
-    if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
-        say(err, errlen, "a CMYK JPEG has no thumbnail here");
-        goto done;
-    }
-    tiler_thumb_size(ci.image_width, ci.image_height, side, &tw, &th);
-    /* The largest scaling that still leaves at least the thumbnail's pixels:
-     * libjpeg's 1/d is the mean of each d x d block, computed in the DCT. */
-    for (d = 8; d > 1; d /= 2)
-        if ((ci.image_width + d - 1) / d >= tw && (ci.image_height + d - 1) / d >= th) break;
-    ci.scale_num = 1;
-    ci.scale_denom = (unsigned)d;
-    ci.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&ci);
-    if (ci.output_components != 3 || ci.output_width < tw || ci.output_height < th) {
-        say(err, errlen, "JPEG: unexpected output layout");
-        goto done;
-    }
-    if (!(row = malloc((size_t)ci.output_width * 3)) || box_init(&b, ci.output_width, ci.output_height, tw, th) < 0) {
-        say(err, errlen, "out of memory for a %u-pixel row", (unsigned)ci.output_width);
-        goto done;
-    }
-    if (info) {
-        info->src_w = ci.image_width; info->src_h = ci.image_height; info->decoded_w = ci.output_width;
-        info->scale_denom = d;
-        info->work_bytes = (size_t)ci.output_width * 3 + (size_t)tw * (4 * sizeof(uint64_t) + sizeof(uint32_t));
-    }
-    while (ci.output_scanline < ci.output_height) {
-        JSAMPROW rp = row;
-        jpeg_read_scanlines(&ci, &rp, 1);
-        box_add(&b, row, 3);
-    }
-    jpeg_finish_decompress(&ci);
-    im = box_take(&b);
-done:
-    jpeg_destroy_decompress(&ci);
-    free(row);
-    box_free(&b);
-    return im;
-}
-
 gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
 {
-    unsigned char magic[8];
+    tiler_rows *rd;
+    box b;
+    unsigned char *row = NULL;
+    gdImagePtr im = NULL;
+    uint32_t w, h, tw, th, ow, oh, y;
+    int d = 1, channels;
+
     if (side < 1) { say(err, errlen, "thumbnail side 0"); return NULL; }
-    if (fread(magic, 1, sizeof(magic), f) != sizeof(magic) || fseek(f, 0, SEEK_SET) != 0) {
-        say(err, errlen, "the file is too short for an image");
-        return NULL;
+    if (!(rd = tiler_rows_open(f, err, errlen))) return NULL;
+    memset(&b, 0, sizeof(b));
+    tiler_rows_size(rd, &w, &h);
+    tiler_thumb_size(w, h, side, &tw, &th);
+    /* The largest JPEG scaling that still leaves at least the thumbnail's
+     * pixels: libjpeg's 1/d is the mean of each d x d block (a PNG ignores it). */
+    for (d = 8; d > 1; d /= 2)
+        if ((w + d - 1) / d >= tw && (h + d - 1) / d >= th) break;
+    if (tiler_rows_start(rd, d, &ow, &oh, &channels, err, errlen) < 0) goto done;
+    if (ow < tw || oh < th) { say(err, errlen, "unexpected decoded size"); goto done; }
+    if (!(row = malloc((size_t)ow * (size_t)channels)) || box_init(&b, ow, oh, tw, th) < 0) {
+        say(err, errlen, "out of memory for a %u-pixel row", ow);
+        goto done;
     }
-    if (!png_sig_cmp(magic, 0, 8)) return thumb_png(f, side, info, err, errlen);
-    if (magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff) return thumb_jpeg(f, side, info, err, errlen);
-    say(err, errlen, "neither PNG nor JPEG");
-    return NULL;
+    if (info) {
+        info->src_w = w; info->src_h = h; info->decoded_w = ow;
+        info->scale_denom = channels == 3 ? d : 1;
+        info->work_bytes = (size_t)ow * (size_t)channels + (size_t)tw * (4 * sizeof(uint64_t) + sizeof(uint32_t));
+    }
+    for (y = 0; y < oh; y++) {
+        if (tiler_rows_next(rd, row, err, errlen) < 0) goto done;
+        box_add(&b, row, channels);
+    }
+    if (tiler_rows_finish(rd, err, errlen) == 0) im = box_take(&b);
+done:
+    tiler_rows_close(rd);
+    free(row);
+    box_free(&b);
+    return im;
 }

@@ -13,6 +13,7 @@
 #include "mod_tiler_pages.h"
 #include "mod_tiler_respond.h"
 #include "mod_tiler_result.h"
+#include "mod_tiler_zoom.h"
 #include "tiler_json.h"
 #include "tiler_store.h"
 
@@ -66,6 +67,7 @@ static int list_jobs(request_rec *r, const char *base)
     yajl_gen_array_open(g);
     for (i = 0; i < jobs->nelts; i++) {
         tiler_mark_stuck(r, &APR_ARRAY_IDX(jobs, i, tiler_job), backlog);
+        tiler_zoom_mark(r, &APR_ARRAY_IDX(jobs, i, tiler_job));
         tiler_json_job(g, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
     }
     yajl_gen_array_close(g);
@@ -80,6 +82,7 @@ static int job_status(request_rec *r, const char *base, const char *id)
     yajl_gen g;
     if (tiler_find_job(r, id, &job, &sent) < 0) return sent;
     tiler_mark_stuck(r, &job, tiler_cluster_backlog(r));
+    tiler_zoom_mark(r, &job);
     g = yajl_gen_alloc(NULL);
     tiler_json_job(g, &job, base);
     return tiler_send_json(r, HTTP_OK, g);
@@ -173,6 +176,11 @@ static int api(request_rec *r, const char *base, const char *rest)
             if (r->method_number == M_GET) return job_status(r, base, id);
             if (r->method_number == M_DELETE) return tiler_delete_job(r, id);
             return tiler_method_not_allowed(r, "GET, HEAD, DELETE");
+        }
+        {
+            tiler_zoom_tile t;
+            tiler_zoom_kind k = tiler_zoom_url_parse(slash, &t);
+            if (k != TILER_ZOOM_NONE) return tiler_zoom_serve(r, apr_pstrndup(r->pool, id, (apr_size_t)(slash - id)), k, &t);
         }
         if (!strcmp(slash, "/result")) {
             if (r->method_number == M_GET) return tiler_job_result(r, apr_pstrndup(r->pool, id, (apr_size_t)(slash - id)));

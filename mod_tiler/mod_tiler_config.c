@@ -45,6 +45,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->max_jobs = -1;
     c->job_ttl_seconds = -1;
     c->preview_above_pixels = -1;
+    c->zoom = -1;
     c->max_band_bytes = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
@@ -61,7 +62,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_whole_decode_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2); PICK(tasks_partitions, -1);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
-    PICK(preview_above_pixels, -1); PICK(max_band_bytes, -1);
+    PICK(preview_above_pixels, -1); PICK(max_band_bytes, -1); PICK(zoom, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -127,6 +128,16 @@ static const char *set_path(cmd_parms *cmd, void *dc, const char *arg)
     if (err) return err;
     if (!path || !*arg) return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
     *(const char **)((char *)c + (size_t)cmd->info) = path;
+    return NULL;
+}
+
+static const char *set_flag(cmd_parms *cmd, void *dc, int on)
+{
+    tiler_srv_conf *c = tiler_srv(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    (void)dc;
+    if (err) return err;
+    *(int *)((char *)c + (size_t)cmd->info) = on;
     return NULL;
 }
 
@@ -209,6 +220,8 @@ const command_rec tiler_directives[] = {
                   "Partitions of the tasks topic: at least the worker threads of all hosts (an existing topic with fewer is grown)"),
     AP_INIT_TAKE1("TilerPreviewAbovePixels", set_number, NUM(preview_above_pixels, 0, APR_INT64_C(1) << 40, 0), RSRC_CONF,
                   "Job pages show a preview made from the result, not the result, above this many pixels"),
+    AP_INIT_FLAG("TilerZoom", set_flag, (void *)APR_OFFSETOF(tiler_srv_conf, zoom), RSRC_CONF,
+                 "Build a zoomable view (DZI pyramid) of each result above TilerPreviewAbovePixels"),
     { NULL }
 };
 
@@ -242,6 +255,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->job_ttl_seconds < 0) c->job_ttl_seconds = TILER_DEFAULT_JOB_TTL;
     if (c->event_stream_seconds < 0) c->event_stream_seconds = TILER_DEFAULT_EVENT_STREAM_SECONDS;
     if (c->preview_above_pixels < 0) c->preview_above_pixels = TILER_DEFAULT_PREVIEW_ABOVE_PIXELS;
+    if (c->zoom < 0) c->zoom = TILER_DEFAULT_ZOOM;
     /* Build both client configs once now (no client, no threads before fork)
      * so that a property that does not fit a role fails startup. */
     probe = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers, (const tiler_prop *)c->kafka_props->elts,
@@ -287,6 +301,7 @@ static const global_only global_directives[] = {
     G("TilerEncodeThreads", encode_threads, G_INT),
     G("TilerJobTTL", job_ttl_seconds, G_INT),
     G("TilerMaxEventStreams", max_event_streams, G_INT),   /* a cap on one child's threads */
+    G("TilerZoom", zoom, G_INT),   /* the results consumer builds the pyramids */
 };
 
 static int props_differ(const apr_array_header_t *a, const apr_array_header_t *b)

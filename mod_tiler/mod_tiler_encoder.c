@@ -19,6 +19,7 @@
 #include "tiler_png.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
+#include "mod_tiler_zoom.h"
 
 /* Rows of a JPEG result read from the raster at a time: 4 x width bytes
  * each. A multiple of 16, libjpeg's MCU height at 4:2:0. */
@@ -30,6 +31,8 @@ struct tiler_encoder {
     apr_thread_pool_t *tp;
     apr_thread_mutex_t *lock;
     apr_hash_t *finishing;     /* ids with a finish queued or running; keys malloc'd */
+    apr_hash_t *zooming;       /* ids with a zoom pyramid build queued or running; keys malloc'd */
+    volatile int stopping;     /* set when the pool goes: long zoom builds stop */
 };
 
 typedef struct {
@@ -38,18 +41,29 @@ typedef struct {
     uint32_t strip;
 } task;
 
+/* Registered after the thread pool, so it runs before the pool's own
+ * cleanup waits for the threads: a zoom build (minutes at a gigapixel)
+ * must not hold httpd's stop. */
+static apr_status_t note_stopping(void *data)
+{
+    ((tiler_encoder *)data)->stopping = 1;
+    return APR_SUCCESS;
+}
+
 tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
 {
     tiler_encoder *e = apr_pcalloc(p, sizeof(*e));
     e->s = s;
     e->c = tiler_srv(s);
     e->finishing = apr_hash_make(p);
+    e->zooming = apr_hash_make(p);
     if (apr_thread_mutex_create(&e->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS
         || apr_thread_pool_create(&e->tp, 0, (apr_size_t)e->c->encode_threads, p) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30801) "cannot start the result encoder threads; "
                      "results are encoded on the results consumer's thread");
         e->tp = NULL;
     }
+    apr_pool_cleanup_register(p, e, note_stopping, apr_pool_cleanup_null);
     return e;
 }
 
@@ -374,6 +388,10 @@ static void finish_now(tiler_encoder *e, const char *id)
         if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,
                          tiler_store_error(st));
+        /* Done, or not: the zoom task looks. It is queued after the job is
+         * marked done, so the job's time does not include it. */
+        job.state = "done";
+        if (tiler_zoom_wanted(e->c, &job)) tiler_encoder_zoom(e, id);
     }
     apr_pool_destroy(p);
 }
@@ -481,4 +499,58 @@ void tiler_encoder_finish(tiler_encoder *e, const char *id)
         free(key);
         free(k);
     }
+}
+
+static void *APR_THREAD_FUNC zoom_task(apr_thread_t *t, void *data)
+{
+    task *k = data;
+    tiler_encoder *e = k->e;
+    tiler_store *st;
+    apr_pool_t *p;
+    void *key;
+    (void)t;
+    if (task_store(e, &st, &p) == 0) {
+        tiler_zoom_build(e->s, st, k->id, &e->stopping, p);
+        apr_pool_destroy(p);
+    }
+    apr_thread_mutex_lock(e->lock);
+    key = (void *)apr_hash_get(e->zooming, k->id, APR_HASH_KEY_STRING);
+    apr_hash_set(e->zooming, k->id, APR_HASH_KEY_STRING, NULL);
+    apr_thread_mutex_unlock(e->lock);
+    free(key);
+    free(k);
+    return NULL;
+}
+
+int tiler_encoder_zoom(tiler_encoder *e, const char *id)
+{
+    task *k;
+    char *key;
+    if (!e->tp) {
+        /* No threads: build here, as results are encoded here then. */
+        tiler_store *st;
+        apr_pool_t *p;
+        if (task_store(e, &st, &p) == 0) {
+            tiler_zoom_build(e->s, st, id, &e->stopping, p);
+            apr_pool_destroy(p);
+        }
+        return 1;
+    }
+    apr_thread_mutex_lock(e->lock);
+    if (apr_hash_get(e->zooming, id, APR_HASH_KEY_STRING) || !(key = strdup(id)) || !(k = new_task(e, id, 0))) {
+        apr_thread_mutex_unlock(e->lock);
+        return 0;
+    }
+    apr_hash_set(e->zooming, key, APR_HASH_KEY_STRING, key);
+    apr_thread_mutex_unlock(e->lock);
+    /* Lowest priority: the jobs' strips and finishes go first. */
+    if (apr_thread_pool_push(e->tp, zoom_task, k, APR_THREAD_TASK_PRIORITY_LOWEST, e) != APR_SUCCESS) {
+        apr_thread_mutex_lock(e->lock);
+        apr_hash_set(e->zooming, key, APR_HASH_KEY_STRING, NULL);
+        apr_thread_mutex_unlock(e->lock);
+        free(key);
+        free(k);
+        return 0;
+    }
+    return 1;
 }

@@ -46,6 +46,11 @@ void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job
 /* For a task that wrote a job's files: 1 when the job's row is gone (DELETE)
  * and its directory has now been removed with what the task wrote; 0 when
  * the job is still there (or the store cannot tell). */
+/* Queues the build of the done job's zoom pyramid (mod_tiler_zoom.h) on
+ * the encoder's threads, once at a time per job. 1 when queued now, 0 when
+ * it already was (or could not be). */
+int tiler_encoder_zoom(tiler_encoder *e, const char *id);
+
 int tiler_encoder_removed(const tiler_srv_conf *c, tiler_store *store, const char *id, apr_pool_t *p);
 
 #endif

@@ -9,6 +9,7 @@
 #include <yajl/yajl_gen.h>
 #include "mod_tiler_api.h"
 #include "mod_tiler_respond.h"
+#include "mod_tiler_zoom.h"
 #include "tiler_id.h"
 #include "tiler_json.h"
 #include "tiler_store.h"
@@ -105,6 +106,7 @@ int tiler_event_stream(request_rec *r, const char *base)
         if (only) {
             if (tiler_store_get_job(store, only, &job, p) == 0) {
                 tiler_mark_stuck(r, &job, backlog);
+                tiler_zoom_mark(r, &job);
                 job_event(r, seen, &job, base);
             }
         } else {
@@ -113,6 +115,7 @@ int tiler_event_stream(request_rec *r, const char *base)
             if (tiler_store_list_jobs(store, JOBS_WATCHED, &jobs, p) == 0)
                 for (i = jobs->nelts - 1; i >= 0; i--) {
                     tiler_mark_stuck(r, &APR_ARRAY_IDX(jobs, i, tiler_job), backlog);
+                    tiler_zoom_mark(r, &APR_ARRAY_IDX(jobs, i, tiler_job));
                     job_event(r, seen, &APR_ARRAY_IDX(jobs, i, tiler_job), base);
                 }
             if ((snap = tiler_read_snapshot(r, &mtime, &why)) && mtime != snap_mtime) {

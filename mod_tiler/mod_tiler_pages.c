@@ -5,8 +5,10 @@
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <http_main.h>
 #include "mod_tiler_respond.h"
 #include "mod_tiler_result.h"
+#include "mod_tiler_zoom.h"
 #include "tiler_defaults.h"
 #include "tiler_json.h"
 
@@ -17,6 +19,9 @@ static const struct { const char *name, *mime; } static_files[] = {
     { "app.js", "text/javascript; charset=utf-8" },
     { "job.js", "text/javascript; charset=utf-8" },
     { "dashboard.js", "text/javascript; charset=utf-8" },
+    /* OpenSeadragon, vendored from its npm package (README, The job page) */
+    { "openseadragon.min.js", "text/javascript; charset=utf-8" },
+    { "openseadragon-LICENSE.txt", "text/plain; charset=utf-8" },
     { NULL, NULL }
 };
 
@@ -61,6 +66,7 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
     tiler_job job;
     char created[64], finished[64];
     int sent, over;
+    tiler_zoom_state zoom = TILER_ZOOM_NOT_WANTED;
     const char *b, *eid;
     apr_time_t end;
 
@@ -107,14 +113,24 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
         /* A browser decodes an <img> whole: a gigapixel result would take
          * gigabytes of its memory. Above TilerPreviewAbovePixels the page
          * shows a preview made from the result as a stream instead. */
-        if (tiler_result_needs_preview(tiler_srv(r->server), &job))
+        if (tiler_result_needs_preview(tiler_srv(r->server), &job)) {
             ap_rprintf(r, "<p id=\"preview-note\">The result is too large to show here: this is a preview of at most "
                           "%d pixels a side. Download the result for every pixel.</p>\n"
-                          "<p><img id=\"result\" src=\"%s/api/jobs/%s/result?thumb=%d\" alt=\"A preview of the result\"></p>\n",
+                          "<p id=\"preview-box\"><img id=\"result\" src=\"%s/api/jobs/%s/result?thumb=%d\" "
+                          "alt=\"A preview of the result\"></p>\n",
                        TILER_PREVIEW_SIDE, b, eid, TILER_PREVIEW_SIDE);
-        else
+            zoom = tiler_zoom_state_of(tiler_srv(ap_server_conf), &job);
+        } else
+
             ap_rprintf(r, "<p><img id=\"result\" src=\"%s/api/jobs/%s/result\" alt=\"The result\"></p>\n", b, eid);
     }
+    /* The zoomable view replaces the preview once job.js has drawn it;
+     * without JavaScript, or while the pyramid is built, the preview stays. */
+    if (zoom == TILER_ZOOM_READY || zoom == TILER_ZOOM_PENDING)
+        ap_rprintf(r, "<div id=\"zoom\" class=\"zoom\" hidden data-dzi=\"%s/api/jobs/%s/zoom.dzi\" data-zoom=\"%s\"></div>\n"
+                      "<p id=\"zoom-note\" class=\"hint\" hidden>Scroll or pinch to zoom in to every pixel, drag to move.</p>\n"
+                      "<script src=\"%s/static/openseadragon.min.js\" defer></script>\n",
+                   b, eid, zoom == TILER_ZOOM_READY ? "ready" : "pending", b);
     ap_rprintf(r, "</main>\n<script src=\"%s/static/job.js\" defer></script>\n</body>\n</html>\n", b);
     return OK;
 }

@@ -48,7 +48,7 @@ static const char *file_etag(request_rec *r, const apr_finfo_t *fi)
  * length): ap_send_fd passes the file without EOS, so it never got ranges.
  * The file goes as file buckets: sendfile, or reads in small pieces, never
  * the whole file in memory. */
-static int send_file(request_rec *r, const char *path, const char *mime, const char *filename)
+int tiler_send_spool_file(request_rec *r, const char *path, const char *mime, const char *filename)
 {
     apr_file_t *f;
     apr_finfo_t fi;
@@ -231,11 +231,11 @@ int tiler_job_result(request_rec *r, const char *id)
         return tiler_send_error(r, HTTP_NOT_FOUND, "not_found", "no such job");
     if (side < 0) side = tiler_result_needs_preview(c, &job) ? TILER_PREVIEW_SIDE : 0;
     if (!side)
-        return send_file(r, path, tiler_format_mime(tiler_output_format_parse(job.format)),
+        return tiler_send_spool_file(r, path, tiler_format_mime(tiler_output_format_parse(job.format)),
                          apr_psprintf(r->pool, "%s.%s", job.id, strcmp(job.format, "jpeg") ? "png" : "jpg"));
     if (tiler_spool_thumb_path(thumb, sizeof(thumb), c->spool_dir, job.id, side) < 0)
         return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "bad thumbnail size");
     if (ensure_thumb(r, &job, path, thumb, side, &sent) < 0) return sent;
     apr_table_setn(r->headers_out, "Cache-Control", "max-age=86400");
-    return send_file(r, thumb, "image/png", NULL);
+    return tiler_send_spool_file(r, thumb, "image/png", NULL);
 }

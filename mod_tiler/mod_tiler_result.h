@@ -11,5 +11,10 @@
 int tiler_job_result(request_rec *r, const char *id);
 /* Whether a page should show the job's preview rather than its result. */
 int tiler_result_needs_preview(const tiler_srv_conf *c, const tiler_job *job);
+/* Sends a spool file that never changes once in place (the result, a
+ * thumbnail, the zoom pyramid's files) with a strong ETag, Last-Modified,
+ * conditional requests and ranges; filename for Content-Disposition or
+ * NULL. 410 when it is gone. */
+int tiler_send_spool_file(request_rec *r, const char *path, const char *mime, const char *filename);
 
 #endif

@@ -4,6 +4,7 @@
 #include <mod_watchdog.h>
 #include "mod_tiler_encoder.h"
 #include "mod_tiler_resend.h"
+#include "mod_tiler_zoom.h"
 #include "tiler_assembly.h"
 #include "tiler_metrics.h"
 
@@ -11,6 +12,7 @@
 #define POLL_SLICE_MS 100          /* one consumer_poll; callbacks must not block long */
 #define RUN_BUDGET apr_time_from_msec(900)
 #define SWEEP_INTERVAL_S 5         /* how often finished jobs are checked against TilerJobTTL, stalled ones for lost tiles */
+#define ZOOM_LOOK_INTERVAL_S 60    /* how often done jobs are checked for a missing zoom pyramid */
 
 typedef struct {
     server_rec *s;
@@ -22,6 +24,7 @@ typedef struct {
     tiler_encoder *encoder;
     int caught_up;
     apr_time_t next_sweep;
+    apr_time_t next_zoom_look;
 } results_ctx;
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
@@ -136,6 +139,8 @@ static void catch_up(results_ctx *x, apr_pool_t *p)
 {
     x->caught_up = 1;
     tiler_assembly_catch_up(x->assembly, p);
+    tiler_zoom_catch_up(x->s, tiler_assembly_store(x->assembly), x->encoder, p);
+    x->next_zoom_look = apr_time_now() + apr_time_from_sec(ZOOM_LOOK_INTERVAL_S);
 }
 
 /* Results in Kafka not yet read on the partitions this consumer holds,
@@ -188,6 +193,10 @@ static void sweep(results_ctx *x, apr_pool_t *p)
                      tiler_store_error(store));
     tiler_resend_kick(x->resend, x->consumer);
     tiler_assembly_sweep(x->assembly, apr_time_now(), p);
+    if (apr_time_now() >= x->next_zoom_look) {
+        x->next_zoom_look = apr_time_now() + apr_time_from_sec(ZOOM_LOOK_INTERVAL_S);
+        tiler_zoom_catch_up(x->s, store, x->encoder, p);
+    }
 }
 
 static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)

@@ -24,6 +24,9 @@ ok(!-e "$dest$libexec/mod_tiler.la", 'no libtool archive beside it');
 ok(-x "$dest$sbindir/tiler-worker", "tiler-worker in sbindir ($sbindir)");
 ok(-x "$dest$sbindir/tiler-monitor", 'tiler-monitor in sbindir');
 ok(-f "$dest$sysconfdir/mod_tiler/$_", "$_ in sysconfdir/mod_tiler") for qw(tiler.conf tiler-worker.conf tiler-monitor.conf topics.md);
+my $htdocs = "$prefix/share/mod_tiler/htdocs";   # TilerHtdocsDir's default, $(datadir)/mod_tiler/htdocs
+ok(-f "$dest$htdocs/$_", "$_ in the pages' directory ($htdocs)")
+    for qw(index.html job.js style.css openseadragon.min.js openseadragon-LICENSE.txt);
 
 # The installed module loads into httpd and its example config parses.
 my $conf = "$dest/test.conf";

@@ -222,6 +222,13 @@ my $local = $t->dir . '/deb-local.png';
 run_ok("/usr/sbin/tiler-worker --local $img $local --ops grayscale,blur:2", 'the installed tiler-worker --local');
 my ($cmp, $same) = $t->imgcmp($t->dir . '/deb-result.png', $local);
 ok($same, "the result is local mode's: $cmp");
+# The zoomable view's viewer (OpenSeadragon, vendored) is installed with its
+# licence and served like the other scripts.
+ok(-f "/usr/share/mod_tiler/htdocs/$_", "/usr/share/mod_tiler/htdocs/$_ is installed")
+    for qw(openseadragon.min.js openseadragon-LICENSE.txt);
+my $osd = $http->get("$base/static/openseadragon.min.js");
+ok($osd->{status} == 200 && length($osd->{content} // '') == -s "$top/htdocs/openseadragon.min.js",
+   "and served at $base/static/openseadragon.min.js ($osd->{status})");
 
 # ---- stop, purge, and /etc/apache2 as it was ----
 if ($systemd) { system('systemctl stop tiler-monitor.service tiler-worker@1.service') }

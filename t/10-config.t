@@ -31,6 +31,7 @@ my @bad = (
     ['TilerKafkaProperty no.such.property 1', qr/TilerKafkaProperty no\.such\.property: .*No such configuration property/],
     ['TilerKafkaProperty security.protocol carrier-pigeon', qr/TilerKafkaProperty security\.protocol/],
     ['<Location /x>\nTilerTileSize 256\n</Location>', qr/TilerTileSize not allowed in <Location> context/],
+    ['TilerZoom maybe', qr/TilerZoom must be On or Off/],
 );
 for my $case (@bad) {
     my ($directive, $want) = @$case;
@@ -42,7 +43,7 @@ for my $case (@bad) {
 }
 # 2^36 pixels (68.7 GP) is accepted: the old ceiling was 536,870,911.
 $t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n"
-                 . "TilerMaxPixels 68719476736\nTilerMaxWholeDecodePixels 100000000\n";
+                 . "TilerMaxPixels 68719476736\nTilerMaxWholeDecodePixels 100000000\nTilerZoom Off\n";
 $t->write_httpd_conf;
 my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
 is($?, 0, 'good values pass') or diag($out);
@@ -56,7 +57,7 @@ for my $global ('TilerSpoolDir /tmp/elsewhere', 'TilerBrokers 127.0.0.1:9999', '
                 'TilerResultsTopic other-results', 'TilerResultsGroup other-group', 'TilerWorkerGroup other-workers',
                 'TilerKafkaProperty socket.timeout.ms 5000', 'TilerResendSeconds 5', 'TilerJobTTL 60',
                 'TilerEncodeThreads 3', 'TilerProduceTimeout 5000', 'TilerHeartbeatsTopic other-heartbeats',
-                'TilerDeadLetterTopic other-dead-letters', 'TilerTopicReplication 2', 'TilerMaxEventStreams 3') {
+                'TilerDeadLetterTopic other-dead-letters', 'TilerTopicReplication 2', 'TilerMaxEventStreams 3', 'TilerZoom Off') {
     my ($name) = $global =~ /^(\S+)/;
     $t->{directives} = $vhost->('127.0.0.1', '') . $vhost->('other.test', $global);
     $t->write_httpd_conf;

@@ -23,12 +23,20 @@ my $spec = "$top/docs/openapi.yaml";
 my $out = `"$validator" "$spec" 2>&1`;
 is($?, 0, 'openapi-spec-validator accepts docs/openapi.yaml') or diag $out;
 
-my $t = TilerTest->new(name => 'contract');
+# A preview threshold under the job's 60,000 pixels: the job gets a zoomable
+# view, so that its endpoints answer 200 too.
+my $t = TilerTest->new(name => 'contract', directives => "TilerPreviewAbovePixels 50000\n");
 $t->start_all(workers => 1);
 my $png = $t->make_image('c.png', 300, 200, 'png', 1, 5);
 my (undef, $job) = $t->submit($png, 'grayscale');
 my ($final) = $t->wait_job($job->{id});
 is($final->{state}, 'done', 'a job to describe');
+for (1 .. 600) {   # its pyramid is built after the job is done
+    last if $final->{zoom_url};
+    (undef, $final) = $t->request('GET', "/tiler/api/jobs/$job->{id}");
+    select(undef, undef, undef, 0.05);
+}
+ok($final->{zoom_url}, 'with a zoomable view');
 
 # The event stream never ends by itself: t/schemathesis.toml has
 # schemathesis read its first event only.

@@ -28,7 +28,9 @@ my $img = $t->make_image('a.png', 100, 80, 'png', 0, 101);
 my $auth = { Authorization => 'Basic ' . encode_base64('alice:wonderland', '') };
 
 # ---- Apache auth on the Location ----
-for my $p ('/tiler/', '/tiler/api/jobs', '/tiler/api/workers', '/tiler/dashboard.html', '/tiler/api/jobs/' . ('ab' x 16)) {
+for my $p ('/tiler/', '/tiler/api/jobs', '/tiler/api/workers', '/tiler/dashboard.html', '/tiler/api/jobs/' . ('ab' x 16),
+           '/tiler/api/jobs/' . ('ab' x 16) . '/zoom.dzi', '/tiler/api/jobs/' . ('ab' x 16) . '/zoom_files/0/0_0.png',
+           '/tiler/static/openseadragon.min.js') {
     my ($r) = $t->request('GET', $p);
     is($r->{status}, 401, "GET $p without credentials: 401");
 }

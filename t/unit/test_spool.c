@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "tap.h"
 #include "tmpdir.h"
 #include "tiler_spool.h"
@@ -102,6 +103,31 @@ int main(void)
         ok(tiler_spool_strip_path(path, sizeof(path), "/spool", id, 70000) == 0
            && !strcmp(path, "/spool/jobs/0123456789abcdef0123456789abcdef/strip-70000"), "strip 70000 has a path (%s)", path);
         ok(tiler_spool_strip_path(path, sizeof(path), "/spool", "../etc", 1) < 0, "no strip path for a bad id");
+        ok(tiler_spool_zoom_tile_path(path, sizeof(path), "/spool", id, 12, 3, 40) == 0
+           && !strcmp(path, "/spool/jobs/0123456789abcdef0123456789abcdef/zoom/zoom_files/12/3_40.png"),
+           "a zoom tile's path is made of the id and three integers (%s)", path);
+        ok(tiler_spool_zoom_tile_path(path, sizeof(path), "/spool", "../../x", 0, 0, 0) < 0
+           && tiler_spool_path(path, sizeof(path), "/spool", "..", TILER_SPOOL_ZOOM_DZI) < 0, "and none for a bad id");
+    }
+    {
+        /* DELETE takes a pyramid, finished or half-built, with the job. */
+        const char *id = "00000000000000000000000000000001";
+        char dir[2048], path[4096];
+        FILE *f;
+        mkdir(tmpdir_path("jobs"), 0700);
+        tiler_spool_path(dir, sizeof(dir), tmpdir_name, id, TILER_SPOOL_DIR);
+        mkdir(dir, 0700);
+        snprintf(path, sizeof(path), "%s/zoom", dir); mkdir(path, 0700);
+        snprintf(path, sizeof(path), "%s/zoom/zoom_files", dir); mkdir(path, 0700);
+        snprintf(path, sizeof(path), "%s/zoom/zoom_files/0", dir); mkdir(path, 0700);
+        snprintf(path, sizeof(path), "%s/zoom.tmp", dir); mkdir(path, 0700);
+        tiler_spool_zoom_tile_path(path, sizeof(path), tmpdir_name, id, 0, 0, 0);
+        if ((f = fopen(path, "w"))) fclose(f);
+        tiler_spool_path(path, sizeof(path), tmpdir_name, id, TILER_SPOOL_ZOOM_DZI);
+        if ((f = fopen(path, "w"))) fclose(f);
+        ok(tiler_spool_remove(tmpdir_name, id) == 0 && access(dir, F_OK) != 0,
+           "removing a job removes its zoom pyramid and a half-built one");
+        rmdir(tmpdir_path("jobs"));
     }
 
     unlink(raster);
