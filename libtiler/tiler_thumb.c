@@ -6,6 +6,9 @@
 #include <string.h>
 #include <jpeglib.h>
 #include <png.h>
+#include "tiler_band.h"
+#include "tiler_png.h"
+#include "tiler_tiff.h"
 
 void tiler_thumb_size(uint32_t w, uint32_t h, uint32_t side, uint32_t *tw, uint32_t *th)
 {
@@ -271,6 +274,65 @@ done:
     return im;
 }
 
+/* ---- TIFF (a format=tiff result), with the uploads' streaming reader ----
+ * tiler_tiff.c decodes a row of TIFF tiles at a time into a band of a few
+ * rows; each row goes to the box filter as 8-bit RGBA (alpha as the PNG
+ * writer maps libgd's). */
+#define TIFF_BAND_ROWS 16
+
+typedef struct {
+    box b;
+    uint32_t side;
+    int ready;
+    unsigned char *row;
+    tiler_thumb_info *info;
+} tiff_thumb;
+
+static int tiff_rows(void *ctx, const tiler_band *band, uint32_t tile_row, char *err, size_t errlen)
+{
+    tiff_thumb *t = ctx;
+    uint32_t y, end = tiler_band_need(band, tile_row);
+    if (!t->ready) {
+        uint32_t tw, th;
+        tiler_thumb_size(band->width, band->height, t->side, &tw, &th);
+        if (box_init(&t->b, band->width, band->height, tw, th) < 0 || !(t->row = malloc((size_t)band->width * 4))) {
+            say(err, errlen, "out of memory for a %ux%u thumbnail", tw, th);
+            return 1;
+        }
+        t->ready = 1;
+        if (t->info) {
+            t->info->src_w = band->width;
+            t->info->src_h = band->height;
+            t->info->decoded_w = band->width;
+            t->info->scale_denom = 1;
+            t->info->work_bytes = (size_t)band->width * 4 + (size_t)tw * 4 * sizeof(uint64_t)
+                                  + (size_t)band->width * TIFF_BAND_ROWS * sizeof(int);
+        }
+    }
+    for (y = tiler_band_first_row(band, tile_row); y < end; y++) {
+        tiler_png_row_samples(t->row, tiler_band_get(band, y), band->width, TILER_PNG_RGBA);
+        box_add(&t->b, t->row, 4);
+    }
+    return 0;
+}
+
+static gdImagePtr thumb_tiff(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
+{
+    tiff_thumb t;
+    tiler_band band;
+    gdImagePtr im = NULL;
+    memset(&t, 0, sizeof(t));
+    t.side = side;
+    t.info = info;
+    tiler_band_init(&band, TIFF_BAND_ROWS, 0, 0, tiff_rows, &t);
+    if (tiler_tiff_decode(f, &band, err, errlen) == 0 && t.ready) im = box_take(&t.b);
+    else if (!err[0]) say(err, errlen, "the TIFF has no rows");
+    tiler_band_free(&band);
+    if (t.ready) box_free(&t.b);
+    free(t.row);
+    return im;
+}
+
 gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
 {
     unsigned char magic[8];
@@ -281,6 +343,10 @@ gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char
     }
     if (!png_sig_cmp(magic, 0, 8)) return thumb_png(f, side, info, err, errlen);
     if (magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff) return thumb_jpeg(f, side, info, err, errlen);
-    say(err, errlen, "neither PNG nor JPEG");
+    if (!memcmp(magic, "II+\0", 4) || !memcmp(magic, "II*\0", 4) || !memcmp(magic, "MM\0+", 4) || !memcmp(magic, "MM\0*", 4)) {
+        err[0] = '\0';
+        return thumb_tiff(f, side, info, err, errlen);
+    }
+    say(err, errlen, "neither PNG, JPEG nor TIFF");
     return NULL;
 }

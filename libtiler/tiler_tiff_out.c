@@ -40,6 +40,14 @@ void tiler_tiff_out_enc(tiler_tile_enc *enc, uint32_t tile_side, int alpha, cons
     enc->side = (uint16_t)tile_side;
 }
 
+int tiler_tiff_out_job(const tiler_job *job, tiler_tile_enc *enc)
+{
+    memset(enc, 0, sizeof(*enc));
+    if (!job->format || strcmp(job->format, "tiff")) return 0;
+    tiler_tiff_out_enc(enc, job->tile_size, job->alpha, job->ops);
+    return 1;
+}
+
 size_t tiler_tiff_out_max_tile_bytes(const tiler_tile_enc *enc)
 {
     return compressBound((uLong)enc->side * enc->side * enc->samples);

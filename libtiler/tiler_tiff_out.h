@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tiler_msg.h"
+#include "tiler_store.h"
 
 /* Bytes kept at the start of the tiles file for the BigTIFF header. */
 #define TILER_TIFF_OUT_HEADER_BYTES 16
@@ -24,6 +25,9 @@ int tiler_tiff_out_color(int samples);
 /* The encoding a TIFF job's tasks ask for: its tile side and the samples
  * of its colour (alpha: the upload can be transparent; ops: its chain). */
 void tiler_tiff_out_enc(tiler_tile_enc *enc, uint32_t tile_side, int alpha, const char *ops);
+
+/* 1 and enc filled when the job's result is a TIFF, else 0 (codec 0). */
+int tiler_tiff_out_job(const tiler_job *job, tiler_tile_enc *enc);
 
 /* The most bytes a tile's compressed stream can take (zlib's bound). */
 size_t tiler_tiff_out_max_tile_bytes(const tiler_tile_enc *enc);

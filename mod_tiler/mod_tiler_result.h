@@ -11,5 +11,7 @@
 int tiler_job_result(request_rec *r, const char *id);
 /* Whether a page should show the job's preview rather than its result. */
 int tiler_result_needs_preview(const tiler_srv_conf *c, const tiler_job *job);
+/* The result file's extension: png, jpg or tif. */
+const char *tiler_result_extension(const tiler_job *job);
 
 #endif

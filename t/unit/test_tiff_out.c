@@ -8,6 +8,8 @@
 #include "tmpdir.h"
 #include "tiler_msg.h"
 #include "tiler_tiff_out.h"
+#include "tiler_image.h"
+#include "tiler_thumb.h"
 
 /* A pixel of the test image: grey when samples < 3, alpha when even. */
 static int pixel(uint32_t x, uint32_t y, int samples)
@@ -111,6 +113,52 @@ static int roundtrip(uint32_t w, uint32_t h, uint32_t side, int samples)
     return good;
 }
 
+/* A TIFF result's thumbnail (read by the uploads' TIFF reader) equals the
+ * PNG result's of the same pixels. */
+static void thumbs(int samples)
+{
+    uint32_t w = 300, h = 170, side = 64, x, y, i, across = (w + side - 1) / side, n = across * ((h + side - 1) / side);
+    tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, (uint8_t)samples, (uint16_t)side };
+    gdImagePtr im = gdImageCreateTrueColor((int)w, (int)h), a, b;
+    const char *tiles = tmpdir_path("t.tif"), *index = tmpdir_path("t.idx"), *png = tmpdir_path("t.png");
+    char err[512] = "";
+    int same = 1;
+    FILE *f;
+    for (y = 0; y < h; y++) for (x = 0; x < w; x++) im->tpixels[y][x] = pixel(x, y, samples);
+    tiler_tiff_out_start(tiles, index, n, err, sizeof(err));
+    for (i = 0; i < n; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
+        const int *rows[64];
+        unsigned char *z;
+        size_t len;
+        for (y = 0; y < ch; y++) rows[y] = im->tpixels[ty + y] + tx;
+        tiler_tiff_out_tile(rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err));
+        tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err));
+        free(z);
+    }
+    tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
+    gdImageSaveAlpha(im, 1);
+    tiler_image_save(im, png, TILER_FMT_PNG, err, sizeof(err));
+    f = fopen(tiles, "rb");
+    a = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
+    if (f) fclose(f);
+    f = fopen(png, "rb");
+    b = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
+    if (f) fclose(f);
+    if (!a || !b || gdImageSX(a) != gdImageSX(b) || gdImageSY(a) != gdImageSY(b)) same = 0;
+    for (y = 0; same && y < (uint32_t)gdImageSY(a); y++)
+        for (x = 0; same && x < (uint32_t)gdImageSX(a); x++)
+            if (a->tpixels[y][x] != b->tpixels[y][x]) {
+                printf("# (%u,%u) %08x != %08x\n", x, y, (unsigned)a->tpixels[y][x], (unsigned)b->tpixels[y][x]);
+                same = 0;
+            }
+    ok(same, "the thumbnail of a %d-sample TIFF result is the PNG result's: %s", samples, err);
+    if (a) gdImageDestroy(a);
+    if (b) gdImageDestroy(b);
+    gdImageDestroy(im);
+}
+
 static void messages(void)
 {
     tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, 3, 64 };
@@ -182,5 +230,6 @@ int main(void)
            "%ux%u in %u-pixel tiles, %d samples, reads back in libtiff", cases[i].w, cases[i].h, cases[i].side,
            cases[i].samples);
     messages();
+    for (i = 1; i <= 4; i++) thumbs((int)i);
     return done_testing();
 }
