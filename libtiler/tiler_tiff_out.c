@@ -40,11 +40,11 @@ void tiler_tiff_out_enc(tiler_tile_enc *enc, uint32_t tile_side, int alpha, cons
     enc->side = (uint16_t)tile_side;
 }
 
-int tiler_tiff_out_job(const tiler_job *job, tiler_tile_enc *enc)
+int tiler_tiff_out_format(const char *format, uint32_t tile_size, int alpha, const char *ops, tiler_tile_enc *enc)
 {
     memset(enc, 0, sizeof(*enc));
-    if (!job->format || strcmp(job->format, "tiff")) return 0;
-    tiler_tiff_out_enc(enc, job->tile_size, job->alpha, job->ops);
+    if (!format || strcmp(format, "tiff")) return 0;
+    tiler_tiff_out_enc(enc, tile_size, alpha, ops);
     return 1;
 }
 

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tiler_msg.h"
-#include "tiler_store.h"
 
 /* Bytes kept at the start of the tiles file for the BigTIFF header. */
 #define TILER_TIFF_OUT_HEADER_BYTES 16
@@ -26,8 +25,12 @@ int tiler_tiff_out_color(int samples);
  * of its colour (alpha: the upload can be transparent; ops: its chain). */
 void tiler_tiff_out_enc(tiler_tile_enc *enc, uint32_t tile_side, int alpha, const char *ops);
 
-/* 1 and enc filled when the job's result is a TIFF, else 0 (codec 0). */
-int tiler_tiff_out_job(const tiler_job *job, tiler_tile_enc *enc);
+/* 1 and enc filled when a job of this format wants a TIFF result, else 0
+ * (codec 0). tiler_tiff_out_job takes them from a tiler_job (tiler_store.h,
+ * which needs APR: a macro keeps this header free of it for the fuzzers). */
+int tiler_tiff_out_format(const char *format, uint32_t tile_size, int alpha, const char *ops, tiler_tile_enc *enc);
+#define tiler_tiff_out_job(job, enc) \
+    tiler_tiff_out_format((job)->format, (job)->tile_size, (job)->alpha, (job)->ops, (enc))
 
 /* The most bytes a tile's compressed stream can take (zlib's bound). */
 size_t tiler_tiff_out_max_tile_bytes(const tiler_tile_enc *enc);
