@@ -24,7 +24,7 @@ typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2, TILER_MSG_FAILURE = 3, 
 /* What a task asks the worker to send back. codec 0: raw pixels (a
  * version 1 message, the rest unused); 1: the tile of a tiled TIFF, side x
  * side 8-bit samples (samples 1..4 per pixel: grey, grey+alpha, RGB, RGBA),
- * padded, as a zlib stream. side is a multiple of 16, at most 2048. */
+ * padded, differenced horizontally (TIFF Predictor 2), as a zlib stream. side is a multiple of 16, at most 2048. */
 #define TILER_CODEC_RAW          0
 #define TILER_CODEC_TIFF_DEFLATE 1
 typedef struct {

@@ -68,12 +68,20 @@ int tiler_tiff_out_tile(const int *const *rows, uint32_t w, uint32_t h, const ti
         free(px);
         FAIL("out of memory for a %u-pixel TIFF tile", enc->side);
     }
-    for (y = 0; y < h; y++)
-        if (tiler_png_row_samples(px + y * stride, rows[y], w, color) < 0) {
+    for (y = 0; y < h; y++) {
+        unsigned char *row = px + y * stride;
+        size_t i;
+        if (tiler_png_row_samples(row, rows[y], w, color) < 0) {
             free(px);
             free(z);
             FAIL("a grey TIFF tile has a pixel that is not grey");
         }
+        /* Horizontal differencing (TIFF Predictor 2): each sample minus
+         * the same sample of the pixel to its left, modulo 256, from the
+         * right so that each uses its neighbour's original. Photographs
+         * deflate to about two thirds with it, as PNG's filters do. */
+        for (i = stride; i-- > enc->samples;) row[i] = (unsigned char)(row[i] - row[i - enc->samples]);
+    }
     if (compress2(z, &n, px, (uLong)raw, level) != Z_OK) {
         free(px);
         free(z);
@@ -207,7 +215,7 @@ static int write_array(int idx_fd, int fd, uint32_t n, int field, off_t off, cha
 int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, uint32_t height,
                           const tiler_tile_enc *enc, char *err, size_t errlen)
 {
-    unsigned char ifd[8 + 13 * 20 + 8], head[TILER_TIFF_OUT_HEADER_BYTES], *p;
+    unsigned char ifd[8 + 14 * 20 + 8], head[TILER_TIFF_OUT_HEADER_BYTES], *p;
     uint32_t across = (width + enc->side - 1) / enc->side, down = (height + enc->side - 1) / enc->side;
     uint32_t n = across * down;
     uint16_t bits[4] = { 8, 8, 8, 8 };
@@ -238,9 +246,10 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
     p = entry(p, 262, T_SHORT, 1, enc->samples <= 2 ? 1 : 2); /* Photometric: MinIsBlack or RGB */
     p = entry(p, 277, T_SHORT, 1, enc->samples);            /* SamplesPerPixel */
     p = entry(p, 284, T_SHORT, 1, 1);                       /* PlanarConfiguration: contiguous */
+    p = entry(p, 317, T_SHORT, 1, 2);                       /* Predictor: horizontal differencing */
     p = entry(p, 322, T_LONG, 1, enc->side);                /* TileWidth */
     p = entry(p, 323, T_LONG, 1, enc->side);                /* TileLength */
-    ifd_len = (size_t)(8 + (alpha ? 12 : 11) * 20 + 8);
+    ifd_len = (size_t)(8 + (alpha ? 13 : 12) * 20 + 8);
     offsets_at = (uint64_t)end + ifd_len;
     counts_at = offsets_at + (uint64_t)n * 8;
     /* One tile: its value fits the entry. */
@@ -258,7 +267,7 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
         p = entry(p, 325, T_LONG8, n, counts_at);           /* TileByteCounts */
     }
     if (alpha) p = entry(p, 338, T_SHORT, 1, 2);           /* ExtraSamples: unassociated alpha */
-    put64(ifd, (uint64_t)(alpha ? 12 : 11));
+    put64(ifd, (uint64_t)(alpha ? 13 : 12));
     put64(p, 0);                                            /* no next directory */
     rc = n > 1 ? write_array(idx_fd, fd, n, 0, (off_t)offsets_at, err, errlen) : 0;
     if (rc == 0 && n > 1) rc = write_array(idx_fd, fd, n, 1, (off_t)counts_at, err, errlen);

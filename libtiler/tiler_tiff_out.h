@@ -37,7 +37,8 @@ size_t tiler_tiff_out_max_tile_bytes(const tiler_tile_enc *enc);
 
 /* Packs rows[0..h) of w gd truecolor pixels (w, h at most enc->side) into
  * a side x side tile of 8-bit samples, contiguous, padded with zeros, and
- * deflates it as a zlib stream at level. *out is malloc'd. 0, or -1 with
+ * differences each row horizontally (TIFF Predictor 2) and deflates it
+ * as a zlib stream at level. *out is malloc'd. 0, or -1 with
  * err (also when a grey encoding meets a pixel that is not grey). */
 int tiler_tiff_out_tile(const int *const *rows, uint32_t w, uint32_t h, const tiler_tile_enc *enc, int level,
                         unsigned char **out, size_t *len, char *err, size_t errlen);
