@@ -1,14 +1,23 @@
 /* libFuzzer target: the tile message decoder, and processing of any task
- * it accepts (small by construction: the pixels must be in the input). */
+ * it accepts (small by construction: the pixels must be in the input),
+ * version 2 tasks that ask for a TIFF tile included; an ENCODED result it
+ * accepts goes through the check the results consumer makes of it. */
 #include <stdlib.h>
 #include <stdint.h>
 #include "tiler_msg.h"
 #include "tiler_tile.h"
+#include "tiler_tiff_out.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {
     tiler_msg m;
     char err[512];
+    if (tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0 && m.kind == TILER_MSG_ENCODED) {
+        /* The decoder bounded the payload: it lies inside the input. */
+        if (m.pixels + m.payload_len != buf + len) abort();
+        (void)tiler_tiff_out_plausible(&m.enc, m.pixels, m.payload_len);
+        return 0;
+    }
     if (tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0 && m.kind == TILER_MSG_TASK
         && (uint64_t)m.src.w * m.src.h <= 256 * 256) {
         size_t out_len;

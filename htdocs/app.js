@@ -89,7 +89,7 @@
     // made from it, so that the browser never decodes a gigapixel image.
     $('preview').src = job.result_url + '?preview';
     $('download').href = job.result_url;
-    $('download').setAttribute('download', job.id + (job.format === 'jpeg' ? '.jpg' : '.png'));
+    $('download').setAttribute('download', job.id + ({ jpeg: '.jpg', tiff: '.tif' }[job.format] || '.png'));
     $('result').hidden = false;
   }
   function follow(job) {

@@ -11,6 +11,7 @@
 #include "tiler_metrics.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
+#include "tiler_tiff_out.h"
 
 struct tiler_assembly {
     tiler_asm_config c;
@@ -47,6 +48,7 @@ tiler_store *tiler_assembly_store(tiler_assembly *a)
 
 int tiler_assembly_in_strips(const tiler_job *job)
 {
+    if (!strcmp(job->format, "tiff")) return 0;
     if (strcmp(job->format, "jpeg")) return 1;
     return job->tile_size % tiler_jpeg_mcu_rows(TILER_JPEG_QUALITY) == 0 && job->width <= 65500 && job->height <= 65500;
 }
@@ -61,6 +63,36 @@ static int fail_job(tiler_assembly *a, const char *id, const char *reason)
 {
     tiler_spool_drop_work(a->c.spool_dir, id);
     return tiler_store_finish(a->store, id, "failed", reason);
+}
+
+/* Whether an ENCODED result is the tile of the TIFF job it names: the
+ * job's encoding, the tile's place in the grid, a zlib stream within
+ * bounds (a worker is trusted with its pixels, not with where they go). */
+static int tiff_fits(const tiler_job *job, const tiler_msg *m)
+{
+    tiler_tile_enc enc;
+    uint32_t cols, x, y;
+    if (!tiler_tiff_out_job(job, &enc) || m->kind != TILER_MSG_ENCODED) return 0;
+    if (memcmp(&enc, &m->enc, sizeof(enc))) return 0;
+    cols = (job->width + enc.side - 1) / enc.side;
+    x = m->tile_index % cols * enc.side;
+    y = m->tile_index / cols * enc.side;
+    return m->core.x == x && m->core.y == y && m->core.w == (job->width - x < enc.side ? job->width - x : enc.side)
+        && m->core.h == (job->height - y < enc.side ? job->height - y : enc.side)
+        && tiler_tiff_out_plausible(&enc, m->pixels, m->payload_len);
+}
+
+/* Places a TIFF job's tile: its bytes at the end of the tiles file, its
+ * place in the index. 0, or -1 with err. */
+static int tiff_place(tiler_assembly *a, const char *id, const tiler_msg *m, char *err, size_t errlen)
+{
+    char tiles[4096], index[4096];
+    if (tiler_spool_path(tiles, sizeof(tiles), a->c.spool_dir, id, TILER_SPOOL_TILES) < 0
+        || tiler_spool_path(index, sizeof(index), a->c.spool_dir, id, TILER_SPOOL_TILE_INDEX) < 0) {
+        snprintf(err, errlen, "no spool path for the TIFF tiles");
+        return -1;
+    }
+    return tiler_tiff_out_add(tiles, index, m->tile_index, m->pixels, m->payload_len, err, errlen);
 }
 
 /* Tile idx of the job was just counted, and the job is not complete: its
@@ -109,7 +141,8 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
         return fail_job(a, id, msg.ops) < 0 ? -1 : 0;
     }
     if (msg.image_w != job.width || msg.image_h != job.height || msg.tiles_total != job.tiles_total
-        || memcmp(&msg.src, &msg.core, sizeof(msg.src))) {
+        || memcmp(&msg.src, &msg.core, sizeof(msg.src))
+        || (!strcmp(job.format, "tiff") ? !tiff_fits(&job, &msg) : msg.kind != TILER_MSG_RESULT)) {
         say(a, TILER_ASM_WARNING, TILER_ASM_EV_MISFIT, "job %s: result tile %u does not fit the job; skipped", id,
             msg.tile_index);
         return 0;
@@ -132,9 +165,11 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
         }
     }
     /* Pixels first, then the count: a crash in between only repeats the
-     * (idempotent) write when the tile comes again. */
-    if (tiler_spool_path(raster, sizeof(raster), a->c.spool_dir, id, TILER_SPOOL_RASTER) < 0
-        || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0) {
+     * (idempotent) write when the tile comes again. A TIFF tile written
+     * again is appended again, and the index then points at the copy. */
+    if (msg.kind == TILER_MSG_ENCODED ? tiff_place(a, id, &msg, err, sizeof(err)) < 0
+        : (tiler_spool_path(raster, sizeof(raster), a->c.spool_dir, id, TILER_SPOOL_RASTER) < 0
+           || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0)) {
         if (tiler_store_get_job(a->store, id, &job, p) == 1) return 0;   /* deleted meanwhile */
         say(a, TILER_ASM_ERR, TILER_ASM_EV_RASTER, "job %s: %s", id, err);
         fail_job(a, id, apr_psprintf(p, "assembling the result failed: %s", err));

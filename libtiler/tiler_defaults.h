@@ -97,6 +97,13 @@
  * filter made files within 3% of libgd's level 6 on generated photographs,
  * in a fifth of the time (bench/). */
 #define TILER_PNG_LEVEL             3
+/* zlib level of a TIFF result's tiles, deflated by the workers after
+ * horizontal differencing (Predictor 2). The web host only places the
+ * bytes: its cost does not depend on it. On a 64 MP photo-like JPEG with
+ * blur:3 in local mode, level 3 took 7.2 s for 56.5 MB, level 6 (zlib's
+ * default) 16.4 s for 47.9 MB (session 8): level 3, as for PNG. (71.6 MB
+ * at level 6 without the predictor.) */
+#define TILER_TIFF_LEVEL            3
 #define TILER_PNG_STRIP_ROWS        256   /* rows per strip when one process encodes a whole image */
 #define TILER_DEFAULT_ENCODE_THREADS 2    /* TilerEncodeThreads */
 /* Raster rows an encoder thread reads at a time for a strip of the result

@@ -13,6 +13,16 @@ void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_ne
     need->total = need->raster + need->result;
 }
 
+void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need)
+{
+    uint64_t tiles = (uint64_t)((w + side - 1) / side) * ((h + side - 1) / side);
+    /* zlib's bound for a stored stream: 5 bytes a 16 KiB block, and 6 more. */
+    uint64_t raw = (uint64_t)side * side * 4, tile = raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13;
+    need->raster = tiles * 16;
+    need->result = tiles * (tile + 16) + 16;
+    need->total = need->raster + need->result;
+}
+
 int tiler_disk_free(const char *path, uint64_t *bytes, char *err, size_t errlen)
 {
     struct statvfs v;

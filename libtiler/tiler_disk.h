@@ -16,6 +16,11 @@ typedef struct {
  * (RGBA that deflate cannot squeeze, as for noise) and 1 for JPEG: above
  * what photographs give, far above a flat image's. */
 void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need);
+/* A TIFF job in tiles of side pixels has no raster: `raster` is then its
+ * tile index (16 bytes a tile), and the result is bounded by its padded
+ * tiles at 4 samples a pixel that deflate cannot squeeze, plus the
+ * directory (16 bytes a tile). */
+void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need);
 
 /* Bytes an unprivileged user may still write on path's file system (statvfs
  * f_bavail). 0, or -1 with err. */

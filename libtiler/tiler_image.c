@@ -61,6 +61,7 @@ tiler_format tiler_output_format_parse(const char *s)
 {
     if (!strcmp(s, "png")) return TILER_FMT_PNG;
     if (!strcmp(s, "jpeg") || !strcmp(s, "jpg")) return TILER_FMT_JPEG;
+    if (!strcmp(s, "tiff") || !strcmp(s, "tif")) return TILER_FMT_TIFF;
     return TILER_FMT_UNKNOWN;
 }
 

@@ -13,7 +13,7 @@ typedef enum {
 } tiler_format;
 
 const char *tiler_format_name(tiler_format f);
-/* "png" / "jpeg" (also "jpg") for output formats; TILER_FMT_UNKNOWN otherwise. */
+/* "png" / "jpeg" (also "jpg") / "tiff" (also "tif") for output formats; TILER_FMT_UNKNOWN otherwise. */
 tiler_format tiler_output_format_parse(const char *s);
 const char *tiler_format_mime(tiler_format f);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 static void put32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
 static void put16(unsigned char *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
@@ -16,7 +17,32 @@ size_t tiler_msg_header_size(const tiler_msg *m)
 
 size_t tiler_msg_size(const tiler_msg *m)
 {
+    if (m->kind == TILER_MSG_ENCODED) return tiler_msg_header_size(m) + m->payload_len;
     return tiler_msg_header_size(m) + (size_t)m->src.w * m->src.h * 4;
+}
+
+/* The encoding's two bytes: codec in the low nibble and samples in the
+ * high one of the first, side / 16 in the second. */
+static void put_enc(unsigned char *p, const tiler_tile_enc *e)
+{
+    p[0] = (unsigned char)((e->codec & 0x0f) | (e->samples & 0x0f) << 4);
+    p[1] = (unsigned char)(e->side / 16);
+}
+
+static int get_enc(const unsigned char *p, tiler_tile_enc *e)
+{
+    e->codec = p[0] & 0x0f;
+    e->samples = p[0] >> 4;
+    e->side = (uint16_t)(p[1] * 16);
+    return e->codec == TILER_CODEC_TIFF_DEFLATE && e->samples >= 1 && e->samples <= 4 && e->side >= 16
+        && e->side <= 2048 ? 0 : -1;
+}
+
+void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc)
+{
+    if (!enc || enc->codec == TILER_CODEC_RAW) return;
+    buf[4] = TILER_MSG_VERSION_ENCODED;
+    put_enc(buf + 74, enc);
 }
 
 static void put_rect(unsigned char *p, const tiler_rect *r)
@@ -33,7 +59,7 @@ size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf)
 {
     size_t ops_len = strlen(m->ops), hdr = TILER_MSG_FIXED_BYTES + ops_len;
     memcpy(buf, TILER_MSG_MAGIC, 4);
-    buf[4] = TILER_MSG_VERSION;
+    buf[4] = m->enc.codec ? TILER_MSG_VERSION_ENCODED : TILER_MSG_VERSION;
     buf[5] = (unsigned char)m->kind;
     put16(buf + 6, (uint16_t)hdr);
     memcpy(buf + 8, m->job_id, 16);
@@ -44,7 +70,8 @@ size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf)
     put_rect(buf + 40, &m->core);
     put_rect(buf + 56, &m->src);
     put16(buf + 72, (uint16_t)ops_len);
-    put16(buf + 74, 0);
+    if (m->enc.codec) put_enc(buf + 74, &m->enc);
+    else put16(buf + 74, 0);
     memcpy(buf + 76, m->ops, ops_len);
     return hdr;
 }
@@ -71,10 +98,23 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
 
     if (len < TILER_MSG_FIXED_BYTES) FAIL("message of %zu bytes is shorter than the %d-byte header", len, TILER_MSG_FIXED_BYTES);
     if (memcmp(buf, TILER_MSG_MAGIC, 4)) FAIL("message has no TILE magic");
-    if (buf[4] != TILER_MSG_VERSION) FAIL("message has unknown version %u (this build speaks %d)", buf[4], TILER_MSG_VERSION);
-    if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT && buf[5] != TILER_MSG_FAILURE)
+    if (buf[4] != TILER_MSG_VERSION && buf[4] != TILER_MSG_VERSION_ENCODED)
+        FAIL("message has unknown version %u (this build speaks %d and %d)", buf[4], TILER_MSG_VERSION,
+             TILER_MSG_VERSION_ENCODED);
+    if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT && buf[5] != TILER_MSG_FAILURE && buf[5] != TILER_MSG_ENCODED)
         FAIL("message has unknown kind %u", buf[5]);
     m->kind = buf[5];
+    memset(&m->enc, 0, sizeof(m->enc));
+    m->payload_len = 0;
+    /* Version 1 keeps the field zero; version 2 is a task asking for an
+     * encoding or the encoded result (a failure may answer either). */
+    if (buf[4] == TILER_MSG_VERSION) {
+        if (m->kind == TILER_MSG_ENCODED) FAIL("an encoded result must be a version %d message", TILER_MSG_VERSION_ENCODED);
+    } else if (m->kind == TILER_MSG_RESULT) {
+        FAIL("a version %d message cannot be a raw result", TILER_MSG_VERSION_ENCODED);
+    } else if (m->kind != TILER_MSG_FAILURE && get_enc(buf + 74, &m->enc) < 0) {
+        FAIL("message has an unknown encoding %02x%02x", buf[74], buf[75]);
+    }
     hdr = get16(buf + 6);
     ops_len = get16(buf + 72);
     if (ops_len > TILER_MSG_MAX_OPS_LEN || hdr != TILER_MSG_FIXED_BYTES + ops_len || hdr > len)
@@ -106,6 +146,19 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
         FAIL("tile core rectangle lies outside the %ux%u image", m->image_w, m->image_h);
     if (m->kind == TILER_MSG_RESULT && !contains(&m->src, &m->core)) FAIL("tile source rectangle does not contain its core");
     if (!m->core.w || !m->core.h) FAIL("tile core rectangle is empty");
+    if (m->kind == TILER_MSG_ENCODED) {
+        /* The tile is side x side samples, padded: its core must fit one,
+         * and its stream cannot be longer than zlib's bound for it. */
+        uint64_t raw = (uint64_t)m->enc.side * m->enc.side * m->enc.samples;
+        if (memcmp(&m->src, &m->core, sizeof(m->src))) FAIL("an encoded result's source rectangle is not its core");
+        if (m->core.w > m->enc.side || m->core.h > m->enc.side)
+            FAIL("tile core %ux%u is larger than the %u-pixel tiles it is encoded as", m->core.w, m->core.h, m->enc.side);
+        if (len - hdr < 2 || len - hdr > compressBound((uLong)raw))
+            FAIL("encoded tile of %zu bytes is outside 2..%lu", len - hdr, (unsigned long)compressBound((uLong)raw));
+        m->pixels = buf + hdr;
+        m->payload_len = len - hdr;
+        return 0;
+    }
     pix = (uint64_t)m->src.w * m->src.h * 4;
     if (pix != len - hdr) FAIL("message carries %zu pixel bytes, its header says %llu", len - hdr, (unsigned long long)pix);
     m->pixels = buf + hdr;

@@ -9,12 +9,29 @@
 
 #define TILER_MSG_MAGIC       "TILE"
 #define TILER_MSG_VERSION     1
+/* Tasks that ask for an encoded result, and those results, carry version
+ * 2: the field at offset 74 then holds the encoding (docs/protocol.md). */
+#define TILER_MSG_VERSION_ENCODED 2
 #define TILER_MSG_FIXED_BYTES 76
 #define TILER_MSG_MAX_OPS_LEN 512
 
 /* FAILURE: a worker could not process a tile; the ops field carries the
  * reason and there are no pixels. */
-typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2, TILER_MSG_FAILURE = 3 } tiler_msg_kind;
+/* ENCODED: a result whose payload is its tile compressed as the task's
+ * encoding asked. */
+typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2, TILER_MSG_FAILURE = 3, TILER_MSG_ENCODED = 4 } tiler_msg_kind;
+
+/* What a task asks the worker to send back. codec 0: raw pixels (a
+ * version 1 message, the rest unused); 1: the tile of a tiled TIFF, side x
+ * side 8-bit samples (samples 1..4 per pixel: grey, grey+alpha, RGB, RGBA),
+ * padded, differenced horizontally (TIFF Predictor 2), as a zlib stream. side is a multiple of 16, at most 2048. */
+#define TILER_CODEC_RAW          0
+#define TILER_CODEC_TIFF_DEFLATE 1
+typedef struct {
+    uint8_t codec;
+    uint8_t samples;
+    uint16_t side;
+} tiler_tile_enc;
 
 typedef struct {
     tiler_msg_kind kind;
@@ -24,7 +41,10 @@ typedef struct {
     tiler_rect core;            /* the part of the image this tile owns */
     tiler_rect src;             /* the rectangle the pixels cover */
     char ops[TILER_MSG_MAX_OPS_LEN + 1];
-    const unsigned char *pixels; /* decode: points into the buffer; src.w*src.h*4 bytes */
+    tiler_tile_enc enc;         /* codec 0 for version 1 messages */
+    const unsigned char *pixels; /* decode: points into the buffer; src.w*src.h*4 bytes, or the
+                                  * payload_len bytes of an ENCODED result */
+    size_t payload_len;          /* ENCODED: the compressed tile's length (tiler_msg_size counts it) */
 } tiler_msg;
 
 size_t tiler_msg_header_size(const tiler_msg *m);
@@ -33,6 +53,10 @@ size_t tiler_msg_size(const tiler_msg *m);
 size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf);
 /* Validates everything (magic, version, kind, rectangles, sizes). 0 or -1 with a reason. */
 int tiler_msg_decode(tiler_msg *m, const void *buf, size_t len, char *err, size_t errlen);
+
+/* Makes the task message in buf (as tiler_tile_task cut it) ask for enc:
+ * version 2 and the field at offset 74. Codec 0 leaves it as it is. */
+void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc);
 
 /* A malloc'd FAILURE message for tile tile_index of the job, or NULL. */
 unsigned char *tiler_msg_failure(const unsigned char job_id[16], uint32_t tile_index, uint32_t tiles_total,

@@ -49,7 +49,7 @@ static unsigned char alpha8(unsigned v)
 
 /* One row as PNG samples of the colour type. -1 when a gray type meets a
  * pixel that is not gray. */
-static int row_samples(unsigned char *dst, const int *src, uint32_t width, int color)
+int tiler_png_row_samples(unsigned char *dst, const int *src, uint32_t width, int color)
 {
     uint32_t x;
     int off = 0;
@@ -162,7 +162,7 @@ static int state_row(strip_state *s, const int *row, char *err, size_t errlen)
 {
     size_t i, bpp = s->bpp, stride = s->stride;
     unsigned char *t, *cur = s->cur, *line = s->line;
-    if (row_samples(cur, row, (uint32_t)(stride / bpp), s->color) < 0) {
+    if (tiler_png_row_samples(cur, row, (uint32_t)(stride / bpp), s->color) < 0) {
         snprintf(err, errlen, "row %u is not gray; cannot write it as gray", s->y);
         return -1;
     }

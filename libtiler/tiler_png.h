@@ -37,6 +37,10 @@ int tiler_png_has_alpha(const int *pixels, size_t n);
 int tiler_png_is_gray(const int *pixels, size_t n);
 /* The colour type for an image with or without transparency and colour. */
 int tiler_png_color(int alpha, int gray);
+/* One row of width pixels as 8-bit samples of the colour type (alpha as
+ * libgd maps it to 8 bits): the PNG and TIFF results share it. -1 when a
+ * grey type meets a pixel that is not grey. */
+int tiler_png_row_samples(unsigned char *dst, const int *src, uint32_t width, int color);
 
 /* Encodes nrows rows of width pixels each as colour type color. last says
  * whether the strip ends the image (its stream is then finished). level is

@@ -40,7 +40,7 @@ int tiler_pyramid_row(tiler_pyramid *p, const int *row, char *err, size_t errlen
 /* After the last row: writes the descriptor last and frees p. 0, -1 or -2
  * as tiler_pyramid_row. */
 int tiler_pyramid_end(tiler_pyramid *p, char *err, size_t errlen);
-/* The pyramid of the PNG or JPEG file at path, decoded as a stream, into
+/* The pyramid of the PNG, JPEG or TIFF file at path, decoded as a stream, into
  * dir (as tiler_pyramid_begin). want_w and want_h, when not 0, are the size
  * the file must have. When cancel is set and becomes non-zero (another
  * thread: the server is stopping) the build stops within a row. 0, -1 with

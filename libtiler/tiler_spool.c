@@ -16,7 +16,7 @@ int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, t
 {
     static const char *const leaf[] = { "", "/input", "/raster", "/result", "/result.tmp",
                                         "/zoom", "/zoom.tmp", "/zoom/" TILER_PYRAMID_DZI, "/zoom.failed",
-                                        "/zoom.lock" };
+                                        "/zoom.lock", "/tiles", "/tiles.idx" };
     unsigned char raw[16];
     int n;
     if (!id || tiler_id_parse(id, strlen(id), raw) < 0) return -1;
@@ -244,7 +244,8 @@ static int unlink_prefixed(const char *spool, const char *id, const char *const 
 int tiler_spool_drop_work(const char *spool, const char *id)
 {
     static const char *const work[] = { "strip-", NULL };
-    static const tiler_spool_file files[] = { TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT_TMP };
+    static const tiler_spool_file files[] = { TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT_TMP,
+                                              TILER_SPOOL_TILES, TILER_SPOOL_TILE_INDEX };
     char path[4096];
     size_t i;
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -257,7 +258,7 @@ int tiler_spool_remove(const char *spool, const char *id)
     static const char *const made[] = { "thumb-", "strip-", NULL };
     char path[4096];
     tiler_spool_file which;
-    for (which = TILER_SPOOL_INPUT; which <= TILER_SPOOL_RESULT_TMP; which++)
+    for (which = TILER_SPOOL_INPUT; which <= TILER_SPOOL_TILE_INDEX; which++)
         if (tiler_spool_path(path, sizeof(path), spool, id, which) == 0) unlink(path);
     tiler_spool_zoom_remove(spool, id, 0);
     if (unlink_prefixed(spool, id, made) < 0 || tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0)

@@ -9,13 +9,17 @@
 #include <gd.h>
 #include "tiler_msg.h"
 
+/* A TIFF job (format=tiff) has no raster: TILES is its result being
+ * assembled (tiler_tiff_out.h) and TILE_INDEX where each tile lies in it. */
 typedef enum { TILER_SPOOL_DIR, TILER_SPOOL_INPUT, TILER_SPOOL_RASTER, TILER_SPOOL_RESULT,
                TILER_SPOOL_RESULT_TMP,
                /* The zoom pyramid (tiler_pyramid.h): built in ZOOM_TMP, renamed
                 * to ZOOM when complete; ZOOM_FAILED notes that it could not be
                 * built; ZOOM_LOCK is held by its builder. */
                TILER_SPOOL_ZOOM, TILER_SPOOL_ZOOM_TMP, TILER_SPOOL_ZOOM_DZI, TILER_SPOOL_ZOOM_FAILED,
-               TILER_SPOOL_ZOOM_LOCK } tiler_spool_file;
+               TILER_SPOOL_ZOOM_LOCK,
+               /* A format=tiff job's tile data and its (offset, length) index. */
+               TILER_SPOOL_TILES, TILER_SPOOL_TILE_INDEX } tiler_spool_file;
 
 /* 0, or -1 when the id is not a valid job id or the path does not fit. */
 int tiler_spool_path(char *buf, size_t len, const char *spool, const char *id, tiler_spool_file which);
@@ -56,7 +60,7 @@ int tiler_raster_has_hole(const char *path, char *err, size_t errlen);
 gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
 
 /* Removes what a job needs only while it runs: upload, raster, PNG strips,
- * a half-written result. The result and thumbnails stay. 0 or -1. */
+ * a half-written result, a TIFF's tiles and index. The result and thumbnails stay. 0 or -1. */
 int tiler_spool_drop_work(const char *spool, const char *id);
 
 /* Removes a job's directory and its files. */

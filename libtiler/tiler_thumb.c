@@ -3,7 +3,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tiler_band.h"
+#include "tiler_png.h"
 #include "tiler_rows.h"
+#include "tiler_tiff.h"
 
 void tiler_thumb_size(uint32_t w, uint32_t h, uint32_t side, uint32_t *tw, uint32_t *th)
 {
@@ -103,6 +106,74 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- TIFF (a format=tiff result), with the uploads' streaming reader ----
+ * tiler_tiff.c decodes a row of TIFF tiles at a time into a band of a few
+ * rows; each row goes to the box filter as 8-bit RGBA (alpha as the PNG
+ * writer maps libgd's). */
+#define TIFF_BAND_ROWS 16
+
+typedef struct {
+    box b;
+    uint32_t side;
+    int ready;
+    unsigned char *row;
+    tiler_thumb_info *info;
+} tiff_thumb;
+
+static int tiff_rows(void *ctx, const tiler_band *band, uint32_t tile_row, char *err, size_t errlen)
+{
+    tiff_thumb *t = ctx;
+    uint32_t y, end = tiler_band_need(band, tile_row);
+    if (!t->ready) {
+        uint32_t tw, th;
+        tiler_thumb_size(band->width, band->height, t->side, &tw, &th);
+        if (box_init(&t->b, band->width, band->height, tw, th) < 0 || !(t->row = malloc((size_t)band->width * 4))) {
+            say(err, errlen, "out of memory for a %ux%u thumbnail", tw, th);
+            return 1;
+        }
+        t->ready = 1;
+        if (t->info) {
+            t->info->src_w = band->width;
+            t->info->src_h = band->height;
+            t->info->decoded_w = band->width;
+            t->info->scale_denom = 1;
+            t->info->work_bytes = (size_t)band->width * 4 + (size_t)tw * 4 * sizeof(uint64_t)
+                                  + (size_t)band->width * TIFF_BAND_ROWS * sizeof(int);
+        }
+    }
+    for (y = tiler_band_first_row(band, tile_row); y < end; y++) {
+        tiler_png_row_samples(t->row, tiler_band_get(band, y), band->width, TILER_PNG_RGBA);
+        box_add(&t->b, t->row, 4);
+    }
+    return 0;
+}
+
+static gdImagePtr thumb_tiff(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
+{
+    tiff_thumb t;
+    tiler_band band;
+    gdImagePtr im = NULL;
+    memset(&t, 0, sizeof(t));
+    t.side = side;
+    t.info = info;
+    tiler_band_init(&band, TIFF_BAND_ROWS, 0, 0, tiff_rows, &t);
+    if (tiler_tiff_decode(f, &band, err, errlen) == 0 && t.ready) im = box_take(&t.b);
+    else if (!err[0]) say(err, errlen, "the TIFF has no rows");
+    tiler_band_free(&band);
+    if (t.ready) box_free(&t.b);
+    free(t.row);
+    return im;
+}
+
+/* 1 when f starts as a TIFF or BigTIFF does (f is left at its start). */
+static int tiler_thumb_is_tiff(FILE *f)
+{
+    unsigned char m[4];
+    int is = fread(m, 1, sizeof(m), f) == sizeof(m)
+             && (!memcmp(m, "II*\0", 4) || !memcmp(m, "II+\0", 4) || !memcmp(m, "MM\0*", 4) || !memcmp(m, "MM\0+", 4));
+    return fseek(f, 0, SEEK_SET) == 0 && is;
+}
+
 gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
 {
     tiler_rows *rd;
@@ -113,6 +184,10 @@ gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char
     int d = 1, channels;
 
     if (side < 1) { say(err, errlen, "thumbnail side 0"); return NULL; }
+    if (tiler_thumb_is_tiff(f)) {
+        err[0] = '\0';
+        return thumb_tiff(f, side, info, err, errlen);
+    }
     if (!(rd = tiler_rows_open(f, err, errlen))) return NULL;
     memset(&b, 0, sizeof(b));
     tiler_rows_size(rd, &w, &h);

@@ -7,7 +7,9 @@
  * the thumbnail is small enough, which also saves most of the decoding.
  * Streams that cannot be decoded by rows are refused, not decoded whole:
  * interlaced PNG, progressive JPEG (the results mod_tiler writes are
- * neither). */
+ * neither). A TIFF (a format=tiff result) is read by the uploads' reader
+ * (tiler_tiff.h) a row of TIFF tiles at a time: memory is then that row
+ * of tiles decoded, a 16-row band and the sums. */
 #ifndef TILER_THUMB_H
 #define TILER_THUMB_H
 
@@ -27,7 +29,7 @@ typedef struct {
  * w x h image, keeping the aspect ratio, never larger than the image. */
 void tiler_thumb_size(uint32_t w, uint32_t h, uint32_t side, uint32_t *tw, uint32_t *th);
 
-/* Reads the PNG or JPEG in f and returns its thumbnail of at most side
+/* Reads the PNG, JPEG or TIFF in f and returns its thumbnail of at most side
  * pixels as a truecolor image with alpha kept (each pixel the mean of the
  * source pixels in its box, colours weighted by their opacity). NULL with a
  * reason in err on a corrupt, truncated or unstreamable file. info may be

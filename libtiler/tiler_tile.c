@@ -6,6 +6,8 @@
 #include "tiler_filter.h"
 #include "tiler_geom.h"
 #include "tiler_ops.h"
+#include "tiler_defaults.h"
+#include "tiler_tiff_out.h"
 
 typedef const int *(*row_at)(const void *src, uint32_t y);
 
@@ -94,6 +96,29 @@ static gdImagePtr run_chain(gdImagePtr im, const tiler_chain *chain, const tiler
     return NULL;
 }
 
+/* The ENCODED result for out: the core (im) as a deflated TIFF tile. */
+static unsigned char *encoded(tiler_msg *out, gdImagePtr im, size_t *len, char *err, size_t errlen)
+{
+    unsigned char *z, *buf;
+    size_t zl, hdr;
+    int rc = tiler_tiff_out_tile((const int *const *)im->tpixels, out->src.w, out->src.h, &out->enc, TILER_TIFF_LEVEL,
+                                 &z, &zl, err, errlen);
+    gdImageDestroy(im);
+    if (rc < 0) return NULL;
+    out->kind = TILER_MSG_ENCODED;
+    out->payload_len = zl;
+    *len = tiler_msg_size(out);
+    if (!(buf = malloc(*len))) {
+        free(z);
+        snprintf(err, errlen, "out of memory for the result message");
+        return NULL;
+    }
+    hdr = tiler_msg_write_header(out, buf);
+    memcpy(buf + hdr, z, zl);
+    free(z);
+    return buf;
+}
+
 unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err, size_t errlen)
 {
     tiler_chain chain;
@@ -145,6 +170,7 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
     out.image_w = geom.out_w;
     out.image_h = geom.out_h;
     out.src = task->core;
+    if (task->enc.codec) return encoded(&out, im, len, err, errlen);
     *len = tiler_msg_size(&out);
     if (!(buf = malloc(*len))) {
         gdImageDestroy(im);

@@ -20,6 +20,7 @@
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "mod_tiler_zoom.h"
+#include "tiler_tiff_out.h"
 
 /* Rows of a JPEG result read from the raster at a time: 4 x width bytes
  * each. A multiple of 16, libjpeg's MCU height at 4:2:0. */
@@ -356,6 +357,44 @@ void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job
                      TILER_JPEG_BAND_ROWS, apr_time_as_msec(apr_time_now() - t0));
 }
 
+/* A TIFF job's tiles are all placed: its directory and header go on the
+ * tiles file, which then becomes the result. Nothing is decoded or copied,
+ * so this costs the same whatever the chain or the compression level. */
+void tiler_encode_tiff_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
+{
+    tiler_srv_conf *c = tiler_srv(s);
+    char tiles[4096], index[4096], result[4096], err[512];
+    tiler_tile_enc enc;
+    apr_time_t t0 = apr_time_now();
+
+    if (tiler_spool_path(tiles, sizeof(tiles), c->spool_dir, job->id, TILER_SPOOL_TILES) < 0
+        || tiler_spool_path(index, sizeof(index), c->spool_dir, job->id, TILER_SPOOL_TILE_INDEX) < 0
+        || tiler_spool_path(result, sizeof(result), c->spool_dir, job->id, TILER_SPOOL_RESULT) < 0) {
+        fail_result(s, store, job, "no spool path for the result", p);
+        return;
+    }
+    tiler_tiff_out_job(job, &enc);
+    /* Renamed already by a finish cut short before the job was marked:
+     * the result is whole. */
+    if (access(tiles, F_OK) != 0 && access(result, R_OK) == 0) {
+        /* fall through to marking it done */
+    } else if (tiler_tiff_out_finish(tiles, index, job->width, job->height, &enc, err, sizeof(err)) < 0) {
+        fail_result(s, store, job, err, p);
+        return;
+    } else if (rename(tiles, result) < 0) {
+        fail_result(s, store, job, apr_psprintf(p, "cannot place the result file: %s", strerror(errno)), p);
+        return;
+    }
+    tiler_spool_drop_work(c->spool_dir, job->id);
+    if (tiler_store_finish(store, job->id, "done", NULL) < 0)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30870) "job %s: cannot mark done: %s", job->id,
+                     tiler_store_error(store));
+    else if (!tiler_encoder_removed(c, store, job->id, p))
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30871) "job %s done: %ux%u, %u tiles, TIFF of the workers' "
+                     "deflated tiles, directory written in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
+                     job->tiles_total, apr_time_as_msec(apr_time_now() - t0));
+}
+
 /* Each task opens its own store connection: a connection is one thread's. */
 static int task_store(tiler_encoder *e, tiler_store **st, apr_pool_t **p)
 {
@@ -383,7 +422,8 @@ static void finish_now(tiler_encoder *e, const char *id)
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
         apr_time_t t0 = apr_time_now();
-        if (tiler_assembly_in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
+        if (!strcmp(job.format, "tiff")) tiler_encode_tiff_result(e->s, st, &job, p);
+        else if (tiler_assembly_in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
         else tiler_encode_jpeg_result(e->s, st, &job, p);
         if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,

@@ -43,6 +43,11 @@ void tiler_encode_strips_result(server_rec *s, tiler_store *store, const tiler_j
  * rows, so they cannot be strips). */
 void tiler_encode_jpeg_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
 
+/* Finishes a TIFF job (format=tiff): appends the directory to its placed
+ * tiles and renames them into the result (tiler_tiff_out.h), then moves
+ * the job to done or failed as the others do. */
+void tiler_encode_tiff_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
+
 /* For a task that wrote a job's files: 1 when the job's row is gone (DELETE)
  * and its directory has now been removed with what the task wrote; 0 when
  * the job is still there (or the store cannot tell). */

@@ -20,6 +20,7 @@
 #include "tiler_metrics.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
+#include "tiler_tiff_out.h"
 #include "tiler_store.h"
 
 static int is_form(request_rec *r)
@@ -124,6 +125,12 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
         x->recorded = 1;
         if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
+        {
+            /* A TIFF job's tasks ask for their tiles compressed, in the
+             * colour its alpha (known now) and chain give. */
+            tiler_tile_enc enc;
+            if (tiler_tiff_out_job(x->job, &enc)) tiler_production_encode(x->pr, &enc);
+        }
     }
     /* The tiles whose sources are this row of the upload's cells: a row of
      * the result's tiles, or (after a rotation) a column of them. */
@@ -139,13 +146,14 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
 /* Refuses a job the spool's disk cannot hold: its raster and (estimated)
  * result, on top of the upload already stored. 0, or -1 with the 507 sent
  * (its handler status in *sent). */
-static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, tiler_format out,
+static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, uint32_t tile, tiler_format out,
                       uint64_t upload, int *sent)
 {
     tiler_disk_need need;
     uint64_t avail;
     char err[512];
-    tiler_disk_estimate(w, h, out, &need);
+    if (out == TILER_FMT_TIFF) tiler_disk_estimate_tiff(w, h, tile, &need);
+    else tiler_disk_estimate(w, h, out, &need);
     if (tiler_disk_free(c->spool_dir, &avail, err, sizeof(err)) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30440) "%s; accepting the job unchecked", err);
         return 0;
@@ -155,9 +163,10 @@ static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint3
                   " bytes, %" APR_UINT64_T_FMT " are free", w, h, need.total, avail);
     *sent = tiler_send_error(r, HTTP_INSUFFICIENT_STORAGE, "insufficient_storage",
                             apr_psprintf(r->pool, "the spool has %" APR_UINT64_T_FMT " bytes free; this %ux%u job needs about %"
-                                         APR_UINT64_T_FMT " more (raster %" APR_UINT64_T_FMT ", %s result up to %"
+                                         APR_UINT64_T_FMT " more (%s %" APR_UINT64_T_FMT ", %s result up to %"
                                          APR_UINT64_T_FMT ") besides its %" APR_UINT64_T_FMT "-byte upload",
-                                         avail, w, h, need.total, need.raster, tiler_format_name(out), need.result, upload));
+                                         avail, w, h, need.total, out == TILER_FMT_TIFF ? "tile index" : "raster",
+                                         need.raster, tiler_format_name(out), need.result, upload));
     return -1;
 }
 
@@ -194,6 +203,15 @@ static void forget_job(request_rec *r, tiler_store *store, const char *id, int d
     if (delete ? tiler_store_finish(store, id, "failed", reason) == 0 : tiler_store_delete_job(store, id) == 0) return;
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30482) "job %s stays in the store as it was, with no input: %s", id,
                   tiler_store_error(store));
+}
+
+/* Why a TIFF result cannot have tile-pixel tiles, or NULL: TIFF wants
+ * tiles whose sides are multiples of 16. */
+static const char *tiff_misfit(request_rec *r, uint32_t tile)
+{
+    if (tile % 16 == 0) return NULL;
+    return apr_psprintf(r->pool, "a TIFF result's tiles would be %u pixels a side, and TIFF tiles must be a multiple of "
+                        "16: choose another format, or a downscale (or TilerTileSize) that leaves a multiple of 16", tile);
 }
 
 /* Why the chain's downscales cannot be tiled exactly, or NULL: a result
@@ -238,7 +256,10 @@ int tiler_create_job(request_rec *r, const char *base)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", err);
         if ((emsg = scale_misfit(r, c, &chain))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", emsg);
         if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_UNKNOWN)
-            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png, jpeg or tiff");
+        if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_TIFF
+            && (emsg = tiff_misfit(r, (uint32_t)c->tile_size / tiler_chain_scale(&chain))))
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", emsg);
     }
     /* Refuse before reading the upload: the client may try later. */
     if (no_room(r, c, &status)) return status;
@@ -259,7 +280,7 @@ int tiler_create_job(request_rec *r, const char *base)
     if (!ops) BAIL(HTTP_BAD_REQUEST, "bad_ops", "ops is missing; give ?ops=grayscale,blur:3 for example");
     if (tiler_chain_parse(&chain, ops, c->max_ops, err, sizeof(err)) < 0) BAIL(HTTP_BAD_REQUEST, "bad_ops", err);
     if (format && (out_fmt = tiler_output_format_parse(format)) == TILER_FMT_UNKNOWN)
-        BAIL(HTTP_BAD_REQUEST, "bad_format", "format must be png or jpeg");
+        BAIL(HTTP_BAD_REQUEST, "bad_format", "format must be png, jpeg or tiff");
     tiler_chain_format(&chain, canon, sizeof(canon));
     if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
     if (!(f = fopen(input, "rb"))) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the upload cannot be read back");
@@ -289,6 +310,9 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_grid_init_chain(&grid, &geom, w, h, tile / tiler_chain_scale(&chain), &chain);
     if (out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(grid.width, grid.height, err, sizeof(err)) < 0)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
+    /* The query's format was checked against TilerTileSize before the
+     * body; a form's, or tiles made smaller for a wide upload, only now. */
+    if (out_fmt == TILER_FMT_TIFF && (emsg = tiff_misfit(r, grid.tile_size))) BAIL(HTTP_BAD_REQUEST, "bad_format", emsg);
     /* Most uploads decode a band at a time; these hold the whole image. */
     if (whole && (apr_int64_t)w * h > c->max_whole_decode_pixels)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels_to_decode_whole",
@@ -296,7 +320,7 @@ int tiler_create_job(request_rec *r, const char *base)
                           "TilerMaxWholeDecodePixels (%" APR_INT64_T_FMT "); a baseline JPEG or a non-interlaced PNG "
                           "decodes in bands up to TilerMaxPixels", w, h, (apr_int64_t)w * h, whole,
                           c->max_whole_decode_pixels));
-    if (check_room(r, c, grid.width, grid.height, out_fmt, (uint64_t)up.size, &status) < 0) {
+    if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt, (uint64_t)up.size, &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
@@ -313,8 +337,16 @@ int tiler_create_job(request_rec *r, const char *base)
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
-    if (tiler_raster_create(raster, grid.width, grid.height, err, sizeof(err)) < 0)
+    /* A TIFF result is assembled from its compressed tiles, with no raster. */
+    if (out_fmt == TILER_FMT_TIFF) {
+        char tiles[4096], index[4096];
+        if (tiler_spool_path(tiles, sizeof(tiles), c->spool_dir, hex, TILER_SPOOL_TILES) < 0
+            || tiler_spool_path(index, sizeof(index), c->spool_dir, hex, TILER_SPOOL_TILE_INDEX) < 0
+            || tiler_tiff_out_start(tiles, index, tiler_grid_count(&grid), err, sizeof(err)) < 0)
+            BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the TIFF result's files cannot be made");
+    } else if (tiler_raster_create(raster, grid.width, grid.height, err, sizeof(err)) < 0) {
         BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
+    }
     if (!(store = tiler_request_store(r))) BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
     memset(&job, 0, sizeof(job));
     memcpy(job.id, hex, sizeof(job.id));

@@ -98,7 +98,8 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
     if (job.src_width != job.width || job.src_height != job.height)
         ap_rprintf(r, "<dt>Uploaded</dt><dd>%u × %u pixels</dd>\n", job.src_width, job.src_height);
     ap_rprintf(r, "<dt>Ops</dt><dd><code>%s</code></dd>\n", ap_escape_html(r->pool, job.ops));
-    ap_rprintf(r, "<dt>Output</dt><dd>%s</dd>\n", strcmp(job.format, "jpeg") ? "PNG" : "JPEG");
+    ap_rprintf(r, "<dt>Output</dt><dd>%s</dd>\n", !strcmp(job.format, "jpeg") ? "JPEG"
+               : !strcmp(job.format, "tiff") ? "TIFF (tiled BigTIFF, Deflate)" : "PNG");
     ap_rprintf(r, "<dt>Tiles</dt><dd><progress id=\"progress\" max=\"%u\" value=\"%u\"></progress> "
                   "<span id=\"tiles\">%u of %u</span></dd>\n", job.tiles_total, job.tiles_done, job.tiles_done, job.tiles_total);
     ap_rprintf(r, "<dt>Started</dt><dd><time id=\"created\">%s</time></dd>\n", created);
@@ -109,19 +110,20 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
                    ap_escape_html(r->pool, job.error ? job.error : "no reason was recorded"));
     if (!strcmp(job.state, "done")) {
         ap_rprintf(r, "<p><a class=\"button\" id=\"download\" href=\"%s/api/jobs/%s/result\" download=\"%s.%s\">"
-                      "Download the result</a></p>\n", b, eid, eid, strcmp(job.format, "jpeg") ? "png" : "jpg");
+                      "Download the result</a></p>\n", b, eid, eid, tiler_result_extension(&job));
         /* A browser decodes an <img> whole: a gigapixel result would take
          * gigabytes of its memory. Above TilerPreviewAbovePixels the page
          * shows a preview made from the result as a stream instead. */
         if (tiler_result_needs_preview(tiler_srv(r->server), &job)) {
-            ap_rprintf(r, "<p id=\"preview-note\">The result is too large to show here: this is a preview of at most "
+            ap_rprintf(r, "<p id=\"preview-note\">%s: this is a preview of at most "
                           "%d pixels a side. Download the result for every pixel.</p>\n"
                           "<p id=\"preview-box\"><img id=\"result\" src=\"%s/api/jobs/%s/result?thumb=%d\" "
                           "alt=\"A preview of the result\"></p>\n",
-                       TILER_PREVIEW_SIDE, b, eid, TILER_PREVIEW_SIDE);
+                       !strcmp(job.format, "tiff") && (apr_int64_t)job.width * job.height
+                       <= tiler_srv(r->server)->preview_above_pixels ? "A browser cannot show a TIFF"
+                       : "The result is too large to show here", TILER_PREVIEW_SIDE, b, eid, TILER_PREVIEW_SIDE);
             zoom = tiler_zoom_state_of(tiler_srv(ap_server_conf), &job);
         } else
-
             ap_rprintf(r, "<p><img id=\"result\" src=\"%s/api/jobs/%s/result\" alt=\"The result\"></p>\n", b, eid);
     }
     /* The zoomable view replaces the preview once job.js has drawn it;

@@ -172,6 +172,7 @@ struct tiler_production {
     apr_pool_t *p;
     const unsigned char *id;
     const char *ops;
+    tiler_tile_enc enc;       /* what the tasks ask for: codec 0, raw pixels */
     apr_time_t deadline;
     int32_t nparts, first;
     job_delivery *d;
@@ -215,6 +216,11 @@ fail:
     return NULL;
 }
 
+void tiler_production_encode(tiler_production *pr, const tiler_tile_enc *enc)
+{
+    if (enc) pr->enc = *enc;
+}
+
 int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason)
 {
     tiler_srv_conf *c = tiler_srv(pr->s);
@@ -227,6 +233,7 @@ int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_
         *reason = apr_psprintf(pr->p, "tile %u cannot be cut: out of memory, or rows of its source are no longer held", i);
         return -1;
     }
+    tiler_msg_set_encoding(msg, &pr->enc);
     apr_atomic_inc32(&pr->d->pending);
     for (;;) {
         e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),
@@ -321,8 +328,8 @@ static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *
 }
 
 int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
-                        const unsigned char id[16], const char *ops, const apr_array_header_t *which,
-                        tiler_delivered *out, const char **reason)
+                        const unsigned char id[16], const char *ops, const tiler_tile_enc *enc,
+                        const apr_array_header_t *which, tiler_delivered *out, const char **reason)
 {
     resending x;
     tiler_band b;
@@ -331,6 +338,7 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
     int rc;
     memset(&x, 0, sizeof(x));
     if (!(x.pr = tiler_production_begin(s, p, id, ops, reason))) return -1;
+    tiler_production_encode(x.pr, enc);
     x.g = g;
     x.n = which->nelts;
     sorted = apr_pmemdup(p, which->elts, (apr_size_t)which->nelts * sizeof(uint32_t));

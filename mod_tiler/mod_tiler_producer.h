@@ -6,6 +6,7 @@
 #include "tiler_band.h"
 #include "tiler_grid.h"
 #include "tiler_image.h"
+#include "tiler_msg.h"
 
 void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s);
 
@@ -17,13 +18,13 @@ typedef struct {
 } tiler_delivered;
 
 /* Decodes the upload at input again, through a band, and produces the tiles
- * listed in which (an array of uint32_t) to the tasks topic as their rows
+ * (asking for enc, NULL for raw pixels) listed in which (an array of uint32_t) to the tasks topic as their rows
  * decode; waits until Kafka has acknowledged each (acks=all) or
  * TilerProduceTimeout passes. Any thread of a child may call it. OK with
  * *out filled (from p), or -1 with the reason in *reason. */
 int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
-                        const unsigned char id[16], const char *ops, const apr_array_header_t *which,
-                        tiler_delivered *out, const char **reason);
+                        const unsigned char id[16], const char *ops, const tiler_tile_enc *enc,
+                        const apr_array_header_t *which, tiler_delivered *out, const char **reason);
 
 /* The same in steps, for tiles cut while the image still decodes: begin,
  * add each tile once the rows it needs are final, end. Between begin and
@@ -32,6 +33,9 @@ typedef struct tiler_production tiler_production;
 /* NULL with *reason when there is no producer or no tasks topic. */
 tiler_production *tiler_production_begin(server_rec *s, apr_pool_t *p, const unsigned char id[16], const char *ops,
                                          const char **reason);
+/* Makes the tasks that follow ask for enc (a TIFF job's); NULL or codec 0:
+ * raw pixels, as without it. */
+void tiler_production_encode(tiler_production *pr, const tiler_tile_enc *enc);
 /* Queues tile i, cut now from the band (in its callback for the tile's
  * row of tiles). -1 with *reason. */
 int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason);

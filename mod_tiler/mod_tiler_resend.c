@@ -27,6 +27,7 @@
 #include "tiler_lost.h"
 #include "tiler_metrics.h"
 #include "tiler_ops.h"
+#include "tiler_tiff_out.h"
 #include "tiler_spool.h"
 
 #define KAFKA_TIMEOUT_MS 5000
@@ -156,6 +157,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
     tiler_grid grid;
     tiler_geom geom;
     tiler_delivered delivered;
+    tiler_tile_enc enc;
     uint32_t w, h;
     FILE *f;
     int rc;
@@ -193,7 +195,8 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         *reason = tiler_store_error(store);
         return -1;
     }
-    if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, missing, &delivered, reason) != OK) return -1;
+    tiler_tiff_out_job(job, &enc);
+    if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, &enc, missing, &delivered, reason) != OK) return -1;
     if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
         *reason = tiler_store_error(store);
         return -1;

@@ -24,7 +24,13 @@
 
 int tiler_result_needs_preview(const tiler_srv_conf *c, const tiler_job *job)
 {
-    return (apr_int64_t)job->width * job->height > c->preview_above_pixels;
+    /* A browser shows no TIFF: whatever its size, a preview stands for it. */
+    return (apr_int64_t)job->width * job->height > c->preview_above_pixels || !strcmp(job->format, "tiff");
+}
+
+const char *tiler_result_extension(const tiler_job *job)
+{
+    return !strcmp(job->format, "jpeg") ? "jpg" : !strcmp(job->format, "tiff") ? "tif" : "png";
 }
 
 /* A strong validator for a spool file: inode, size and modification time,
@@ -232,7 +238,7 @@ int tiler_job_result(request_rec *r, const char *id)
     if (side < 0) side = tiler_result_needs_preview(c, &job) ? TILER_PREVIEW_SIDE : 0;
     if (!side)
         return tiler_send_spool_file(r, path, tiler_format_mime(tiler_output_format_parse(job.format)),
-                         apr_psprintf(r->pool, "%s.%s", job.id, strcmp(job.format, "jpeg") ? "png" : "jpg"));
+                         apr_psprintf(r->pool, "%s.%s", job.id, tiler_result_extension(&job)));
     if (tiler_spool_thumb_path(thumb, sizeof(thumb), c->spool_dir, job.id, side) < 0)
         return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", "bad thumbnail size");
     if (ensure_thumb(r, &job, path, thumb, side, &sent) < 0) return sent;

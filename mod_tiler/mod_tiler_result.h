@@ -16,5 +16,7 @@ int tiler_result_needs_preview(const tiler_srv_conf *c, const tiler_job *job);
  * conditional requests and ranges; filename for Content-Disposition or
  * NULL. 410 when it is gone. */
 int tiler_send_spool_file(request_rec *r, const char *path, const char *mime, const char *filename);
+/* The result file's extension: png, jpg or tif. */
+const char *tiler_result_extension(const tiler_job *job);
 
 #endif

@@ -25,13 +25,14 @@ $ENV{TILER_TEST_TILE_MS} = 25;
 $t->start_all(workers => 2);
 my $ops = 'grayscale,blur:3';
 my $input = $t->make_image('fault.jpg', 6000, 4000, 'jpeg', 0, 41);
-$t->local_result($input, $ops, 'jpeg');   # the reference, made once before the faults
+$t->local_result($input, $ops, $_) for 'jpeg', 'tiff';   # the references, made once before the faults
 
 # Submits the job, waits until it is part-way, injects the fault, waits for
 # the end and checks the result.
 sub fault_case {
-    my ($name, $inject, $after) = @_;
-    my ($r, $j) = $t->submit($input, $ops, format => 'jpeg');
+    my ($name, $inject, $after, $format) = @_;
+    $format //= 'jpeg';
+    my ($r, $j) = $t->submit($input, $ops, format => $format);
     is($r->{status}, 202, "$name: job accepted") or return;
     my $mid;
     my $deadline = time + 120;
@@ -52,7 +53,7 @@ sub fault_case {
     # hide a worker that stored a task's offset without its result. (A
     # broker killed mid-job may lose an acknowledged write: not asserted.)
     is($final->{resends}, 0, "$name: no tile lost, none resent") unless $name =~ /broker/;
-    my ($msg, $same) = $t->matches_local($j->{id}, $input, $ops, 'jpeg');
+    my ($msg, $same) = $t->matches_local($j->{id}, $input, $ops, $format);
     ok($same, "$name: result identical to local mode ($msg)");
     note(sprintf "%s: finished %.1f s after the fault", $name, time - $t0);
 }
@@ -88,6 +89,21 @@ fault_case('httpd stopped and started', sub {
     sleep 1;
     $t->start_httpd;
 });
+
+# A TIFF job (format=tiff) places its tiles' bytes before it counts them,
+# as the raster path writes pixels first: the same faults of httpd lose
+# nothing and resend nothing.
+fault_case('TIFF: SIGKILL of the child running the results consumer', sub {
+    my $pid = $t->results_consumer_pid;
+    ok($pid, "results consumer runs in pid " . ($pid // 'none'));
+    kill 'KILL', $pid if $pid;
+}, undef, 'tiff');
+
+fault_case('TIFF: httpd stopped and started', sub {
+    $t->stop_httpd;
+    sleep 1;
+    $t->start_httpd;
+}, undef, 'tiff');
 
 $t->finish;
 done_testing;

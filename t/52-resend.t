@@ -86,6 +86,25 @@ sub log_count {
     $t->stop_process("worker$_") for 1, 2;
 }
 
+# 2c. A TIFF result (format=tiff): tile 5's deflated bytes come with the
+#     resend and are placed like any other tile's.
+{
+    my $marker = $t->dir . '/dropped-once-tiff';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "5:$marker") for 1, 2;
+    my ($r, $j) = $t->submit($input, $ops, format => 'tiff');
+    is($r->{status}, 202, 'lost once, TIFF: job accepted');
+    my ($f) = $t->wait_job($j->{id}, 90);
+    ok(-e $marker, 'lost once, TIFF: a worker dropped tile 5');
+    is($f->{state}, 'done', 'lost once, TIFF: the job completes') or diag(explain $f);
+    is($f->{resends}, 1, 'lost once, TIFF: after one resend');
+    my ($msg, $same) = $t->matches_local($j->{id}, $input, $ops, 'tiff');
+    ok($same, "lost once, TIFF: result identical to local mode's TIFF ($msg)");
+    my $spool = $t->dir . "/spool/jobs/$j->{id}";
+    ok(-e "$spool/result" && !grep({ -e "$spool/$_" } qw(input tiles tiles.idx raster)),
+       'lost once, TIFF: only the result is left in the spool');
+    $t->stop_process("worker$_") for 1, 2;
+}
+
 # 3. A tile lost every time: the job fails with a clear error after the
 #    third resend, instead of waiting forever.
 {

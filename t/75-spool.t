@@ -94,7 +94,7 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
 # ---- a full disk ----
 SKIP: {
     TilerTest::missing('root, to mount a small tmpfs for the spool') unless $mounted;
-    skip 'needs root to mount a small tmpfs for the spool', 17 unless $mounted;
+    skip 'needs root to mount a small tmpfs for the spool', 19 unless $mounted;
     my $fill = "$spool/filler";
     # First leave 1 MiB: the upload itself cannot be stored.
     system("dd if=/dev/zero of=$fill bs=1M count=39 status=none");
@@ -131,6 +131,11 @@ SKIP: {
     like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 24000000 more \(raster 12000000, png result up to 12000000\)/,
          "with the numbers: $j->{message}");
     ok(!grep({ !/^(filler|tiler\.db.*|jobs|slots)$/ } map { s{.*/}{}r } glob("$spool/* $spool/jobs/*")), 'and nothing of it left in the spool');
+    # A TIFF job has no raster but its padded tiles: counted as such.
+    my ($rt, $jt) = $t->submit($big, 'invert', format => 'tiff');
+    is($rt->{status}, 507, 'a TIFF job with no room for its tiles: 507');
+    like($jt->{message} // '', qr/this 2000x1500 job needs about \d+ more \(tile index \d+, tiff result up to \d+\)/,
+         "with its own numbers: " . ($jt->{message} // ''));
     # Room at the start, but the disk fills while the job runs (someone
     # else's file): the job fails with the reason.
     unlink $fill;

@@ -12,12 +12,16 @@
 #include "tiler_jpeg_out.h"
 #include "tiler_ops.h"
 #include "tiler_png.h"
+#include "tiler_tiff_out.h"
 
 /* The image goes through in strips of the full width: each strip is
  * processed with the chain's halo above and below (clipped at the image's
  * edges), exactly as a tile is, so its core rows are what the whole image
- * would give. The result is written strip by strip: PNG strips, or the
- * strip's rows handed to the band JPEG encoder. */
+ * would give. The result is written strip by strip: PNG strips, the
+ * strip's rows handed to the band JPEG encoder, or (TIFF) the strip cut
+ * into its row of tiles, deflated and placed as the module places the
+ * workers' tiles (tiler_tiff_out.c): strips and tiles are both
+ * TILER_PNG_STRIP_ROWS high. */
 typedef struct {
     const tiler_chain *chain;
     tiler_format out_fmt;
@@ -25,8 +29,38 @@ typedef struct {
     tiler_png_writer *png;
     int color;
     tiler_jpeg_out *jpeg;    /* JPEG results */
+    int tiff;                /* TIFF results: tiles file at out path, index beside it */
+    tiler_tile_enc enc;
+    uint32_t width, height;
+    char index[4096];
+    const char *path;
     int status;              /* WORKER_EXIT_* of a failure */
 } local_run;
+
+/* The TIFF result's row of tiles at rows top..top+n-1 (a strip). */
+static int emit_tiles(local_run *x, gdImagePtr im, uint32_t first, uint32_t top, uint32_t n, char *err, size_t errlen)
+{
+    const int *rows[TILER_PNG_STRIP_ROWS];
+    uint32_t tx, y, across = (x->width + x->enc.side - 1) / x->enc.side;
+    for (tx = 0; tx < x->width; tx += x->enc.side) {
+        uint32_t w = x->width - tx < x->enc.side ? x->width - tx : x->enc.side;
+        unsigned char *z;
+        size_t len;
+        int rc;
+        for (y = 0; y < n; y++) rows[y] = im->tpixels[top - first + y] + tx;
+        if (tiler_tiff_out_tile(rows, w, n, &x->enc, TILER_TIFF_LEVEL, &z, &len, err, errlen) < 0) {
+            x->status = WORKER_EXIT_RUNTIME;
+            return 1;
+        }
+        rc = tiler_tiff_out_add(x->path, x->index, top / x->enc.side * across + tx / x->enc.side, z, len, err, errlen);
+        free(z);
+        if (rc < 0) {
+            x->status = WORKER_EXIT_OUTPUT;
+            return 1;
+        }
+    }
+    return 0;
+}
 
 /* Rows top..top+n-1 of the result, im's rows from `first` (an image's row
  * top is im's row top - first), to the encoder. 0, or 1 with err. */
@@ -35,6 +69,7 @@ static int emit_rows(local_run *x, gdImagePtr im, uint32_t first, uint32_t top, 
 {
     tiler_png_strip s;
     uint32_t y;
+    if (x->tiff) return emit_tiles(x, im, first, top, n, err, errlen);
     if (x->jpeg) {
         for (y = 0; y < n; y++)
             if (tiler_jpeg_out_rows(x->jpeg, im->tpixels[top - first + y], 1, err, errlen) < 0) {
@@ -86,6 +121,22 @@ static int open_output(local_run *x, uint32_t w, uint32_t h, int alpha, const wo
     if (!(x->out = fopen(o->local_out, "wb"))) {
         snprintf(err, errlen, "cannot create the result file");
         return -1;
+    }
+    if (x->out_fmt == TILER_FMT_TIFF) {
+        uint32_t tiles = ((w + TILER_PNG_STRIP_ROWS - 1) / TILER_PNG_STRIP_ROWS)
+                         * ((h + TILER_PNG_STRIP_ROWS - 1) / TILER_PNG_STRIP_ROWS);
+        fclose(x->out);
+        x->out = NULL;
+        x->tiff = 1;
+        x->width = w;
+        x->height = h;
+        x->path = o->local_out;
+        tiler_tiff_out_enc(&x->enc, TILER_PNG_STRIP_ROWS, alpha, o->ops);
+        if (snprintf(x->index, sizeof(x->index), "%s.idx", o->local_out) >= (int)sizeof(x->index)) {
+            snprintf(err, errlen, "the result's path is too long");
+            return -1;
+        }
+        return tiler_tiff_out_start(x->path, x->index, tiles, err, errlen);
     }
     if (x->out_fmt == TILER_FMT_JPEG)
         return (x->jpeg = tiler_jpeg_out_begin(x->out, w, h, TILER_JPEG_QUALITY, err, errlen)) ? 0 : -1;
@@ -167,7 +218,7 @@ int worker_local_run(const worker_options *o)
         return WORKER_EXIT_INPUT;
     }
     if ((x.out_fmt = tiler_output_format_parse(o->format)) == TILER_FMT_UNKNOWN) {
-        fprintf(stderr, "tiler-worker: --format must be png or jpeg\n");
+        fprintf(stderr, "tiler-worker: --format must be png, jpeg or tiff\n");
         return WORKER_EXIT_USAGE;
     }
     if (!(f = fopen(o->local_in, "rb"))) {
@@ -208,9 +259,20 @@ int worker_local_run(const worker_options *o)
         if (x.jpeg) tiler_jpeg_out_end(x.jpeg, err, sizeof(err));
         /* No half-written result is left behind. */
         if (x.out) { fclose(x.out); unlink(o->local_out); }
+        if (x.tiff) { unlink(o->local_out); unlink(x.index); }
         return x.status;
     }
     err[0] = '\0';
+    if (x.tiff) {
+        bad = tiler_tiff_out_finish(o->local_out, x.index, x.width, x.height, &x.enc, err, sizeof(err)) < 0;
+        unlink(x.index);
+        if (bad) {
+            fprintf(stderr, "tiler-worker: %s: %s\n", o->local_out, err);
+            unlink(o->local_out);
+            return WORKER_EXIT_OUTPUT;
+        }
+        return WORKER_EXIT_OK;
+    }
     bad = x.jpeg ? tiler_jpeg_out_end(x.jpeg, err, sizeof(err)) < 0 : tiler_png_end(x.png, err, sizeof(err)) < 0;
     bad |= ferror(x.out) | fflush(x.out);
     bad |= fclose(x.out);

@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: tiler-worker [options]\n"
-    "       tiler-worker --local IN OUT --ops LIST [--format png|jpeg]\n"
+    "       tiler-worker --local IN OUT --ops LIST [--format png|jpeg|tiff]\n"
     "  -c, --config FILE         key = value settings (long option names; kafka.PROP = VALUE)\n"
     "  -b, --brokers LIST        Kafka bootstrap servers (" TILER_DEFAULT_BROKERS ")\n"
     "  -g, --group NAME          consumer group (" TILER_DEFAULT_WORKER_GROUP ")\n"
@@ -30,7 +30,7 @@ static const char usage[] =
     "      --log-level LEVEL     error, warn, info or debug (info)\n"
     "      --local IN OUT        process one whole image in this process and exit\n"
     "      --ops LIST            op chain for --local, e.g. grayscale,blur:3\n"
-    "      --format png|jpeg     result format for --local (png)\n"
+    "      --format png|jpeg|tiff result format for --local (png)\n"
     "  -h, --help                this text\n"
     "  -V, --version             print the version (and whether test hooks are built in)\n";
 

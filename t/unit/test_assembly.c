@@ -3,7 +3,8 @@
  * sink asked for each strip when its row of tiles is complete and for the
  * result when the last tile is in. Tiles arrive in order, shuffled and
  * duplicated, at several tile sizes; unfit, failed, late and undecodable
- * messages; a store that cannot answer (retry); catch-up and the TTL sweep. */
+ * messages; a store that cannot answer (retry); catch-up and the TTL sweep;
+ * a TIFF job's encoded tiles placed, and tiles that are not its own skipped. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,8 @@
 #include "tiler_id.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
+#include "tiler_tiff_out.h"
+#include <tiffio.h>
 
 #define MAX_ROWS 64
 
@@ -237,6 +240,142 @@ static void feed(tiler_assembly *a, seen *s, unsigned n, uint32_t w, uint32_t h,
     free(order);
 }
 
+/* A worker's ENCODED result for tile idx of a TIFF job: its core packed
+ * and deflated as enc says; core_of: the tile whose core it claims. */
+static unsigned char *encoded(const unsigned char id[16], const tiler_grid *g, uint32_t idx, uint32_t core_of,
+                              const tiler_tile_enc *enc, size_t *len)
+{
+    tiler_msg m;
+    tiler_rect src;
+    unsigned char *buf, *z;
+    const int *rows[256];
+    int *px;
+    size_t hdr, zl;
+    uint32_t x, y;
+    char err[256];
+    memset(&m, 0, sizeof(m));
+    m.kind = TILER_MSG_ENCODED;
+    memcpy(m.job_id, id, 16);
+    m.tile_index = idx;
+    m.tiles_total = tiler_grid_count(g);
+    m.image_w = g->width;
+    m.image_h = g->height;
+    tiler_grid_tile(g, core_of, &m.core, &src);
+    m.src = m.core;
+    m.enc = *enc;
+    strcpy(m.ops, "invert");
+    px = malloc((size_t)m.core.w * m.core.h * sizeof(int));
+    for (y = 0; y < m.core.h; y++) {
+        for (x = 0; x < m.core.w; x++) px[(size_t)y * m.core.w + x] = pixel(m.core.x + x, m.core.y + y);
+        rows[y] = px + (size_t)y * m.core.w;
+    }
+    if (tiler_tiff_out_tile(rows, m.core.w, m.core.h, enc, 6, &z, &zl, err, sizeof(err)) < 0) { free(px); return NULL; }
+    free(px);
+    m.payload_len = zl;
+    *len = tiler_msg_size(&m);
+    buf = malloc(*len);
+    hdr = tiler_msg_write_header(&m, buf);
+    memcpy(buf + hdr, z, zl);
+    free(z);
+    return buf;
+}
+
+/* A TIFF job: encoded tiles are placed, counted once, no strips asked;
+ * tiles that are not the job's (a raw result, another encoding, another
+ * tile's core, a payload that is no zlib stream) are skipped; at the end
+ * the tiles file becomes a TIFF libtiff reads. */
+#define SKIPPED (s->events[TILER_ASM_EV_MISFIT] + s->events[TILER_ASM_EV_NOT_A_RESULT])
+static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
+{
+    unsigned char bin[16], *m;
+    char id[TILER_ID_HEX_LEN + 1], tiles[4096], index[4096], err[256];
+    uint32_t w = 300, h = 200, ts = 64, total, i, *order, tw = 0, th = 0, iw = 0;
+    tiler_grid g;
+    tiler_job job;
+    tiler_tile_enc enc, other;
+    size_t len;
+    int bad = 0, k;
+    TIFF *t;
+
+    make_id(n, bin, id);
+    tiler_grid_init(&g, w, h, ts, 0);
+    total = tiler_grid_count(&g);
+    if (make_job(s->store, id, w, h, ts, "tiff", 0) < 0 || tiler_store_get_job(s->store, id, &job, p) != 0) {
+        ok(0, "TIFF job made");
+        return;
+    }
+    tiler_spool_path(tiles, sizeof(tiles), spool, id, TILER_SPOOL_TILES);
+    tiler_spool_path(index, sizeof(index), spool, id, TILER_SPOOL_TILE_INDEX);
+    ok(tiler_tiff_out_start(tiles, index, total, err, sizeof(err)) == 0 && tiler_tiff_out_job(&job, &enc) == 1
+       && enc.samples == 4 && enc.side == 64, "TIFF job: tiles file, index, RGBA 64-pixel tiles");
+    reset(s, id, g.cols);
+    /* Unfit tiles first: each is skipped (as unfit, or as undecodable: a
+     * core larger than its tile), none counted. */
+    m = result(bin, &g, 0, &len);
+    ok(tiler_assembly_apply(a, m, len, 0, 0, p) == 0 && SKIPPED == 1, "TIFF job: a raw result is skipped");
+    free(m);
+    other = enc;
+    other.side = 128;
+    m = encoded(bin, &g, 0, 0, &other, &len);
+    ok(m && tiler_assembly_apply(a, m, len, 0, 1, p) == 0 && SKIPPED == 2,
+       "TIFF job: a tile of another size is skipped");
+    free(m);
+    other = enc;
+    other.samples = 3;
+    m = encoded(bin, &g, 0, 0, &other, &len);
+    ok(m && tiler_assembly_apply(a, m, len, 0, 2, p) == 0 && SKIPPED == 3,
+       "TIFF job: a tile of other samples is skipped");
+    free(m);
+    m = encoded(bin, &g, 1, 0, &enc, &len);
+    ok(m && tiler_assembly_apply(a, m, len, 0, 3, p) == 0 && SKIPPED == 4,
+       "TIFF job: tile 1 with tile 0's core is skipped");
+    free(m);
+    m = encoded(bin, &g, 0, 0, &enc, &len);
+    m[TILER_MSG_FIXED_BYTES + 6] = 0x00;   /* the zlib header's first byte */
+    ok(tiler_assembly_apply(a, m, len, 0, 4, p) == 0 && SKIPPED == 5,
+       "TIFF job: a payload that is no zlib stream is skipped");
+    free(m);
+    ok(tiler_store_get_job(s->store, id, &job, p) == 0 && job.tiles_done == 0, "TIFF job: none of them counted");
+    /* Every tile, shuffled, each after a duplicate of an earlier one. */
+    order = malloc(total * sizeof(*order));
+    for (i = 0; i < total; i++) order[i] = i;
+    shuffle(order, total, 17);
+    for (i = 0; i < total; i++) {
+        uint32_t again[2] = { i > 0 ? order[(i * 7u) % i] : order[0], order[i] };
+        for (k = i > 0 ? 0 : 1; k < 2; k++) {
+            m = encoded(bin, &g, again[k], again[k], &enc, &len);
+            if (!m || tiler_assembly_apply(a, m, len, 0, 10 + i, p) != 0) bad++;
+            free(m);
+        }
+    }
+    free(order);
+    for (i = 0; i < MAX_ROWS; i++) bad += s->strips[i];
+    ok(!bad && s->completes == 1 && s->premature == 0 && SKIPPED == 5,
+       "TIFF job: every tile placed once, no strips, job_complete once (%d)", s->completes);
+    ok(tiler_store_get_job(s->store, id, &job, p) == 0 && job.tiles_done == total, "TIFF job: %u tiles counted", total);
+    ok(tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) == 0, "TIFF job: the directory goes on: %s", err);
+    t = TIFFOpen(tiles, "r");
+    if (t) {
+        uint32_t *rgba = malloc((size_t)w * h * 4), x, y;
+        TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &iw);
+        TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+        /* libtiff's RGBA interface gives the colour of an opaque pixel as
+         * it is: check those, row by row from the bottom (its order). */
+        if (!TIFFReadRGBAImageOriented(t, w, h, rgba, ORIENTATION_TOPLEFT, 1)) bad++;
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                unsigned v = (unsigned)pixel(x, y), got = rgba[(size_t)y * w + x];
+                if ((v >> 24) & 0x7f) continue;
+                if (TIFFGetR(got) != ((v >> 16) & 0xff) || TIFFGetG(got) != ((v >> 8) & 0xff) || TIFFGetB(got) != (v & 0xff))
+                    bad++;
+            }
+        free(rgba);
+        TIFFClose(t);
+    }
+    ok(t && iw == w && tw == 64 && th == 64 && !bad, "TIFF job: libtiff reads the placed tiles back");
+}
+
 int main(void)
 {
     apr_pool_t *p, *scratch;
@@ -291,6 +430,8 @@ int main(void)
     feed(a, &s, ++n, 30, 20, 64, "png", 0, scratch);
     feed(a, &s, ++n, 333, 250, 40, "jpeg", 13, scratch);   /* 40: whole MCU rows, strips */
     feed(a, &s, ++n, 333, 250, 36, "jpeg", 13, scratch);   /* 36: no strips, the end encodes it */
+    apr_pool_clear(scratch);
+    feed_tiff(a, &s, 100, scratch);
     apr_pool_clear(scratch);
 
     /* A duplicate of a complete job still running asks again (the sink
@@ -429,10 +570,11 @@ int main(void)
     sqlite3_exec(tiler_store_connection(st), "ALTER TABLE jobs_away RENAME TO jobs", NULL, NULL, NULL);
 
     /* Catch-up: the jobs all in but not finished (the ten fed above but the
-     * first, done; the others are short of tiles, failed or done). */
+     * first, done, and the TIFF job; the others are short of tiles, failed
+     * or done). */
     reset(&s, "", 1);
     rc = tiler_assembly_catch_up(a, scratch);
-    ok(rc == 0 && s.complete_other == 9, "catch-up asks to finish the 9 jobs all in but not finished (%d)",
+    ok(rc == 0 && s.complete_other == 10, "catch-up asks to finish the 10 jobs all in but not finished (%d)",
        s.complete_other);
     cfg.sink.job_complete = NULL;
     {
@@ -472,6 +614,9 @@ int main(void)
     ok(tiler_assembly_in_strips(&job), "JPEG with 64-pixel tiles: strips");
     job.width = 65501;
     ok(!tiler_assembly_in_strips(&job), "JPEG wider than 65500: no strips (the end says why not)");
+    job.format = "tiff";
+    job.width = 1000;
+    ok(!tiler_assembly_in_strips(&job), "TIFF: no strips, its tiles are placed as they come");
 
     apr_pool_destroy(p);
     apr_terminate();

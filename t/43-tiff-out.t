@@ -1,0 +1,105 @@
+# format=tiff: a tiled BigTIFF result whose tiles the workers deflate and the
+# results consumer places as bytes. Each result must equal the PNG result of
+# the same job and local mode's TIFF, pixel for pixel, as read by three
+# readers that are not ours: vips, ImageMagick, and Python's tifffile and
+# Pillow. A TIFF job refuses a tile size TIFF cannot have, and its page
+# shows a preview, never an <img> of the TIFF.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use TilerTest;
+
+my $venv = $ENV{TILER_PYVENV} // "$ENV{HOME}/.cache/mod_tiler/pyvenv";
+TilerTest::need(system('vips --version >/dev/null 2>&1') == 0, 'vips (Debian libvips-tools)');
+TilerTest::need((`convert -version 2>/dev/null` // '') =~ /ImageMagick/, 'ImageMagick (Debian imagemagick)');
+TilerTest::need(system("\"$venv/bin/python\" -c 'import tifffile, PIL, numpy' 2>/dev/null") == 0,
+                "tifffile and Pillow in $venv (scripts/lib.sh install_python_tools)");
+my $t = TilerTest->new(name => 'tiff-out', directives => "TilerTileSize 256\n");
+$t->start_all(workers => 2);
+my $dir = $t->dir;
+
+# Raw 8-bit samples of an image as one reader sees it, for cmp.
+sub vips_raw {
+    my ($in, $out) = @_;
+    return system('vips', 'rawsave', $in, $out) == 0;
+}
+sub im_raw {
+    my ($in, $out) = @_;
+    # RGBA for every kind: a grey file becomes R = G = B, opaque alpha 255.
+    return system('convert', $in, '-depth', '8', "rgba:$out") == 0;
+}
+sub same_file { TilerTest::slurp($_[0]) eq TilerTest::slurp($_[1]) }
+
+sub run_job {
+    my ($input, $ops, $format) = @_;
+    my ($r, $j) = $t->submit($input, $ops, format => $format);
+    return (undef, "$format: submit $r->{status}: $r->{content}") unless $r->{status} == 202;
+    my ($f) = $t->wait_job($j->{id}, 120);
+    return (undef, "$format: job $f->{state}: " . ($f->{error} // '')) unless $f->{state} eq 'done';
+    return ($f, $j->{id});
+}
+
+my $photo = $t->make_image('photo.jpg', 1000, 700, 'jpeg', 0, 43);
+my $rgba = $t->make_image('rgba.png', 600, 450, 'png', 1, 44);
+my @cases = (
+    ['an RGB photo', $photo, 'blur:1', 3],
+    ['a grey chain', $photo, 'grayscale,sharpen', 1],
+    ['an RGBA PNG', $rgba, 'invert', 4],
+    ['a geometry chain', $photo, 'rotate:90,downscale:2', 3],
+);
+for my $c (@cases) {
+    my ($what, $input, $ops, $bands) = @$c;
+    my ($tj, $tid) = run_job($input, $ops, 'tiff');
+    ok($tj, "$what: TIFF job done") or do { diag($tid); next };
+    my ($pj, $pid) = run_job($input, $ops, 'png');
+    ok($pj, "$what: PNG job done") or do { diag($pid); next };
+    my ($r) = $t->request('GET', "/tiler/api/jobs/$tid/result");
+    is($r->{headers}{'content-type'}, 'image/tiff', "$what: served as image/tiff");
+    like($r->{headers}{'content-disposition'} // '', qr/\Q$tid\E\.tif"/, "$what: named .tif");
+    is(substr($r->{content}, 0, 4), "II+\0", "$what: a little-endian BigTIFF");
+    my $tif = "$dir/$tid.tif";
+    TilerTest::spew($tif, $r->{content});
+    my ($pr) = $t->request('GET', "/tiler/api/jobs/$pid/result");
+    my $png = "$dir/$pid.png";
+    TilerTest::spew($png, $pr->{content});
+
+    my $vh = `vipsheader -a $tif 2>&1`;
+    like($vh, qr/bands: $bands\b/, "$what: vips sees $bands bands");
+    ok(vips_raw($tif, "$tif.vips") && vips_raw($png, "$png.vips") && same_file("$tif.vips", "$png.vips"),
+       "$what: vips reads the TIFF as the PNG result, sample for sample");
+    ok(im_raw($tif, "$tif.im") && im_raw($png, "$png.im") && same_file("$tif.im", "$png.im"),
+       "$what: ImageMagick reads the TIFF as the PNG result, sample for sample");
+    my $py = `"$venv/bin/python" "$FindBin::Bin/tools/tiff-readers.py" $tif $png 2>&1`;
+    ok($? == 0, "$what: tifffile and Pillow read the TIFF as the PNG result") or diag($py);
+    like($py, qr/bigtiff=True tiled=True tile=\d+x\d+ compression=ADOBE_DEFLATE/, "$what: tiled, Deflate") or diag($py);
+    my ($msg, $same) = $t->imgcmp($tif, $t->local_result($input, $ops, 'tiff'));
+    ok($same, "$what: identical to local mode's TIFF ($msg)");
+
+    # Thumbnails come from the TIFF as a stream, and the page shows one.
+    my ($th) = $t->request('GET', "/tiler/api/jobs/$tid/result?thumb=64");
+    is($th->{status}, 200, "$what: thumbnail made from the TIFF");
+    is($th->{headers}{'content-type'}, 'image/png', "$what: the thumbnail is a PNG");
+    my ($pv) = $t->request('GET', "/tiler/api/jobs/$tid/result?preview");
+    is($pv->{headers}{'content-type'}, 'image/png', "$what: ?preview of a TIFF is a PNG preview");
+    my ($page) = $t->request('GET', "/tiler/jobs/$tid");
+    like($page->{content}, qr{<img id="result" src="[^"]*/result\?thumb=\d+"}, "$what: the job page shows the preview");
+    unlike($page->{content}, qr{<img[^>]*/result"}, "$what: and no <img> of the TIFF itself");
+}
+
+# TIFF tiles are multiples of 16: 256 / 32 = 8 is refused before the body
+# (an empty one here: it is never read).
+{
+    my ($r, $e) = $t->request('POST', '/tiler/api/jobs?ops=downscale:8,downscale:4&format=tiff', content => '',
+                              headers => { 'Content-Type' => 'image/png' });
+    is($r->{status}, 400, 'a chain that would make 8-pixel TIFF tiles: 400');
+    is($e->{error} // '', 'bad_format', 'error bad_format');
+    like($r->{content}, qr/8 pixels a side.*multiple of 16/, 'saying why') or diag($r->{content});
+    my ($p, $pj) = $t->submit($photo, 'downscale:8,downscale:4', format => 'png');
+    is($p->{status}, 202, 'the same chain is fine for a PNG');
+    $t->wait_job($pj->{id}, 60) if $pj;
+}
+
+$t->finish;
+done_testing;

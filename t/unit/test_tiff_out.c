@@ -1,0 +1,235 @@
+/* The tiled BigTIFF result writer (tiler_tiff_out.c), read back with
+ * libtiff's own reader tile by tile, and the ENCODED message form. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tiffio.h>
+#include "tap.h"
+#include "tmpdir.h"
+#include "tiler_msg.h"
+#include "tiler_tiff_out.h"
+#include "tiler_image.h"
+#include "tiler_thumb.h"
+
+/* A pixel of the test image: grey when samples < 3, alpha when even. */
+static int pixel(uint32_t x, uint32_t y, int samples)
+{
+    unsigned r = (x * 7 + y * 3) & 0xff, g = (x * 5 + y * 11) & 0xff, b = (x ^ y) & 0xff;
+    unsigned a = samples % 2 == 0 ? (x + 2 * y) % 128 : 0;
+    if (samples < 3) r = b = g;
+    return (int)(a << 24 | r << 16 | g << 8 | b);
+}
+
+static unsigned char sample(int v, int samples, int k)
+{
+    unsigned u = (unsigned)v, a = (u >> 24) & 0x7f;
+    unsigned char r = (unsigned char)(u >> 16), g = (unsigned char)(u >> 8), b = (unsigned char)u;
+    unsigned char a8 = (unsigned char)(255 - ((a << 1) + (a >> 6)));
+    switch (samples) {
+    case 1: return g;
+    case 2: return k == 0 ? g : a8;
+    case 3: return k == 0 ? r : k == 1 ? g : b;
+    default: return k == 0 ? r : k == 1 ? g : k == 2 ? b : a8;
+    }
+}
+
+/* Writes a w x h image in side-pixel tiles (last first, tile 0 twice: the
+ * later copy must win), reads it back with libtiff, compares every sample. */
+static int roundtrip(uint32_t w, uint32_t h, uint32_t side, int samples)
+{
+    tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, (uint8_t)samples, (uint16_t)side };
+    const char *tiles = tmpdir_path("tiles"), *index = tmpdir_path("tiles.idx");
+    uint32_t across = (w + side - 1) / side, down = (h + side - 1) / side, n = across * down, i, y, x;
+    int **rows = malloc(side * sizeof(int *)), good = 1;
+    char err[512];
+    TIFF *t;
+    uint32_t tw = 0, th = 0, iw = 0, ih = 0;
+    uint16_t spp = 0, bps = 0, photo = 0, comp = 0, planar = 0, extra_n = 0, *extra = NULL;
+    unsigned char *buf;
+
+    for (y = 0; y < side; y++) rows[y] = malloc(side * sizeof(int));
+    if (tiler_tiff_out_start(tiles, index, n, err, sizeof(err)) < 0) { printf("# %s\n", err); return 0; }
+    for (i = n + 1; i-- > 0;) {
+        uint32_t k = i == n ? 0 : i, tx = k % across * side, ty = k / across * side;
+        uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
+        unsigned char *z;
+        size_t len;
+        for (y = 0; y < ch; y++)
+            for (x = 0; x < cw; x++) rows[y][x] = i == n ? 0x7f00ff00 : pixel(tx + x, ty + y, samples);
+        if (i == n && samples < 3)
+            for (y = 0; y < ch; y++) for (x = 0; x < cw; x++) rows[y][x] = 0x7f000000;
+        if (tiler_tiff_out_tile((const int *const *)rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err)) < 0
+            || !tiler_tiff_out_plausible(&enc, z, len)
+            || tiler_tiff_out_add(tiles, index, k, z, len, err, sizeof(err)) < 0) {
+            printf("# tile %u: %s\n", k, err);
+            return 0;
+        }
+        free(z);
+    }
+    if (tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) < 0) { printf("# %s\n", err); return 0; }
+    for (y = 0; y < side; y++) free(rows[y]);
+    free(rows);
+    if (!(t = TIFFOpen(tiles, "r"))) return 0;
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &iw);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &ih);
+    TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+    TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+    TIFFGetField(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo);
+    TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
+    TIFFGetField(t, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetField(t, TIFFTAG_EXTRASAMPLES, &extra_n, &extra);
+    if (!TIFFIsBigEndian(t) && iw == w && ih == h && tw == side && th == side && spp == samples && bps == 8
+        && photo == (samples < 3 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB) && comp == COMPRESSION_ADOBE_DEFLATE
+        && planar == PLANARCONFIG_CONTIG && extra_n == (samples % 2 == 0) && (!extra_n || extra[0] == EXTRASAMPLE_UNASSALPHA)
+        && TIFFNumberOfTiles(t) == n && (TIFFIsBigTIFF(t)))
+        ;
+    else {
+        printf("# tags: %ux%u tiles %ux%u spp %u bps %u photo %u comp %u planar %u extra %u\n", iw, ih, tw, th, spp, bps,
+               photo, comp, planar, extra_n);
+        good = 0;
+    }
+    buf = malloc(TIFFTileSize(t));
+    for (i = 0; good && i < n; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        if (TIFFReadTile(t, buf, tx, ty, 0, 0) < 0) { good = 0; break; }
+        for (y = 0; good && y < side; y++)
+            for (x = 0; good && x < side; x++) {
+                int k;
+                for (k = 0; k < samples; k++) {
+                    unsigned char want = tx + x < w && ty + y < h ? sample(pixel(tx + x, ty + y, samples), samples, k) : 0;
+                    if (buf[((size_t)y * side + x) * samples + k] != want) {
+                        printf("# tile %u (%u,%u) sample %d: %u, want %u\n", i, x, y, k,
+                               buf[((size_t)y * side + x) * samples + k], want);
+                        good = 0;
+                        break;
+                    }
+                }
+            }
+    }
+    free(buf);
+    TIFFClose(t);
+    return good;
+}
+
+/* A TIFF result's thumbnail (read by the uploads' TIFF reader) equals the
+ * PNG result's of the same pixels. */
+static void thumbs(int samples)
+{
+    uint32_t w = 300, h = 170, side = 64, x, y, i, across = (w + side - 1) / side, n = across * ((h + side - 1) / side);
+    tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, (uint8_t)samples, (uint16_t)side };
+    gdImagePtr im = gdImageCreateTrueColor((int)w, (int)h), a, b;
+    const char *tiles = tmpdir_path("t.tif"), *index = tmpdir_path("t.idx"), *png = tmpdir_path("t.png");
+    char err[512] = "";
+    int same = 1;
+    FILE *f;
+    for (y = 0; y < h; y++) for (x = 0; x < w; x++) im->tpixels[y][x] = pixel(x, y, samples);
+    tiler_tiff_out_start(tiles, index, n, err, sizeof(err));
+    for (i = 0; i < n; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
+        const int *rows[64];
+        unsigned char *z;
+        size_t len;
+        for (y = 0; y < ch; y++) rows[y] = im->tpixels[ty + y] + tx;
+        tiler_tiff_out_tile(rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err));
+        tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err));
+        free(z);
+    }
+    tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
+    gdImageSaveAlpha(im, 1);
+    tiler_image_save(im, png, TILER_FMT_PNG, err, sizeof(err));
+    f = fopen(tiles, "rb");
+    a = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
+    if (f) fclose(f);
+    f = fopen(png, "rb");
+    b = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
+    if (f) fclose(f);
+    if (!a || !b || gdImageSX(a) != gdImageSX(b) || gdImageSY(a) != gdImageSY(b)) same = 0;
+    for (y = 0; same && y < (uint32_t)gdImageSY(a); y++)
+        for (x = 0; same && x < (uint32_t)gdImageSX(a); x++)
+            if (a->tpixels[y][x] != b->tpixels[y][x]) {
+                printf("# (%u,%u) %08x != %08x\n", x, y, (unsigned)a->tpixels[y][x], (unsigned)b->tpixels[y][x]);
+                same = 0;
+            }
+    ok(same, "the thumbnail of a %d-sample TIFF result is the PNG result's: %s", samples, err);
+    if (a) gdImageDestroy(a);
+    if (b) gdImageDestroy(b);
+    gdImageDestroy(im);
+}
+
+static void messages(void)
+{
+    tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, 3, 64 };
+    tiler_msg m, d;
+    unsigned char buf[4096], *z;
+    size_t len, hdr, zl;
+    char err[256];
+    int *row = calloc(64, sizeof(int)), *rows[1] = { row };
+
+    memset(&m, 0, sizeof(m));
+    m.kind = TILER_MSG_ENCODED;
+    memset(m.job_id, 7, 16);
+    m.tile_index = 1;
+    m.tiles_total = 4;
+    m.image_w = 100;
+    m.image_h = 100;
+    m.core = (tiler_rect){ 64, 0, 36, 64 };
+    m.src = m.core;
+    m.enc = enc;
+    snprintf(m.ops, sizeof(m.ops), "invert");
+    ok(tiler_tiff_out_tile((const int *const *)rows, 1, 1, &enc, 6, &z, &zl, err, sizeof(err)) == 0, "a tile deflates");
+    m.payload_len = zl;
+    hdr = tiler_msg_write_header(&m, buf);
+    memcpy(buf + hdr, z, zl);
+    len = hdr + zl;
+    ok(len == tiler_msg_size(&m) && buf[4] == 2, "an encoded result is a version 2 message of its size");
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) == 0 && d.kind == TILER_MSG_ENCODED && d.payload_len == zl
+       && d.enc.codec == 1 && d.enc.samples == 3 && d.enc.side == 64 && !memcmp(d.pixels, z, zl),
+       "it decodes with its encoding and payload: %s", err);
+    ok(tiler_msg_decode(&d, buf, hdr + 1, err, sizeof(err)) < 0 && strstr(err, "outside"), "a 1-byte tile is refused");
+    ok(tiler_msg_decode(&d, buf, hdr + 64 * 64 * 3 + 4096, err, sizeof(err)) < 0,
+       "a tile longer than zlib's bound is refused: %s", err);
+    buf[4] = 1;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0 && strstr(err, "version 2"), "a version 1 encoded result is refused");
+    buf[4] = 2;
+    buf[75] = 0;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0 && strstr(err, "encoding"), "a zero tile side is refused");
+    buf[75] = 200;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "a tile side over 2048 is refused");
+    buf[75] = 2;   /* 32 pixels: the 36-wide core does not fit */
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0 && strstr(err, "larger"), "a core larger than its tile is refused");
+    buf[75] = 4;
+    buf[74] = 0x51;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "5 samples a pixel are refused");
+    buf[74] = 0x32;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "an unknown codec is refused");
+    buf[74] = 0x31;
+    buf[5] = TILER_MSG_RESULT;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "a version 2 raw result is refused");
+    buf[5] = TILER_MSG_ENCODED;
+    m.src.w = 30;
+    tiler_msg_write_header(&m, buf);
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "an encoded result whose source is not its core is refused");
+    ok(!tiler_tiff_out_plausible(&enc, (const unsigned char *)"PK\3\4", 4), "a stream that is not zlib is implausible");
+    free(z);
+    free(row);
+}
+
+int main(void)
+{
+    static const struct { uint32_t w, h, side; int samples; } cases[] = {
+        { 100, 70, 32, 1 }, { 100, 70, 32, 2 }, { 100, 70, 32, 3 }, { 100, 70, 32, 4 },
+        { 64, 64, 32, 3 }, { 1, 1, 16, 1 }, { 1, 1, 16, 4 }, { 33, 200, 16, 3 }, { 300, 17, 256, 2 },
+    };
+    size_t i;
+    if (tmpdir_make() < 0) return 1;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ok(roundtrip(cases[i].w, cases[i].h, cases[i].side, cases[i].samples),
+           "%ux%u in %u-pixel tiles, %d samples, reads back in libtiff", cases[i].w, cases[i].h, cases[i].side,
+           cases[i].samples);
+    messages();
+    for (i = 1; i <= 4; i++) thumbs((int)i);
+    return done_testing();
+}
