@@ -141,6 +141,23 @@ ok($j->{zoom_url}, 'it gets a zoomable view too');
 TilerTest::spew($t->dir . '/jpeg-result.jpg', $r->{content});
 zoomcheck($t->dir . '/jpeg-result.jpg', 10, fetch_level($jid, 10, 4, 3), 'the JPEG result\'s top level');
 
+# ---- a TIFF result, read back by the uploads' TIFF reader ----
+# The same image and ops as the PNG job above: the same pixels, so the
+# same pyramid, tile for tile and byte for byte.
+(undef, $s) = $t->submit($big, 'invert', format => 'tiff');
+my $tid = $s->{id};
+($j) = $t->wait_job($tid, 120);
+is($j->{state}, 'done', 'the TIFF job is done');
+$j = wait_zoom($tid);
+ok($j->{zoom_url}, 'a TIFF result gets a zoomable view too');
+for my $lv ([10, 4, 3], [9, 2, 2], [0, 1, 1]) {
+    my ($l, $cols, $rows) = @$lv;
+    my ($dt, $dp) = (fetch_level($tid, $l, $cols, $rows), $t->dir . "/tiles-$id-$l");
+    my @differ = grep { TilerTest::slurp("$dt/$_") ne TilerTest::slurp("$dp/$_") }
+                 map { my $r = $_; map { "${_}_$r.png" } 0 .. $cols - 1 } 0 .. $rows - 1;
+    is("@differ", '', "level $l of the TIFF result's pyramid is the PNG result's, byte for byte");
+}
+
 # ---- a build cut short: 409 while it is missing, made again on start ----
 # The state a restart mid-build leaves: the job done, no pyramid, a half-built one.
 my $jobdir = $t->dir . "/spool/jobs/$jid";
