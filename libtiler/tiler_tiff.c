@@ -121,8 +121,13 @@ static void quiet_libtiff(void)
     TIFFSetWarningHandler(NULL);
 }
 
-/* mode "rmD": read, no mapping, strip and tile offsets loaded when first
- * needed (the probe needs none). */
+/* mode "rmD" (the probe): read, no mapping, strip and tile offsets loaded
+ * when first needed (the probe needs none). "rmO" (decoding): each
+ * strip's or tile's offset and byte count read from the file when that
+ * strip or tile is, never the tables whole: a result of more than 2^25
+ * tiles (a 2^20-wide one in 16-pixel tiles) has tables of over 256 MiB
+ * each, past TILER_TIFF_MAX_ALLOC, and thumbnails and the zoom pyramid
+ * read TIFF results here. */
 static TIFF *open_tiff(source *s, const char *mode)
 {
     TIFFOpenOptions *o;
@@ -423,7 +428,7 @@ int tiler_tiff_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
     TIFF *t;
     kind k;
     int rc;
-    if (!(t = open_tiff(&s, "rm"))) return open_failed(&s, err, errlen);
+    if (!(t = open_tiff(&s, "rmO"))) return open_failed(&s, err, errlen);
     if (read_kind(t, &k, err, errlen) < 0) { TIFFClose(t); return -1; }
     if (s.msg[0]) { TIFFClose(t); return open_failed(&s, err, errlen); }
     if (tiler_band_start(b, k.w, k.h, k.alpha, err, errlen) < 0) { TIFFClose(t); return -1; }

@@ -63,7 +63,10 @@ sub log_count {
     ok($same, "lost once: result identical to local mode ($msg)");
     is(log_count(qr/AH30704: job $j->{id}: 1 tiles were lost on the way .*attempt 1 of 3/), 1,
        'lost once: the error log says which job lost how many tiles');
-    my $spool = $t->dir . "/spool/$j->{id}";
+    # The job's own directory: its result is there, so the checks below look
+    # where the upload, the raster and the strips were.
+    my $spool = $t->dir . "/spool/jobs/$j->{id}";
+    ok(-e "$spool/result", 'lost once: the result is in the job\'s spool directory');
     ok(!grep({ -e "$spool/$_" } qw(input raster)), 'lost once: upload and raster are gone once done');
     ok(!glob("$spool/strip-*"), 'lost once: and so are the PNG strips');
     $t->stop_process("worker$_") for 1, 2;

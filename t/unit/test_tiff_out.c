@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+#include <unistd.h>
 #include "tap.h"
 #include "tmpdir.h"
 #include "tiler_msg.h"
 #include "tiler_tiff_out.h"
 #include "tiler_image.h"
 #include "tiler_thumb.h"
+#include "tiler_tiff.h"
 
 /* A pixel of the test image: grey when samples < 3, alpha when even. */
 static int pixel(uint32_t x, uint32_t y, int samples)
@@ -217,6 +219,70 @@ static void messages(void)
     free(row);
 }
 
+/* The band's callback for many_tiles: the first row of tiles is enough. */
+static int first_rows(void *ctx, const tiler_band *b, uint32_t tile_row, char *err, size_t errlen)
+{
+    int *grey = ctx;
+    (void)tile_row;
+    *grey = tiler_band_get(b, 0)[0] & 0xff;
+    snprintf(err, errlen, "first row of tiles read");
+    return 1;
+}
+
+/* A result of more than 2^25 tiles (a 2^20-pixel-wide one in 16-pixel
+ * tiles; TilerMaxPixels allows it): its TileOffsets and TileByteCounts
+ * are 8 bytes a tile each, over the 256 MiB that libtiff may allocate at
+ * once. The reader must not load them whole: thumbnails and the zoom
+ * pyramid read TIFF results through it. Every entry points at one real
+ * tile; about 1.1 GB of temporary files, removed at the end. */
+static void many_tiles(void)
+{
+    tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, 1, 16 };
+    const char *tiles = tmpdir_path("many"), *index = tmpdir_path("many.idx");
+    uint32_t w = 1u << 20, h = 16 * 513, n = (w / 16) * (h / 16), i, y;
+    int px[16][16], *rows[16], grey = -1;
+    unsigned char *z, *entries;
+    size_t zl;
+    char err[512] = "";
+    FILE *f;
+    tiler_band band;
+
+    for (y = 0; y < 16; y++) {
+        for (i = 0; i < 16; i++) px[y][i] = 0x5a5a5a;
+        rows[y] = px[y];
+    }
+    ok((uint64_t)n * 8 > TILER_TIFF_MAX_ALLOC, "%u tiles: each tile table is %llu bytes", n,
+       (unsigned long long)n * 8);
+    if (tiler_tiff_out_start(tiles, index, n, err, sizeof(err)) < 0
+        || tiler_tiff_out_tile((const int *const *)rows, 16, 16, &enc, 6, &z, &zl, err, sizeof(err)) < 0
+        || tiler_tiff_out_add(tiles, index, 0, z, zl, err, sizeof(err)) < 0 || !(entries = malloc(16 * 65536))) {
+        ok(0, "the tiles file is made: %s", err);
+        return;
+    }
+    free(z);
+    for (i = 0; i < 65536; i++) {
+        unsigned char *e = entries + 16 * i;
+        uint64_t v[2] = { TILER_TIFF_OUT_HEADER_BYTES, zl };
+        int k;
+        for (k = 0; k < 16; k++) e[k] = (unsigned char)(v[k / 8] >> (8 * (k % 8)));
+    }
+    f = fopen(index, "r+b");
+    for (i = 0; f && i < n; i += 65536)
+        if (fwrite(entries, 16, n - i < 65536 ? n - i : 65536, f) != (n - i < 65536 ? n - i : 65536)) break;
+    ok(f && i >= n && fclose(f) == 0, "every tile's entry is the first tile's");
+    free(entries);
+    ok(tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) == 0, "the directory goes on: %s", err);
+    unlink(index);
+    f = fopen(tiles, "rb");
+    tiler_band_init(&band, 16, 0, 0, first_rows, &grey);
+    err[0] = '\0';
+    ok(f && tiler_tiff_decode(f, &band, err, sizeof(err)) < 0 && !strcmp(err, "first row of tiles read") && grey == 0x5a,
+       "the reader gets to its first row of tiles: %s", err);
+    tiler_band_free(&band);
+    if (f) fclose(f);
+    unlink(tiles);
+}
+
 int main(void)
 {
     static const struct { uint32_t w, h, side; int samples; } cases[] = {
@@ -231,5 +297,6 @@ int main(void)
            cases[i].samples);
     messages();
     for (i = 1; i <= 4; i++) thumbs((int)i);
+    many_tiles();
     return done_testing();
 }
