@@ -160,7 +160,7 @@ static gdImagePtr thumb_tiff(FILE *f, uint32_t side, tiler_thumb_info *info, cha
     if (tiler_tiff_decode(f, &band, err, errlen) == 0 && t.ready) im = box_take(&t.b);
     else if (!err[0]) say(err, errlen, "the TIFF has no rows");
     tiler_band_free(&band);
-    if (t.ready) box_free(&t.b);
+    box_free(&t.b);   /* also what box_init made before a failed malloc */
     free(t.row);
     return im;
 }

@@ -50,7 +50,17 @@ void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const v
     /* One builder per job across processes (after a graceful restart the
      * old child may still be building): the one holding the lock builds,
      * the other leaves it. */
-    if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) return;
+    if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        /* ENOENT: the job's directory went (deleted meanwhile). Anything
+         * else would leave the page waiting for a view never built: note
+         * it failed, so that the zoom URLs say 404 no_zoom. */
+        if (errno != ENOENT) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, APLOGNO(30907) "job %s: cannot build its zoomable view: "
+                         "cannot open %s", id, lock);
+            note_failed(c, id);
+        }
+        return;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0 || tiler_zoom_state_of(c, &job) != TILER_ZOOM_PENDING) {
         close(fd);
         return;
