@@ -20,6 +20,7 @@
 #include "tiler_metrics.h"
 #include "tiler_ops.h"
 #include "tiler_spool.h"
+#include "tiler_tiff.h"
 #include "tiler_tiff_out.h"
 #include "tiler_store.h"
 
@@ -214,6 +215,21 @@ static const char *tiff_misfit(request_rec *r, uint32_t tile)
                         "16: choose another format, or a downscale (or TilerTileSize) that leaves a multiple of 16", tile);
 }
 
+/* Why a TIFF result this wide could not be read back (for its thumbnail,
+ * preview and zoomable view: tiler_tiff.c reads a row of its tiles at a
+ * time, at most TILER_TIFF_MAX_TILE_ROW_BYTES), or NULL. Only a
+ * TilerMaxBandBytes above 256 MiB lets the tiles get this wide. Counted at
+ * 4 samples a pixel, the most a result has. */
+static const char *tiff_row_misfit(request_rec *r, uint32_t width, uint32_t tile)
+{
+    uint64_t row = ((uint64_t)width + tile - 1) / tile * tile * tile * 4;
+    if (row <= TILER_TIFF_MAX_TILE_ROW_BYTES) return NULL;
+    return apr_psprintf(r->pool, "a TIFF result %u pixels wide in %u-pixel tiles would have rows of tiles of %" APR_UINT64_T_FMT " MiB, "
+                        "over the %" APR_UINT64_T_FMT " MiB its reader takes: choose another format, or a smaller "
+                        "TilerMaxBandBytes", width, tile, (apr_uint64_t)(row >> 20),
+                        (apr_uint64_t)(TILER_TIFF_MAX_TILE_ROW_BYTES >> 20));
+}
+
 /* Why the chain's downscales cannot be tiled exactly, or NULL: a result
  * tile is a TilerTileSize square of the upload made smaller. */
 static const char *scale_misfit(request_rec *r, const tiler_srv_conf *c, const tiler_chain *chain)
@@ -312,7 +328,8 @@ int tiler_create_job(request_rec *r, const char *base)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
     /* The query's format was checked against TilerTileSize before the
      * body; a form's, or tiles made smaller for a wide upload, only now. */
-    if (out_fmt == TILER_FMT_TIFF && (emsg = tiff_misfit(r, grid.tile_size))) BAIL(HTTP_BAD_REQUEST, "bad_format", emsg);
+    if (out_fmt == TILER_FMT_TIFF && ((emsg = tiff_misfit(r, grid.tile_size)) || (emsg = tiff_row_misfit(r, grid.width, grid.tile_size))))
+        BAIL(HTTP_BAD_REQUEST, "bad_format", emsg);
     /* Most uploads decode a band at a time; these hold the whole image. */
     if (whole && (apr_int64_t)w * h > c->max_whole_decode_pixels)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels_to_decode_whole",

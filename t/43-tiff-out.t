@@ -102,4 +102,20 @@ for my $c (@cases) {
 }
 
 $t->finish;
+
+# Rows of tiles wider than the TIFF reader takes (256 MiB a row of tiles,
+# for the result's thumbnail, preview and zoomable view): only a
+# TilerMaxBandBytes over 256 MiB leaves tiles this large on a wide image.
+# 32,769 wide in 2048-pixel tiles: 17 tiles of 16 MiB.
+{
+    my $w = TilerTest->new(name => 'tiff-wide', directives => "TilerTileSize 2048\nTilerMaxBandBytes 1073741824\n");
+    $w->start_httpd;
+    my $img = $w->make_image('wide.png', 32769, 1, 'png', 0, 3);
+    my ($r, $e) = $w->submit($img, 'invert', format => 'tiff');
+    is($r->{status}, 400, 'a TIFF result whose rows of tiles its reader would refuse: 400');
+    is($e->{error} // '', 'bad_format', 'error bad_format');
+    like($r->{content}, qr/32769 pixels wide in 2048-pixel tiles would have rows of tiles of 272 MiB, over the 256 MiB/,
+         'saying why') or diag($r->{content});
+    $w->finish;
+}
 done_testing;
