@@ -37,9 +37,12 @@
     window.addEventListener('load', () => showZoom(zoom));
   } else if (zoom) {
     // Being built (409): look again until it is there (200); a view that
-    // could not be built (404) leaves the preview for good.
+    // could not be built (404) leaves the preview for good; a server that
+    // cannot answer now (5xx, or no answer) is asked again later.
     const look = () => fetch(zoom.dataset.dzi, { method: 'HEAD' }).then((r) => {
-      if (r.ok) showZoom(zoom); else if (r.status === 409) setTimeout(look, 2000);
+      if (r.ok) showZoom(zoom);
+      else if (r.status === 409) setTimeout(look, 2000);
+      else if (r.status >= 500) setTimeout(look, 5000);
     }).catch(() => setTimeout(look, 5000));
     look();
   }
