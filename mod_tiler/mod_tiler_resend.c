@@ -42,6 +42,7 @@ struct tiler_resend {
     apr_thread_cond_t *wake;
     int asked;               /* a check is due; under lock */
     int stop;                /* under lock */
+    rd_kafka_t *results;     /* the results consumer (set by a kick; live until tiler_resend_stop) */
 };
 
 static int stopping(tiler_resend *x)
@@ -108,6 +109,45 @@ static int results_caught_up(rd_kafka_t *results)
         }
     } else {
         behind = 1;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return !behind;
+}
+
+/* Whether the results consumer has been handed every result the broker
+ * holds now: asked after the workers' commits were read, so that the
+ * result of every task they are past (a worker commits a task only once
+ * its result is acknowledged) is below these high watermarks. A result
+ * handed over is applied before the next poll, on the results thread:
+ * one being applied at this moment is at most resent once for nothing.
+ * 1 caught up, 0 behind or cannot tell (then nothing is called lost). */
+static int results_applied(tiler_resend *x)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_t *rk;
+    int i, behind = 0;
+    apr_thread_mutex_lock(x->lock);
+    rk = x->results;
+    apr_thread_mutex_unlock(x->lock);
+    if (!rk || rd_kafka_assignment(rk, &parts) || !parts) return 0;
+    if (rd_kafka_position(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) behind = 1;
+    for (i = 0; i < parts->cnt && !behind; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t lo, hi, at = tp->offset;
+        if (rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, KAFKA_TIMEOUT_MS)) {
+            behind = 1;
+            break;
+        }
+        if (at < 0) {
+            /* Nothing handed over from it since this child started: it
+             * reads on from the group's commit (or the log's start). */
+            rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(one, tp->topic, tp->partition);
+            if (rd_kafka_committed(rk, one, KAFKA_TIMEOUT_MS) || one->elems[0].err) behind = 1;
+            else at = one->elems[0].offset >= 0 ? one->elems[0].offset : lo;
+            rd_kafka_topic_partition_list_destroy(one);
+        }
+        if (!behind && hi > at) behind = 1;
     }
     rd_kafka_topic_partition_list_destroy(parts);
     return !behind;
@@ -221,7 +261,8 @@ static void check_job(tiler_resend *x, tiler_store *store, const char *id, apr_p
         /* No task acknowledged: the upload's request died before Kafka had
          * them all. Wait out its produce timeout before calling them lost. */
         if (!tiler_lost_unacked_overdue(job.created, now, x->c->resend_seconds, x->c->produce_timeout_ms)) return;
-    } else if (workers_past(x, offsets, p) != 1) {
+    } else if (workers_past(x, offsets, p) != 1 || results_applied(x) != 1) {
+        /* Ahead of the workers, or results not yet applied: slow, not lost. */
         return;
     }
     if (tiler_store_missing_tiles(store, id, job.tiles_total, &missing, p) < 0 || missing->nelts == 0) return;
@@ -319,10 +360,16 @@ tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p)
     return x;
 }
 
+void tiler_resend_stop(tiler_resend *x)
+{
+    if (x) stop_thread(x);
+}
+
 void tiler_resend_kick(tiler_resend *x, rd_kafka_t *results)
 {
     if (!x->thread || !results_caught_up(results)) return;
     apr_thread_mutex_lock(x->lock);
+    x->results = results;
     x->asked = 1;
     apr_thread_cond_signal(x->wake);
     apr_thread_mutex_unlock(x->lock);

@@ -22,8 +22,14 @@ tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p);
  * results consumer (results) has read everything it was given: results
  * still to apply are not lost. A check looks at up to 16 jobs without
  * progress for TilerResendSeconds; a job's tiles are lost when the workers'
- * group has consumed past every one of its tasks, and are produced again,
- * up to TILER_MAX_RESENDS times; then the job fails. */
+ * group has consumed past every one of its tasks and, asked after that, the
+ * results consumer has been handed everything the results topic holds; they
+ * are produced again, up to TILER_MAX_RESENDS times; then the job fails.
+ * results must stay valid until tiler_resend_stop. */
 void tiler_resend_kick(tiler_resend *x, rd_kafka_t *results);
+
+/* Stops the thread now (it finishes the job it is on), before the results
+ * consumer it was given goes. x may be NULL. */
+void tiler_resend_stop(tiler_resend *x);
 
 #endif

@@ -242,6 +242,8 @@ static apr_status_t results_callback(int state, void *data, apr_pool_t *pool)
         apr_pool_destroy(p);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
+        /* The resend thread asks the consumer where it is: it stops first. */
+        tiler_resend_stop(x->resend);
         if (x->consumer) {
             rd_kafka_commit(x->consumer, NULL, 0);
             rd_kafka_consumer_close(x->consumer);
