@@ -130,7 +130,8 @@ static int results_applied(tiler_resend *x)
     rk = x->results;
     apr_thread_mutex_unlock(x->lock);
     if (!rk || rd_kafka_assignment(rk, &parts) || !parts) return 0;
-    if (rd_kafka_position(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) behind = 1;
+    /* No partition (a rebalance going on): it cannot tell. */
+    if (parts->cnt == 0 || rd_kafka_position(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) behind = 1;
     for (i = 0; i < parts->cnt && !behind; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t lo, hi, at = tp->offset;
