@@ -78,6 +78,13 @@ tiler_format tiler_sniff(const unsigned char *b, size_t n)
     return TILER_FMT_UNKNOWN;
 }
 
+tiler_format tiler_sniff_file(FILE *f)
+{
+    unsigned char b[12];
+    size_t n = fread(b, 1, sizeof(b), f);
+    return fseek(f, 0, SEEK_SET) == 0 ? tiler_sniff(b, n) : TILER_FMT_UNKNOWN;
+}
+
 static uint32_t be16(const unsigned char *p) { return (uint32_t)p[0] << 8 | p[1]; }
 static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 static uint32_t le16(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8; }

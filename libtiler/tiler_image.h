@@ -19,6 +19,8 @@ const char *tiler_format_mime(tiler_format f);
 
 /* Format from the first bytes (12 are enough). */
 tiler_format tiler_sniff(const unsigned char *buf, size_t len);
+/* The same from f's first bytes; f is left at its start. */
+tiler_format tiler_sniff_file(FILE *f);
 
 /* Reads the format and the pixel size from the file's header only (a
  * TIFF's first directory). 0, or -1 with a reason: unknown format (*fmt ==

@@ -180,6 +180,35 @@ static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, const char *what, int t
 /* Grows tasks to the wanted count when it has fewer, and waits for the
  * metadata to list them. Several processes may try at once: the loser's
  * INVALID_PARTITIONS ("already has N") is fine when the count is there. */
+/* 1 when every partition of the four topics answers for its offsets
+ * (ListOffsets, served by the partition's leader from its log). A
+ * partition is in the metadata, with a leader, a moment before the broker
+ * has made its log; librdkafka 2.0.2's idempotent producer has been seen
+ * to report a task delivered that was never written when it was produced
+ * in that moment (a job submitted right after the module started, its
+ * topics new). */
+static int partitions_serving(rd_kafka_t *rk, const char *const names[4], int timeout_ms)
+{
+    const struct rd_kafka_metadata *md;
+    int ok = 1, i, j, k;
+
+    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    for (i = 0; ok && i < 4; i++) {
+        for (j = 0; j < md->topic_cnt; j++) {
+            const rd_kafka_metadata_topic_t *t = &md->topics[j];
+            if (strcmp(t->topic, names[i])) continue;
+            for (k = 0; ok && k < t->partition_cnt; k++) {
+                int64_t lo, hi;
+                ok = rd_kafka_query_watermark_offsets(rk, t->topic, t->partitions[k].id, &lo, &hi, timeout_ms)
+                     == RD_KAFKA_RESP_ERR_NO_ERROR;
+            }
+            break;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return ok;
+}
+
 static int grow_tasks(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, int (*stopping)(void),
                       char *err, size_t errlen)
 {
@@ -303,6 +332,20 @@ int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int 
         }
     }
     rc = grow_tasks(rk, tp, timeout_ms, stopping, err, errlen);
+    if (rc == 0) {
+        /* New (or grown) partitions: produce only once each has its log. */
+        const char *const names[4] = { tp->tasks, tp->results, tp->heartbeats, tp->dead_letters };
+        int64_t deadline = now_ms() + timeout_ms;
+        while (!partitions_serving(rk, names, stopping ? TILER_STOP_SLICE_MS : timeout_ms)) {
+            if (stopping && stopping()) { snprintf(err, errlen, "stopping"); rc = -1; goto out; }
+            if (now_ms() >= deadline) {
+                snprintf(err, errlen, "topics created but their partitions not serving after %d ms", timeout_ms);
+                rc = -1;
+                goto out;
+            }
+            usleep(100 * 1000);   /* asked again; no event says when a log is made */
+        }
+    }
 out:
     if (ev) rd_kafka_event_destroy(ev);
     if (q) rd_kafka_queue_destroy(q);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tiler_band.h"
+#include "tiler_image.h"
 #include "tiler_rows.h"
 #include "tiler_tiff.h"
 
@@ -73,14 +74,6 @@ static int build_from_tiff(FILE *f, const char *dir, uint32_t want_w, uint32_t w
     return t.rc;
 }
 
-static int is_tiff(FILE *f)
-{
-    unsigned char m[4];
-    int is = fread(m, 1, sizeof(m), f) == sizeof(m)
-             && (!memcmp(m, "II*\0", 4) || !memcmp(m, "II+\0", 4) || !memcmp(m, "MM\0*", 4) || !memcmp(m, "MM\0+", 4));
-    return fseek(f, 0, SEEK_SET) == 0 && is;
-}
-
 int tiler_pyramid_build_file(const char *path, const char *dir, uint32_t want_w, uint32_t want_h, int zlevel,
                              const volatile int *cancel, char *err, size_t errlen)
 {
@@ -91,7 +84,7 @@ int tiler_pyramid_build_file(const char *path, const char *dir, uint32_t want_w,
     uint32_t w, h, y;
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "cannot open the result: %s", strerror(errno)); return -1; }
-    if (is_tiff(f)) {
+    if (tiler_sniff_file(f) == TILER_FMT_TIFF) {
         rc = build_from_tiff(f, dir, want_w, want_h, zlevel, cancel, err, errlen);
         fclose(f);
         return rc;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tiler_band.h"
+#include "tiler_image.h"
 #include "tiler_png.h"
 #include "tiler_rows.h"
 #include "tiler_tiff.h"
@@ -165,15 +166,6 @@ static gdImagePtr thumb_tiff(FILE *f, uint32_t side, tiler_thumb_info *info, cha
     return im;
 }
 
-/* 1 when f starts as a TIFF or BigTIFF does (f is left at its start). */
-static int tiler_thumb_is_tiff(FILE *f)
-{
-    unsigned char m[4];
-    int is = fread(m, 1, sizeof(m), f) == sizeof(m)
-             && (!memcmp(m, "II*\0", 4) || !memcmp(m, "II+\0", 4) || !memcmp(m, "MM\0*", 4) || !memcmp(m, "MM\0+", 4));
-    return fseek(f, 0, SEEK_SET) == 0 && is;
-}
-
 gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char *err, size_t errlen)
 {
     tiler_rows *rd;
@@ -184,7 +176,7 @@ gdImagePtr tiler_thumb_make(FILE *f, uint32_t side, tiler_thumb_info *info, char
     int d = 1, channels;
 
     if (side < 1) { say(err, errlen, "thumbnail side 0"); return NULL; }
-    if (tiler_thumb_is_tiff(f)) {
+    if (tiler_sniff_file(f) == TILER_FMT_TIFF) {
         err[0] = '\0';
         return thumb_tiff(f, side, info, err, errlen);
     }

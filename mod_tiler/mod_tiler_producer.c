@@ -134,8 +134,11 @@ static int32_t lookup_partitions(const char *topic, int timeout_ms)
 }
 
 /* The tasks topic's partition count, learnt once per child. On a new
- * deployment the first upload may come before anyone created the topics:
- * create them here too, then wait for the metadata to show them. */
+ * deployment the first upload may come before anyone created the topics,
+ * or while the broker is still making their partitions' logs (another
+ * child's results consumer created them a moment ago): ensure them here
+ * too, which waits until every partition serves (tiler_kafka.c), then
+ * read the count. */
 static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
 {
     int32_t n;
@@ -144,8 +147,10 @@ static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
     while (n <= 0 && apr_time_now() < deadline) {
         char why[512];
         tiler_topics t = tiler_srv_topics(c);
-        if ((n = lookup_partitions(c->topic_tasks, 5000)) > 0) break;
-        if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) < 0) apr_sleep(apr_time_from_msec(200));
+        if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) == 0
+            && (n = lookup_partitions(c->topic_tasks, 5000)) > 0)
+            break;
+        apr_sleep(apr_time_from_msec(200));
     }
     /* Fewer than TilerTasksPartitions: this child may have come before the
      * results consumer grew the topic; grow it (once) rather than leave the
