@@ -194,15 +194,15 @@ static int partitions_serving(rd_kafka_t *rk, const char *const names[4], int ti
 
     if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
     for (i = 0; ok && i < 4; i++) {
-        for (j = 0; j < md->topic_cnt; j++) {
+        for (j = 0; j < md->topic_cnt && strcmp(md->topics[j].topic, names[i]); j++) {}
+        ok = j < md->topic_cnt && md->topics[j].partition_cnt > 0;
+        if (ok) {
             const rd_kafka_metadata_topic_t *t = &md->topics[j];
-            if (strcmp(t->topic, names[i])) continue;
             for (k = 0; ok && k < t->partition_cnt; k++) {
                 int64_t lo, hi;
                 ok = rd_kafka_query_watermark_offsets(rk, t->topic, t->partitions[k].id, &lo, &hi, timeout_ms)
                      == RD_KAFKA_RESP_ERR_NO_ERROR;
             }
-            break;
         }
     }
     rd_kafka_metadata_destroy(md);
@@ -279,6 +279,25 @@ void tiler_topics_default(tiler_topics *t)
     t->note_arg = NULL;
 }
 
+/* Asks ready(), again every 100 ms (no event says when the broker's
+ * metadata or logs change), until it says yes: 0, or -1 with err when
+ * stopping or after timeout_ms. */
+static int wait_topics(rd_kafka_t *rk, const tiler_topics *tp, int (*ready)(rd_kafka_t *, const char *const[4], int),
+                       const char *what, int timeout_ms, int (*stopping)(void), char *err, size_t errlen)
+{
+    const char *const names[4] = { tp->tasks, tp->results, tp->heartbeats, tp->dead_letters };
+    int64_t deadline = now_ms() + timeout_ms;
+    while (!ready(rk, names, stopping ? TILER_STOP_SLICE_MS : timeout_ms)) {
+        if (stopping && stopping()) { snprintf(err, errlen, "stopping"); return -1; }
+        if (now_ms() >= deadline) {
+            snprintf(err, errlen, "topics created but not %s after %d ms", what, timeout_ms);
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
+    return 0;
+}
+
 int tiler_kafka_ensure_topics(rd_kafka_t *rk, const tiler_topics *tp, int timeout_ms, char *err, size_t errlen)
 {
     return tiler_kafka_ensure_topics_until(rk, tp, timeout_ms, NULL, err, errlen);
@@ -319,33 +338,11 @@ int tiler_kafka_ensure_topics_until(rd_kafka_t *rk, const tiler_topics *tp, int 
             goto out;
         }
     }
-    {
-        const char *const names[4] = { tp->tasks, tp->results, tp->heartbeats, tp->dead_letters };
-        int64_t deadline = now_ms() + timeout_ms;
-        while (!topics_visible(rk, names, stopping ? TILER_STOP_SLICE_MS : timeout_ms)) {
-            if (stopping && stopping()) { snprintf(err, errlen, "stopping"); goto out; }
-            if (now_ms() >= deadline) {
-                snprintf(err, errlen, "topics created but not in the broker's metadata after %d ms", timeout_ms);
-                goto out;
-            }
-            usleep(100 * 1000);   /* metadata is asked again; no event says when it changes */
-        }
-    }
-    rc = grow_tasks(rk, tp, timeout_ms, stopping, err, errlen);
-    if (rc == 0) {
+    if (wait_topics(rk, tp, topics_visible, "in the broker's metadata", timeout_ms, stopping, err, errlen) == 0
+        && grow_tasks(rk, tp, timeout_ms, stopping, err, errlen) == 0
         /* New (or grown) partitions: produce only once each has its log. */
-        const char *const names[4] = { tp->tasks, tp->results, tp->heartbeats, tp->dead_letters };
-        int64_t deadline = now_ms() + timeout_ms;
-        while (!partitions_serving(rk, names, stopping ? TILER_STOP_SLICE_MS : timeout_ms)) {
-            if (stopping && stopping()) { snprintf(err, errlen, "stopping"); rc = -1; goto out; }
-            if (now_ms() >= deadline) {
-                snprintf(err, errlen, "topics created but their partitions not serving after %d ms", timeout_ms);
-                rc = -1;
-                goto out;
-            }
-            usleep(100 * 1000);   /* asked again; no event says when a log is made */
-        }
-    }
+        && wait_topics(rk, tp, partitions_serving, "serving every partition", timeout_ms, stopping, err, errlen) == 0)
+        rc = 0;
 out:
     if (ev) rd_kafka_event_destroy(ev);
     if (q) rd_kafka_queue_destroy(q);

@@ -142,33 +142,24 @@ static int32_t lookup_partitions(const char *topic, int timeout_ms)
 static int32_t partitions_of(tiler_srv_conf *c, apr_time_t deadline)
 {
     int32_t n;
+    char why[512] = "";
     apr_thread_mutex_lock(meta_lock);
     n = task_partitions;
     while (n <= 0 && apr_time_now() < deadline) {
-        char why[512];
         tiler_topics t = tiler_srv_topics(c);
         /* Failing to ensure them is no stop when they exist: the web
          * server's principal may have no right to create topics (an
          * operator made them); then the metadata is all there is. */
-        (void)tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why));
+        if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) == 0) why[0] = '\0';
         if ((n = lookup_partitions(c->topic_tasks, 5000)) > 0) break;
         apr_sleep(apr_time_from_msec(200));
     }
-    /* Fewer than TilerTasksPartitions: this child may have come before the
-     * results consumer grew the topic; grow it (once) rather than leave the
-     * new partitions, and the workers they are assigned to, without tasks. */
-    if (n > 0 && task_partitions <= 0 && n < c->tasks_partitions) {
-        char why[512];
-        tiler_topics t = tiler_srv_topics(c);
-        if (tiler_kafka_ensure_topics(producer, &t, 5000, why, sizeof(why)) < 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf, APLOGNO(30260)
-                         "tasks topic %s has %d partitions, fewer than TilerTasksPartitions %d: %s",
-                         c->topic_tasks, (int)n, c->tasks_partitions, why);
-        else {
-            int32_t grown = lookup_partitions(c->topic_tasks, 5000);
-            if (grown > n) n = grown;
-        }
-    }
+    /* Fewer than TilerTasksPartitions: ensuring grows the topic, so only a
+     * failed ensure leaves it so (and the workers past its partitions idle). */
+    if (n > 0 && task_partitions <= 0 && n < c->tasks_partitions)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf, APLOGNO(30260)
+                     "tasks topic %s has %d partitions, fewer than TilerTasksPartitions %d: %s",
+                     c->topic_tasks, (int)n, c->tasks_partitions, why[0] ? why : "it could not be grown");
     if (n > 0) task_partitions = n;
     apr_thread_mutex_unlock(meta_lock);
     return n;

@@ -91,29 +91,6 @@ static rd_kafka_t *workers_handle(tiler_resend *x)
     return x->workers;
 }
 
-/* Whether the results consumer has read all it was assigned: results still
- * to apply are not lost. Partitions it has not read from yet count as read
- * (a job only stalls this long when nothing is arriving for it). */
-static int results_caught_up(rd_kafka_t *results)
-{
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    int i, behind = 0;
-    if (rd_kafka_assignment(results, &parts) || !parts) return 0;
-    if (rd_kafka_position(results, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        for (i = 0; i < parts->cnt && !behind; i++) {
-            int64_t lo, hi;
-            rd_kafka_topic_partition_t *tp = &parts->elems[i];
-            if (tp->offset < 0) continue;
-            if (rd_kafka_get_watermark_offsets(results, tp->topic, tp->partition, &lo, &hi) == 0 && hi > tp->offset)
-                behind = 1;
-        }
-    } else {
-        behind = 1;
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    return !behind;
-}
-
 /* Whether the results consumer has been handed every result the broker
  * holds now: asked after the workers' commits were read, so that the
  * result of every task they are past (a worker commits a task only once
@@ -368,7 +345,7 @@ void tiler_resend_stop(tiler_resend *x)
 
 void tiler_resend_kick(tiler_resend *x, rd_kafka_t *results)
 {
-    if (!x->thread || !results_caught_up(results)) return;
+    if (!x->thread) return;
     apr_thread_mutex_lock(x->lock);
     x->results = results;
     x->asked = 1;

@@ -18,9 +18,7 @@ typedef struct tiler_resend tiler_resend;
 tiler_resend *tiler_resend_create(server_rec *s, apr_pool_t *p);
 
 /* Asks the thread for a check, and returns at once; asks made while a
- * check runs make one more check after it. Nothing is asked unless the
- * results consumer (results) has read everything it was given: results
- * still to apply are not lost. A check looks at up to 16 jobs without
+ * check runs make one more check after it. A check looks at up to 16 jobs without
  * progress for TilerResendSeconds; a job's tiles are lost when the workers'
  * group has consumed past every one of its tasks and, asked after that, the
  * results consumer has been handed everything the results topic holds; they
