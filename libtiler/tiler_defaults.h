@@ -68,6 +68,14 @@
  * 2 bytes a sample (at most 96 MB for 3 samples); baseline ones are held
  * to it too (tiler_tiff.c cannot tell them apart from the directory). */
 #define TILER_TIFF_MAX_JPEG_PIXELS  (16u * 1000 * 1000)
+/* Tiled TIFF uploads whose tiles the workers decode (tiler_tiff_task.h):
+ * the most pixels of input tiles one task may carry (the worker decodes
+ * them whole: 4 bytes a pixel), and how many times the upload's pixels the
+ * workers may decode in all (a tile under several tasks' sources, halos
+ * included, is decoded by each). Above either, the web host decodes the
+ * upload, as it does strips. */
+#define TILER_TIFF_TASK_MAX_PIXELS  (4u << 20)
+#define TILER_TIFF_TASK_MAX_RATIO   4.0
 /* TilerMaxBandBytes: an upload's band, W x (tile + 2 halo) x 4 bytes, is
  * kept under this by halving the job's tile size (down to 16) for wide
  * images: 512-pixel tiles up to about 61,000 pixels wide at blur:3, 256

@@ -17,7 +17,7 @@ size_t tiler_msg_header_size(const tiler_msg *m)
 
 size_t tiler_msg_size(const tiler_msg *m)
 {
-    if (m->kind == TILER_MSG_ENCODED) return tiler_msg_header_size(m) + m->payload_len;
+    if (m->kind == TILER_MSG_ENCODED || m->tiff_tiles) return tiler_msg_header_size(m) + m->payload_len;
     return tiler_msg_header_size(m) + (size_t)m->src.w * m->src.h * 4;
 }
 
@@ -41,7 +41,7 @@ static int get_enc(const unsigned char *p, tiler_tile_enc *e)
 void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc)
 {
     if (!enc || enc->codec == TILER_CODEC_RAW) return;
-    buf[4] = TILER_MSG_VERSION_ENCODED;
+    if (buf[4] != TILER_MSG_VERSION_TIFF_TILES) buf[4] = TILER_MSG_VERSION_ENCODED;
     put_enc(buf + 74, enc);
 }
 
@@ -59,7 +59,7 @@ size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf)
 {
     size_t ops_len = strlen(m->ops), hdr = TILER_MSG_FIXED_BYTES + ops_len;
     memcpy(buf, TILER_MSG_MAGIC, 4);
-    buf[4] = m->enc.codec ? TILER_MSG_VERSION_ENCODED : TILER_MSG_VERSION;
+    buf[4] = m->tiff_tiles ? TILER_MSG_VERSION_TIFF_TILES : m->enc.codec ? TILER_MSG_VERSION_ENCODED : TILER_MSG_VERSION;
     buf[5] = (unsigned char)m->kind;
     put16(buf + 6, (uint16_t)hdr);
     memcpy(buf + 8, m->job_id, 16);
@@ -98,17 +98,23 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
 
     if (len < TILER_MSG_FIXED_BYTES) FAIL("message of %zu bytes is shorter than the %d-byte header", len, TILER_MSG_FIXED_BYTES);
     if (memcmp(buf, TILER_MSG_MAGIC, 4)) FAIL("message has no TILE magic");
-    if (buf[4] != TILER_MSG_VERSION && buf[4] != TILER_MSG_VERSION_ENCODED)
-        FAIL("message has unknown version %u (this build speaks %d and %d)", buf[4], TILER_MSG_VERSION,
-             TILER_MSG_VERSION_ENCODED);
+    if (buf[4] != TILER_MSG_VERSION && buf[4] != TILER_MSG_VERSION_ENCODED && buf[4] != TILER_MSG_VERSION_TIFF_TILES)
+        FAIL("message has unknown version %u (this build speaks %d to %d)", buf[4], TILER_MSG_VERSION,
+             TILER_MSG_VERSION_TIFF_TILES);
     if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT && buf[5] != TILER_MSG_FAILURE && buf[5] != TILER_MSG_ENCODED)
         FAIL("message has unknown kind %u", buf[5]);
     m->kind = buf[5];
     memset(&m->enc, 0, sizeof(m->enc));
     m->payload_len = 0;
+    m->tiff_tiles = buf[4] == TILER_MSG_VERSION_TIFF_TILES;
     /* Version 1 keeps the field zero; version 2 is a task asking for an
-     * encoding or the encoded result (a failure may answer either). */
-    if (buf[4] == TILER_MSG_VERSION) {
+     * encoding or the encoded result (a failure may answer either);
+     * version 3 is a task only, asking for raw pixels (0) or an encoding. */
+    if (m->tiff_tiles) {
+        if (m->kind != TILER_MSG_TASK) FAIL("a version %d message must be a task", TILER_MSG_VERSION_TIFF_TILES);
+        if ((buf[74] || buf[75]) && get_enc(buf + 74, &m->enc) < 0)
+            FAIL("message has an unknown encoding %02x%02x", buf[74], buf[75]);
+    } else if (buf[4] == TILER_MSG_VERSION) {
         if (m->kind == TILER_MSG_ENCODED) FAIL("an encoded result must be a version %d message", TILER_MSG_VERSION_ENCODED);
     } else if (m->kind == TILER_MSG_RESULT) {
         FAIL("a version %d message cannot be a raw result", TILER_MSG_VERSION_ENCODED);
@@ -155,6 +161,14 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
             FAIL("tile core %ux%u is larger than the %u-pixel tiles it is encoded as", m->core.w, m->core.h, m->enc.side);
         if (len - hdr < 2 || len - hdr > compressBound((uLong)raw))
             FAIL("encoded tile of %zu bytes is outside 2..%lu", len - hdr, (unsigned long)compressBound((uLong)raw));
+        m->pixels = buf + hdr;
+        m->payload_len = len - hdr;
+        return 0;
+    }
+    if (m->tiff_tiles) {
+        /* What the tiles hold is the worker's decoder's to check
+         * (tiler_tiff_task.c); here only that there are some. */
+        if (len - hdr <= 8) FAIL("a task of TIFF tiles carries %zu bytes of them", len - hdr);
         m->pixels = buf + hdr;
         m->payload_len = len - hdr;
         return 0;

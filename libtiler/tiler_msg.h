@@ -12,6 +12,10 @@
 /* Tasks that ask for an encoded result, and those results, carry version
  * 2: the field at offset 74 then holds the encoding (docs/protocol.md). */
 #define TILER_MSG_VERSION_ENCODED 2
+/* Tasks whose payload is the compressed tiles of a tiled TIFF upload that
+ * cover their source (tiler_tiff_task.h), the worker decoding them; the
+ * field at offset 74 as in version 2 (0 asks for raw pixels back). */
+#define TILER_MSG_VERSION_TIFF_TILES 3
 #define TILER_MSG_FIXED_BYTES 76
 #define TILER_MSG_MAX_OPS_LEN 512
 
@@ -44,7 +48,8 @@ typedef struct {
     tiler_tile_enc enc;         /* codec 0 for version 1 messages */
     const unsigned char *pixels; /* decode: points into the buffer; src.w*src.h*4 bytes, or the
                                   * payload_len bytes of an ENCODED result */
-    size_t payload_len;          /* ENCODED: the compressed tile's length (tiler_msg_size counts it) */
+    size_t payload_len;          /* ENCODED, or a task with tiff_tiles: the payload's length (tiler_msg_size counts it) */
+    int tiff_tiles;              /* a version 3 task: the payload is the upload's TIFF tiles, not pixels */
 } tiler_msg;
 
 size_t tiler_msg_header_size(const tiler_msg *m);
@@ -55,7 +60,8 @@ size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf);
 int tiler_msg_decode(tiler_msg *m, const void *buf, size_t len, char *err, size_t errlen);
 
 /* Makes the task message in buf (as tiler_tile_task cut it) ask for enc:
- * version 2 and the field at offset 74. Codec 0 leaves it as it is. */
+ * version 2 (a version 3 task stays 3) and the field at offset 74. Codec
+ * 0 leaves it as it is. */
 void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc);
 
 /* A malloc'd FAILURE message for tile tile_index of the job, or NULL. */

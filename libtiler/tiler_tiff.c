@@ -13,14 +13,7 @@
 /* What libtiff calls the stream, and puts before some of its messages. */
 #define STREAM_NAME "upload"
 
-/* libtiff reads the upload through the stdio stream the caller opened (a
- * file in the spool, or memory in the fuzzer), and what it has to say
- * about the file lands here instead of on stderr, which is httpd's error
- * log. */
-typedef struct {
-    FILE *f;
-    char msg[240];    /* libtiff's first error (or the first JPEG warning that fails a read) */
-} source;
+typedef tiler_tiff_source source;
 
 static tmsize_t src_read(thandle_t h, void *buf, tmsize_t n)
 {
@@ -128,7 +121,7 @@ static void quiet_libtiff(void)
  * tiles (a 2^20-wide one in 16-pixel tiles) has tables of over 256 MiB
  * each, past TILER_TIFF_MAX_ALLOC, and thumbnails and the zoom pyramid
  * read TIFF results here. */
-static TIFF *open_tiff(source *s, const char *mode)
+TIFF *tiler_tiff_open(source *s, const char *mode)
 {
     TIFFOpenOptions *o;
     TIFF *t;
@@ -150,16 +143,7 @@ static TIFF *open_tiff(source *s, const char *mode)
     return t;
 }
 
-/* What the first directory holds, once found decodable. */
-typedef struct {
-    uint32_t w, h;
-    uint16_t spp;      /* samples per pixel as read (3 for YCbCr JPEG, converted) */
-    int grey;
-    int alpha;         /* 0 none, else the sample after the colour: */
-    int assoc;         /* premultiplied (associated) */
-    int tiled;
-    uint32_t tw, th;
-} kind;
+typedef tiler_tiff_kind kind;
 
 static const char *compression_name(uint16_t c)
 {
@@ -216,7 +200,7 @@ static const char *photometric_name(uint16_t p)
 /* Whether the first directory is a kind decoded here. 0; -2 naming what
  * is not supported; -1 when the directory contradicts itself. Sets
  * JPEGCOLORMODE for YCbCr JPEG, so every size read after is RGB's. */
-static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
+int tiler_tiff_read_kind(TIFF *t, kind *k, char *err, size_t errlen)
 {
     uint16_t bps = 1, spp = 1, sf = SAMPLEFORMAT_UINT, photo, comp = COMPRESSION_NONE, planar = PLANARCONFIG_CONTIG;
     uint16_t nextra = 0, *extra = NULL;
@@ -305,7 +289,7 @@ static int read_kind(TIFF *t, kind *k, char *err, size_t errlen)
     return 0;
 }
 
-static int open_failed(source *s, char *err, size_t errlen)
+int tiler_tiff_open_failed(source *s, char *err, size_t errlen)
 {
     snprintf(err, errlen, "tiff image could not be decoded: %s", s->msg[0] ? s->msg : "the header is corrupt");
     return -1;
@@ -317,10 +301,10 @@ int tiler_tiff_probe(FILE *f, uint32_t *w, uint32_t *h, char *err, size_t errlen
     TIFF *t;
     kind k;
     int rc;
-    if (!(t = open_tiff(&s, "rmD"))) return open_failed(&s, err, errlen);
-    rc = read_kind(t, &k, err, errlen);
+    if (!(t = tiler_tiff_open(&s, "rmD"))) return tiler_tiff_open_failed(&s, err, errlen);
+    rc = tiler_tiff_read_kind(t, &k, err, errlen);
     TIFFClose(t);
-    if (rc == 0 && s.msg[0]) return open_failed(&s, err, errlen);
+    if (rc == 0 && s.msg[0]) return tiler_tiff_open_failed(&s, err, errlen);
     *w = k.w;
     *h = k.h;
     return rc;
@@ -428,9 +412,9 @@ int tiler_tiff_decode(FILE *f, tiler_band *b, char *err, size_t errlen)
     TIFF *t;
     kind k;
     int rc;
-    if (!(t = open_tiff(&s, "rmO"))) return open_failed(&s, err, errlen);
-    if (read_kind(t, &k, err, errlen) < 0) { TIFFClose(t); return -1; }
-    if (s.msg[0]) { TIFFClose(t); return open_failed(&s, err, errlen); }
+    if (!(t = tiler_tiff_open(&s, "rmO"))) return tiler_tiff_open_failed(&s, err, errlen);
+    if (tiler_tiff_read_kind(t, &k, err, errlen) < 0) { TIFFClose(t); return -1; }
+    if (s.msg[0]) { TIFFClose(t); return tiler_tiff_open_failed(&s, err, errlen); }
     if (tiler_band_start(b, k.w, k.h, k.alpha, err, errlen) < 0) { TIFFClose(t); return -1; }
     rc = k.tiled ? by_tiles(t, &s, &k, b, err, errlen) : by_rows(t, &s, &k, b, err, errlen);
     TIFFClose(t);

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <tiffio.h>
 #include "tiler_band.h"
 
 /* The most any one libtiff allocation may take (a strip's compressed bytes
@@ -37,5 +38,36 @@ int tiler_tiff_probe(FILE *f, uint32_t *w, uint32_t *h, char *err, size_t errlen
  * truncated data, a kind not supported, or the band's callback. The last
  * row is final only once the last strip or tile decoded without error. */
 int tiler_tiff_decode(FILE *f, tiler_band *b, char *err, size_t errlen);
+
+/* ---- The reader's parts, for tiler_tiff_task.c ---- */
+
+/* libtiff reads through a stdio stream the caller opened (a file in the
+ * spool, or memory: a task's tiles, the fuzzer), and what it has to say
+ * about the file lands here instead of on stderr, which is httpd's error
+ * log. */
+typedef struct {
+    FILE *f;
+    char msg[240];    /* libtiff's first error (or the first JPEG warning that fails a read) */
+} tiler_tiff_source;
+
+/* What the first directory holds, once found decodable. */
+typedef struct {
+    uint32_t w, h;
+    uint16_t spp;      /* samples per pixel as read (3 for YCbCr JPEG, converted) */
+    int grey;
+    int alpha;         /* 0 none, else the sample after the colour: */
+    int assoc;         /* premultiplied (associated) */
+    int tiled;
+    uint32_t tw, th;
+} tiler_tiff_kind;
+
+/* Opens s->f with libtiff (mode "rmD" or "rmO", tiler_tiff.c), its first
+ * directory's tag bytes bounded first; NULL with the reason in s->msg. */
+TIFF *tiler_tiff_open(tiler_tiff_source *s, const char *mode);
+/* Whether the first directory is a kind decoded here: 0; -2 naming what
+ * is not supported; -1 when it contradicts itself. */
+int tiler_tiff_read_kind(TIFF *t, tiler_tiff_kind *k, char *err, size_t errlen);
+/* -1, with the reason libtiff gave for not opening s into err. */
+int tiler_tiff_open_failed(tiler_tiff_source *s, char *err, size_t errlen);
 
 #endif

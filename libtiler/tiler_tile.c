@@ -8,6 +8,7 @@
 #include "tiler_ops.h"
 #include "tiler_defaults.h"
 #include "tiler_tiff_out.h"
+#include "tiler_tiff_task.h"
 
 typedef const int *(*row_at)(const void *src, uint32_t y);
 
@@ -149,17 +150,26 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
                  rects[0].x, rects[0].y, rects[0].w, rects[0].h);
         return NULL;
     }
-    if (!(whole = gdImageCreateTrueColor((int)task->src.w, (int)task->src.h))) {
-        snprintf(err, errlen, "out of memory for a %ux%u tile", task->src.w, task->src.h);
-        return NULL;
-    }
-    for (row = 0; row < task->src.h; row++)
-        tiler_pixels_from_wire(whole->tpixels[row], task->pixels + (size_t)row * task->src.w * 4, task->src.w);
-    /* A source wider than the chain needs (an older module's) is cut down. */
-    if (task->src.w == rects[0].w && task->src.h == rects[0].h) im = whole;
-    else {
-        im = crop(whole, task->src.x, task->src.y, &rects[0]);
+    if (task->tiff_tiles) {
+        /* The upload's tiles under the source, decoded here, cut down to
+         * what the chain needs. */
+        uint32_t ox, oy;
+        if (!(whole = tiler_tiff_tiles_decode(task, &ox, &oy, err, errlen))) return NULL;
+        im = crop(whole, ox, oy, &rects[0]);
         gdImageDestroy(whole);
+    } else {
+        if (!(whole = gdImageCreateTrueColor((int)task->src.w, (int)task->src.h))) {
+            snprintf(err, errlen, "out of memory for a %ux%u tile", task->src.w, task->src.h);
+            return NULL;
+        }
+        for (row = 0; row < task->src.h; row++)
+            tiler_pixels_from_wire(whole->tpixels[row], task->pixels + (size_t)row * task->src.w * 4, task->src.w);
+        /* A source wider than the chain needs (an older module's) is cut down. */
+        if (task->src.w == rects[0].w && task->src.h == rects[0].h) im = whole;
+        else {
+            im = crop(whole, task->src.x, task->src.y, &rects[0]);
+            gdImageDestroy(whole);
+        }
     }
     if (!im || !(im = run_chain(im, &chain, rects))) {
         snprintf(err, errlen, "out of memory applying the op chain");
@@ -167,6 +177,8 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
     }
     out = *task;
     out.kind = TILER_MSG_RESULT;
+    out.tiff_tiles = 0;     /* a result carries pixels (or its encoding's bytes) */
+    out.payload_len = 0;
     out.image_w = geom.out_w;
     out.image_h = geom.out_h;
     out.src = task->core;

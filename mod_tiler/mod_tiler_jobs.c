@@ -22,6 +22,7 @@
 #include "tiler_spool.h"
 #include "tiler_tiff.h"
 #include "tiler_tiff_out.h"
+#include "tiler_tiff_task.h"
 #include "tiler_store.h"
 
 static int is_form(request_rec *r)
@@ -95,43 +96,51 @@ static int stop_stream(streaming *x, int status, const char *code, const char *r
     return 1;
 }
 
+/* The first tiles are ready to go: the job is recorded (alpha: whether
+ * the upload may have transparency) and its production begun. 0, or 1
+ * with the refusal in x. */
+static int begin_job(streaming *x, int alpha, char *err, size_t errlen)
+{
+    request_rec *r = x->r;
+    const char *why;
+    tiler_tile_enc enc;
+    /* The ops keep transparency as it is: an opaque upload gives an RGB
+     * result, whose strips are encoded before the last tile is in. The
+     * decoder says from the header whether any pixel can be transparent
+     * (for GIF and BMP, from all their pixels). */
+    x->job->alpha = alpha;
+    switch (tiler_store_create_job(x->store, x->job, x->max_jobs)) {
+    case 0: break;
+    case 1:   /* the last place went to another upload meanwhile */
+        apr_table_setn(r->err_headers_out, "Retry-After", "10");
+        return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "too_many_jobs",
+                           apr_psprintf(r->pool, "%d jobs are queued or running (TilerMaxJobs); try again later",
+                                        x->max_jobs), err, errlen);
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", x->job->id,
+                      tiler_store_error(x->store));
+        return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded", err, errlen);
+    }
+    x->recorded = 1;
+    if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
+        return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
+    /* A TIFF job's tasks ask for their tiles compressed, in the colour its
+     * alpha (known now) and chain give. */
+    if (tiler_tiff_out_job(x->job, &enc)) tiler_production_encode(x->pr, &enc);
+    return 0;
+}
+
 /* The band's callback: every row tile row `row` needs is decoded. */
 static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size_t errlen)
 {
     streaming *x = ctx;
-    request_rec *r = x->r;
     const char *why;
     uint32_t col;
     if (!x->pr) {
         if (b->width != x->job->src_width || b->height != x->job->src_height)
             return stop_stream(x, HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", "the decoded size differs from the header's",
                                err, errlen);
-        /* The ops keep transparency as it is: an opaque upload gives an RGB
-         * result, whose strips are encoded before the last tile is in. The
-         * decoder says from the header whether any pixel can be transparent
-         * (for GIF and BMP, from all their pixels). */
-        x->job->alpha = b->alpha;
-        switch (tiler_store_create_job(x->store, x->job, x->max_jobs)) {
-        case 0: break;
-        case 1:   /* the last place went to another upload meanwhile */
-            apr_table_setn(r->err_headers_out, "Retry-After", "10");
-            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "too_many_jobs",
-                               apr_psprintf(r->pool, "%d jobs are queued or running (TilerMaxJobs); try again later",
-                                            x->max_jobs), err, errlen);
-        default:
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30404) "cannot record job %s: %s", x->job->id,
-                          tiler_store_error(x->store));
-            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job cannot be recorded", err, errlen);
-        }
-        x->recorded = 1;
-        if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
-            return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
-        {
-            /* A TIFF job's tasks ask for their tiles compressed, in the
-             * colour its alpha (known now) and chain give. */
-            tiler_tile_enc enc;
-            if (tiler_tiff_out_job(x->job, &enc)) tiler_production_encode(x->pr, &enc);
-        }
+        if (begin_job(x, b->alpha, err, errlen)) return 1;
     }
     /* The tiles whose sources are this row of the upload's cells: a row of
      * the result's tiles, or (after a rotation) a column of them. */
@@ -140,6 +149,33 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
             return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
         if (!x->first_tile_at) x->first_tile_at = apr_time_now();
         if (b->filled < x->job->src_height) x->early++;
+    }
+    return 0;
+}
+
+/* Cuts every task out of the tile directory, in the band's order: each
+ * carries the upload's tiles under its source, for a worker to decode.
+ * 0, or -1 with err (a tile the directory puts past the file's end) or the
+ * refusal in x. */
+static int stream_tiff_tiles(streaming *x, tiler_tiff_tiles *tt, char *err, size_t errlen)
+{
+    const tiler_grid *g = x->grid;
+    uint32_t row, col;
+    if (begin_job(x, tiler_tiff_tiles_alpha(tt), err, errlen)) return -1;
+    for (row = 0; row < g->src_rows; row++) {
+        for (col = 0; col < g->src_cols; col++) {
+            uint32_t i = tiler_grid_at_source(g, col, row);
+            const char *why;
+            size_t len;
+            unsigned char *msg = tiler_tiff_tiles_task(tt, g, i, x->id, x->job->ops, &len, err, errlen);
+            if (!msg) return -1;
+            if (tiler_production_send(x->pr, i, msg, len, &why) < 0) {
+                stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
+                return -1;
+            }
+            if (!x->first_tile_at) x->first_tile_at = apr_time_now();
+            if (row + 1 < g->src_rows) x->early++;
+        }
     }
     return 0;
 }
@@ -259,8 +295,9 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_upload up;
     uint32_t w, h, tile;
     tiler_band band;
+    tiler_tiff_tiles *tt = NULL;
     FILE *f;
-    int status, probe, decode_failed, slot;
+    int status, probe, decode_failed, slot, by_workers = 0;
     yajl_gen g;
 
     if ((emsg = parse_args(r, &a))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", emsg);
@@ -387,10 +424,18 @@ int tiler_create_job(request_rec *r, const char *base)
     received = apr_time_now();
     /* The upload decodes into a band of tile size + 2 halo rows: the
      * child's memory grows with the width, never the height. */
-    tiler_band_init_grid(&band, &grid, on_rows, &x);
-    decode_failed = tiler_image_stream(input, in_fmt, &band, err, sizeof(err)) < 0;
+    if (in_fmt == TILER_FMT_TIFF && (tt = tiler_tiff_for_workers(r->server, input, &grid, &f))) {
+        /* Tiled TIFF: nothing decodes here; the tasks carry its tiles. */
+        by_workers = 1;
+        decode_failed = stream_tiff_tiles(&x, tt, err, sizeof(err)) < 0;
+        tiler_tiff_tiles_close(tt);
+        fclose(f);
+    } else {
+        tiler_band_init_grid(&band, &grid, on_rows, &x);
+        decode_failed = tiler_image_stream(input, in_fmt, &band, err, sizeof(err)) < 0;
+        tiler_band_free(&band);
+    }
     decoded = apr_time_now();
-    tiler_band_free(&band);
     tiler_heap_trim();   /* a whole-decode kind's image came from this thread's arena */
     if (!decode_failed && !x.recorded)
         decode_failed = 1, apr_cpystrn(err, "the image has no rows", sizeof(err));
@@ -419,12 +464,13 @@ int tiler_create_job(request_rec *r, const char *base)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30408) "job %s: task offsets not recorded (%s); "
                       "lost tiles of it cannot be told from slow ones", hex, tiler_store_error(store));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(30406) "job %s queued: %ux%u %s, %u tiles, ops %s; "
-                  "%u tiles out before the last row was decoded; first tile out %" APR_TIME_T_FMT " ms after the upload "
-                  "was in, decoded at %" APR_TIME_T_FMT " ms, all acknowledged at %" APR_TIME_T_FMT " ms; a %ux%u result "
-                  "in %u-pixel tiles", hex, w, h,
-                  tiler_format_name(in_fmt), job.tiles_total, canon, x.early, apr_time_as_msec(x.first_tile_at - received),
+                  "%u tiles out before the last row was %s; first tile out %" APR_TIME_T_FMT " ms after the upload "
+                  "was in, %s at %" APR_TIME_T_FMT " ms, all acknowledged at %" APR_TIME_T_FMT " ms; a %ux%u result "
+                  "in %u-pixel tiles%s", hex, w, h,
+                  tiler_format_name(in_fmt), job.tiles_total, canon, x.early, by_workers ? "cut" : "decoded", apr_time_as_msec(x.first_tile_at - received),
+                  by_workers ? "cut" : "decoded",
                   apr_time_as_msec(decoded - received), apr_time_as_msec(apr_time_now() - received), job.width, job.height,
-                  job.tile_size);
+                  job.tile_size, by_workers ? "; its tiles go to the workers undecoded" : "");
     if (tiler_metrics_upload(store, (int64_t)up.size, job.tiles_total, (double)(x.first_tile_at - received) / APR_USEC_PER_SEC,
                              (double)(decoded - received) / APR_USEC_PER_SEC) < 0)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30409) "job %s: not counted in the metrics: %s", hex,

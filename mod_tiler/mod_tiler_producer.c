@@ -10,6 +10,7 @@
 #include <http_main.h>   /* ap_server_conf */
 #include "tiler_image.h"
 #include "tiler_tile.h"
+#include "tiler_tiff_task.h"
 
 static rd_kafka_t *producer;         /* this child's */
 /* Readers produce; a writer replaces a producer an idempotence fatal error
@@ -221,16 +222,21 @@ void tiler_production_encode(tiler_production *pr, const tiler_tile_enc *enc)
 
 int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason)
 {
-    tiler_srv_conf *c = tiler_srv(pr->s);
     size_t len;
     unsigned char *msg = tiler_tile_task_band(b, g, i, pr->id, pr->ops, &len);
-    rd_kafka_resp_err_t e;
     /* NULL also when the band no longer holds a row of the tile's source:
      * a bug, named as one rather than taken for a full memory. */
     if (!msg) {
         *reason = apr_psprintf(pr->p, "tile %u cannot be cut: out of memory, or rows of its source are no longer held", i);
         return -1;
     }
+    return tiler_production_send(pr, i, msg, len, reason);
+}
+
+int tiler_production_send(tiler_production *pr, uint32_t i, unsigned char *msg, size_t len, const char **reason)
+{
+    tiler_srv_conf *c = tiler_srv(pr->s);
+    rd_kafka_resp_err_t e;
     tiler_msg_set_encoding(msg, &pr->enc);
     apr_atomic_inc32(&pr->d->pending);
     for (;;) {
@@ -325,12 +331,31 @@ static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *
     return 0;
 }
 
+tiler_tiff_tiles *tiler_tiff_for_workers(server_rec *s, const char *input, const tiler_grid *g, FILE **fp)
+{
+    tiler_tiff_tiles *tt = NULL;
+    char why[300] = "";
+    FILE *f = fopen(input, "rb");
+    int rc = f ? tiler_tiff_tiles_open(f, &tt, why, sizeof(why)) : -1;
+    if (rc == 1 && tiler_tiff_tiles_fit(tt, g, why, sizeof(why))) {
+        *fp = f;
+        return tt;
+    }
+    tiler_tiff_tiles_close(tt);
+    if (f) fclose(f);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, APLOGNO(30412) "a tiled TIFF is decoded here, not by the workers: %s",
+                 why[0] ? why : "its file cannot be opened");
+    return NULL;
+}
+
 int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
                         const unsigned char id[16], const char *ops, const tiler_tile_enc *enc,
                         const apr_array_header_t *which, tiler_delivered *out, const char **reason)
 {
     resending x;
     tiler_band b;
+    tiler_tiff_tiles *tt;
+    FILE *f;
     char err[512];
     uint32_t *sorted;
     int rc;
@@ -342,12 +367,24 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
     sorted = apr_pmemdup(p, which->elts, (apr_size_t)which->nelts * sizeof(uint32_t));
     qsort(sorted, (size_t)x.n, sizeof(uint32_t), by_index);
     x.which = sorted;
-    tiler_band_init_grid(&b, g, on_tile_row, &x);
-    rc = tiler_image_stream(input, fmt, &b, err, sizeof(err));
-    tiler_band_free(&b);
-    if (rc == 0 && (b.width != g->src_w || b.height != g->src_h)) {
-        rc = -1;
-        apr_cpystrn(err, "the upload's decoded size differs from the job's", sizeof(err));
+    if (fmt == TILER_FMT_TIFF && (tt = tiler_tiff_for_workers(s, input, g, &f))) {
+        /* Cut from the tile directory, as the job's first tasks were. */
+        int i;
+        for (rc = 0, i = 0; i < x.n && rc == 0; i++) {
+            size_t len;
+            unsigned char *msg = tiler_tiff_tiles_task(tt, g, sorted[i], id, ops, &len, err, sizeof(err));
+            rc = msg && tiler_production_send(x.pr, sorted[i], msg, len, &x.reason) == 0 ? 0 : -1;
+        }
+        tiler_tiff_tiles_close(tt);
+        fclose(f);
+    } else {
+        tiler_band_init_grid(&b, g, on_tile_row, &x);
+        rc = tiler_image_stream(input, fmt, &b, err, sizeof(err));
+        tiler_band_free(&b);
+        if (rc == 0 && (b.width != g->src_w || b.height != g->src_h)) {
+            rc = -1;
+            apr_cpystrn(err, "the upload's decoded size differs from the job's", sizeof(err));
+        }
     }
     if (rc < 0) {
         *reason = x.reason ? x.reason : apr_pstrdup(p, err);

@@ -7,6 +7,7 @@
 #include "tiler_grid.h"
 #include "tiler_image.h"
 #include "tiler_msg.h"
+#include "tiler_tiff_task.h"
 
 void tiler_producer_child_init(apr_pool_t *pchild, server_rec *s);
 
@@ -39,9 +40,18 @@ void tiler_production_encode(tiler_production *pr, const tiler_tile_enc *enc);
 /* Queues tile i, cut now from the band (in its callback for the tile's
  * row of tiles). -1 with *reason. */
 int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason);
+/* Queues tile i's task msg (malloc'd; taken in every case), cut by the
+ * caller (tiler_tiff_tiles_task). -1 with *reason. */
+int tiler_production_send(tiler_production *pr, uint32_t i, unsigned char *msg, size_t len, const char **reason);
 /* Waits for every queued tile's acknowledgement (unless abandon), and ends.
  * OK with *out filled, or -1 with *reason (always -1 when abandoning). */
 int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out, const char **reason);
+
+/* A tiled TIFF upload whose tiles the workers decode (tiler_tiff_task.h):
+ * opened for cutting, its file in *fp; NULL when this host decodes it
+ * (strips, tiles too big for the grid's tasks, a broken directory, which
+ * the decoder then names). */
+tiler_tiff_tiles *tiler_tiff_for_workers(server_rec *s, const char *input, const tiler_grid *g, FILE **fp);
 
 /* 1 when this child's producer reaches a broker within timeout_ms (a
  * metadata request for the brokers only), else 0 with why. For the health

@@ -43,6 +43,21 @@ for my $j (@jobs) {
     ok($same, "$j->[1] with $j->[3]: local mode's pixels ($msg)");
 }
 
+# Tiled files go to the workers undecoded (each task carries the tiles under
+# its source) unless the workers would decode too much of the file over
+# again: 256-pixel tiles under 256-pixel tasks with a halo are decoded here.
+{
+    my $log = TilerTest::slurp($t->dir . '/logs/error.log');
+    my %want = ('tiled-jpeg.tif' => 1, 'big-tiled-greya-assoc.tif' => 1, 'tiled-rgba-unassoc.tif' => 0,
+                'stripped-rgba-lzw.tif' => 0, 'big-stripped-grey.tif' => 0, 'one-strip-rgb.tif' => 0);
+    for my $j (@jobs) {
+        my ($line) = $log =~ /(AH30406: job $j->[0] queued: [^\n]*)/;
+        my $workers = ($line // '') =~ /its tiles go to the workers undecoded$/ ? 1 : 0;
+        is($workers, $want{$j->[1]}, "$j->[1]: " . ($want{$j->[1]} ? 'the workers decode its tiles' : 'decoded on the web host'))
+            or diag($line);
+    }
+}
+
 # The alpha kinds give a result with alpha; the opaque ones without.
 {
     my ($r) = $t->request('GET', "/tiler/api/jobs/$jobs[2][0]/result");

@@ -89,6 +89,27 @@ sub log_count {
     $t->stop_process("worker$_") for 1, 2;
 }
 
+# 2d. A tiled TIFF upload, whose tasks carry its tiles undecoded: tile 5's
+#     task is cut again from the tile directory.
+{
+    my $marker = $t->dir . '/dropped-once-tiled';
+    my $tif = $t->dir . '/lost.tif';
+    system($t->bin('t/tools/tiler-mktiff'), $tif, 1500, 1000, qw(rgb deflate predictor tile=64 seed=53)) == 0
+        or die 'tiler-mktiff';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "5:$marker") for 1, 2;
+    my ($r, $j) = $t->submit($tif, $ops, type => 'image/tiff');
+    is($r->{status}, 202, 'lost once, tiled TIFF upload: job accepted');
+    my ($f) = $t->wait_job($j->{id}, 90);
+    ok(-e $marker, 'lost once, tiled TIFF upload: a worker dropped tile 5');
+    is($f->{state}, 'done', 'lost once, tiled TIFF upload: the job completes') or diag(explain $f);
+    is($f->{resends}, 1, 'lost once, tiled TIFF upload: after one resend');
+    is(log_count(qr/AH30406: job $j->{id} queued: .*its tiles go to the workers undecoded$/), 1,
+       'lost once, tiled TIFF upload: its tiles went to the workers undecoded');
+    my ($msg, $same) = $t->matches_local($j->{id}, $tif, $ops);
+    ok($same, "lost once, tiled TIFF upload: result identical to local mode ($msg)");
+    $t->stop_process("worker$_") for 1, 2;
+}
+
 # 2c. A TIFF result (format=tiff): tile 5's deflated bytes come with the
 #     resend and are placed like any other tile's.
 {

@@ -13,7 +13,10 @@ use POSIX ();
 use Time::HiRes qw(sleep);
 use TilerTest;
 
-my $t = TilerTest->new(name => 'hostile', directives => "TilerMaxUploadBytes 4000000\nTilerMaxPixels 20000000\nTilerMaxJobs 3\n");
+my $t = TilerTest->new(name => 'hostile', directives => "TilerMaxUploadBytes 4000000\nTilerMaxPixels 20000000\nTilerMaxJobs 3\n",
+    # A tiled TIFF's tiles are decoded by the workers: bad tile data fails
+    # its job there (below), which the results consumer logs.
+    allow_log => [qr/AH30318: job [0-9a-f]{32} failed: tile \d+ could not be processed: input tiles: tiff image could not be decoded/]);
 $t->start_all(workers => 2);
 my $png = TilerTest::slurp($t->make_image('ok.png', 64, 48, 'png', 1, 81));
 
@@ -138,12 +141,25 @@ hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0
     };
     my %tiff = (headers => { 'Content-Type' => 'image/tiff' });
     my @tiled = (300, 200, qw(rgb deflate tile=64));
-    hostile('TIFF with a wrong tile offset', 'POST', "$J?ops=invert", 422, %tiff,
-            content => $mk->('bad-offset.tif', @tiled, 'bad-offset'), code => 'corrupt_image');
+    # A tiled TIFF's tiles go to the workers undecoded (docs/protocol.md):
+    # the web host checks the tile directory against the file (422), the
+    # workers the tiles' data, failing the job with the reason.
+    my $fails_in_workers = sub {
+        my ($name, $content, $says) = @_;
+        $n++;
+        my ($r, $j) = $t->request('POST', "$J?ops=invert", %tiff, content => $content);
+        is($r->{status}, 202, "#$n $name: accepted (its tiles are the workers' to decode)") or return;
+        my ($s) = $t->wait_job($j->{id});
+        is($s->{state}, 'failed', "#$n $name: the job fails in the workers");
+        like($s->{error} // '', $says, "#$n $name: says why: " . ($s->{error} // ''));
+    };
+    $fails_in_workers->('TIFF with a wrong tile offset', $mk->('bad-offset.tif', @tiled, 'bad-offset'),
+                        qr/^tile \d+ could not be processed: input tiles: tiff image could not be decoded: /);
     hostile('TIFF with a tile past the end of the file', 'POST', "$J?ops=invert", 422, %tiff,
-            content => $mk->('past-end.tif', @tiled, 'past-end'), code => 'corrupt_image');
-    hostile('TIFF whose byte count is short of its tile', 'POST', "$J?ops=invert", 422, %tiff,
-            content => $mk->('short-count.tif', @tiled, 'short-count'), code => 'corrupt_image');
+            content => $mk->('past-end.tif', @tiled, 'past-end'), code => 'corrupt_image',
+            says => qr/^tiff image could not be decoded: tile \d+ lies past the end of the \d+-byte file/);
+    $fails_in_workers->('TIFF whose byte count is short of its tile', $mk->('short-count.tif', @tiled, 'short-count'),
+                        qr/^tile \d+ could not be processed: input tiles: tiff image could not be decoded: /);
     hostile('TIFF cut short', 'POST', "$J?ops=invert", 422, %tiff,
             content => substr($mk->('whole.tif', 300, 200, qw(rgb lzw rps=8)), 0, 40000), code => 'corrupt_image');
     hostile('TIFF declaring 30000x30000 in a tiny file', 'POST', "$J?ops=invert", 413, %tiff,
@@ -157,9 +173,9 @@ hostile('WebP truncated', 'POST', "$J?ops=invert", 422, content => "RIFF\x20\0\0
     hostile('TIFF whose JPEG strips are half as wide as declared', 'POST', "$J?ops=invert", 422, %tiff,
             content => $mk->('jpeg-narrow.tif', 300, 64, qw(grey jpeg rps=32 jpeg-narrow)), code => 'corrupt_image',
             says => qr/^tiff image could not be decoded: Improper JPEG strip\/tile size, expected 600x32, got 300x32$/);
-    hostile('TIFF whose JPEG tiles are smaller than declared', 'POST', "$J?ops=invert", 422, %tiff,
-            content => $mk->('jpeg-small-tiles.tif', 256, 128, qw(rgb jpeg ycbcr tile=64 jpeg-small-tiles)),
-            code => 'corrupt_image', says => qr/Improper JPEG strip\/tile size, expected 128x128, got 64x64$/);
+    $fails_in_workers->('TIFF whose JPEG tiles are smaller than declared',
+                        $mk->('jpeg-small-tiles.tif', 256, 128, qw(rgb jpeg ycbcr tile=64 jpeg-small-tiles)),
+                        qr/input tiles: tiff image could not be decoded: Improper JPEG strip\/tile size, expected 128x128, got 64x64$/);
     # libtiff's message spans two lines; the reason is one.
     hostile('TIFF whose YCbCrSubsampling is not its JPEG data\'s', 'POST', "$J?ops=invert", 422, %tiff,
             content => $mk->('ycbcr-1x1.tif', 70, 40, qw(rgb jpeg ycbcr rps=16 ycbcr-1x1)), code => 'corrupt_image',
