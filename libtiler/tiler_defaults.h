@@ -74,7 +74,7 @@
  * workers may decode in all (a tile under several tasks' sources, halos
  * included, is decoded by each). Above either, the web host decodes the
  * upload, as it does strips. */
-#define TILER_TIFF_TASK_MAX_PIXELS  (4u << 20)
+#define TILER_TIFF_TASK_MAX_PIXELS  (2u << 20)
 #define TILER_TIFF_TASK_MAX_RATIO   4.0
 /* TilerMaxBandBytes: an upload's band, W x (tile + 2 halo) x 4 bytes, is
  * kept under this by halving the job's tile size (down to 16) for wide
