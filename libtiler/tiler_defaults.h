@@ -68,13 +68,18 @@
  * 2 bytes a sample (at most 96 MB for 3 samples); baseline ones are held
  * to it too (tiler_tiff.c cannot tell them apart from the directory). */
 #define TILER_TIFF_MAX_JPEG_PIXELS  (16u * 1000 * 1000)
-/* Tiled TIFF uploads whose tiles the workers decode (tiler_tiff_task.h):
- * the most pixels of input tiles one task may carry (the worker decodes
- * them whole: 4 bytes a pixel), and how many times the upload's pixels the
- * workers may decode in all (a tile under several tasks' sources, halos
- * included, is decoded by each). Above either, the web host decodes the
- * upload, as it does strips. */
-#define TILER_TIFF_TASK_MAX_PIXELS  (2u << 20)
+/* Tiled TIFF uploads whose tiles the workers decode (tiler_tiff_task.h).
+ * The protocol's bound: a worker decodes a task's tiles only when they
+ * make at most this many pixels, counting whole tiles (4 bytes a pixel
+ * decoded). A web host's own choice, below, must stay within it, so that
+ * tasks of any web host are taken by any worker of the same version. */
+#define TILER_TIFF_TASK_MAX_PIXELS  (4u << 20)
+/* The web host sends a tiled TIFF's tiles to the workers when every task's
+ * tiles make at most FIT pixels and the tasks together make at most RATIO
+ * times the image's (a tile under several tasks' sources, halos included,
+ * is decoded by each); it decodes the upload itself otherwise, as it does
+ * strips. */
+#define TILER_TIFF_TASK_FIT_PIXELS  (2u << 20)
 #define TILER_TIFF_TASK_MAX_RATIO   4.0
 /* TilerMaxBandBytes: an upload's band, W x (tile + 2 halo) x 4 bytes, is
  * kept under this by halving the job's tile size (down to 16) for wide

@@ -11,7 +11,9 @@
 
 /* TIFF field types written here. */
 enum { T_UNDEFINED = 7, T_SHORT = 3, T_LONG = 4 };
-#define MAX_ENTRIES 16
+/* Directory entries written: 17 tags are named in tiler_tiff_tiles_task,
+ * and Predictor excludes the JPEG ones. */
+#define MAX_ENTRIES 18
 /* JPEG tables are a few hundred bytes (quantisation and Huffman tables):
  * more is not a JPEG TIFF a worker should be sent. */
 #define MAX_TABLES_BYTES 65536u
@@ -147,25 +149,67 @@ int tiler_tiff_tiles_alpha(const tiler_tiff_tiles *tt)
     return tt->k.alpha;
 }
 
-int tiler_tiff_tiles_fit(const tiler_tiff_tiles *tt, const tiler_grid *g, char *why, size_t whylen)
+/* Tile n's place in the file, checked: 0, or -1 with why. */
+static int tile_place(tiler_tiff_tiles *tt, uint32_t n, uint64_t *off, uint64_t *cnt, char *why, size_t whylen)
 {
-    uint32_t i, n = tiler_grid_count(g);
-    uint64_t decoded = 0, most_px = 0, most_bytes = 0;
+    int bad = 0;
+    *off = TIFFGetStrileOffsetWithErr(tt->t, n, &bad);
+    *cnt = bad ? 0 : TIFFGetStrileByteCountWithErr(tt->t, n, &bad);
+    if (bad || tt->s.msg[0]) {
+        snprintf(why, whylen, "tiff image could not be decoded: tile %u's place cannot be read%s%s", n,
+                 tt->s.msg[0] ? ": " : "", tt->s.msg);
+        return -1;
+    }
+    if (*off > tt->file_size || *cnt > tt->file_size - *off) {
+        snprintf(why, whylen, "tiff image could not be decoded: tile %u lies past the end of the %llu-byte file "
+                 "(offset %llu, %llu bytes)", n, (unsigned long long)tt->file_size, (unsigned long long)*off,
+                 (unsigned long long)*cnt);
+        return -1;
+    }
+    if (*cnt > most_tile_bytes(&tt->k)) {
+        snprintf(why, whylen, "tiff image could not be decoded: tile %u has %llu bytes, more than any encoding of its "
+                 "%ux%u pixels takes", n, (unsigned long long)*cnt, tt->k.tw, tt->k.th);
+        return -1;
+    }
+    return 0;
+}
+
+int tiler_tiff_tiles_fit(tiler_tiff_tiles *tt, const tiler_grid *g, char *why, size_t whylen)
+{
+    uint32_t i, n = tiler_grid_count(g), tiles = TIFFNumberOfTiles(tt->t);
+    uint64_t decoded = 0, most_px = 0, most_bytes = 0, stored = 0;
+    if (g->src_w != tt->k.w || g->src_h != tt->k.h) {
+        snprintf(why, whylen, "the job is for %ux%u, the TIFF is %ux%u", g->src_w, g->src_h, tt->k.w, tt->k.h);
+        return 0;
+    }
+    /* Every tile in the file, and their bytes together no more than it:
+     * tiles sharing bytes would make a small upload a flood of tasks. */
+    for (i = 0; i < tiles; i++) {
+        uint64_t off, cnt;
+        if (tile_place(tt, i, &off, &cnt, why, whylen) < 0) return -1;
+        stored += cnt;
+    }
+    if (stored > tt->file_size) {
+        snprintf(why, whylen, "its tiles' bytes add up to %llu, more than the %llu-byte file (tiles share bytes)",
+                 (unsigned long long)stored, (unsigned long long)tt->file_size);
+        return 0;
+    }
     for (i = 0; i < n; i++) {
         tiler_rect core, src;
         cover c;
         uint64_t px, bytes;
         tiler_grid_tile(g, i, &core, &src);
         cover_of(&tt->k, &src, &c);
-        px = (uint64_t)c.w * c.h;
+        /* Whole tiles: what the worker's decoder holds. */
+        px = (uint64_t)c.cols * c.rows * tt->k.tw * tt->k.th;
         bytes = (uint64_t)c.cols * c.rows * (most_tile_bytes(&tt->k) + 8) + directory_bytes(tt, (uint64_t)c.cols * c.rows);
-        decoded += (uint64_t)c.cols * c.rows * tt->k.tw * tt->k.th;
+        decoded += px;
         if (px > most_px) most_px = px;
         if (bytes > most_bytes) most_bytes = bytes;
     }
-    if (most_px > TILER_TIFF_TASK_MAX_PIXELS) {
+    if (most_px > TILER_TIFF_TASK_FIT_PIXELS) {
         snprintf(why, whylen, "a task would need %llu pixels of %ux%u-pixel tiles, over %u", (unsigned long long)most_px,
-                 tt->k.tw, tt->k.th, TILER_TIFF_TASK_MAX_PIXELS);
+                 tt->k.tw, tt->k.th, TILER_TIFF_TASK_FIT_PIXELS);
         return 0;
     }
     if (most_bytes + TILER_MSG_FIXED_BYTES + TILER_MSG_MAX_OPS_LEN > TILER_MAX_MESSAGE_BYTES) {
@@ -198,7 +242,7 @@ static size_t entry_bytes(const entry *e)
 
 static entry *add(entry *e, int *n, uint16_t tag, uint16_t type, uint32_t count, const unsigned char *data)
 {
-    entry *x = &e[(*n)++];
+    entry *x = &e[(*n)++];   /* at most MAX_ENTRIES, by the code that calls */
     memset(x, 0, sizeof(*x));
     x->tag = tag;
     x->type = type;
@@ -231,6 +275,7 @@ static size_t write_directory(unsigned char *tiff, size_t at, const entry *e, in
     memcpy(tiff, "II", 2);
     put16(tiff + 2, 42);
     put32(tiff + 4, (uint32_t)ifd);
+    if (pos & 1) tiff[ifd - 1] = 0;
     put16(tiff + ifd, (uint32_t)n);
     for (pos = at, i = 0; i < n; i++) {
         unsigned char *d = tiff + ifd + 2 + 12 * (size_t)i;
@@ -240,7 +285,7 @@ static size_t write_directory(unsigned char *tiff, size_t at, const entry *e, in
         put32(d + 4, e[i].count);
         memset(d + 8, 0, 4);
         if (b > 4) {
-            pos = (pos + 1) & ~(size_t)1;
+            if (pos & 1) tiff[pos++] = 0;   /* word alignment: no heap bytes go out */
             memcpy(tiff + pos, e[i].data, b);
             put32(d + 8, (uint32_t)pos);
             pos += b;
@@ -286,18 +331,8 @@ unsigned char *tiler_tiff_tiles_task(tiler_tiff_tiles *tt, const tiler_grid *g, 
     for (i = 0, r = 0; r < c.rows; r++) {
         for (col = 0; col < c.cols; col++, i++) {
             uint32_t tile = TIFFComputeTile(tt->t, (c.c0 + col) * tt->k.tw, (c.r0 + r) * tt->k.th, 0, 0);
-            int bad = 0;
-            uint64_t off = TIFFGetStrileOffsetWithErr(tt->t, tile, &bad);
-            uint64_t cnt = bad ? 0 : TIFFGetStrileByteCountWithErr(tt->t, tile, &bad);
-            if (bad || tt->s.msg[0])
-                FAIL("tiff image could not be decoded: tile %u's place cannot be read%s%s", tile, tt->s.msg[0] ? ": " : "",
-                     tt->s.msg);
-            if (off > tt->file_size || cnt > tt->file_size - off)
-                FAIL("tiff image could not be decoded: tile %u lies past the end of the %llu-byte file (offset %llu, %llu bytes)",
-                     tile, (unsigned long long)tt->file_size, (unsigned long long)off, (unsigned long long)cnt);
-            if (cnt > most_tile_bytes(&tt->k))
-                FAIL("tiff image could not be decoded: tile %u has %llu bytes, more than any encoding of its %ux%u pixels takes",
-                     tile, (unsigned long long)cnt, tt->k.tw, tt->k.th);
+            uint64_t off, cnt;
+            if (tile_place(tt, tile, &off, &cnt, err, errlen) < 0) goto fail;
             at[i] = off;
             put32(counts + 4 * (size_t)i, (uint32_t)cnt);
             put32(offs + 4 * (size_t)i, cnt ? (uint32_t)(8 + total) : 0);
@@ -364,12 +399,32 @@ fail:
 #undef FAIL
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return NULL; } while (0)
 
+/* The task's TIFF's first directory, before any pixel is decoded: 0, or
+ * -1 with why. libtiff's allocations while decoding are the tiles' (a row
+ * of them), so the whole tiles are what is bounded. */
+static int task_kind(FILE *f, tiler_tiff_kind *k, char *why, size_t whylen)
+{
+    tiler_tiff_source src = { f, "" };
+    TIFF *t = tiler_tiff_open(&src, "rmD");
+    int rc;
+    if (!t) return tiler_tiff_open_failed(&src, why, whylen);
+    rc = tiler_tiff_read_kind(t, k, why, whylen) < 0 ? -1 : 0;
+    TIFFClose(t);
+    if (rc == 0 && src.msg[0]) return tiler_tiff_open_failed(&src, why, whylen);
+    if (rc == 0 && !k->tiled) {
+        snprintf(why, whylen, "the task's TIFF is not tiled");
+        return -1;
+    }
+    return rc;
+}
+
 gdImagePtr tiler_tiff_tiles_decode(const tiler_msg *task, uint32_t *ox, uint32_t *oy, char *err, size_t errlen)
 {
     const tiler_rect *s = &task->src;
+    tiler_tiff_kind k;
     tiler_band b;
     gdImagePtr im;
-    uint32_t w, h;
+    uint64_t whole;
     char why[400];
     FILE *f;
     int rc;
@@ -378,19 +433,21 @@ gdImagePtr tiler_tiff_tiles_decode(const tiler_msg *task, uint32_t *ox, uint32_t
     *ox = get32(task->pixels);
     *oy = get32(task->pixels + 4);
     if (!(f = fmemopen((void *)(task->pixels + 8), task->payload_len - 8, "rb"))) FAIL("the task's TIFF tiles cannot be read");
-    if (tiler_tiff_probe(f, &w, &h, why, sizeof(why)) < 0) {
+    if (task_kind(f, &k, why, sizeof(why)) < 0) {
         fclose(f);
         FAIL("input tiles: %s", why);
     }
-    if (*ox > s->x || *oy > s->y || (uint64_t)*ox + w < (uint64_t)s->x + s->w || (uint64_t)*oy + h < (uint64_t)s->y + s->h
-        || (uint64_t)*ox + w > task->image_w || (uint64_t)*oy + h > task->image_h) {
+    if (*ox > s->x || *oy > s->y || (uint64_t)*ox + k.w < (uint64_t)s->x + s->w || (uint64_t)*oy + k.h < (uint64_t)s->y + s->h
+        || (uint64_t)*ox + k.w > task->image_w || (uint64_t)*oy + k.h > task->image_h) {
         fclose(f);
-        FAIL("input tiles: %ux%u at (%u,%u) do not cover the task's source (%u,%u %ux%u) within the %ux%u image", w, h, *ox,
-             *oy, s->x, s->y, s->w, s->h, task->image_w, task->image_h);
+        FAIL("input tiles: %ux%u at (%u,%u) do not cover the task's source (%u,%u %ux%u) within the %ux%u image", k.w, k.h,
+             *ox, *oy, s->x, s->y, s->w, s->h, task->image_w, task->image_h);
     }
-    if ((uint64_t)w * h > TILER_TIFF_TASK_MAX_PIXELS) {
+    whole = ((uint64_t)k.w + k.tw - 1) / k.tw * k.tw * (((uint64_t)k.h + k.th - 1) / k.th * k.th);
+    if (whole > TILER_TIFF_TASK_MAX_PIXELS) {
         fclose(f);
-        FAIL("input tiles: %ux%u pixels, over %u", w, h, TILER_TIFF_TASK_MAX_PIXELS);
+        FAIL("input tiles: %ux%u in %ux%u-pixel tiles, %llu pixels of whole tiles, over %u", k.w, k.h, k.tw, k.th,
+             (unsigned long long)whole, TILER_TIFF_TASK_MAX_PIXELS);
     }
     /* The tiles decode into one image: they are the task's, no more. */
     tiler_band_init(&b, TILER_DEFAULT_TILE_SIZE, 0, 1, NULL, NULL);

@@ -155,8 +155,7 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
 
 /* Cuts every task out of the tile directory, in the band's order: each
  * carries the upload's tiles under its source, for a worker to decode.
- * 0, or -1 with err (a tile the directory puts past the file's end) or the
- * refusal in x. */
+ * 0, or -1 with the refusal in x. */
 static int stream_tiff_tiles(streaming *x, tiler_tiff_tiles *tt, char *err, size_t errlen)
 {
     const tiler_grid *g = x->grid;
@@ -168,7 +167,12 @@ static int stream_tiff_tiles(streaming *x, tiler_tiff_tiles *tt, char *err, size
             const char *why;
             size_t len;
             unsigned char *msg = tiler_tiff_tiles_task(tt, g, i, x->id, x->job->ops, &len, err, errlen);
-            if (!msg) return -1;
+            /* Every tile was checked against the file before the job began:
+             * this is memory, or the spool's file. */
+            if (!msg) {
+                stop_stream(x, HTTP_INSUFFICIENT_STORAGE, "spool_error", apr_pstrdup(x->r->pool, err), err, errlen);
+                return -1;
+            }
             if (tiler_production_send(x->pr, i, msg, len, &why) < 0) {
                 stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
                 return -1;
@@ -424,9 +428,10 @@ int tiler_create_job(request_rec *r, const char *base)
     received = apr_time_now();
     /* The upload decodes into a band of tile size + 2 halo rows: the
      * child's memory grows with the width, never the height. */
-    if (in_fmt == TILER_FMT_TIFF && (tt = tiler_tiff_for_workers(r->server, input, &grid, &f))) {
+    if (in_fmt == TILER_FMT_TIFF && (by_workers = tiler_tiff_for_workers(r->server, input, &grid, &tt, &f, err, sizeof(err))) < 0)
+        BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
+    if (by_workers) {
         /* Tiled TIFF: nothing decodes here; the tasks carry its tiles. */
-        by_workers = 1;
         decode_failed = stream_tiff_tiles(&x, tt, err, sizeof(err)) < 0;
         tiler_tiff_tiles_close(tt);
         fclose(f);

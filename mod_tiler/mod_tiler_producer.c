@@ -8,6 +8,7 @@
 #include <apr_thread_mutex.h>
 #include <apr_thread_rwlock.h>
 #include <http_main.h>   /* ap_server_conf */
+#include "tiler_id.h"
 #include "tiler_image.h"
 #include "tiler_tile.h"
 #include "tiler_tiff_task.h"
@@ -331,21 +332,26 @@ static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *
     return 0;
 }
 
-tiler_tiff_tiles *tiler_tiff_for_workers(server_rec *s, const char *input, const tiler_grid *g, FILE **fp)
+int tiler_tiff_for_workers(server_rec *s, const char *input, const tiler_grid *g, tiler_tiff_tiles **tt, FILE **fp,
+                           char *why, size_t whylen)
 {
-    tiler_tiff_tiles *tt = NULL;
-    char why[300] = "";
     FILE *f = fopen(input, "rb");
-    int rc = f ? tiler_tiff_tiles_open(f, &tt, why, sizeof(why)) : -1;
-    if (rc == 1 && tiler_tiff_tiles_fit(tt, g, why, sizeof(why))) {
+    int rc = f ? tiler_tiff_tiles_open(f, tt, why, whylen) : 0;
+    /* A directory libtiff cannot read is left to the decoder, which says
+     * what is wrong with it; a tile past the file's end is named here. */
+    if (rc == 1) rc = tiler_tiff_tiles_fit(*tt, g, why, whylen);
+    else if (rc < 0) rc = 0;
+    if (rc == 1) {
         *fp = f;
-        return tt;
+        return 1;
     }
-    tiler_tiff_tiles_close(tt);
+    tiler_tiff_tiles_close(*tt);
+    *tt = NULL;
     if (f) fclose(f);
+    if (rc < 0) return -1;
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, APLOGNO(30412) "a tiled TIFF is decoded here, not by the workers: %s",
-                 why[0] ? why : "its file cannot be opened");
-    return NULL;
+                 f ? why : "its file cannot be opened");
+    return 0;
 }
 
 int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_format fmt, const tiler_grid *g,
@@ -354,11 +360,11 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
 {
     resending x;
     tiler_band b;
-    tiler_tiff_tiles *tt;
-    FILE *f;
+    tiler_tiff_tiles *tt = NULL;
+    FILE *f = NULL;
     char err[512];
     uint32_t *sorted;
-    int rc;
+    int rc = 0;
     memset(&x, 0, sizeof(x));
     if (!(x.pr = tiler_production_begin(s, p, id, ops, reason))) return -1;
     tiler_production_encode(x.pr, enc);
@@ -367,7 +373,7 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
     sorted = apr_pmemdup(p, which->elts, (apr_size_t)which->nelts * sizeof(uint32_t));
     qsort(sorted, (size_t)x.n, sizeof(uint32_t), by_index);
     x.which = sorted;
-    if (fmt == TILER_FMT_TIFF && (tt = tiler_tiff_for_workers(s, input, g, &f))) {
+    if (fmt == TILER_FMT_TIFF && (rc = tiler_tiff_for_workers(s, input, g, &tt, &f, err, sizeof(err))) == 1) {
         /* Cut from the tile directory, as the job's first tasks were. */
         int i;
         for (rc = 0, i = 0; i < x.n && rc == 0; i++) {
@@ -377,7 +383,13 @@ int tiler_produce_tiles(server_rec *s, apr_pool_t *p, const char *input, tiler_f
         }
         tiler_tiff_tiles_close(tt);
         fclose(f);
-    } else {
+        if (rc == 0) {
+            char hex[TILER_ID_HEX_LEN + 1];
+            tiler_id_to_hex(id, hex);
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30413) "job %s: %d tiles cut again from the TIFF's tile "
+                         "directory, for the workers to decode", hex, x.n);
+        }
+    } else if (rc == 0) {
         tiler_band_init_grid(&b, g, on_tile_row, &x);
         rc = tiler_image_stream(input, fmt, &b, err, sizeof(err));
         tiler_band_free(&b);

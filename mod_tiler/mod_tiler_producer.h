@@ -47,11 +47,14 @@ int tiler_production_send(tiler_production *pr, uint32_t i, unsigned char *msg, 
  * OK with *out filled, or -1 with *reason (always -1 when abandoning). */
 int tiler_production_end(tiler_production *pr, int abandon, tiler_delivered *out, const char **reason);
 
-/* A tiled TIFF upload whose tiles the workers decode (tiler_tiff_task.h):
- * opened for cutting, its file in *fp; NULL when this host decodes it
- * (strips, tiles too big for the grid's tasks, a broken directory, which
- * the decoder then names). */
-tiler_tiff_tiles *tiler_tiff_for_workers(server_rec *s, const char *input, const tiler_grid *g, FILE **fp);
+/* Whether the workers decode a TIFF upload's tiles (tiler_tiff_task.h):
+ * 1 with it opened for cutting in *tt and its file in *fp; 0 when this
+ * host decodes it (strips, tiles too big for the grid's tasks, a directory
+ * libtiff cannot read, which the decoder then names); -1 with why when a
+ * tile lies past the end of the file or is longer than any encoding of it
+ * (a 422, before any task is cut). */
+int tiler_tiff_for_workers(server_rec *s, const char *input, const tiler_grid *g, tiler_tiff_tiles **tt, FILE **fp,
+                           char *why, size_t whylen);
 
 /* 1 when this child's producer reaches a broker within timeout_ms (a
  * metadata request for the brokers only), else 0 with why. For the health

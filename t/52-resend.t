@@ -105,6 +105,8 @@ sub log_count {
     is($f->{resends}, 1, 'lost once, tiled TIFF upload: after one resend');
     is(log_count(qr/AH30406: job $j->{id} queued: .*its tiles go to the workers undecoded$/), 1,
        'lost once, tiled TIFF upload: its tiles went to the workers undecoded');
+    is(log_count(qr/AH30413: job $j->{id}: 1 tiles cut again from the TIFF's tile directory/), 1,
+       'lost once, tiled TIFF upload: the lost task was cut again from the tile directory, not decoded');
     my ($msg, $same) = $t->matches_local($j->{id}, $tif, $ops);
     ok($same, "lost once, tiled TIFF upload: result identical to local mode ($msg)");
     $t->stop_process("worker$_") for 1, 2;
