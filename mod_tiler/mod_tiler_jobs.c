@@ -153,6 +153,23 @@ static int on_rows(void *ctx, const tiler_band *b, uint32_t row, char *err, size
     return 0;
 }
 
+/* A tiled TIFF upload open for cutting its tasks, closed with the request
+ * whatever way it ends. */
+typedef struct {
+    tiler_tiff_tiles *tt;
+    FILE *f;
+} open_tiff;
+
+static apr_status_t close_tiff(void *p)
+{
+    open_tiff *o = p;
+    tiler_tiff_tiles_close(o->tt);
+    if (o->f) fclose(o->f);
+    o->tt = NULL;
+    o->f = NULL;
+    return APR_SUCCESS;
+}
+
 /* Cuts every task out of the tile directory, in the band's order: each
  * carries the upload's tiles under its source, for a worker to decode.
  * 0, or -1 with the refusal in x. */
@@ -299,7 +316,7 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_upload up;
     uint32_t w, h, tile;
     tiler_band band;
-    tiler_tiff_tiles *tt = NULL;
+    open_tiff tiff = { NULL, NULL };
     FILE *f;
     int status, probe, decode_failed, slot, by_workers = 0;
     yajl_gen g;
@@ -360,11 +377,22 @@ int tiler_create_job(request_rec *r, const char *base)
      * each one's source is a TilerTileSize square: tasks, bands and
      * messages stay the size they are without it. */
     if ((emsg = scale_misfit(r, c, &chain))) BAIL(HTTP_BAD_REQUEST, "bad_ops", emsg);
+    /* A tiled TIFF whose tiles the workers decode has no band here: its
+     * job keeps TilerTileSize, whatever the width. */
+    tile = (uint32_t)c->tile_size;
+    if (in_fmt == TILER_FMT_TIFF) {
+        tiler_grid_init_chain(&grid, &geom, w, h, tile / tiler_chain_scale(&chain), &chain);
+        if ((by_workers = tiler_tiff_for_workers(r->server, input, &grid, &tiff.tt, &tiff.f, err, sizeof(err))) < 0)
+            BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
+        if (by_workers) apr_pool_cleanup_register(r->pool, &tiff, close_tiff, apr_pool_cleanup_null);
+    }
     /* A wide upload gets smaller tiles, so that its band stays within
      * TilerMaxBandBytes: the child's memory stops growing with the width. */
-    tile = tiler_band_fit_tile(w, (uint32_t)c->tile_size, (uint32_t)tiler_chain_halo(&chain), tiler_chain_scale(&chain),
-                               (uint64_t)c->max_band_bytes);
-    tiler_grid_init_chain(&grid, &geom, w, h, tile / tiler_chain_scale(&chain), &chain);
+    if (!by_workers) {
+        tile = tiler_band_fit_tile(w, tile, (uint32_t)tiler_chain_halo(&chain), tiler_chain_scale(&chain),
+                                   (uint64_t)c->max_band_bytes);
+        tiler_grid_init_chain(&grid, &geom, w, h, tile / tiler_chain_scale(&chain), &chain);
+    }
     if (out_fmt == TILER_FMT_JPEG && tiler_jpeg_out_fits(grid.width, grid.height, err, sizeof(err)) < 0)
         BAIL(HTTP_REQUEST_ENTITY_TOO_LARGE, "too_many_pixels", err);
     /* The query's format was checked against TilerTileSize before the
@@ -428,13 +456,10 @@ int tiler_create_job(request_rec *r, const char *base)
     received = apr_time_now();
     /* The upload decodes into a band of tile size + 2 halo rows: the
      * child's memory grows with the width, never the height. */
-    if (in_fmt == TILER_FMT_TIFF && (by_workers = tiler_tiff_for_workers(r->server, input, &grid, &tt, &f, err, sizeof(err))) < 0)
-        BAIL(HTTP_UNPROCESSABLE_ENTITY, "corrupt_image", err);
     if (by_workers) {
         /* Tiled TIFF: nothing decodes here; the tasks carry its tiles. */
-        decode_failed = stream_tiff_tiles(&x, tt, err, sizeof(err)) < 0;
-        tiler_tiff_tiles_close(tt);
-        fclose(f);
+        decode_failed = stream_tiff_tiles(&x, tiff.tt, err, sizeof(err)) < 0;
+        apr_pool_cleanup_run(r->pool, &tiff, close_tiff);
     } else {
         tiler_band_init_grid(&band, &grid, on_rows, &x);
         decode_failed = tiler_image_stream(input, in_fmt, &band, err, sizeof(err)) < 0;

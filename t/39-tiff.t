@@ -11,7 +11,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use TilerTest;
 
-my $t = TilerTest->new(name => 'tiff', directives => "TilerTileSize 256\n");
+# TilerMaxBandBytes 1 MiB: a band of 256-pixel tiles is over it from 1,000
+# pixels wide (blur:2), where a band-decoded upload gets 128-pixel tiles.
+my $t = TilerTest->new(name => 'tiff', directives => "TilerTileSize 256\nTilerMaxBandBytes 1048576\n");
 $t->start_all(workers => 2);
 
 sub mktiff {
@@ -28,6 +30,8 @@ my @cases = (
     [mktiff('big-stripped-grey.tif', 300, 700, qw(grey packbits big rps=9 seed=34)), 'invert'],
     [mktiff('tiled-rgba-unassoc.tif', 520, 270, qw(rgba deflate tile=256 seed=35)), 'rotate:90,blur:1'],
     [mktiff('one-strip-rgb.tif', 400, 300, qw(rgb deflate rps=300 seed=36)), 'edges'],
+    [mktiff('wide-tiled.tif', 1200, 300, qw(rgb deflate tile=64 seed=37)), 'blur:2'],
+    [mktiff('wide-stripped.tif', 1200, 300, qw(rgb deflate rps=32 seed=38)), 'blur:2'],
 );
 my @jobs;
 for my $c (@cases) {
@@ -49,13 +53,19 @@ for my $j (@jobs) {
 {
     my $log = TilerTest::slurp($t->dir . '/logs/error.log');
     my %want = ('tiled-jpeg.tif' => 1, 'big-tiled-greya-assoc.tif' => 1, 'tiled-rgba-unassoc.tif' => 0,
-                'stripped-rgba-lzw.tif' => 0, 'big-stripped-grey.tif' => 0, 'one-strip-rgb.tif' => 0);
+                'stripped-rgba-lzw.tif' => 0, 'big-stripped-grey.tif' => 0, 'one-strip-rgb.tif' => 0,
+                'wide-tiled.tif' => 1, 'wide-stripped.tif' => 0);
     for my $j (@jobs) {
         my ($line) = $log =~ /(AH30406: job $j->[0] queued: [^\n]*)/;
         my $workers = ($line // '') =~ /its tiles go to the workers undecoded$/ ? 1 : 0;
         is($workers, $want{$j->[1]}, "$j->[1]: " . ($want{$j->[1]} ? 'the workers decode its tiles' : 'decoded on the web host'))
             or diag($line);
     }
+    # With no band on the web host, a wide tiled TIFF keeps TilerTileSize;
+    # the same image in strips gets the band's smaller tiles.
+    my %tile = map { my $j = $_; ($j->[1] => ($log =~ /AH30406: job $j->[0] queued: [^\n]* in (\d+)-pixel tiles/)[0]) } @jobs;
+    is($tile{'wide-tiled.tif'}, 256, 'a wide tiled TIFF the workers decode keeps 256-pixel tiles');
+    is($tile{'wide-stripped.tif'}, 128, 'the same in strips: 128-pixel tiles, for the band');
 }
 
 # The alpha kinds give a result with alpha; the opaque ones without.
