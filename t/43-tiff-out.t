@@ -95,8 +95,14 @@ for my $c (@cases) {
 # PNG result as Pillow's own JPEG of it at the same settings; and it is
 # local mode's JPEG-TIFF, pixel for pixel (the same tiles: TilerTileSize
 # 256 is local mode's tile side).
+# A tiled TIFF upload's tasks carry its tiles (version 3) and ask for JPEG
+# tiles back: the workers decode one and encode the other.
+my $tiled = "$dir/tiled-upload.tif";
+system($t->bin('t/tools/tiler-mktiff'), $tiled, 700, 530, qw(rgba deflate tile=128 seed=45)) == 0
+    or die 'tiler-mktiff failed';
 my @jpeg_cases = (
     ['JPEG tiles: an RGB photo', $photo, 'blur:1', 3, 'YCBCR'],
+    ['JPEG tiles: a tiled RGBA TIFF upload, decoded by the workers', $tiled, 'blur:2', 3, 'YCBCR'],
     ['JPEG tiles: a grey chain', $photo, 'grayscale,sharpen', 1, 'MINISBLACK'],
     ['JPEG tiles: an RGBA PNG, alpha dropped', $rgba, 'invert', 3, 'YCBCR'],
 );
@@ -105,6 +111,10 @@ for my $c (@jpeg_cases) {
     my ($tj, $tid) = run_job($input, $ops, 'tiff', 'jpeg');
     ok($tj, "$what: TIFF job done") or do { diag($tid); next };
     is($tj->{compression} // '', 'jpeg', "$what: the job says compression jpeg");
+    if ($input eq $tiled) {
+        my ($line) = TilerTest::slurp("$dir/logs/error.log") =~ /(AH30406: job $tid queued: [^\n]*)/;
+        like($line // '', qr/its tiles go to the workers undecoded$/, "$what: its tasks carry the upload's tiles");
+    }
     my ($pj, $pid) = run_job($input, $ops, 'png');
     ok($pj, "$what: PNG job done") or do { diag($pid); next };
     my ($r) = $t->request('GET', "/tiler/api/jobs/$tid/result");
