@@ -420,11 +420,11 @@ sub imgcmp_stream {
 # Downloads the job's result and compares its pixels with local mode on the
 # same input. Returns (message, identical).
 sub matches_local {
-    my ($self, $id, $input, $ops, $format) = @_;
+    my ($self, $id, $input, $ops, $format, $compression) = @_;
     my ($r) = $self->request('GET', "/tiler/api/jobs/$id/result");
     my $out = "$self->{dir}/$id.result";
     spew($out, $r->{content} // '');
-    return $self->imgcmp($out, $self->local_result($input, $ops, $format));
+    return $self->imgcmp($out, $self->local_result($input, $ops, $format, $compression));
 }
 
 # ---- the error log ----
