@@ -266,7 +266,7 @@ static unsigned char *trailing_fields(unsigned char *p, const tiler_tile_enc *en
 {
     if (enc->codec == TILER_CODEC_TIFF_JPEG) {
         /* Two SHORTs, 2 and 2: libjpeg's default 4:2:0 of the streams. */
-        if (enc->samples == 3) p = entry(p, 530, T_SHORT, 2, 2 | 2 << 16);   /* YCbCrSubsampling */
+        if (enc->samples == 3) p = entry(p, 530, T_SHORT, 2, 2 | (2 << 16)); /* YCbCrSubsampling */
     } else if (enc->samples == 2 || enc->samples == 4) {
         p = entry(p, 338, T_SHORT, 1, 2);                   /* ExtraSamples: unassociated alpha */
     }
