@@ -18,8 +18,9 @@ typedef struct {
 void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need);
 /* A TIFF job in tiles of side pixels has no raster: `raster` is then its
  * tile index (16 bytes a tile), and the result is bounded by its padded
- * tiles at 4 samples a pixel that deflate cannot squeeze, plus the
- * directory (16 bytes a tile). */
+ * tiles at 4 samples a pixel that deflate cannot squeeze (or a JPEG
+ * tile's bound, for small tiles where it is larger), plus the directory
+ * (16 bytes a tile). */
 void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need);
 
 /* Bytes an unprivileged user may still write on path's file system (statvfs

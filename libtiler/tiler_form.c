@@ -10,8 +10,8 @@
 
 #include "tiler_multipart.h"
 
-enum { F_OPS, F_FORMAT, NFIELDS };
-static const char *const field_names[NFIELDS] = { "ops", "format" };
+enum { F_OPS, F_FORMAT, F_COMPRESSION, NFIELDS };
+static const char *const field_names[NFIELDS] = { "ops", "format", "compression" };
 
 typedef struct {
     char *buf;        /* max_field_bytes + 1, allocated to the byte */
@@ -26,7 +26,7 @@ struct tiler_form {
     char *path;
     int fd;                    /* open while the image part streams */
     int images;                /* image parts seen */
-    int part;                  /* F_OPS, F_FORMAT, PART_IMAGE or PART_SKIP */
+    int part;                  /* a field (F_OPS...), PART_IMAGE or PART_SKIP */
     field fields[NFIELDS];
     uint64_t image_bytes;
     tiler_form_status status;  /* why a callback stopped the parser */
@@ -196,4 +196,8 @@ const char *tiler_form_error(const tiler_form *f) { return f->error[0] ? f->erro
 int tiler_form_errno(const tiler_form *f) { return f->err_no; }
 const char *tiler_form_ops(const tiler_form *f) { return f->fields[F_OPS].done ? f->fields[F_OPS].buf : NULL; }
 const char *tiler_form_format(const tiler_form *f) { return f->fields[F_FORMAT].done ? f->fields[F_FORMAT].buf : NULL; }
+const char *tiler_form_compression(const tiler_form *f)
+{
+    return f->fields[F_COMPRESSION].done ? f->fields[F_COMPRESSION].buf : NULL;
+}
 uint64_t tiler_form_image_bytes(const tiler_form *f) { return f->image_bytes; }

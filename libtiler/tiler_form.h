@@ -1,5 +1,6 @@
 /* What becomes of each part of an upload form (multipart/form-data): the
- * "image" file part streams into a file, the "ops" and "format" fields are
+ * "image" file part streams into a file, the "ops", "format" and
+ * "compression" fields are
  * kept in memory, other parts are skipped. A field is held to the field
  * limit where its bytes are stored, however the part came (a field sent as a
  * file part too: curl -F ops=@file). httpd-free, so that the unit tests and
@@ -13,7 +14,7 @@
 typedef struct {
     int max_parts;             /* parts in the form */
     size_t max_header_bytes;   /* one part's header block */
-    size_t max_field_bytes;    /* ops, format: bytes kept in memory */
+    size_t max_field_bytes;    /* ops, format, compression: bytes kept in memory */
     uint64_t max_image_bytes;  /* the image part */
     uint64_t max_total_bytes;  /* the whole body */
 } tiler_form_limits;
@@ -45,6 +46,7 @@ int tiler_form_errno(const tiler_form *f);
 /* The fields as received (NUL-free), NULL when absent; valid until free. */
 const char *tiler_form_ops(const tiler_form *f);
 const char *tiler_form_format(const tiler_form *f);
+const char *tiler_form_compression(const tiler_form *f);
 uint64_t tiler_form_image_bytes(const tiler_form *f);
 
 #endif

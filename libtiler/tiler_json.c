@@ -74,6 +74,9 @@ void tiler_json_job(yajl_gen g, const tiler_job *j, const char *base)
     tiler_json_kv_int(g, "upload_height", j->src_height ? j->src_height : j->height);
     tiler_json_kv_str(g, "ops", j->ops);
     tiler_json_kv_str(g, "format", j->format);
+    /* Only a TIFF result has a choice of compression. */
+    if (j->format && !strcmp(j->format, "tiff"))
+        tiler_json_kv_str(g, "compression", j->compression ? j->compression : "deflate");
     tiler_json_kv_int(g, "tile_size", j->tile_size);
     tiler_json_kv_int(g, "tiles_total", j->tiles_total);
     tiler_json_kv_int(g, "tiles_done", j->tiles_done);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "tiler_tiff_jpeg.h"
 
 static void put32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
 static void put16(unsigned char *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
@@ -34,8 +35,17 @@ static int get_enc(const unsigned char *p, tiler_tile_enc *e)
     e->codec = p[0] & 0x0f;
     e->samples = p[0] >> 4;
     e->side = (uint16_t)(p[1] * 16);
-    return e->codec == TILER_CODEC_TIFF_DEFLATE && e->samples >= 1 && e->samples <= 4 && e->side >= 16
-        && e->side <= 2048 ? 0 : -1;
+    if (e->side < 16 || e->side > 2048) return -1;
+    if (e->codec == TILER_CODEC_TIFF_DEFLATE) return e->samples >= 1 && e->samples <= 4 ? 0 : -1;
+    /* JPEG has no alpha: grey or colour only. */
+    if (e->codec == TILER_CODEC_TIFF_JPEG) return e->samples == 1 || e->samples == 3 ? 0 : -1;
+    return -1;
+}
+
+size_t tiler_msg_enc_max_bytes(const tiler_tile_enc *enc)
+{
+    if (enc->codec == TILER_CODEC_TIFF_JPEG) return tiler_tiff_jpeg_max_bytes(enc->side, enc->samples);
+    return compressBound((uLong)enc->side * enc->side * enc->samples);
 }
 
 void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc)
@@ -154,13 +164,12 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
     if (!m->core.w || !m->core.h) FAIL("tile core rectangle is empty");
     if (m->kind == TILER_MSG_ENCODED) {
         /* The tile is side x side samples, padded: its core must fit one,
-         * and its stream cannot be longer than zlib's bound for it. */
-        uint64_t raw = (uint64_t)m->enc.side * m->enc.side * m->enc.samples;
+         * and its stream cannot be longer than its codec's bound for it. */
+        size_t most = tiler_msg_enc_max_bytes(&m->enc);
         if (memcmp(&m->src, &m->core, sizeof(m->src))) FAIL("an encoded result's source rectangle is not its core");
         if (m->core.w > m->enc.side || m->core.h > m->enc.side)
             FAIL("tile core %ux%u is larger than the %u-pixel tiles it is encoded as", m->core.w, m->core.h, m->enc.side);
-        if (len - hdr < 2 || len - hdr > compressBound((uLong)raw))
-            FAIL("encoded tile of %zu bytes is outside 2..%lu", len - hdr, (unsigned long)compressBound((uLong)raw));
+        if (len - hdr < 2 || len - hdr > most) FAIL("encoded tile of %zu bytes is outside 2..%zu", len - hdr, most);
         m->pixels = buf + hdr;
         m->payload_len = len - hdr;
         return 0;

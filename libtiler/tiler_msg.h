@@ -28,9 +28,13 @@ typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2, TILER_MSG_FAILURE = 3, 
 /* What a task asks the worker to send back. codec 0: raw pixels (a
  * version 1 message, the rest unused); 1: the tile of a tiled TIFF, side x
  * side 8-bit samples (samples 1..4 per pixel: grey, grey+alpha, RGB, RGBA),
- * padded, differenced horizontally (TIFF Predictor 2), as a zlib stream. side is a multiple of 16, at most 2048. */
+ * padded, differenced horizontally (TIFF Predictor 2), as a zlib stream;
+ * 2: the same tile as one baseline JPEG stream (samples 1: grey, 3: YCbCr
+ * 4:2:0; no alpha, tiler_tiff_jpeg.h). side is a multiple of 16, at most
+ * 2048. */
 #define TILER_CODEC_RAW          0
 #define TILER_CODEC_TIFF_DEFLATE 1
+#define TILER_CODEC_TIFF_JPEG    2
 typedef struct {
     uint8_t codec;
     uint8_t samples;
@@ -51,6 +55,10 @@ typedef struct {
     size_t payload_len;          /* ENCODED, or a task with tiff_tiles: the payload's length (tiler_msg_size counts it) */
     int tiff_tiles;              /* a version 3 task: the payload is the upload's TIFF tiles, not pixels */
 } tiler_msg;
+
+/* The most bytes an encoded tile of enc can take: zlib's bound for
+ * Deflate, the JPEG worst case (tiler_tiff_jpeg.h) for JPEG. */
+size_t tiler_msg_enc_max_bytes(const tiler_tile_enc *enc);
 
 size_t tiler_msg_header_size(const tiler_msg *m);
 size_t tiler_msg_size(const tiler_msg *m);

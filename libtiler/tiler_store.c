@@ -30,7 +30,7 @@ static const char *schema[] = {
     " tiles_total INTEGER NOT NULL, tiles_done INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL, finished INTEGER, error TEXT, updated INTEGER,"
     " resends INTEGER NOT NULL DEFAULT 0, alpha INTEGER NOT NULL DEFAULT 1,"
-    " src_width INTEGER, src_height INTEGER)",
+    " src_width INTEGER, src_height INTEGER, compression TEXT)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created)",
     /* One row per counted tile: the primary key makes counting idempotent. */
     "CREATE TABLE IF NOT EXISTS tiles (job TEXT NOT NULL, idx INTEGER NOT NULL,"
@@ -43,15 +43,15 @@ static const char *schema[] = {
     NULL
 };
 
-#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends, alpha, src_width, src_height"
+#define JOB_COLUMNS "id, state, width, height, tile_size, ops, format, tiles_total, tiles_done, created, finished, error, updated, resends, alpha, src_width, src_height, compression"
 
 static const char *statements[ST_COUNT] = {
     /* One statement, so counting the active jobs and adding one is atomic
      * across every connection: two uploads can never both take the last
      * place under TilerMaxJobs (?11; 0 for no limit). */
     [ST_INSERT_JOB] = "INSERT INTO jobs (id, state, width, height, tile_size, ops, format, tiles_total,"
-                      " tiles_done, created, updated, alpha, src_width, src_height)"
-                      " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10, ?12, ?13"
+                      " tiles_done, created, updated, alpha, src_width, src_height, compression)"
+                      " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10, ?12, ?13, ?14"
                       " WHERE ?11 = 0 OR (SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')) < ?11",
     [ST_GET_JOB] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
     [ST_LIST_JOBS] = "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created DESC, id LIMIT ?1",
@@ -220,6 +220,7 @@ int tiler_store_open(tiler_store **out, const char *path, apr_pool_t *p, const c
      * the other at its next open. */
     if (!has_column(s, "src_width")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN src_width INTEGER", NULL, NULL, NULL);
     if (!has_column(s, "src_height")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN src_height INTEGER", NULL, NULL, NULL);
+    if (!has_column(s, "compression")) sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN compression TEXT", NULL, NULL, NULL);
     for (i = 0; i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK)
             goto bad;
@@ -248,6 +249,7 @@ int tiler_store_create_job(tiler_store *s, const tiler_job *j, int max_active)
     sqlite3_bind_int(st, 11, max_active > 0 ? max_active : 0);
     sqlite3_bind_int64(st, 12, j->src_width ? j->src_width : j->width);
     sqlite3_bind_int64(st, 13, j->src_height ? j->src_height : j->height);
+    bind_text(st, 14, j->compression);
     if (run(s, st, &added) < 0) return -1;
     return added ? 0 : 1;
 }
@@ -275,6 +277,9 @@ static void row_to_job(sqlite3_stmt *st, tiler_job *j, apr_pool_t *p)
     /* Jobs from before the column: the upload was the result's size. */
     j->src_width = sqlite3_column_type(st, 15) == SQLITE_NULL ? j->width : (uint32_t)sqlite3_column_int64(st, 15);
     j->src_height = sqlite3_column_type(st, 16) == SQLITE_NULL ? j->height : (uint32_t)sqlite3_column_int64(st, 16);
+    /* NULL for all but TIFF results; TIFF jobs from before the column
+     * were Deflate, which NULL means to tiler_tiff_out_codec. */
+    j->compression = col_str(st, 17, p);
 }
 
 int tiler_store_get_job(tiler_store *s, const char *id, tiler_job *j, apr_pool_t *p)

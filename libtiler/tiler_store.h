@@ -21,7 +21,8 @@ typedef struct {
     uint32_t width, height, tile_size;   /* the result's size (flips, rotations and downscales change it) */
     uint32_t src_width, src_height;      /* the upload's; 0 when creating: the result's */
     const char *ops;           /* canonical chain */
-    const char *format;        /* result format: png | jpeg */
+    const char *format;        /* result format: png | jpeg | tiff */
+    const char *compression;   /* a TIFF result's tiles: deflate | jpeg (NULL: deflate); NULL for others */
     uint32_t tiles_total, tiles_done;
     int64_t created, finished; /* apr_time_t microseconds; 0 when unset */
     int64_t updated;           /* last progress (creation, or a tile counted) */

@@ -10,6 +10,7 @@
 #include "tiler_defaults.h"
 #include "tiler_ops.h"
 #include "tiler_png.h"
+#include "tiler_tiff_jpeg.h"
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
@@ -30,30 +31,46 @@ int tiler_tiff_out_color(int samples)
                                                                                               : TILER_PNG_RGBA;
 }
 
-void tiler_tiff_out_enc(tiler_tile_enc *enc, uint32_t tile_side, int alpha, const char *ops)
+int tiler_tiff_out_codec(const char *compression)
+{
+    if (!compression || !strcmp(compression, "deflate")) return TILER_CODEC_TIFF_DEFLATE;
+    return !strcmp(compression, "jpeg") ? TILER_CODEC_TIFF_JPEG : 0;
+}
+
+const char *tiler_tiff_out_compression(int codec)
+{
+    return codec == TILER_CODEC_TIFF_JPEG ? "jpeg" : "deflate";
+}
+
+void tiler_tiff_out_enc(tiler_tile_enc *enc, int codec, uint32_t tile_side, int alpha, const char *ops)
 {
     tiler_chain chain;
     char why[256];
     int gray = tiler_chain_parse(&chain, ops, TILER_MAX_OPS, why, sizeof(why)) == 0 && tiler_chain_gray(&chain);
-    enc->codec = TILER_CODEC_TIFF_DEFLATE;
-    enc->samples = (uint8_t)tiler_tiff_out_samples(tiler_png_color(alpha, gray));
+    enc->codec = (uint8_t)codec;
+    /* JPEG holds no alpha: the colour goes, its alpha is dropped (as a
+     * format=jpeg result drops it). */
+    enc->samples = (uint8_t)tiler_tiff_out_samples(tiler_png_color(codec == TILER_CODEC_TIFF_JPEG ? 0 : alpha, gray));
     enc->side = (uint16_t)tile_side;
 }
 
-int tiler_tiff_out_format(const char *format, uint32_t tile_size, int alpha, const char *ops, tiler_tile_enc *enc)
+int tiler_tiff_out_format(const char *format, const char *compression, uint32_t tile_size, int alpha, const char *ops,
+                          tiler_tile_enc *enc)
 {
+    int codec = tiler_tiff_out_codec(compression);
     memset(enc, 0, sizeof(*enc));
-    if (!format || strcmp(format, "tiff")) return 0;
-    tiler_tiff_out_enc(enc, tile_size, alpha, ops);
+    if (!format || strcmp(format, "tiff") || !codec) return 0;
+    tiler_tiff_out_enc(enc, codec, tile_size, alpha, ops);
     return 1;
 }
 
 size_t tiler_tiff_out_max_tile_bytes(const tiler_tile_enc *enc)
 {
-    return compressBound((uLong)enc->side * enc->side * enc->samples);
+    return tiler_msg_enc_max_bytes(enc);
 }
 
-int tiler_tiff_out_tile(const int *const *rows, uint32_t w, uint32_t h, const tiler_tile_enc *enc, int level,
+/* The Deflate tile (Predictor 2), as tiler_tiff_out_tile says. */
+static int deflate_tile(const int *const *rows, uint32_t w, uint32_t h, const tiler_tile_enc *enc, int level,
                         unsigned char **out, size_t *len, char *err, size_t errlen)
 {
     size_t stride = (size_t)enc->side * enc->samples, raw = stride * enc->side;
@@ -93,8 +110,17 @@ int tiler_tiff_out_tile(const int *const *rows, uint32_t w, uint32_t h, const ti
     return 0;
 }
 
+int tiler_tiff_out_tile(const int *const *rows, uint32_t w, uint32_t h, const tiler_tile_enc *enc, int level,
+                        unsigned char **out, size_t *len, char *err, size_t errlen)
+{
+    if (enc->codec == TILER_CODEC_TIFF_JPEG)
+        return tiler_tiff_jpeg_tile(rows, w, h, enc->side, enc->samples, out, len, err, errlen);
+    return deflate_tile(rows, w, h, enc, level, out, len, err, errlen);
+}
+
 int tiler_tiff_out_plausible(const tiler_tile_enc *enc, const unsigned char *data, size_t len)
 {
+    if (enc->codec == TILER_CODEC_TIFF_JPEG) return tiler_tiff_jpeg_plausible(enc->side, enc->samples, data, len);
     /* RFC 1950: method 8 (deflate), window at most 32 KiB, no dictionary,
      * and the check bits. */
     if (len < 2 || len > tiler_tiff_out_max_tile_bytes(enc)) return 0;
@@ -212,17 +238,51 @@ static int write_array(int idx_fd, int fd, uint32_t n, int field, off_t off, cha
     return 0;
 }
 
+/* The fields before TileOffsets, in ascending tag order as TIFF wants.
+ * Deflate: the samples as they are (ExtraSamples after, for alpha), with
+ * Predictor 2. JPEG: no predictor, and colour is YCbCr, which the JPEG
+ * streams hold (YCbCrSubsampling after). */
+static unsigned char *leading_fields(unsigned char *p, uint32_t width, uint32_t height, const tiler_tile_enc *enc)
+{
+    static const uint16_t bits[4] = { 8, 8, 8, 8 };
+    uint64_t bits_inline = 0;
+    int i, jpeg = enc->codec == TILER_CODEC_TIFF_JPEG, grey = enc->samples <= 2;
+    for (i = 0; i < enc->samples; i++) bits_inline |= (uint64_t)bits[i] << (16 * i);
+    p = entry(p, 256, T_LONG, 1, width);                    /* ImageWidth */
+    p = entry(p, 257, T_LONG, 1, height);                   /* ImageLength */
+    p = entry(p, 258, T_SHORT, enc->samples, bits_inline);  /* BitsPerSample */
+    p = entry(p, 259, T_SHORT, 1, jpeg ? 7 : 8);            /* Compression: JPEG, or Deflate (Adobe) */
+    p = entry(p, 262, T_SHORT, 1, grey ? 1 : jpeg ? 6 : 2); /* Photometric: MinIsBlack, YCbCr or RGB */
+    p = entry(p, 277, T_SHORT, 1, enc->samples);            /* SamplesPerPixel */
+    p = entry(p, 284, T_SHORT, 1, 1);                       /* PlanarConfiguration: contiguous */
+    if (!jpeg) p = entry(p, 317, T_SHORT, 1, 2);            /* Predictor: horizontal differencing */
+    p = entry(p, 322, T_LONG, 1, enc->side);                /* TileWidth */
+    p = entry(p, 323, T_LONG, 1, enc->side);                /* TileLength */
+    return p;
+}
+
+/* The fields after TileByteCounts. */
+static unsigned char *trailing_fields(unsigned char *p, const tiler_tile_enc *enc)
+{
+    if (enc->codec == TILER_CODEC_TIFF_JPEG) {
+        /* Two SHORTs, 2 and 2: libjpeg's default 4:2:0 of the streams. */
+        if (enc->samples == 3) p = entry(p, 530, T_SHORT, 2, 2 | (2 << 16)); /* YCbCrSubsampling */
+    } else if (enc->samples == 2 || enc->samples == 4) {
+        p = entry(p, 338, T_SHORT, 1, 2);                   /* ExtraSamples: unassociated alpha */
+    }
+    return p;
+}
+
 int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, uint32_t height,
                           const tiler_tile_enc *enc, char *err, size_t errlen)
 {
-    unsigned char ifd[8 + 14 * 20 + 8], head[TILER_TIFF_OUT_HEADER_BYTES], *p;
+    unsigned char ifd[8 + 14 * 20 + 8], head[TILER_TIFF_OUT_HEADER_BYTES], *p, *arrays;
     uint32_t across = (width + enc->side - 1) / enc->side, down = (height + enc->side - 1) / enc->side;
-    uint32_t n = across * down;
-    uint16_t bits[4] = { 8, 8, 8, 8 };
-    uint64_t bits_inline = 0, offsets_at, counts_at;
+    uint32_t n = across * down, count;
+    uint64_t offsets_at, counts_at;
     off_t end;
     size_t ifd_len;
-    int alpha = enc->samples == 2 || enc->samples == 4, i, fd, idx_fd, rc;
+    int fd, idx_fd, rc;
 
     if ((fd = open(tiles, O_WRONLY | O_CLOEXEC)) < 0) FAIL("cannot open the TIFF tiles file: %s", strerror(errno));
     if ((idx_fd = open(index, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -237,19 +297,12 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
         FAIL("cannot seek the TIFF tiles file: %s", strerror(errno));
     }
     end = (end + 7) / 8 * 8;
-    for (i = 0; i < enc->samples; i++) bits_inline |= (uint64_t)bits[i] << (16 * i);
-    p = ifd + 8;
-    p = entry(p, 256, T_LONG, 1, width);                    /* ImageWidth */
-    p = entry(p, 257, T_LONG, 1, height);                   /* ImageLength */
-    p = entry(p, 258, T_SHORT, enc->samples, bits_inline);  /* BitsPerSample */
-    p = entry(p, 259, T_SHORT, 1, 8);                       /* Compression: Deflate (Adobe) */
-    p = entry(p, 262, T_SHORT, 1, enc->samples <= 2 ? 1 : 2); /* Photometric: MinIsBlack or RGB */
-    p = entry(p, 277, T_SHORT, 1, enc->samples);            /* SamplesPerPixel */
-    p = entry(p, 284, T_SHORT, 1, 1);                       /* PlanarConfiguration: contiguous */
-    p = entry(p, 317, T_SHORT, 1, 2);                       /* Predictor: horizontal differencing */
-    p = entry(p, 322, T_LONG, 1, enc->side);                /* TileWidth */
-    p = entry(p, 323, T_LONG, 1, enc->side);                /* TileLength */
-    ifd_len = (size_t)(8 + (alpha ? 13 : 12) * 20 + 8);
+    /* TileOffsets and TileByteCounts wait for the directory's length,
+     * which the fields after them decide. */
+    arrays = leading_fields(ifd + 8, width, height, enc);
+    p = trailing_fields(arrays + 2 * 20, enc);
+    count = (uint32_t)((p - (ifd + 8)) / 20);
+    ifd_len = (size_t)(8 + count * 20 + 8);
     offsets_at = (uint64_t)end + ifd_len;
     counts_at = offsets_at + (uint64_t)n * 8;
     /* One tile: its value fits the entry. */
@@ -260,14 +313,13 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
             close(idx_fd);
             FAIL("tile 0 of the TIFF result is missing");
         }
-        p = entry(p, 324, T_LONG8, 1, get64(e));
-        p = entry(p, 325, T_LONG8, 1, get64(e + 8));
+        arrays = entry(arrays, 324, T_LONG8, 1, get64(e));
+        entry(arrays, 325, T_LONG8, 1, get64(e + 8));
     } else {
-        p = entry(p, 324, T_LONG8, n, offsets_at);          /* TileOffsets */
-        p = entry(p, 325, T_LONG8, n, counts_at);           /* TileByteCounts */
+        arrays = entry(arrays, 324, T_LONG8, n, offsets_at);  /* TileOffsets */
+        entry(arrays, 325, T_LONG8, n, counts_at);            /* TileByteCounts */
     }
-    if (alpha) p = entry(p, 338, T_SHORT, 1, 2);           /* ExtraSamples: unassociated alpha */
-    put64(ifd, (uint64_t)(alpha ? 13 : 12));
+    put64(ifd, count);
     put64(p, 0);                                            /* no next directory */
     rc = n > 1 ? write_array(idx_fd, fd, n, 0, (off_t)offsets_at, err, errlen) : 0;
     if (rc == 0 && n > 1) rc = write_array(idx_fd, fd, n, 1, (off_t)counts_at, err, errlen);

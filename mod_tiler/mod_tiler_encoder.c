@@ -391,8 +391,9 @@ void tiler_encode_tiff_result(server_rec *s, tiler_store *store, const tiler_job
                      tiler_store_error(store));
     else if (!tiler_encoder_removed(c, store, job->id, p))
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30871) "job %s done: %ux%u, %u tiles, TIFF of the workers' "
-                     "deflated tiles, directory written in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
-                     job->tiles_total, apr_time_as_msec(apr_time_now() - t0));
+                     "%s tiles, directory written in %" APR_TIME_T_FMT " ms", job->id, job->width, job->height,
+                     job->tiles_total, enc.codec == TILER_CODEC_TIFF_JPEG ? "JPEG" : "deflated",
+                     apr_time_as_msec(apr_time_now() - t0));
 }
 
 /* Each task opens its own store connection: a connection is one thread's. */

@@ -40,7 +40,7 @@ static int wants_html(request_rec *r)
 
 /* ---- query strings: only known keys, each once, no control bytes ---- */
 
-typedef struct { const char *ops, *format; } job_args;
+typedef struct { const char *ops, *format, *compression; } job_args;
 
 static const char *parse_args(request_rec *r, job_args *a)
 {
@@ -55,7 +55,8 @@ static const char *parse_args(request_rec *r, job_args *a)
         v = eq + 1;
         if (!strcmp(tok, "ops")) slot = &a->ops;
         else if (!strcmp(tok, "format")) slot = &a->format;
-        else return apr_psprintf(r->pool, "unknown query parameter '%.40s' (known: ops, format)", tok);
+        else if (!strcmp(tok, "compression")) slot = &a->compression;
+        else return apr_psprintf(r->pool, "unknown query parameter '%.40s' (known: ops, format, compression)", tok);
         if (*slot) return apr_psprintf(r->pool, "query parameter '%s' is given twice", tok);
         for (c = (unsigned char *)v; *c; c++) if (*c == '+') *(char *)c = ' ';
         if (ap_unescape_url(v) != OK) return apr_psprintf(r->pool, "query parameter '%s' is badly escaped", tok);
@@ -287,6 +288,18 @@ static const char *tiff_row_misfit(request_rec *r, uint32_t width, uint32_t tile
                         (apr_uint64_t)(TILER_TIFF_MAX_TILE_ROW_BYTES >> 20));
 }
 
+/* Why compression (NULL: not given) cannot go with a result of format
+ * out, or NULL: only a TIFF result's tiles have a choice, deflate or jpeg. */
+static const char *compression_misfit(request_rec *r, tiler_format out, const char *compression)
+{
+    if (!compression) return NULL;
+    if (out != TILER_FMT_TIFF)
+        return apr_psprintf(r->pool, "compression is only for format=tiff (it chooses how a TIFF result's tiles are "
+                            "compressed); a %s result has none of its own", tiler_format_name(out));
+    if (!tiler_tiff_out_codec(compression)) return "compression must be deflate or jpeg";
+    return NULL;
+}
+
 /* Why the chain's downscales cannot be tiled exactly, or NULL: a result
  * tile is a TilerTileSize square of the upload made smaller. */
 static const char *scale_misfit(request_rec *r, const tiler_srv_conf *c, const tiler_chain *chain)
@@ -300,7 +313,7 @@ static const char *scale_misfit(request_rec *r, const tiler_srv_conf *c, const t
 int tiler_create_job(request_rec *r, const char *base)
 {
     tiler_srv_conf *c = tiler_srv(r->server);
-    job_args a = { NULL, NULL };
+    job_args a = { NULL, NULL, NULL };
     tiler_chain chain;
     tiler_format out_fmt = TILER_FMT_PNG, in_fmt;
     tiler_grid grid;
@@ -312,7 +325,7 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_store *store;
     unsigned char id[16];
     char hex[TILER_ID_HEX_LEN + 1], dir[4096], input[4096], raster[4096], err[512], canon[TILER_MSG_MAX_OPS_LEN + 1];
-    const char *emsg, *code, *reason, *ops, *format, *whole;
+    const char *emsg, *code, *reason, *ops, *format, *compression, *whole;
     tiler_upload up;
     uint32_t w, h, tile;
     tiler_band band;
@@ -331,6 +344,8 @@ int tiler_create_job(request_rec *r, const char *base)
         if ((emsg = scale_misfit(r, c, &chain))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_ops", emsg);
         if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_UNKNOWN)
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", "format must be png, jpeg or tiff");
+        if ((emsg = compression_misfit(r, a.format ? tiler_output_format_parse(a.format) : TILER_FMT_PNG, a.compression)))
+            return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", emsg);
         if (a.format && tiler_output_format_parse(a.format) == TILER_FMT_TIFF
             && (emsg = tiff_misfit(r, (uint32_t)c->tile_size / tiler_chain_scale(&chain))))
             return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_format", emsg);
@@ -351,10 +366,12 @@ int tiler_create_job(request_rec *r, const char *base)
     /* A form's fields win over the query string. */
     ops = up.ops ? up.ops : a.ops;
     format = up.format && *up.format ? up.format : a.format;
+    compression = up.compression && *up.compression ? up.compression : a.compression;
     if (!ops) BAIL(HTTP_BAD_REQUEST, "bad_ops", "ops is missing; give ?ops=grayscale,blur:3 for example");
     if (tiler_chain_parse(&chain, ops, c->max_ops, err, sizeof(err)) < 0) BAIL(HTTP_BAD_REQUEST, "bad_ops", err);
     if (format && (out_fmt = tiler_output_format_parse(format)) == TILER_FMT_UNKNOWN)
         BAIL(HTTP_BAD_REQUEST, "bad_format", "format must be png, jpeg or tiff");
+    if ((emsg = compression_misfit(r, out_fmt, compression))) BAIL(HTTP_BAD_REQUEST, "bad_format", emsg);
     tiler_chain_format(&chain, canon, sizeof(canon));
     if (up.size == 0) BAIL(HTTP_BAD_REQUEST, "empty_body", "the image is empty; send the image as the body or the form's 'image' file");
     if (!(f = fopen(input, "rb"))) BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the upload cannot be read back");
@@ -444,6 +461,7 @@ int tiler_create_job(request_rec *r, const char *base)
     job.tile_size = grid.tile_size;
     job.ops = canon;
     job.format = tiler_format_name(out_fmt);
+    job.compression = out_fmt == TILER_FMT_TIFF ? tiler_tiff_out_compression(tiler_tiff_out_codec(compression)) : NULL;
     job.tiles_total = tiler_grid_count(&grid);
     job.created = apr_time_now();
     memset(&x, 0, sizeof(x));

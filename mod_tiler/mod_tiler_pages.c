@@ -11,6 +11,7 @@
 #include "mod_tiler_zoom.h"
 #include "tiler_defaults.h"
 #include "tiler_json.h"
+#include "tiler_tiff_out.h"
 
 static const struct { const char *name, *mime; } static_files[] = {
     { "index.html", "text/html; charset=utf-8" },
@@ -99,7 +100,9 @@ int tiler_job_page(request_rec *r, const char *base, const char *id)
         ap_rprintf(r, "<dt>Uploaded</dt><dd>%u × %u pixels</dd>\n", job.src_width, job.src_height);
     ap_rprintf(r, "<dt>Ops</dt><dd><code>%s</code></dd>\n", ap_escape_html(r->pool, job.ops));
     ap_rprintf(r, "<dt>Output</dt><dd>%s</dd>\n", !strcmp(job.format, "jpeg") ? "JPEG"
-               : !strcmp(job.format, "tiff") ? "TIFF (tiled BigTIFF, Deflate)" : "PNG");
+               : strcmp(job.format, "tiff") ? "PNG"
+               : tiler_tiff_out_codec(job.compression) == TILER_CODEC_TIFF_JPEG ? "TIFF (tiled BigTIFF, JPEG)"
+               : "TIFF (tiled BigTIFF, Deflate)");
     ap_rprintf(r, "<dt>Tiles</dt><dd><progress id=\"progress\" max=\"%u\" value=\"%u\"></progress> "
                   "<span id=\"tiles\">%u of %u</span></dd>\n", job.tiles_total, job.tiles_done, job.tiles_done, job.tiles_total);
     ap_rprintf(r, "<dt>Started</dt><dd><time id=\"created\">%s</time></dd>\n", created);

@@ -147,8 +147,10 @@ int tiler_receive_upload(request_rec *r, const char *path, apr_off_t max, tiler_
     if (rc == OK) rc = form_answer(r, form, tiler_form_finish(form), path, max, code, msg);
     if (rc == OK) {
         const char *ops = tiler_form_ops(form), *format = tiler_form_format(form);
+        const char *compression = tiler_form_compression(form);
         up->ops = ops ? apr_pstrdup(r->pool, ops) : NULL;
         up->format = format ? apr_pstrdup(r->pool, format) : NULL;
+        up->compression = compression ? apr_pstrdup(r->pool, compression) : NULL;
         up->size = (apr_off_t)tiler_form_image_bytes(form);
     }
     tiler_form_free(form);

@@ -1,6 +1,7 @@
 /* Receives an upload into a spool file as it streams in: a raw image body
  * (an image/ Content-Type) or a browser form (multipart/form-data with an
- * "image" file part and optional "ops" and "format" fields). */
+ * "image" file part and optional "ops", "format" and "compression"
+ * fields). */
 #ifndef MOD_TILER_UPLOAD_H
 #define MOD_TILER_UPLOAD_H
 
@@ -10,6 +11,7 @@ typedef struct {
     int from_form;        /* multipart/form-data */
     const char *ops;      /* form field, NULL when absent */
     const char *format;   /* form field, NULL when absent */
+    const char *compression;  /* form field, NULL when absent */
     apr_off_t size;       /* image bytes written */
 } tiler_upload;
 

@@ -66,7 +66,32 @@ expect('too many ops', 'POST', '/tiler/api/jobs?ops=invert,invert,invert,invert,
 expect('encoded NUL in ops', 'POST', '/tiler/api/jobs?ops=invert%00', 400, 'bad_query', %png);
 expect('encoded newline in ops', 'POST', '/tiler/api/jobs?ops=invert%0Agrayscale', 400, 'bad_query', %png);
 expect('bad format', 'POST', '/tiler/api/jobs?ops=invert&format=webp', 400, 'bad_format', %png, like => qr/png, jpeg or tiff/);
-expect('unknown parameter', 'POST', '/tiler/api/jobs?ops=invert&colour=red', 400, 'bad_query', %png, like => qr/colour/);
+expect('unknown parameter', 'POST', '/tiler/api/jobs?ops=invert&colour=red', 400, 'bad_query', %png,
+       like => qr/colour.*known: ops, format, compression/);
+expect('compression without format=tiff', 'POST', '/tiler/api/jobs?ops=invert&format=png&compression=jpeg', 400,
+       'bad_format', %png, like => qr/compression is only for format=tiff/);
+expect('unknown compression', 'POST', '/tiler/api/jobs?ops=invert&format=tiff&compression=lzw', 400, 'bad_format', %png,
+       like => qr/deflate or jpeg/);
+expect('compression twice', 'POST', '/tiler/api/jobs?ops=invert&format=tiff&compression=jpeg&compression=jpeg', 400,
+       'bad_query', %png, like => qr/twice/);
+{
+    # A form's compression field is checked as the query's, after the body.
+    my $b = 'tilerApiFormBoundary4';
+    my $form = sub {
+        my (@fields) = @_;
+        return join('', map { "--$b\r\nContent-Disposition: form-data; name=\"$_->[0]\"\r\n\r\n$_->[1]\r\n" } @fields)
+             . "--$b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"small.png\"\r\n"
+             . "Content-Type: image/png\r\n\r\n$body\r\n--$b--\r\n";
+    };
+    my %mp = (headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
+    expect('form: compression with a PNG result', 'POST', '/tiler/api/jobs', 400, 'bad_format', %mp,
+           content => $form->(['ops', 'invert'], ['compression', 'jpeg']), like => qr/only for format=tiff.*png result/);
+    expect('form: unknown compression', 'POST', '/tiler/api/jobs', 400, 'bad_format', %mp,
+           content => $form->(['ops', 'invert'], ['format', 'tiff'], ['compression', 'webp']), like => qr/deflate or jpeg/);
+    expect('form: compression twice', 'POST', '/tiler/api/jobs', 400, 'bad_multipart', %mp,
+           content => $form->(['ops', 'invert'], ['format', 'tiff'], ['compression', 'jpeg'], ['compression', 'jpeg']),
+           like => qr/'compression' is given twice/);
+}
 expect('ops twice', 'POST', '/tiler/api/jobs?ops=invert&ops=grayscale', 400, 'bad_query', %png, like => qr/twice/);
 expect('empty body', 'POST', '/tiler/api/jobs?ops=invert', 400, 'empty_body', headers => { 'Content-Type' => 'image/png' });
 expect('not an image', 'POST', '/tiler/api/jobs?ops=invert', 415, 'unsupported_format',

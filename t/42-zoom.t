@@ -158,6 +158,19 @@ for my $lv ([10, 4, 3], [9, 2, 2], [0, 1, 1]) {
     is("@differ", '', "level $l of the TIFF result's pyramid is the PNG result's, byte for byte");
 }
 
+# A TIFF of JPEG tiles (compression=jpeg): its pyramid is the definition's
+# from its own (lossy) pixels, as the same reader decodes them.
+(undef, $s) = $t->submit($big, 'invert', format => 'tiff', compression => 'jpeg');
+my $jtid = $s->{id};
+($j) = $t->wait_job($jtid, 120);
+is($j->{state}, 'done', 'the JPEG-TIFF job is done');
+$j = wait_zoom($jtid);
+ok($j->{zoom_url}, 'a JPEG-TIFF result gets a zoomable view too');
+($r) = $t->request('GET', "/tiler/api/jobs/$jtid/result");
+TilerTest::spew($t->dir . '/jpeg-tiff-result.tif', $r->{content});
+zoomcheck($t->dir . '/jpeg-tiff-result.tif', 10, fetch_level($jtid, 10, 4, 3), "the JPEG-TIFF result's top level");
+zoomcheck($t->dir . '/jpeg-tiff-result.tif', 9, fetch_level($jtid, 9, 2, 2), "the JPEG-TIFF result's level 9");
+
 # ---- a build cut short: 409 while it is missing, made again on start ----
 # The state a restart mid-build leaves: the job done, no pyramid, a half-built one.
 my $jobdir = $t->dir . "/spool/jobs/$jid";

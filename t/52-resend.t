@@ -131,6 +131,22 @@ sub log_count {
     $t->stop_process("worker$_") for 1, 2;
 }
 
+# 2e. A TIFF of JPEG tiles (compression=jpeg): the resent task asks for a
+#     JPEG tile again (the job's compression, from the store).
+{
+    my $marker = $t->dir . '/dropped-once-jpeg-tiff';
+    $t->start_worker($_, TILER_TEST_DROP_TILE => "5:$marker") for 1, 2;
+    my ($r, $j) = $t->submit($input, $ops, format => 'tiff', compression => 'jpeg');
+    is($r->{status}, 202, 'lost once, JPEG-TIFF: job accepted');
+    my ($f) = $t->wait_job($j->{id}, 90);
+    ok(-e $marker, 'lost once, JPEG-TIFF: a worker dropped tile 5');
+    is($f->{state}, 'done', 'lost once, JPEG-TIFF: the job completes') or diag(explain $f);
+    is($f->{resends}, 1, 'lost once, JPEG-TIFF: after one resend');
+    my ($msg, $same) = $t->matches_local($j->{id}, $input, $ops, 'tiff', 'jpeg');
+    ok($same, "lost once, JPEG-TIFF: result identical to local mode's JPEG-TIFF ($msg)");
+    $t->stop_process("worker$_") for 1, 2;
+}
+
 # 3. A tile lost every time: the job fails with a clear error after the
 #    third resend, instead of waiting forever.
 {

@@ -30,6 +30,7 @@ typedef struct {
     int color;
     tiler_jpeg_out *jpeg;    /* JPEG results */
     int tiff;                /* TIFF results: tiles file at out path, index beside it */
+    int codec;               /* the TIFF tiles' (--compression) */
     tiler_tile_enc enc;
     uint32_t width, height;
     char index[4096];
@@ -131,7 +132,7 @@ static int open_output(local_run *x, uint32_t w, uint32_t h, int alpha, const wo
         x->width = w;
         x->height = h;
         x->path = o->local_out;
-        tiler_tiff_out_enc(&x->enc, TILER_PNG_STRIP_ROWS, alpha, o->ops);
+        tiler_tiff_out_enc(&x->enc, x->codec, TILER_PNG_STRIP_ROWS, alpha, o->ops);
         if (snprintf(x->index, sizeof(x->index), "%s.idx", o->local_out) >= (int)sizeof(x->index)) {
             snprintf(err, errlen, "the result's path is too long");
             return -1;
@@ -219,6 +220,15 @@ int worker_local_run(const worker_options *o)
     }
     if ((x.out_fmt = tiler_output_format_parse(o->format)) == TILER_FMT_UNKNOWN) {
         fprintf(stderr, "tiler-worker: --format must be png, jpeg or tiff\n");
+        return WORKER_EXIT_USAGE;
+    }
+    /* As the API: a compression only for a TIFF result, and one it knows. */
+    if (o->compression && x.out_fmt != TILER_FMT_TIFF) {
+        fprintf(stderr, "tiler-worker: --compression is for --format tiff only\n");
+        return WORKER_EXIT_USAGE;
+    }
+    if (!(x.codec = tiler_tiff_out_codec(o->compression))) {
+        fprintf(stderr, "tiler-worker: --compression must be deflate or jpeg\n");
         return WORKER_EXIT_USAGE;
     }
     if (!(f = fopen(o->local_in, "rb"))) {

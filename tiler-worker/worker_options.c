@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: tiler-worker [options]\n"
-    "       tiler-worker --local IN OUT --ops LIST [--format png|jpeg|tiff]\n"
+    "       tiler-worker --local IN OUT --ops LIST [--format png|jpeg|tiff] [--compression deflate|jpeg]\n"
     "  -c, --config FILE         key = value settings (long option names; kafka.PROP = VALUE)\n"
     "  -b, --brokers LIST        Kafka bootstrap servers (" TILER_DEFAULT_BROKERS ")\n"
     "  -g, --group NAME          consumer group (" TILER_DEFAULT_WORKER_GROUP ")\n"
@@ -31,6 +31,7 @@ static const char usage[] =
     "      --local IN OUT        process one whole image in this process and exit\n"
     "      --ops LIST            op chain for --local, e.g. grayscale,blur:3\n"
     "      --format png|jpeg|tiff result format for --local (png)\n"
+    "      --compression deflate|jpeg  the tiles of a --format tiff result (deflate; jpeg drops alpha)\n"
     "  -h, --help                this text\n"
     "  -V, --version             print the version (and whether test hooks are built in)\n";
 
@@ -48,6 +49,7 @@ static const tiler_option options[] = {
     { "local", 0, 2, TILER_OPT_CMDLINE },
     { "ops", 0, 1, TILER_OPT_CMDLINE },
     { "format", 0, 1, TILER_OPT_CMDLINE },
+    { "compression", 0, 1, TILER_OPT_CMDLINE },
     { NULL, 0, 0, 0 }
 };
 
@@ -72,6 +74,7 @@ static int set(void *ctx, const char *key, const char *const *values, char *err,
     else if (!strcmp(key, "id")) o->worker_id = v;
     else if (!strcmp(key, "ops")) o->ops = v;
     else if (!strcmp(key, "format")) o->format = v;
+    else if (!strcmp(key, "compression")) o->compression = v;
     else if (!strcmp(key, "local")) { o->local_in = v; o->local_out = values[1]; }
     else if (!strcmp(key, "tasks-partitions")) {
         if (in_range(v, 1, TILER_MAX_TASKS_PARTITIONS, &o->topics.tasks_partitions) < 0) {

@@ -29,6 +29,7 @@ typedef struct {
     const char *local_in, *local_out;
     const char *ops;
     const char *format;
+    const char *compression;   /* --format tiff: deflate | jpeg; NULL: not given */
     long max_pixels;
 } worker_options;
 

@@ -322,7 +322,8 @@ sub submit {
     my %by_ext = (jpg => 'image/jpeg', jpeg => 'image/jpeg', webp => 'image/webp', gif => 'image/gif', bmp => 'image/bmp');
     my ($ext) = $file =~ /\.(\w+)$/;
     my $type = $o{type} // $by_ext{lc($ext // '')} // 'image/png';
-    my $q = "ops=$ops" . ($o{format} ? "&format=$o{format}" : '');
+    my $q = "ops=$ops" . ($o{format} ? "&format=$o{format}" : '')
+          . ($o{compression} ? "&compression=$o{compression}" : '');
     return $self->request('POST', "/tiler/api/jobs?$q", content => slurp($file),
                           headers => { 'Content-Type' => $type });
 }
@@ -389,10 +390,11 @@ sub make_image {
 }
 
 sub local_result {
-    my ($self, $in, $ops, $format) = @_;
-    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.-]+/_/gr) . '.' . ($format // 'png');
+    my ($self, $in, $ops, $format, $compression) = @_;
+    my $out = "$in.local-" . ($ops =~ s/[^a-z0-9.-]+/_/gr) . ($compression ? "-$compression" : '') . '.' . ($format // 'png');
     return $out if -s $out;   # the same input and chain were run before
-    my $rc = system($self->bin('tiler-worker/tiler-worker'), '--local', $in, $out, '--ops', $ops, '--format', $format // 'png');
+    my $rc = system($self->bin('tiler-worker/tiler-worker'), '--local', $in, $out, '--ops', $ops, '--format', $format // 'png',
+                    $compression ? ('--compression', $compression) : ());
     die "local mode failed for $ops" if $rc;
     return $out;
 }
@@ -418,11 +420,11 @@ sub imgcmp_stream {
 # Downloads the job's result and compares its pixels with local mode on the
 # same input. Returns (message, identical).
 sub matches_local {
-    my ($self, $id, $input, $ops, $format) = @_;
+    my ($self, $id, $input, $ops, $format, $compression) = @_;
     my ($r) = $self->request('GET', "/tiler/api/jobs/$id/result");
     my $out = "$self->{dir}/$id.result";
     spew($out, $r->{content} // '');
-    return $self->imgcmp($out, $self->local_result($input, $ops, $format));
+    return $self->imgcmp($out, $self->local_result($input, $ops, $format, $compression));
 }
 
 # ---- the error log ----

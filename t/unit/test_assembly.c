@@ -95,7 +95,7 @@ static const char *spool;
 
 /* A queued job with its directory and an empty raster, as an upload leaves it. */
 static int make_job(tiler_store *st, const char *id, uint32_t w, uint32_t h, uint32_t ts, const char *format,
-                    int raster)
+                    const char *compression, int raster)
 {
     tiler_job j;
     tiler_grid g;
@@ -104,7 +104,7 @@ static int make_job(tiler_store *st, const char *id, uint32_t w, uint32_t h, uin
     snprintf(j.id, sizeof(j.id), "%s", id);
     j.state = "queued";
     j.width = w; j.height = h; j.tile_size = ts;
-    j.ops = "invert"; j.format = format;
+    j.ops = "invert"; j.format = format; j.compression = compression;
     tiler_grid_init(&g, w, h, ts, 0);
     j.tiles_total = tiler_grid_count(&g);
     j.created = apr_time_now();
@@ -216,7 +216,7 @@ static void feed(tiler_assembly *a, seen *s, unsigned n, uint32_t w, uint32_t h,
     if (total == 0) { ok(0, "a grid of no tiles"); return; }
     snprintf(what, sizeof(what), "%s %ux%u tiles of %u (%ux%u)%s", format, w, h, ts, g.cols, g.rows,
              seed ? ", shuffled with duplicates" : ", in order");
-    if (make_job(s->store, id, w, h, ts, format, 1) < 0) { ok(0, "%s: job made", what); return; }
+    if (make_job(s->store, id, w, h, ts, format, NULL, 1) < 0) { ok(0, "%s: job made", what); return; }
     reset(s, id, g.cols);
     order = malloc(total * sizeof(*order));
     for (i = 0; i < total; i++) order[i] = i;
@@ -300,7 +300,7 @@ static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
     make_id(n, bin, id);
     tiler_grid_init(&g, w, h, ts, 0);
     total = tiler_grid_count(&g);
-    if (make_job(s->store, id, w, h, ts, "tiff", 0) < 0 || tiler_store_get_job(s->store, id, &job, p) != 0) {
+    if (make_job(s->store, id, w, h, ts, "tiff", NULL, 0) < 0 || tiler_store_get_job(s->store, id, &job, p) != 0) {
         ok(0, "TIFF job made");
         return;
     }
@@ -376,6 +376,71 @@ static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
     ok(t && iw == w && tw == 64 && th == 64 && !bad, "TIFF job: libtiff reads the placed tiles back");
 }
 
+/* A JPEG-TIFF job (compression jpeg): its tasks' encoding is codec 2 in
+ * colour (the upload's alpha dropped); a Deflate tile of the same tile is
+ * skipped, as is a JPEG stream cut before its end; a JPEG tile is placed,
+ * and the finished file reads back in libtiff within JPEG's error. */
+static void feed_tiff_jpeg(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
+{
+    unsigned char bin[16], *m;
+    char id[TILER_ID_HEX_LEN + 1], tiles[4096], index[4096], err[256];
+    uint32_t w = 100, h = 70, ts = 64, total, i;
+    tiler_grid g;
+    tiler_job job;
+    tiler_tile_enc enc, deflate;
+    size_t len;
+    int bad = 0, worst = 0;
+    TIFF *t;
+
+    make_id(n, bin, id);
+    tiler_grid_init(&g, w, h, ts, 0);
+    total = tiler_grid_count(&g);
+    if (make_job(s->store, id, w, h, ts, "tiff", "jpeg", 0) < 0 || tiler_store_get_job(s->store, id, &job, p) != 0) {
+        ok(0, "JPEG-TIFF job made");
+        return;
+    }
+    tiler_spool_path(tiles, sizeof(tiles), spool, id, TILER_SPOOL_TILES);
+    tiler_spool_path(index, sizeof(index), spool, id, TILER_SPOOL_TILE_INDEX);
+    ok(job.compression && !strcmp(job.compression, "jpeg") && tiler_tiff_out_job(&job, &enc) == 1
+       && enc.codec == TILER_CODEC_TIFF_JPEG && enc.samples == 3 && enc.side == 64
+       && tiler_tiff_out_start(tiles, index, total, err, sizeof(err)) == 0,
+       "JPEG-TIFF job: stored with its compression; codec 2, 3 samples (alpha dropped), 64-pixel tiles");
+    reset(s, id, g.cols);
+    deflate = enc;
+    deflate.codec = TILER_CODEC_TIFF_DEFLATE;
+    m = encoded(bin, &g, 0, 0, &deflate, &len);
+    ok(m && tiler_assembly_apply(a, m, len, 0, 0, p) == 0 && SKIPPED == 1, "JPEG-TIFF job: a Deflate tile is skipped");
+    free(m);
+    m = encoded(bin, &g, 0, 0, &enc, &len);
+    ok(m && tiler_assembly_apply(a, m, len - 1, 0, 1, p) == 0 && SKIPPED == 2,
+       "JPEG-TIFF job: a JPEG stream without its end is skipped");
+    free(m);
+    for (i = 0; i < total; i++) {
+        m = encoded(bin, &g, i, i, &enc, &len);
+        if (!m || tiler_assembly_apply(a, m, len, 0, 10 + i, p) != 0) bad++;
+        free(m);
+    }
+    ok(!bad && s->completes == 1 && SKIPPED == 2 && tiler_store_get_job(s->store, id, &job, p) == 0
+       && job.tiles_done == total, "JPEG-TIFF job: every tile placed and counted, job_complete once");
+    ok(tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) == 0, "JPEG-TIFF job: the directory goes on: %s",
+       err);
+    t = TIFFOpen(tiles, "r");
+    if (t) {
+        uint32_t *rgba = malloc((size_t)w * h * 4), x, y;
+        if (!TIFFReadRGBAImageOriented(t, w, h, rgba, ORIENTATION_TOPLEFT, 1)) bad++;
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                unsigned v = (unsigned)pixel(x, y), got = rgba[(size_t)y * w + x];
+                int d[3] = { abs((int)TIFFGetR(got) - (int)((v >> 16) & 0xff)),
+                             abs((int)TIFFGetG(got) - (int)((v >> 8) & 0xff)), abs((int)TIFFGetB(got) - (int)(v & 0xff)) };
+                for (int k = 0; k < 3; k++) worst = d[k] > worst ? d[k] : worst;
+            }
+        free(rgba);
+        TIFFClose(t);
+    }
+    ok(t && !bad, "JPEG-TIFF job: libtiff reads the placed JPEG tiles back (at most %d off per channel)", worst);
+}
+
 int main(void)
 {
     apr_pool_t *p, *scratch;
@@ -432,6 +497,7 @@ int main(void)
     feed(a, &s, ++n, 333, 250, 36, "jpeg", 13, scratch);   /* 36: no strips, the end encodes it */
     apr_pool_clear(scratch);
     feed_tiff(a, &s, 100, scratch);
+    feed_tiff_jpeg(a, &s, 101, scratch);
     apr_pool_clear(scratch);
 
     /* A duplicate of a complete job still running asks again (the sink
@@ -461,7 +527,7 @@ int main(void)
 
     /* Unfit results: skipped, not counted, logged. */
     make_id(++n, bin, hex);
-    make_job(st, hex, 300, 200, 64, "png", 1);
+    make_job(st, hex, 300, 200, 64, "png", NULL, 1);
     reset(&s, hex, 5);
     tiler_grid_init(&g, 300, 201, 64, 0);   /* one row taller than the job */
     m = result(bin, &g, 0, &len);
@@ -545,7 +611,7 @@ int main(void)
 
     /* No raster to write into: the job fails, the message is dealt with. */
     make_id(++n, bin, hex);
-    make_job(st, hex, 300, 200, 64, "png", 0);
+    make_job(st, hex, 300, 200, 64, "png", NULL, 0);
     reset(&s, hex, 5);
     ok(apply_tile(a, bin, &g, 4, scratch) == 0 && s.events[TILER_ASM_EV_RASTER] == 1, "no raster: applied (%s)",
        s.last_msg);
@@ -556,7 +622,7 @@ int main(void)
     /* A store that cannot answer: -1, the message is applied again later,
      * and then counts. */
     make_id(++n, bin, hex);
-    make_job(st, hex, 300, 200, 64, "png", 1);
+    make_job(st, hex, 300, 200, 64, "png", NULL, 1);
     reset(&s, hex, 5);
     sqlite3_exec(tiler_store_connection(st), "ALTER TABLE tiles RENAME TO tiles_away", NULL, NULL, NULL);
     ok(apply_tile(a, bin, &g, 7, scratch) == -1 && s.events[TILER_ASM_EV_COUNT] == 1,
@@ -570,11 +636,11 @@ int main(void)
     sqlite3_exec(tiler_store_connection(st), "ALTER TABLE jobs_away RENAME TO jobs", NULL, NULL, NULL);
 
     /* Catch-up: the jobs all in but not finished (the ten fed above but the
-     * first, done, and the TIFF job; the others are short of tiles, failed
-     * or done). */
+     * first, done, and the two TIFF jobs; the others are short of tiles,
+     * failed or done). */
     reset(&s, "", 1);
     rc = tiler_assembly_catch_up(a, scratch);
-    ok(rc == 0 && s.complete_other == 10, "catch-up asks to finish the 10 jobs all in but not finished (%d)",
+    ok(rc == 0 && s.complete_other == 11, "catch-up asks to finish the 11 jobs all in but not finished (%d)",
        s.complete_other);
     cfg.sink.job_complete = NULL;
     {

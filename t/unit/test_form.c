@@ -37,8 +37,8 @@ static size_t closing(char *out)
 
 typedef struct {
     tiler_form_status st;
-    char error[200], ops[FIELD_MAX + 1], format[FIELD_MAX + 1];
-    int has_ops, has_format;
+    char error[200], ops[FIELD_MAX + 1], format[FIELD_MAX + 1], compression[FIELD_MAX + 1];
+    int has_ops, has_format, has_compression;
     unsigned long long image_bytes;
     long file_bytes, max_file_bytes;   /* the image file after this run; the most of every run */
 } outcome;
@@ -59,6 +59,8 @@ static void run(const char *body, size_t len, size_t step, outcome *o)
     snprintf(o->error, sizeof(o->error), "%s", tiler_form_error(f));
     if ((o->has_ops = tiler_form_ops(f) != NULL)) snprintf(o->ops, sizeof(o->ops), "%s", tiler_form_ops(f));
     if ((o->has_format = tiler_form_format(f) != NULL)) snprintf(o->format, sizeof(o->format), "%s", tiler_form_format(f));
+    if ((o->has_compression = tiler_form_compression(f) != NULL))
+        snprintf(o->compression, sizeof(o->compression), "%s", tiler_form_compression(f));
     o->image_bytes = tiler_form_image_bytes(f);
     tiler_form_free(f);
     o->file_bytes = o->max_file_bytes = file_size(tmpdir_path("image"));
@@ -68,6 +70,7 @@ static int same(const outcome *a, const outcome *b)
 {
     return a->st == b->st && !strcmp(a->error, b->error) && a->has_ops == b->has_ops && !strcmp(a->ops, b->ops)
         && a->has_format == b->has_format && !strcmp(a->format, b->format)
+        && a->has_compression == b->has_compression && !strcmp(a->compression, b->compression)
         /* Refused midway, the image holds what came before the chunk that crossed the limit. */
         && (a->st != TILER_FORM_OK || a->image_bytes == b->image_bytes);
 }
@@ -112,12 +115,14 @@ int main(void)
 
     /* A browser's form. */
     n = part(body, "ops", NULL, "grayscale,blur:3", 16);
-    n += part(body + n, "format", NULL, "jpeg", 4);
+    n += part(body + n, "format", NULL, "tiff", 4);
+    n += part(body + n, "compression", NULL, "jpeg", 4);
     n += part(body + n, "image", "a.png", image, sizeof(image) - 1);
     n += closing(body + n);
     o = check("a browser's form", body, n);
     ok(o.st == TILER_FORM_OK, "a browser's form: accepted (%s)", o.error);
-    ok(o.has_ops && !strcmp(o.ops, "grayscale,blur:3") && o.has_format && !strcmp(o.format, "jpeg"), "its fields");
+    ok(o.has_ops && !strcmp(o.ops, "grayscale,blur:3") && o.has_format && !strcmp(o.format, "tiff")
+       && o.has_compression && !strcmp(o.compression, "jpeg"), "its fields");
     ok(o.image_bytes == sizeof(image) - 1 && file_size(tmpdir_path("image")) == (long)o.image_bytes,
        "its image, byte for byte in the file");
 

@@ -178,8 +178,19 @@ static void old_stores(const char *dir, apr_pool_t *p)
         ok(tiler_store_open(&s, path, p, &err) == 0, "%s opens: %s", k ? "a half-migrated store" : "an old store",
            err ? err : "");
         ok(err == NULL && tiler_store_get_job(s, "00112233445566778899aabbccddeeff", &got, p) == 0 && got.width == 1000
-           && got.height == 700 && got.src_width == 1000 && got.src_height == 700,
-           "...its job: a 1000x700 result of a 1000x700 upload");
+           && got.height == 700 && got.src_width == 1000 && got.src_height == 700 && got.compression == NULL,
+           "...its job: a 1000x700 result of a 1000x700 upload, no compression (a Deflate TIFF, were it one)");
+        if (!err) {
+            /* The compression column came with the open: a JPEG-TIFF job
+             * keeps its choice. */
+            tiler_job j = make("ffeeddccbbaa99887766554433221100", 2, 4);
+            j.format = "tiff";
+            j.compression = "jpeg";
+            ok(tiler_store_create_job(s, &j, 0) == 0
+               && tiler_store_get_job(s, "ffeeddccbbaa99887766554433221100", &got, p) == 0 && got.compression
+               && !strcmp(got.compression, "jpeg") && !strcmp(got.format, "tiff"),
+               "...a TIFF job made after keeps its compression, jpeg");
+        }
     }
 }
 

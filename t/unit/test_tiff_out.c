@@ -1,5 +1,6 @@
-/* The tiled BigTIFF result writer (tiler_tiff_out.c), read back with
- * libtiff's own reader tile by tile, and the ENCODED message form. */
+/* The tiled BigTIFF result writer (tiler_tiff_out.c), Deflate and JPEG
+ * tiles, read back with libtiff's own reader tile by tile, and the ENCODED
+ * message form. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,7 @@ static void messages(void)
     buf[75] = 4;
     buf[74] = 0x51;
     ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "5 samples a pixel are refused");
-    buf[74] = 0x32;
+    buf[74] = 0x33;
     ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "an unknown codec is refused");
     buf[74] = 0x31;
     buf[5] = TILER_MSG_RESULT;
@@ -216,6 +217,225 @@ static void messages(void)
     ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "an encoded result whose source is not its core is refused");
     ok(!tiler_tiff_out_plausible(&enc, (const unsigned char *)"PK\3\4", 4), "a stream that is not zlib is implausible");
     free(z);
+    free(row);
+}
+
+/* ---- JPEG tiles (codec 2) ---- */
+
+/* A smooth pixel (JPEG's error stays small on it), with alpha that JPEG
+ * drops; grey when grey. */
+static unsigned triangle(uint32_t v)
+{
+    return v % 510 < 256 ? v % 510 : 509 - v % 510;
+}
+
+static int smooth(uint32_t x, uint32_t y, int grey)
+{
+    unsigned r = triangle((x * 3 + y) / 4), g = triangle(y * 2 + 40), b = triangle(255 + x / 2), a = (x + y) % 128;
+    if (grey) r = g = b = triangle((x + 3 * y) / 4);
+    return (int)(a << 24 | r << 16 | g << 8 | b);
+}
+
+/* Writes a w x h image of smooth pixels in side-pixel JPEG tiles, checks
+ * the directory's fields as libtiff reads them, and every pixel (RGB from
+ * libtiff's JPEG codec, as the uploads' reader asks) within tol of the
+ * input in each channel. *worst gets the largest difference. */
+static int jpeg_roundtrip(uint32_t w, uint32_t h, uint32_t side, int samples, int tol, int *worst)
+{
+    tiler_tile_enc enc;
+    const char *tiles = tmpdir_path("j.tif"), *index = tmpdir_path("j.idx");
+    uint32_t across = (w + side - 1) / side, down = (h + side - 1) / side, n = across * down, i, y, x;
+    int **rows = malloc(side * sizeof(int *)), good = 1, grey = samples == 1;
+    char err[512] = "";
+    TIFF *t;
+    uint32_t tw = 0, th = 0, iw = 0, ih = 0;
+    uint16_t spp = 0, bps = 0, photo = 0, comp = 0, planar = 0, pred = 0, extra_n = 0, *extra = NULL, sh = 0, sv = 0;
+    unsigned char *buf;
+
+    *worst = 0;
+    /* Alpha in, as a transparent upload's job asks: JPEG drops it. */
+    tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_JPEG, side, 1, grey ? "grayscale" : "invert");
+    if (enc.samples != samples) { printf("# %d samples, want %d\n", enc.samples, samples); return 0; }
+    for (y = 0; y < side; y++) rows[y] = malloc(side * sizeof(int));
+    if (tiler_tiff_out_start(tiles, index, n, err, sizeof(err)) < 0) { printf("# %s\n", err); return 0; }
+    for (i = 0; i < n; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
+        unsigned char *z;
+        size_t len;
+        for (y = 0; y < ch; y++) for (x = 0; x < cw; x++) rows[y][x] = smooth(tx + x, ty + y, grey);
+        if (tiler_tiff_out_tile((const int *const *)rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err)) < 0
+            || !tiler_tiff_out_plausible(&enc, z, len) || z[2] != 0xff || z[3] == 0xe0
+            || tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err)) < 0) {
+            printf("# tile %u: %s (no JFIF marker expected)\n", i, err);
+            return 0;
+        }
+        free(z);
+    }
+    for (y = 0; y < side; y++) free(rows[y]);
+    free(rows);
+    if (tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) < 0) { printf("# %s\n", err); return 0; }
+    if (!(t = TIFFOpen(tiles, "r"))) return 0;
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &iw);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &ih);
+    TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+    TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+    TIFFGetField(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo);
+    TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
+    TIFFGetField(t, TIFFTAG_PLANARCONFIG, &planar);
+    /* Only Deflate and LZW know the tag: 0 when absent under JPEG. */
+    TIFFGetFieldDefaulted(t, TIFFTAG_PREDICTOR, &pred);
+    TIFFGetField(t, TIFFTAG_EXTRASAMPLES, &extra_n, &extra);
+    TIFFGetField(t, TIFFTAG_YCBCRSUBSAMPLING, &sh, &sv);
+    if (!(iw == w && ih == h && tw == side && th == side && spp == samples && bps == 8 && comp == COMPRESSION_JPEG
+          && photo == (grey ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_YCBCR) && planar == PLANARCONFIG_CONTIG
+          && pred <= PREDICTOR_NONE && extra_n == 0 && (grey || (sh == 2 && sv == 2)) && TIFFIsBigTIFF(t)
+          && TIFFNumberOfTiles(t) == n)) {
+        printf("# tags: %ux%u tiles %ux%u spp %u bps %u photo %u comp %u planar %u predictor %u extra %u sub %ux%u\n",
+               iw, ih, tw, th, spp, bps, photo, comp, planar, pred, extra_n, sh, sv);
+        TIFFClose(t);
+        return 0;
+    }
+    if (!grey) TIFFSetField(t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+    buf = malloc(TIFFTileSize(t));
+    for (i = 0; good && i < n; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        if (TIFFReadTile(t, buf, tx, ty, 0, 0) < 0) { good = 0; break; }
+        for (y = 0; y < side && ty + y < h; y++)
+            for (x = 0; x < side && tx + x < w; x++) {
+                int k;
+                for (k = 0; k < samples; k++) {
+                    int want = sample(smooth(tx + x, ty + y, grey), samples, k);
+                    int d = abs(buf[((size_t)y * side + x) * samples + k] - want);
+                    if (d > *worst) *worst = d;
+                }
+            }
+    }
+    free(buf);
+    TIFFClose(t);
+    return good && *worst <= tol;
+}
+
+/* The uploads' TIFF reader (thumbnails, previews, the zoomable view) reads
+ * a JPEG-TIFF result: its thumbnail is the PNG result's within tol. */
+static void jpeg_thumb(int grey, int tol)
+{
+    uint32_t w = 300, h = 170, side = 64, x, y, i, across = (w + side - 1) / side, n = across * ((h + side - 1) / side);
+    tiler_tile_enc enc;
+    gdImagePtr im = gdImageCreateTrueColor((int)w, (int)h), a, b;
+    const char *tiles = tmpdir_path("jt.tif"), *index = tmpdir_path("jt.idx"), *png = tmpdir_path("jt.png");
+    char err[512] = "";
+    int worst = 0, same = 1;
+    FILE *f;
+    tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_JPEG, side, 0, grey ? "grayscale" : "invert");
+    for (y = 0; y < h; y++) for (x = 0; x < w; x++) im->tpixels[y][x] = smooth(x, y, grey) & 0xffffff;
+    tiler_tiff_out_start(tiles, index, n, err, sizeof(err));
+    for (i = 0; i < n; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
+        const int *rows[64];
+        unsigned char *z;
+        size_t len;
+        for (y = 0; y < ch; y++) rows[y] = im->tpixels[ty + y] + tx;
+        tiler_tiff_out_tile(rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err));
+        tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err));
+        free(z);
+    }
+    tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
+    tiler_image_save(im, png, TILER_FMT_PNG, err, sizeof(err));
+    f = fopen(tiles, "rb");
+    a = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
+    if (f) fclose(f);
+    f = fopen(png, "rb");
+    b = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
+    if (f) fclose(f);
+    if (!a || !b || gdImageSX(a) != gdImageSX(b) || gdImageSY(a) != gdImageSY(b)) same = 0;
+    for (y = 0; same && y < (uint32_t)gdImageSY(a); y++)
+        for (x = 0; same && x < (uint32_t)gdImageSX(a); x++) {
+            int k;
+            for (k = 0; k < 32; k += 8) {
+                int d = abs((a->tpixels[y][x] >> k & 0xff) - (b->tpixels[y][x] >> k & 0xff));
+                if (d > worst) worst = d;
+            }
+        }
+    ok(same && worst <= tol, "the thumbnail of a %s JPEG-TIFF result is the PNG result's within %d (at most %d off): %s",
+       grey ? "grey" : "colour", tol, worst, err);
+    if (a) gdImageDestroy(a);
+    if (b) gdImageDestroy(b);
+    gdImageDestroy(im);
+}
+
+/* Codec 2 in messages, and what the plausibility check lets through. */
+static void jpeg_messages(void)
+{
+    tiler_tile_enc enc = { TILER_CODEC_TIFF_JPEG, 3, 64 }, grey = { TILER_CODEC_TIFF_JPEG, 1, 64 };
+    tiler_tile_enc deflate = { TILER_CODEC_TIFF_DEFLATE, 3, 64 };
+    tiler_msg m, d;
+    size_t bound = tiler_tiff_out_max_tile_bytes(&enc), len, hdr, zl, dl;
+    unsigned char *buf = calloc(1, bound + 4096), *z, *dz, *gz = NULL, *big = calloc(1, bound + 2);
+    char err[256];
+    int *row = calloc(64, sizeof(int)), *rows[1] = { row };
+
+    row[0] = 0x00ff0000;
+    ok(tiler_tiff_out_tile((const int *const *)rows, 1, 1, &enc, 6, &z, &zl, err, sizeof(err)) == 0
+       && tiler_tiff_out_tile((const int *const *)rows, 1, 1, &deflate, 6, &dz, &dl, err, sizeof(err)) == 0,
+       "a JPEG tile and a Deflate tile are made: %s", err);
+    ok(tiler_tiff_out_tile((const int *const *)rows, 1, 1, &grey, 6, &gz, &len, err, sizeof(err)) < 0
+       && strstr(err, "not grey"), "a grey JPEG tile refuses a colour pixel: %s", err);
+    err[0] = '\0';
+    memset(&m, 0, sizeof(m));
+    m.kind = TILER_MSG_ENCODED;
+    memset(m.job_id, 9, 16);
+    m.tile_index = 0;
+    m.tiles_total = 1;
+    m.image_w = m.image_h = 1;
+    m.core = (tiler_rect){ 0, 0, 1, 1 };
+    m.src = m.core;
+    m.enc = enc;
+    m.payload_len = zl;
+    hdr = tiler_msg_write_header(&m, buf);
+    memcpy(buf + hdr, z, zl);
+    len = hdr + zl;
+    ok(buf[74] == 0x32 && tiler_msg_decode(&d, buf, len, err, sizeof(err)) == 0 && d.enc.codec == TILER_CODEC_TIFF_JPEG
+       && d.enc.samples == 3 && d.payload_len == zl, "a JPEG tile's result is codec 2 and decodes: %s", err);
+    buf[74] = 0x42;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "a JPEG tile with alpha (4 samples) is refused");
+    buf[74] = 0x22;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "a JPEG tile of grey and alpha is refused");
+    buf[74] = 0x12;
+    ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) == 0, "a grey JPEG tile's encoding is known");
+    buf[74] = 0x32;
+    ok(tiler_msg_decode(&d, buf, hdr + bound + 1, err, sizeof(err)) < 0 && strstr(err, "outside"),
+       "a JPEG tile longer than its bound (%zu bytes) is refused: %s", bound, err);
+
+    ok(tiler_tiff_out_plausible(&enc, z, zl), "the JPEG tile is plausible");
+    ok(!tiler_tiff_out_plausible(&enc, z, 0), "no bytes are not");
+    ok(!tiler_tiff_out_plausible(&enc, z, 3), "nor 3 bytes");
+    ok(!tiler_tiff_out_plausible(&enc, z, zl - 1), "nor a stream cut before its EOI");
+    ok(!tiler_tiff_out_plausible(&enc, z + 2, zl - 2), "nor one without its SOI");
+    ok(!tiler_tiff_out_plausible(&deflate, z, zl), "nor a JPEG stream for a Deflate job");
+    ok(!tiler_tiff_out_plausible(&deflate, z, zl) && tiler_tiff_out_plausible(&deflate, dz, dl)
+       && !tiler_tiff_out_plausible(&enc, dz, dl), "a zlib stream is not a JPEG tile");
+    memcpy(big, z, 2);
+    big[bound - 2] = 0xff;
+    big[bound - 1] = 0xd9;
+    ok(tiler_tiff_out_plausible(&enc, big, bound), "SOI ... EOI of the bound's length passes (cheap: no decoding)");
+    big[bound] = 0xff;
+    big[bound + 1] = 0xd9;
+    ok(!tiler_tiff_out_plausible(&enc, big, bound + 2), "2 bytes more do not");
+    ok(tiler_tiff_out_codec(NULL) == TILER_CODEC_TIFF_DEFLATE && tiler_tiff_out_codec("deflate") == TILER_CODEC_TIFF_DEFLATE
+       && tiler_tiff_out_codec("jpeg") == TILER_CODEC_TIFF_JPEG && !tiler_tiff_out_codec("JPEG")
+       && !tiler_tiff_out_codec("lzw") && !tiler_tiff_out_codec(""), "compression values: deflate, jpeg");
+    ok(tiler_tiff_out_format("tiff", "jpeg", 256, 1, "invert", &d.enc) == 1 && d.enc.codec == 2 && d.enc.samples == 3
+       && tiler_tiff_out_format("tiff", NULL, 256, 1, "invert", &d.enc) == 1 && d.enc.codec == 1 && d.enc.samples == 4
+       && tiler_tiff_out_format("png", "jpeg", 256, 1, "invert", &d.enc) == 0 && d.enc.codec == 0,
+       "a TIFF job's encoding: JPEG drops alpha, Deflate keeps it, other formats have none");
+    free(z);
+    free(dz);
+    free(buf);
+    free(big);
     free(row);
 }
 
@@ -297,6 +517,19 @@ int main(void)
            cases[i].samples);
     messages();
     for (i = 1; i <= 4; i++) thumbs((int)i);
+    {
+        static const struct { uint32_t w, h, side; int samples; } jc[] = {
+            { 300, 170, 64, 3 }, { 300, 170, 64, 1 }, { 1, 1, 16, 3 }, { 33, 200, 16, 1 }, { 257, 31, 256, 3 },
+        };
+        for (i = 0; i < sizeof(jc) / sizeof(jc[0]); i++) {
+            int worst = 0, good = jpeg_roundtrip(jc[i].w, jc[i].h, jc[i].side, jc[i].samples, 6, &worst);
+            ok(good, "%ux%u in %u-pixel JPEG tiles, %d samples: libtiff reads every pixel within 6 (at most %d off)",
+               jc[i].w, jc[i].h, jc[i].side, jc[i].samples, worst);
+        }
+    }
+    jpeg_thumb(0, 4);
+    jpeg_thumb(1, 4);
+    jpeg_messages();
     many_tiles();
     return done_testing();
 }

@@ -94,7 +94,7 @@ static void kind_case(const tiffkind *k, gdImagePtr im, const char *name)
             tiler_chain_parse(&chain, chains[c], TILER_MAX_OPS, err, sizeof(err));
             tiler_grid_init_chain(&g, &geom, W, H, tiles[t] / tiler_chain_scale(&chain), &chain);
             /* TIFF results where the tile side allows (a multiple of 16). */
-            if (g.tile_size % 16 == 0) tiler_tiff_out_enc(&enc, g.tile_size, k->chans % 2 == 0, chains[c]);
+            if (g.tile_size % 16 == 0) tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_DEFLATE, g.tile_size, k->chans % 2 == 0, chains[c]);
             bad = differ(tmpdir_path("task.tif"), ref, &g, chains[c], &enc, err, sizeof(err));
             ok(bad == 0, "%s, %s, %u-pixel tiles%s: the workers' %u tasks give the web host's results%s%s", name, chains[c],
                g.tile_size, enc.codec ? ", TIFF out" : "", tiler_grid_count(&g), bad ? ": " : "", bad ? err : "");
