@@ -14,14 +14,14 @@ void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_ne
     need->total = need->raster + need->result;
 }
 
-void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need)
+void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, int jpeg, tiler_disk_need *need)
 {
     uint64_t tiles = (uint64_t)((w + side - 1) / side) * ((h + side - 1) / side);
     /* zlib's bound for a stored stream: 5 bytes a 16 KiB block, and 6 more;
-     * or a JPEG tile's bound, when larger (small tiles: its 2 KiB of
-     * markers). Either compression then fits. */
+     * or, for JPEG tiles, their bound (on small tiles, larger: 2 KiB of
+     * markers). */
     uint64_t raw = (uint64_t)side * side * 4, tile = raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13;
-    if (tiler_tiff_jpeg_max_bytes(side, 3) > tile) tile = tiler_tiff_jpeg_max_bytes(side, 3);
+    if (jpeg) tile = tiler_tiff_jpeg_max_bytes(side, 3);
     need->raster = tiles * 16;
     need->result = tiles * (tile + 16) + 16;
     need->total = need->raster + need->result;

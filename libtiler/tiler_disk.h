@@ -21,7 +21,7 @@ void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_ne
  * tiles at 4 samples a pixel that deflate cannot squeeze (or a JPEG
  * tile's bound, for small tiles where it is larger), plus the directory
  * (16 bytes a tile). */
-void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need);
+void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, int jpeg, tiler_disk_need *need);
 
 /* Bytes an unprivileged user may still write on path's file system (statvfs
  * f_bavail). 0, or -1 with err. */

@@ -18,7 +18,7 @@
 #define CHUNK_TILES 4096
 
 /* TIFF tags and types used (TIFF 6.0, BigTIFF). */
-enum { T_SHORT = 3, T_LONG = 4, T_LONG8 = 16 };
+enum { T_SHORT = 3, T_LONG = 4, T_RATIONAL = 5, T_LONG8 = 16 };
 
 int tiler_tiff_out_samples(int png_color)
 {
@@ -128,6 +128,7 @@ int tiler_tiff_out_plausible(const tiler_tile_enc *enc, const unsigned char *dat
 }
 
 static void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void put32le(unsigned char *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
 static void put64(unsigned char *p, uint64_t v)
 {
     int i;
@@ -261,12 +262,22 @@ static unsigned char *leading_fields(unsigned char *p, uint32_t width, uint32_t 
     return p;
 }
 
-/* The fields after TileByteCounts. */
-static unsigned char *trailing_fields(unsigned char *p, const tiler_tile_enc *enc)
+/* ReferenceBlackWhite of YCbCr JPEG tiles: TIFF's default (0-255 for each
+ * component) is wrong for YCbCr, whose chroma is centred on 128, so it is
+ * written out, as libtiff's own writer does: six RATIONALs, out of line. */
+#define RBW_BYTES 48
+static int has_rbw(const tiler_tile_enc *enc)
+{
+    return enc->codec == TILER_CODEC_TIFF_JPEG && enc->samples == 3;
+}
+
+/* The fields after TileByteCounts; ReferenceBlackWhite's values at rbw_at. */
+static unsigned char *trailing_fields(unsigned char *p, const tiler_tile_enc *enc, uint64_t rbw_at)
 {
     if (enc->codec == TILER_CODEC_TIFF_JPEG) {
         /* Two SHORTs, 2 and 2: libjpeg's default 4:2:0 of the streams. */
         if (enc->samples == 3) p = entry(p, 530, T_SHORT, 2, 2 | (2 << 16)); /* YCbCrSubsampling */
+        if (has_rbw(enc)) p = entry(p, 532, T_RATIONAL, 6, rbw_at);         /* ReferenceBlackWhite */
     } else if (enc->samples == 2 || enc->samples == 4) {
         p = entry(p, 338, T_SHORT, 1, 2);                   /* ExtraSamples: unassociated alpha */
     }
@@ -277,13 +288,16 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
                           const tiler_tile_enc *enc, char *err, size_t errlen)
 {
     unsigned char ifd[8 + 14 * 20 + 8], head[TILER_TIFF_OUT_HEADER_BYTES], *p, *arrays;
-    uint32_t across = (width + enc->side - 1) / enc->side, down = (height + enc->side - 1) / enc->side;
-    uint32_t n = across * down, count;
+    uint32_t across, down, n, count;
     uint64_t offsets_at, counts_at;
     off_t end;
     size_t ifd_len;
     int fd, idx_fd, rc;
 
+    if (!enc->codec || !enc->side) FAIL("the TIFF result's tiles have no encoding");
+    across = (width + enc->side - 1) / enc->side;
+    down = (height + enc->side - 1) / enc->side;
+    n = across * down;
     if ((fd = open(tiles, O_WRONLY | O_CLOEXEC)) < 0) FAIL("cannot open the TIFF tiles file: %s", strerror(errno));
     if ((idx_fd = open(index, O_RDONLY | O_CLOEXEC)) < 0) {
         close(fd);
@@ -300,11 +314,13 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
     /* TileOffsets and TileByteCounts wait for the directory's length,
      * which the fields after them decide. */
     arrays = leading_fields(ifd + 8, width, height, enc);
-    p = trailing_fields(arrays + 2 * 20, enc);
+    p = trailing_fields(arrays + 2 * 20, enc, 0);
     count = (uint32_t)((p - (ifd + 8)) / 20);
     ifd_len = (size_t)(8 + count * 20 + 8);
-    offsets_at = (uint64_t)end + ifd_len;
+    /* After the directory: ReferenceBlackWhite's values, then the arrays. */
+    offsets_at = (uint64_t)end + ifd_len + (has_rbw(enc) ? RBW_BYTES : 0);
     counts_at = offsets_at + (uint64_t)n * 8;
+    trailing_fields(arrays + 2 * 20, enc, (uint64_t)end + ifd_len);
     /* One tile: its value fits the entry. */
     if (n == 1) {
         unsigned char e[TILER_TIFF_OUT_INDEX_BYTES];
@@ -323,6 +339,16 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
     put64(p, 0);                                            /* no next directory */
     rc = n > 1 ? write_array(idx_fd, fd, n, 0, (off_t)offsets_at, err, errlen) : 0;
     if (rc == 0 && n > 1) rc = write_array(idx_fd, fd, n, 1, (off_t)counts_at, err, errlen);
+    if (rc == 0 && has_rbw(enc)) {
+        static const uint32_t rbw[12] = { 0, 1, 255, 1, 128, 1, 255, 1, 128, 1, 255, 1 };
+        unsigned char b[RBW_BYTES];
+        int i;
+        for (i = 0; i < 12; i++) put32le(b + 4 * i, rbw[i]);
+        if (pwrite_all(fd, b, sizeof(b), end + (off_t)ifd_len) < 0) {
+            snprintf(err, errlen, "cannot write the TIFF directory: %s", strerror(errno));
+            rc = -1;
+        }
+    }
     if (rc == 0 && pwrite_all(fd, ifd, ifd_len, end) < 0) {
         snprintf(err, errlen, "cannot write the TIFF directory: %s", strerror(errno));
         rc = -1;

@@ -373,7 +373,11 @@ void tiler_encode_tiff_result(server_rec *s, tiler_store *store, const tiler_job
         fail_result(s, store, job, "no spool path for the result", p);
         return;
     }
-    tiler_tiff_out_job(job, &enc);
+    if (!tiler_tiff_out_job(job, &enc)) {
+        /* A compression this build does not know (a newer build's store). */
+        fail_result(s, store, job, apr_psprintf(p, "unknown TIFF compression '%s'", job->compression ? job->compression : ""), p);
+        return;
+    }
     /* Renamed already by a finish cut short before the job was marked:
      * the result is whole. */
     if (access(tiles, F_OK) != 0 && access(result, R_OK) == 0) {

@@ -205,13 +205,13 @@ static int stream_tiff_tiles(streaming *x, tiler_tiff_tiles *tt, char *err, size
 /* Refuses a job the spool's disk cannot hold: its raster and (estimated)
  * result, on top of the upload already stored. 0, or -1 with the 507 sent
  * (its handler status in *sent). */
-static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, uint32_t tile, tiler_format out,
+static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, uint32_t tile, tiler_format out, int jpeg,
                       uint64_t upload, int *sent)
 {
     tiler_disk_need need;
     uint64_t avail;
     char err[512];
-    if (out == TILER_FMT_TIFF) tiler_disk_estimate_tiff(w, h, tile, &need);
+    if (out == TILER_FMT_TIFF) tiler_disk_estimate_tiff(w, h, tile, jpeg, &need);
     else tiler_disk_estimate(w, h, out, &need);
     if (tiler_disk_free(c->spool_dir, &avail, err, sizeof(err)) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30440) "%s; accepting the job unchecked", err);
@@ -423,7 +423,8 @@ int tiler_create_job(request_rec *r, const char *base)
                           "TilerMaxWholeDecodePixels (%" APR_INT64_T_FMT "); a baseline JPEG or a non-interlaced PNG "
                           "decodes in bands up to TilerMaxPixels", w, h, (apr_int64_t)w * h, whole,
                           c->max_whole_decode_pixels));
-    if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt, (uint64_t)up.size, &status) < 0) {
+    if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt,
+                   tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, (uint64_t)up.size, &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }

@@ -213,7 +213,10 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         *reason = tiler_store_error(store);
         return -1;
     }
-    tiler_tiff_out_job(job, &enc);
+    if (!tiler_tiff_out_job(job, &enc) && !strcmp(job->format, "tiff")) {
+        *reason = apr_psprintf(p, "unknown TIFF compression '%s'", job->compression ? job->compression : "");
+        return -1;
+    }
     if (tiler_produce_tiles(x->s, p, input, fmt, &grid, id, job->ops, &enc, missing, &delivered, reason) != OK) return -1;
     if (tiler_store_note_offsets(store, job->id, delivered.last, delivered.nparts) < 0) {
         *reason = tiler_store_error(store);

@@ -184,7 +184,7 @@ int main(void)
         ok(n.raster == 1ull << 38 && n.result == 1ull << 38 && n.total == 1ull << 39, "a 2^36-pixel PNG job needs 2^38 + 2^38 bytes");
         tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, &n);
         ok(n.raster == 4000000 && n.result == 1000000, "a JPEG result is estimated at a byte a pixel");
-        tiler_disk_estimate_tiff(1000, 1000, 512, &n);
+        tiler_disk_estimate_tiff(1000, 1000, 512, 0, &n);
         ok(n.raster == 4 * 16 && n.result > 4ull * 512 * 512 * 4 && n.result < 4ull * 512 * 512 * 4 * 101 / 100,
            "a TIFF job has a tile index, no raster, and a result of its padded tiles at 4 bytes a pixel and a little");
         ok(tiler_disk_free(tmpdir_name, &free_bytes, err, sizeof(err)) == 0 && free_bytes > 0, "the free space can be read");

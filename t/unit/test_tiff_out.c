@@ -289,6 +289,16 @@ static int jpeg_roundtrip(uint32_t w, uint32_t h, uint32_t side, int samples, in
     TIFFGetFieldDefaulted(t, TIFFTAG_PREDICTOR, &pred);
     TIFFGetField(t, TIFFTAG_EXTRASAMPLES, &extra_n, &extra);
     TIFFGetField(t, TIFFTAG_YCBCRSUBSAMPLING, &sh, &sv);
+    /* YCbCr's ReferenceBlackWhite is written (TIFF's default is RGB's). */
+    if (!grey) {
+        float *rbw = NULL;
+        static const float want[6] = { 0, 255, 128, 255, 128, 255 };
+        if (!TIFFGetField(t, TIFFTAG_REFERENCEBLACKWHITE, &rbw) || !rbw || memcmp(rbw, want, sizeof(want))) {
+            printf("# ReferenceBlackWhite missing or not 0 255 128 255 128 255\n");
+            TIFFClose(t);
+            return 0;
+        }
+    }
     if (!(iw == w && ih == h && tw == side && th == side && spp == samples && bps == 8 && comp == COMPRESSION_JPEG
           && photo == (grey ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_YCBCR) && planar == PLANARCONFIG_CONTIG
           && pred <= PREDICTOR_NONE && extra_n == 0 && (grey || (sh == 2 && sv == 2)) && TIFFIsBigTIFF(t)
@@ -331,19 +341,24 @@ static void jpeg_thumb(int grey, int tol)
     FILE *f;
     tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_JPEG, side, 0, grey ? "grayscale" : "invert");
     for (y = 0; y < h; y++) for (x = 0; x < w; x++) im->tpixels[y][x] = smooth(x, y, grey) & 0xffffff;
-    tiler_tiff_out_start(tiles, index, n, err, sizeof(err));
-    for (i = 0; i < n; i++) {
+    if (tiler_tiff_out_start(tiles, index, n, err, sizeof(err)) < 0) same = 0;
+    for (i = 0; same && i < n; i++) {
         uint32_t tx = i % across * side, ty = i / across * side;
         uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
         const int *rows[64];
-        unsigned char *z;
+        unsigned char *z = NULL;
         size_t len;
         for (y = 0; y < ch; y++) rows[y] = im->tpixels[ty + y] + tx;
-        tiler_tiff_out_tile(rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err));
-        tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err));
+        if (tiler_tiff_out_tile(rows, cw, ch, &enc, 6, &z, &len, err, sizeof(err)) < 0
+            || tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err)) < 0)
+            same = 0;
         free(z);
     }
-    tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
+    if (!same || tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) < 0) {
+        ok(0, "%s JPEG-TIFF written: %s", grey ? "grey" : "colour", err);
+        gdImageDestroy(im);
+        return;
+    }
     tiler_image_save(im, png, TILER_FMT_PNG, err, sizeof(err));
     f = fopen(tiles, "rb");
     a = f ? tiler_thumb_make(f, 50, NULL, err, sizeof(err)) : NULL;
