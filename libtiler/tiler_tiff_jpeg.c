@@ -168,8 +168,38 @@ int tiler_tiff_jpeg_tile(const int *const *rows, uint32_t w, uint32_t h, uint32_
     return 0;
 }
 
+/* The frame header (SOF0) says what the directory will: 8-bit baseline,
+ * side x side, the samples, and for colour the 2x2 luma sampling that
+ * YCbCrSubsampling 2,2 declares (chroma 1x1), for grey 1x1. */
+static int frame_fits(const unsigned char *f, size_t n, uint32_t side, int samples)
+{
+    int i;
+    if (n < 6 + 3 * (size_t)samples || f[0] != 8 || (uint32_t)(f[1] << 8 | f[2]) != side
+        || (uint32_t)(f[3] << 8 | f[4]) != side || f[5] != samples)
+        return 0;
+    for (i = 0; i < samples; i++) {
+        unsigned hv = f[6 + 3 * i + 1];
+        if (hv != (samples == 3 && i == 0 ? 0x22 : 0x11)) return 0;
+    }
+    return 1;
+}
+
 int tiler_tiff_jpeg_plausible(uint32_t side, int samples, const unsigned char *data, size_t len)
 {
+    size_t pos = 2;
     if (len < 4 || len > tiler_tiff_jpeg_max_bytes(side, samples)) return 0;
-    return data[0] == 0xff && data[1] == 0xd8 && data[len - 2] == 0xff && data[len - 1] == 0xd9;
+    if (!(data[0] == 0xff && data[1] == 0xd8 && data[len - 2] == 0xff && data[len - 1] == 0xd9)) return 0;
+    /* The marker segments up to the frame header, each within the stream:
+     * a few dozen bytes read, nothing decoded. */
+    while (pos + 4 <= len && data[pos] == 0xff) {
+        unsigned m = data[pos + 1];
+        size_t seg = (size_t)data[pos + 2] << 8 | data[pos + 3];
+        if (seg < 2 || seg > len - pos - 2) return 0;
+        if (m == 0xc0) return frame_fits(data + pos + 4, seg - 2, side, samples);
+        /* Another frame (progressive, arithmetic, 12-bit...) or the scan
+         * before any frame: not what the directory says. */
+        if ((m >= 0xc1 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) || m == 0xda) return 0;
+        pos += 2 + seg;
+    }
+    return 0;
 }

@@ -32,7 +32,10 @@ int tiler_tiff_jpeg_tile(const int *const *rows, uint32_t w, uint32_t h, uint32_
                          unsigned char **out, size_t *len, char *err, size_t errlen);
 
 /* Whether len bytes can be such a tile: within the bound, starting with
- * SOI (FF D8) and ending with EOI (FF D9). Cheap: no decoding. */
+ * SOI (FF D8), ending with EOI (FF D9), and with a baseline 8-bit frame
+ * header (SOF0) of side x side and the samples, sampled as the directory
+ * says (2x2 luma for colour). Cheap: the headers are read, nothing is
+ * decoded. */
 int tiler_tiff_jpeg_plausible(uint32_t side, int samples, const unsigned char *data, size_t len);
 
 #endif

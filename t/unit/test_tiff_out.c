@@ -433,10 +433,27 @@ static void jpeg_messages(void)
     ok(!tiler_tiff_out_plausible(&deflate, z, zl), "nor a JPEG stream for a Deflate job");
     ok(!tiler_tiff_out_plausible(&deflate, z, zl) && tiler_tiff_out_plausible(&deflate, dz, dl)
        && !tiler_tiff_out_plausible(&enc, dz, dl), "a zlib stream is not a JPEG tile");
-    memcpy(big, z, 2);
+    memcpy(big, z, zl - 2);
     big[bound - 2] = 0xff;
     big[bound - 1] = 0xd9;
-    ok(tiler_tiff_out_plausible(&enc, big, bound), "SOI ... EOI of the bound's length passes (cheap: no decoding)");
+    ok(tiler_tiff_out_plausible(&enc, big, bound), "its headers ... EOI of the bound's length pass (cheap: no decoding)");
+    {
+        /* The frame header must say what the directory will. */
+        size_t sof = 2;
+        while (sof + 4 < zl && !(z[sof] == 0xff && z[sof + 1] == 0xc0)) sof += 2 + ((size_t)z[sof + 2] << 8 | z[sof + 3]);
+        ok(sof + 4 < zl, "the tile has a baseline frame header (SOF0)");
+        big[sof + 4 + 7] = 0x11;   /* luma 1x1: 4:4:4, not YCbCrSubsampling 2,2 */
+        ok(!tiler_tiff_out_plausible(&enc, big, bound), "a 4:4:4 stream is not a 2,2-subsampled tile");
+        big[sof + 4 + 7] = 0x22;
+        big[sof + 4 + 3] ^= 1;     /* another width */
+        ok(!tiler_tiff_out_plausible(&enc, big, bound), "nor one of another size");
+        big[sof + 4 + 3] ^= 1;
+        big[sof + 1] = 0xc2;       /* progressive */
+        ok(!tiler_tiff_out_plausible(&enc, big, bound), "nor a progressive one");
+        big[sof + 1] = 0xc0;
+        ok(tiler_tiff_out_plausible(&enc, big, bound), "the frame restored passes again");
+        ok(!tiler_tiff_out_plausible(&grey, big, bound), "a colour stream is not a grey tile");
+    }
     big[bound] = 0xff;
     big[bound + 1] = 0xd9;
     ok(!tiler_tiff_out_plausible(&enc, big, bound + 2), "2 bytes more do not");
