@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include "tiler_jpeg_err.h"
 
 /* libgd's JFIF density (GD_RESOLUTION): the header must match gd's. */
 #define GD_DPI 96
 
 typedef struct {
-    struct jpeg_error_mgr pub;
-    jmp_buf back;
-    char msg[JMSG_LENGTH_MAX];
+    tiler_jpeg_err j;        /* first: libjpeg hands its pointer back */
     unsigned char *mem;      /* a strip's output (jpeg_mem_dest), freed on error */
     unsigned long size;
 } error_mgr;
@@ -25,22 +24,6 @@ struct tiler_jpeg_out {
     JSAMPLE *line;       /* one row of RGB samples */
     int failed;          /* a step failed: end only cleans up */
 };
-
-/* libjpeg's fatal errors must not return: jump back with the message. */
-static void on_error(j_common_ptr c)
-{
-    error_mgr *e = (error_mgr *)c->err;
-    c->err->format_message(c, e->msg);
-    longjmp(e->back, 1);
-}
-
-/* Warnings and traces would go to stderr (httpd's error log): the encoder
- * has nothing to warn about that its return codes do not say. */
-static void on_message(j_common_ptr c, int level)
-{
-    (void)c;
-    (void)level;
-}
 
 static void destroy(tiler_jpeg_out *j)
 {
@@ -111,11 +94,9 @@ tiler_jpeg_out *tiler_jpeg_out_begin(FILE *f, uint32_t width, uint32_t height, i
         return NULL;
     }
     j->f = f;
-    j->c.err = jpeg_std_error(&j->e.pub);
-    j->e.pub.error_exit = on_error;
-    j->e.pub.emit_message = on_message;
-    if (setjmp(j->e.back)) {
-        snprintf(err, errlen, "cannot start the JPEG: %s", j->e.msg);
+    j->c.err = tiler_jpeg_err_init(&j->e.j);
+    if (setjmp(j->e.j.back)) {
+        snprintf(err, errlen, "cannot start the JPEG: %s", j->e.j.msg);
         destroy(j);
         return NULL;
     }
@@ -134,9 +115,9 @@ int tiler_jpeg_out_rows(tiler_jpeg_out *j, const int *rows, uint32_t n, char *er
         snprintf(err, errlen, "%u rows past the JPEG's %u", n, j->c.image_height);
         return -1;
     }
-    if (setjmp(j->e.back)) {
+    if (setjmp(j->e.j.back)) {
         j->failed = 1;
-        snprintf(err, errlen, "cannot encode the JPEG: %s", j->e.msg);
+        snprintf(err, errlen, "cannot encode the JPEG: %s", j->e.j.msg);
         return -1;
     }
     feed(&j->c, j->line, rows, n);
@@ -152,8 +133,8 @@ int tiler_jpeg_out_end(tiler_jpeg_out *j, char *err, size_t errlen)
     } else if (j->c.next_scanline < j->c.image_height) {
         snprintf(err, errlen, "the JPEG got %u of its %u rows", j->c.next_scanline, j->c.image_height);
         rc = -1;
-    } else if (setjmp(j->e.back)) {
-        snprintf(err, errlen, "cannot finish the JPEG: %s", j->e.msg);
+    } else if (setjmp(j->e.j.back)) {
+        snprintf(err, errlen, "cannot finish the JPEG: %s", j->e.j.msg);
         rc = -1;
     } else {
         jpeg_finish_compress(&j->c);
@@ -221,11 +202,9 @@ int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, ui
     if (!(line = malloc((size_t)width * 3 + 1))) { snprintf(err, errlen, "out of memory for a JPEG strip"); return -1; }
     memset(&c, 0, sizeof(c));
     memset(&e, 0, sizeof(e));
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
-    e.pub.emit_message = on_message;
-    if (setjmp(e.back)) {
-        snprintf(err, errlen, "cannot encode a JPEG strip: %s", e.msg);
+    c.err = tiler_jpeg_err_init(&e.j);
+    if (setjmp(e.j.back)) {
+        snprintf(err, errlen, "cannot encode a JPEG strip: %s", e.j.msg);
         jpeg_destroy_compress(&c);
         free(line);
         free(e.mem);
@@ -427,11 +406,9 @@ tiler_jpeg_strip_out *tiler_jpeg_strip_out_begin(FILE *f, uint32_t width, uint32
     s->first = top / mcu;
     s->n = n;
     s->last = top + n == height;
-    s->c.err = jpeg_std_error(&s->e.pub);
-    s->e.pub.error_exit = on_error;
-    s->e.pub.emit_message = on_message;
-    if (setjmp(s->e.back)) {
-        snprintf(err, errlen, "cannot encode a JPEG strip: %s", s->e.msg);
+    s->c.err = tiler_jpeg_err_init(&s->e.j);
+    if (setjmp(s->e.j.back)) {
+        snprintf(err, errlen, "cannot encode a JPEG strip: %s", s->e.j.msg);
         strip_destroy(s);
         return NULL;
     }
@@ -453,8 +430,8 @@ int tiler_jpeg_strip_out_rows(tiler_jpeg_strip_out *s, const int *rows, uint32_t
         snprintf(err, errlen, "%u rows past the JPEG strip's %u", n, s->n);
         return -1;
     }
-    if (setjmp(s->e.back)) {
-        snprintf(err, errlen, "cannot encode a JPEG strip: %s", s->e.msg);
+    if (setjmp(s->e.j.back)) {
+        snprintf(err, errlen, "cannot encode a JPEG strip: %s", s->e.j.msg);
         return -1;
     }
     feed(&s->c, s->line, rows, n);
@@ -465,8 +442,8 @@ int tiler_jpeg_strip_out_rows(tiler_jpeg_strip_out *s, const int *rows, uint32_t
 /* libjpeg's last bytes; 0, or -1 with err. */
 static int strip_finish(tiler_jpeg_strip_out *s, char *err, size_t errlen)
 {
-    if (setjmp(s->e.back)) {
-        snprintf(err, errlen, "cannot finish a JPEG strip: %s", s->e.msg);
+    if (setjmp(s->e.j.back)) {
+        snprintf(err, errlen, "cannot finish a JPEG strip: %s", s->e.j.msg);
         return -1;
     }
     jpeg_finish_compress(&s->c);

@@ -7,6 +7,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include "tiler_defaults.h"
+#include "tiler_jpeg_err.h"
 #include "tiler_png.h"
 
 /* The destination: one buffer of the bound, filled by libjpeg. Running
@@ -19,11 +20,7 @@ typedef struct {
     int full;          /* the stream outgrew the buffer */
 } fixed_dest;
 
-typedef struct {
-    struct jpeg_error_mgr pub;
-    jmp_buf back;
-    char msg[JMSG_LENGTH_MAX];
-} error_mgr;
+typedef tiler_jpeg_err error_mgr;
 
 size_t tiler_tiff_jpeg_max_bytes(uint32_t side, int samples)
 {
@@ -47,22 +44,6 @@ static boolean dest_full(j_compress_ptr c)
 static void dest_term(j_compress_ptr c)
 {
     (void)c;
-}
-
-/* libjpeg's fatal errors must not return: jump back with the message. */
-static void on_error(j_common_ptr c)
-{
-    error_mgr *e = (error_mgr *)c->err;
-    c->err->format_message(c, e->msg);
-    longjmp(e->back, 1);
-}
-
-/* Warnings would go to stderr (httpd's error log, or the worker's):
- * nothing the encoder could warn about is not an error already. */
-static void on_message(j_common_ptr c, int level)
-{
-    (void)c;
-    (void)level;
 }
 
 /* Baseline, quality TILER_JPEG_QUALITY, libjpeg's default 2x2 chroma
@@ -151,9 +132,7 @@ int tiler_tiff_jpeg_tile(const int *const *rows, uint32_t w, uint32_t h, uint32_
     d.pub.empty_output_buffer = dest_full;
     d.pub.term_destination = dest_term;
     memset(&c, 0, sizeof(c));
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
-    e.pub.emit_message = on_message;
+    c.err = tiler_jpeg_err_init(&e);
     rc = encode(&c, &e, &d, line, rows, w, h, side, samples, err, errlen);
     jpeg_destroy_compress(&c);
     free(line);
