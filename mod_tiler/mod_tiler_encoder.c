@@ -20,6 +20,7 @@
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "mod_tiler_zoom.h"
+#include "mod_tiler_zoom_feed.h"
 #include "tiler_tiff_out.h"
 
 /* Rows of a JPEG result read from the raster at a time: 4 x width bytes
@@ -33,6 +34,7 @@ struct tiler_encoder {
     apr_thread_mutex_t *lock;
     apr_hash_t *finishing;     /* ids with a finish queued or running; keys malloc'd */
     apr_hash_t *zooming;       /* ids with a zoom pyramid build queued or running; keys malloc'd */
+    tiler_zoom_feeds *feeds;   /* pyramids fed as results are assembled */
     volatile int stopping;     /* set when the pool goes: long zoom builds stop */
 };
 
@@ -58,6 +60,8 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
     e->c = tiler_srv(s);
     e->finishing = apr_hash_make(p);
     e->zooming = apr_hash_make(p);
+    /* Before the threads: cleared after they have stopped. */
+    e->feeds = tiler_zoom_feeds_create(s, p);
     if (apr_thread_mutex_create(&e->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS
         || apr_thread_pool_create(&e->tp, 0, (apr_size_t)e->c->encode_threads, p) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30801) "cannot start the result encoder threads; "
@@ -76,6 +80,11 @@ static int job_color(const tiler_job *job)
     char err[256];
     int gray = tiler_chain_parse(&chain, job->ops, TILER_MAX_OPS, err, sizeof(err)) == 0 && tiler_chain_gray(&chain);
     return tiler_png_color(job->alpha, gray);
+}
+
+int tiler_encoder_png_color(const tiler_job *job)
+{
+    return job_color(job);
 }
 
 static uint32_t strip_count(const tiler_job *job)
@@ -116,8 +125,9 @@ static int encode_and_save(const tiler_job *job, const char *raster, uint32_t to
     return tiler_strip_encode_raster(raster, &sp, path, err, errlen);
 }
 
-int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *err, size_t errlen)
+int tiler_encode_strip(tiler_encoder *e, const tiler_job *job, uint32_t k, char *err, size_t errlen)
 {
+    server_rec *s = e->s;
     const tiler_srv_conf *c = tiler_srv(s);
     char raster[4096], path[4096];
     uint32_t top = k * job->tile_size, rows;
@@ -135,7 +145,9 @@ int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *er
      * strip already there is the good one (checked again after the last
      * read, see tiler_strip_encode_raster). */
     if (access(path, F_OK) == 0) return 0;
-    if ((rc = encode_and_save(job, raster, top, rows, path, err, errlen)) == 0) release_rows(s, raster, job, top, rows);
+    /* Freed unless the job's zoom pyramid still has to read them. */
+    if ((rc = encode_and_save(job, raster, top, rows, path, err, errlen)) == 0 && tiler_zoom_feeds_may_free(e->feeds, job, k))
+        release_rows(s, raster, job, top, rows);
     return rc < 0 ? -1 : 0;
 }
 
@@ -240,8 +252,9 @@ static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char
     return rc;
 }
 
-void tiler_encode_strips_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p)
+void tiler_encode_strips_result(tiler_encoder *e, tiler_store *store, const tiler_job *job, apr_pool_t *p)
 {
+    server_rec *s = e->s;
     tiler_srv_conf *c = tiler_srv(s);
     char tmp[4096], result[4096], path[4096], err[512];
     uint32_t k, n = strip_count(job), late = 0;
@@ -259,7 +272,7 @@ void tiler_encode_strips_result(server_rec *s, tiler_store *store, const tiler_j
             return;
         }
         if (access(path, R_OK) == 0) continue;
-        if (tiler_encode_strip(s, job, k, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
+        if (tiler_encode_strip(e, job, k, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
         late++;
     }
     if (join_strips(c, job, tmp, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
@@ -418,6 +431,8 @@ static int active(const tiler_job *job)
     return !strcmp(job->state, "queued") || !strcmp(job->state, "running");
 }
 
+static void queue_feed(tiler_encoder *e, const char *id, tiler_store *st, apr_pool_t *p);
+
 /* Encodes the job's result now, in this thread, if it is still to do. */
 static void finish_now(tiler_encoder *e, const char *id)
 {
@@ -427,8 +442,10 @@ static void finish_now(tiler_encoder *e, const char *id)
     if (task_store(e, &st, &p) < 0) return;
     if (tiler_store_get_job(st, id, &job, p) == 0 && active(&job)) {
         apr_time_t t0 = apr_time_now();
+        /* Every strip is complete: the pyramid's feed may read them all. */
+        if (tiler_zoom_feeds_ready(e->feeds, &job, UINT32_MAX)) queue_feed(e, id, st, p);
         if (!strcmp(job.format, "tiff")) tiler_encode_tiff_result(e->s, st, &job, p);
-        else if (tiler_assembly_in_strips(&job)) tiler_encode_strips_result(e->s, st, &job, p);
+        else if (tiler_assembly_in_strips(&job)) tiler_encode_strips_result(e, st, &job, p);
         else tiler_encode_jpeg_result(e->s, st, &job, p);
         if (tiler_metrics_observe(st, &tiler_h_encode_seconds, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC) < 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30806) "job %s: encode time not counted: %s", id,
@@ -459,7 +476,9 @@ static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
     (void)t;
     if (task_store(k->e, &st, &p) == 0) {
         if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)) {
-            rc = tiler_encode_strip(k->e->s, &job, k->strip, err, sizeof(err));
+            /* The pyramid's feed first, so that the strip's rows stay for it. */
+            if (tiler_zoom_feeds_ready(k->e->feeds, &job, k->strip)) queue_feed(k->e, k->id, st, p);
+            rc = tiler_encode_strip(k->e, &job, k->strip, err, sizeof(err));
             /* Look again now that the strip is (or is not) written. A store
              * error leaves `now` unset: then only the strip's own outcome
              * counts. */
@@ -546,6 +565,38 @@ void tiler_encoder_finish(tiler_encoder *e, const char *id)
     }
 }
 
+static void *APR_THREAD_FUNC feed_task(apr_thread_t *t, void *data)
+{
+    task *k = data;
+    tiler_store *st;
+    apr_pool_t *p;
+    (void)t;
+    if (task_store(k->e, &st, &p) == 0) {
+        tiler_zoom_feeds_run(k->e->feeds, st, k->id, &k->e->stopping, p);
+        apr_pool_destroy(p);
+    }
+    free(k);
+    return NULL;
+}
+
+/* Runs the job's pyramid feed on a thread of the pool, below the strips
+ * and finishes (which hold up jobs) and above builds from result files;
+ * here, with st, when there are no threads. */
+static void queue_feed(tiler_encoder *e, const char *id, tiler_store *st, apr_pool_t *p)
+{
+    task *k;
+    if (e->tp && (k = new_task(e, id, 0))) {
+        if (apr_thread_pool_push(e->tp, feed_task, k, APR_THREAD_TASK_PRIORITY_LOW, e) == APR_SUCCESS) return;
+        free(k);
+    }
+    tiler_zoom_feeds_run(e->feeds, st, id, &e->stopping, p);
+}
+
+void tiler_encoder_sweep_feeds(tiler_encoder *e, tiler_store *store, apr_pool_t *p)
+{
+    tiler_zoom_feeds_sweep(e->feeds, store, p);
+}
+
 static void *APR_THREAD_FUNC zoom_task(apr_thread_t *t, void *data)
 {
     task *k = data;
@@ -571,6 +622,7 @@ int tiler_encoder_zoom(tiler_encoder *e, const char *id)
 {
     task *k;
     char *key;
+    if (tiler_zoom_feeds_has(e->feeds, id)) return 0;   /* fed as it was assembled */
     if (!e->tp) {
         /* No threads: build here, as results are encoded here then. */
         tiler_store *st;

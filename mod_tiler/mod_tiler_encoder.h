@@ -27,14 +27,15 @@ void tiler_encoder_strip(tiler_encoder *e, const char *id, uint32_t k);
 void tiler_encoder_finish(tiler_encoder *e, const char *id);
 
 /* Encodes strip k of a job (PNG, or JPEG in strips) from its raster,
- * saves it to the spool and frees the strip's rows of the raster. 0 or -1
- * with err. */
-int tiler_encode_strip(server_rec *s, const tiler_job *job, uint32_t k, char *err, size_t errlen);
+ * saves it to the spool and frees the strip's rows of the raster (unless
+ * the job's zoom pyramid has yet to read them: mod_tiler_zoom_feed.h). 0
+ * or -1 with err. */
+int tiler_encode_strip(tiler_encoder *e, const tiler_job *job, uint32_t k, char *err, size_t errlen);
 
 /* Encodes a job's result from its strips (encoding those missing) and
  * moves the job to done or failed; a job removed meanwhile is tidied away
  * without a word. p is scratch. */
-void tiler_encode_strips_result(server_rec *s, tiler_store *store, const tiler_job *job, apr_pool_t *p);
+void tiler_encode_strips_result(tiler_encoder *e, tiler_store *store, const tiler_job *job, apr_pool_t *p);
 
 /* Encodes a job's JPEG result from its raster a band of rows at a time,
  * freeing the raster's rows as they are encoded, and moves the job to done
@@ -57,5 +58,12 @@ void tiler_encode_tiff_result(server_rec *s, tiler_store *store, const tiler_job
 int tiler_encoder_zoom(tiler_encoder *e, const char *id);
 
 int tiler_encoder_removed(const tiler_srv_conf *c, tiler_store *store, const char *id, apr_pool_t *p);
+
+/* The colour type (tiler_png.h) of the job's PNG result. */
+int tiler_encoder_png_color(const tiler_job *job);
+
+/* Forgets the pyramid feeds of jobs that ended without them
+ * (tiler_zoom_feeds_sweep). */
+void tiler_encoder_sweep_feeds(tiler_encoder *e, tiler_store *store, apr_pool_t *p);
 
 #endif

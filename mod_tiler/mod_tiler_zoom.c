@@ -8,9 +8,14 @@
 #include "mod_tiler_result.h"
 #include "tiler_spool.h"
 
+int tiler_zoom_will_want(const tiler_srv_conf *c, const tiler_job *job)
+{
+    return c->zoom && (apr_int64_t)job->width * job->height > c->preview_above_pixels;
+}
+
 int tiler_zoom_wanted(const tiler_srv_conf *c, const tiler_job *job)
 {
-    return c->zoom && !strcmp(job->state, "done") && (apr_int64_t)job->width * job->height > c->preview_above_pixels;
+    return !strcmp(job->state, "done") && tiler_zoom_will_want(c, job);
 }
 
 tiler_zoom_state tiler_zoom_state_of(const tiler_srv_conf *c, const tiler_job *job)

@@ -1,10 +1,9 @@
 /* Building a done job's zoom pyramid from its result file, read back as a
- * stream (tiler_rows.h) and fed a row at a time to tiler_pyramid.c.
- * Why from the finished result and not while the result is assembled from
- * the job's own tiles: the raster's rows are freed as strips are encoded,
- * strips are encoded out of order by several threads, and a build must
- * survive a restart. Reading the result back costs a decode, measured in
- * docs/zoom.md. */
+ * stream (tiler_rows.h) and fed a row at a time to tiler_pyramid.c: for
+ * the results that were not fed their pyramid while they were assembled
+ * (mod_tiler_zoom_feed.h): TIFF results, JPEGs encoded at the end, and
+ * jobs whose assembly a restart interrupted. Reading the result back costs
+ * a decode, measured in docs/zoom.md. */
 #include "mod_tiler_zoom.h"
 
 #include <errno.h>
@@ -24,13 +23,36 @@
 /* Notes that the pyramid cannot be built, so that it is not tried again
  * at every start and the zoom URLs say so (404 no_zoom). An empty file:
  * it needs no data block, even on a full disk. */
-static void note_failed(const tiler_srv_conf *c, const char *id)
+void tiler_zoom_note_failed(const tiler_srv_conf *c, const char *id)
 {
     char path[4096];
     int fd;
     if (tiler_spool_path(path, sizeof(path), c->spool_dir, id, TILER_SPOOL_ZOOM_FAILED) == 0
         && (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640)) >= 0)
         close(fd);
+}
+
+void tiler_zoom_report(server_rec *s, const tiler_job *job, int rc, const char *err, int assembled, apr_time_t t0)
+{
+    const char *id = job->id;
+    if (rc == -3) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30906) "job %s: zoomable view left for the next start: %s", id, err);
+    } else if (rc == -2) {
+        tiler_zoom_note_failed(tiler_srv(s), id);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30901) "job %s: the spool has no room for its zoomable "
+                     "view (%s); the job stays done and its page shows the preview", id, err);
+    } else if (rc < 0) {
+        tiler_zoom_note_failed(tiler_srv(s), id);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30902) "job %s: cannot build its zoomable view: %s", id, err);
+    } else if (assembled) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30908) "job %s: zoomable view of %ux%u built from its tiles "
+                     "as they were assembled (%u levels), %" APR_TIME_T_FMT " ms after its first strip", id, job->width,
+                     job->height, tiler_pyramid_max_level(job->width, job->height) + 1, apr_time_as_msec(apr_time_now() - t0));
+    } else {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30903) "job %s: zoomable view of %ux%u built (%u levels) "
+                     "in %" APR_TIME_T_FMT " ms", id, job->width, job->height,
+                     tiler_pyramid_max_level(job->width, job->height) + 1, apr_time_as_msec(apr_time_now() - t0));
+    }
 }
 
 void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const volatile int *cancel, apr_pool_t *p)
@@ -57,7 +79,7 @@ void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const v
         if (errno != ENOENT) {
             ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, APLOGNO(30907) "job %s: cannot build its zoomable view: "
                          "cannot open %s", id, lock);
-            note_failed(c, id);
+            tiler_zoom_note_failed(c, id);
         }
         return;
     }
@@ -84,20 +106,7 @@ void tiler_zoom_build(server_rec *s, tiler_store *store, const char *id, const v
         close(fd);
         return;
     }
-    if (rc == -3) {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30906) "job %s: zoomable view left for the next start: %s", id, err);
-    } else if (rc == -2) {
-        note_failed(c, id);
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30901) "job %s: the spool has no room for its zoomable "
-                     "view (%s); the job stays done and its page shows the preview", id, err);
-    } else if (rc < 0) {
-        note_failed(c, id);
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30902) "job %s: cannot build its zoomable view: %s", id, err);
-    } else {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30903) "job %s: zoomable view of %ux%u built (%u levels) "
-                     "in %" APR_TIME_T_FMT " ms", id, job.width, job.height, tiler_pyramid_max_level(job.width, job.height) + 1,
-                     apr_time_as_msec(apr_time_now() - t0));
-    }
+    tiler_zoom_report(s, &job, rc, err, 0, t0);
     close(fd);
 }
 
@@ -108,6 +117,7 @@ void tiler_zoom_catch_up(server_rec *s, tiler_store *store, tiler_encoder *e, ap
     tiler_job job;
     int i, n = 0;
     if (!c->zoom) return;
+    tiler_encoder_sweep_feeds(e, store, p);
     /* Every finished job: a build cut short by a restart left its job done
      * without a pyramid (and perhaps a half-built one, started again), and
      * one that found another process's build under way (the old child of a

@@ -1,5 +1,7 @@
 # The zoomable view of a result over TilerPreviewAbovePixels: a DZI pyramid
-# built after the job is done, served from the spool. Its descriptor's
+# fed from a PNG job's own tiles as they are assembled (six strips of
+# 128-pixel tiles, completing in any order), or built from a JPEG or TIFF
+# result once done, served from the spool. Its descriptor's
 # numbers, every tile of the top level and of lower levels compared with the
 # result's pixels and with a reference downsample of them (tiler-zoomcheck),
 # the error answers (400, 404, 409, with JSON bodies), a result under the
@@ -17,7 +19,7 @@ use Fcntl qw(:flock O_RDWR O_CREAT);
 use Time::HiRes qw(sleep time);
 use TilerTest;
 
-my $t = TilerTest->new(name => 'zoom', directives => "TilerPreviewAbovePixels 200000\n");
+my $t = TilerTest->new(name => 'zoom', directives => "TilerPreviewAbovePixels 200000\nTilerTileSize 128\n");
 $t->start_all(workers => 2);
 my $zoomcheck = $t->bin('t/tools/tiler-zoomcheck');
 
@@ -74,6 +76,10 @@ my ($j) = $t->wait_job($id, 120);
 is($j->{state}, 'done', 'the big job is done');
 $j = wait_zoom($id);
 is($j->{zoom_url}, "/tiler/api/jobs/$id/zoom.dzi", 'its status gets zoom_url once the pyramid is built');
+my $elog = TilerTest::slurp($t->dir . '/logs/error.log');
+like($elog, qr/AH30908: job $id: zoomable view of 1000x700 built from its tiles as they were assembled \(11 levels\)/,
+     'the PNG result\'s pyramid was fed from its tiles as they were assembled');
+unlike($elog, qr/AH3090[39]: job $id/, 'it was not built from the result file');
 my ($r) = $t->request('GET', "/tiler/api/jobs/$id/result");
 my $result = $t->dir . '/big-result.png';
 TilerTest::spew($result, $r->{content});
@@ -137,6 +143,8 @@ my $jid = $s->{id};
 is($j->{state}, 'done', 'the JPEG job is done');
 $j = wait_zoom($jid);
 ok($j->{zoom_url}, 'it gets a zoomable view too');
+like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30903: job $jid: zoomable view of 1000x700 built/,
+     'built from the JPEG result file (its pixels with JPEG\'s loss, as the download has them)');
 ($r) = $t->request('GET', "/tiler/api/jobs/$jid/result");
 TilerTest::spew($t->dir . '/jpeg-result.jpg', $r->{content});
 zoomcheck($t->dir . '/jpeg-result.jpg', 10, fetch_level($jid, 10, 4, 3), 'the JPEG result\'s top level');
@@ -150,6 +158,8 @@ my $tid = $s->{id};
 is($j->{state}, 'done', 'the TIFF job is done');
 $j = wait_zoom($tid);
 ok($j->{zoom_url}, 'a TIFF result gets a zoomable view too');
+like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30903: job $tid: zoomable view of 1000x700 built/,
+     'built from the TIFF result file');
 for my $lv ([10, 4, 3], [9, 2, 2], [0, 1, 1]) {
     my ($l, $cols, $rows) = @$lv;
     my ($dt, $dp) = (fetch_level($tid, $l, $cols, $rows), $t->dir . "/tiles-$id-$l");
@@ -201,6 +211,36 @@ ok($j->{zoom_url}, 'the next start builds the missing pyramid');
 ok(!-e "$jobdir/zoom.tmp", 'and the half-built one is gone');
 remove_tree($t->dir . "/tiles-$jid-10");
 zoomcheck($t->dir . '/jpeg-result.jpg', 10, fetch_level($jid, 10, 4, 3), 'the rebuilt top level');
+
+# ---- a feed that cannot start: another process holds the job's zoom lock ----
+# (the old child of a graceful restart feeding it). The workers wait until
+# the test holds the lock, so it is held before the job's first strip: the
+# job is assembled without a feed and keeps its raster's rows for the other
+# feed; once done, nobody here builds while the lock is held; after it is
+# let go, the next start builds the pyramid from the result file.
+$t->stop_process("worker$_") for 1, 2;
+(undef, $s) = $t->submit($big, 'invert');
+my $lid = $s->{id};
+my $ldir = $t->dir . "/spool/jobs/$lid";
+sysopen(my $held, "$ldir/zoom.lock", O_RDWR | O_CREAT, 0640) or die "zoom.lock: $!";
+chown $st[4], $st[5], "$ldir/zoom.lock";
+flock($held, LOCK_EX) or die "flock: $!";
+$t->start_worker($_) for 1, 2;
+($j) = $t->wait_job($lid, 120);
+is($j->{state}, 'done', 'a job whose zoom lock another process holds is done');
+($r) = $t->request('GET', "/tiler/api/jobs/$lid/result");
+ok(defined $r->{content} && $r->{content} eq TilerTest::slurp($result), 'its result is the same job\'s fed one, byte for byte');
+error_is("/tiler/api/jobs/$lid/zoom.dzi", 409, 'zoom_not_ready', 'no pyramid is built here while the lock is held');
+ok(!-e "$ldir/zoom.tmp" && !-e "$ldir/zoom", 'and none was begun');
+close $held;
+$t->stop_httpd;
+$t->start_httpd;
+$j = wait_zoom($lid);
+ok($j->{zoom_url}, 'the next start builds it');
+like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30903: job $lid: zoomable view of 1000x700 built/,
+     'from the result file');
+zoomcheck($result, 10, fetch_level($lid, 10, 4, 3), 'its top level');
+zoomcheck($result, 9, fetch_level($lid, 9, 2, 2), 'its level 9');
 
 # ---- TilerZoom Off: no zoom, even where a pyramid is on disk ----
 $t->{directives} .= "TilerZoom Off\n";

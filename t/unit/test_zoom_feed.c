@@ -1,0 +1,198 @@
+/* The zoom pyramid fed from a raster as its strips complete
+ * (tiler_zoom_feed.c): strips made ready in a shuffled order, some encoded
+ * before they are fed and some after, the raster unlinked once opened (as
+ * a job's finish does); the pyramid is then checked tile by tile against
+ * the definition (pyrcheck.h) from the image as the PNG result holds it,
+ * and every encoded strip's rows are found freeable exactly once. Also:
+ * rows held for the feed,
+ * a strip not ready holds the feed, cancelling, a grey result meeting a
+ * pixel that is not grey, a short raster, ending early. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <gd.h>
+#include "tap.h"
+#include "tmpdir.h"
+#include "pyrcheck.h"
+#include "tiler_png.h"
+#include "tiler_zoom_feed.h"
+
+/* Writes img as a raster (gd ints, little-endian as the spool keeps them). */
+static int write_raster(const char *path, const int *img, uint32_t w, uint32_t h)
+{
+    FILE *f = fopen(path, "wb");
+    size_t i, n = (size_t)w * h;
+    int rc = 0;
+    if (!f) return -1;
+    for (i = 0; i < n && rc == 0; i++) {
+        unsigned v = (unsigned)img[i];
+        unsigned char b[4] = { v & 255, (v >> 8) & 255, (v >> 16) & 255, v >> 24 };
+        if (fwrite(b, 1, 4, f) != 4) rc = -1;
+    }
+    return fclose(f) == 0 ? rc : -1;
+}
+
+/* The image as a PNG of the colour type reads back: alpha dropped when it
+ * has none; grey images are made grey to begin with. */
+static void as_png(int *img, size_t n, int color)
+{
+    size_t i;
+    if (color == TILER_PNG_RGB || color == TILER_PNG_GRAY)
+        for (i = 0; i < n; i++) img[i] &= 0x00ffffff;
+}
+
+static int *grey_image(uint32_t w, uint32_t h, int with_alpha, unsigned seed)
+{
+    int *img = random_image(w, h, with_alpha, seed);
+    size_t i;
+    for (i = 0; i < (size_t)w * h; i++) {
+        int v = gdTrueColorGetGreen(img[i]);
+        img[i] = gdTrueColorAlpha(v, v, v, gdTrueColorGetAlpha(img[i]));
+    }
+    return img;
+}
+
+static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, unsigned seed)
+{
+    int grey = color == TILER_PNG_GRAY || color == TILER_PNG_GRAY_ALPHA;
+    int *img = grey ? grey_image(w, h, 1, seed) : random_image(w, h, 1, seed);
+    char what[96], err[256] = "", dir[512], raster[512];
+    uint32_t n, i, k, *order;
+    unsigned char *encoded_early, *freed;
+    tiler_zoom_feed *f;
+    int full, rc = 0, twice = 0, never = 0, spurious = 0;
+
+    snprintf(what, sizeof(what), "%ux%u in strips of %u, colour type %d", w, h, strip_rows, color);
+    snprintf(dir, sizeof(dir), "%s", tmpdir_path("pyr"));
+    snprintf(raster, sizeof(raster), "%s", tmpdir_path("raster"));
+    mkdir(dir, 0700);
+    if (!ok(write_raster(raster, img, w, h) == 0, "%s: raster written", what)) return;
+    f = tiler_zoom_feed_open(raster, dir, w, h, strip_rows, color, 1, &full, err, sizeof(err));
+    if (!ok(f != NULL, "%s: feed opened (%s)", what, err)) return;
+    unlink(raster);   /* the job's finish drops it; the feed holds it open */
+    n = tiler_zoom_feed_strips(f);
+    ok(n == (h + strip_rows - 1) / strip_rows, "%s: %u strips", what, n);
+    order = malloc(n * sizeof(*order));
+    encoded_early = calloc(n, 1);
+    freed = calloc(n, 1);
+    for (i = 0; i < n; i++) order[i] = i;
+    srand(seed);
+    for (i = n; i > 1; i--) {
+        uint32_t j = (uint32_t)rand() % i, t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    /* Strips complete in a shuffled order; every other one is encoded at
+     * once (before the feed has read it), the rest after the feed has. */
+    for (i = 0; i < n && rc == 0; i++) {
+        k = order[i];
+        tiler_zoom_feed_ready(f, k);
+        if (i % 2 == 0) {
+            encoded_early[k] = 1;
+            if (tiler_zoom_feed_encoded(f, k)) freed[k]++;
+        }
+        while (rc == 0 && tiler_zoom_feed_next(f, &k)) {
+            if ((rc = tiler_zoom_feed_strip(f, k, NULL, err, sizeof(err))) == 0 && tiler_zoom_feed_fed(f, k)) {
+                if (!encoded_early[k]) spurious++;
+                freed[k]++;
+            }
+        }
+    }
+    for (i = 0; i < n; i++)
+        if (!encoded_early[i] && tiler_zoom_feed_encoded(f, i)) freed[i]++;
+    for (i = 0; i < n; i++) {
+        if (freed[i] > 1) twice++;
+        if (!freed[i]) never++;
+    }
+    ok(rc == 0 && tiler_zoom_feed_complete(f), "%s: every strip fed (%s)", what, err);
+    ok(!twice && !never && !spurious, "%s: every strip's rows freeable exactly once, and only once encoded "
+       "(%d twice, %d never, %d before encoded)", what, twice, never, spurious);
+    rc = tiler_zoom_feed_end(f, err, sizeof(err));
+    tiler_zoom_feed_close(f);
+    if (ok(rc == 0, "%s: pyramid ended (%s)", what, err)) {
+        as_png(img, (size_t)w * h, color);
+        verify(dir, img, w, h, what);
+    }
+    free(order);
+    free(encoded_early);
+    free(freed);
+    free(img);
+}
+
+int main(void)
+{
+    char err[256], dir[512], raster[512];
+    int *img, full, rc;
+    volatile int cancel = 0;
+    uint32_t k;
+    tiler_zoom_feed *f;
+
+    if (tmpdir_make() < 0) { perror("mkdtemp"); return 1; }
+    check_feed(700, 300, 128, TILER_PNG_RGBA, 1);
+    check_feed(513, 257, 64, TILER_PNG_RGB, 2);        /* the image's alpha is dropped */
+    check_feed(257, 513, 100, TILER_PNG_GRAY_ALPHA, 3);
+    check_feed(300, 1, 16, TILER_PNG_GRAY, 4);
+    check_feed(1000, 3, 256, TILER_PNG_RGB, 5);        /* one strip */
+    check_feed(3, 1000, 16, TILER_PNG_RGBA, 6);        /* 63 strips, the last 8 rows */
+
+    /* The bookkeeping on its own: a strip not ready holds the feed. */
+    img = random_image(64, 64, 0, 7);
+    snprintf(dir, sizeof(dir), "%s", tmpdir_path("hold"));
+    snprintf(raster, sizeof(raster), "%s", tmpdir_path("raster"));
+    mkdir(dir, 0700);
+    write_raster(raster, img, 64, 64);
+    f = tiler_zoom_feed_open(raster, dir, 64, 64, 16, TILER_PNG_RGB, 1, &full, err, sizeof(err));
+    if (f) {
+        tiler_zoom_feed_ready(f, 1);
+        tiler_zoom_feed_ready(f, 2);
+        ok(!tiler_zoom_feed_next(f, &k), "strips 1 and 2 ready but not 0: nothing to feed");
+        ok(tiler_zoom_feed_encoded(f, 1) == 0 && tiler_zoom_feed_held(f, 1) && !tiler_zoom_feed_held(f, 2)
+           && !tiler_zoom_feed_held(f, 0), "strip 1 encoded before it is fed: its rows are held for the feed");
+        ok(tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err)) == -1, "feeding out of turn is refused (%s)", err);
+        ok(tiler_zoom_feed_end(f, err, sizeof(err)) == -1, "ending before every strip is fed is refused (%s)", err);
+        tiler_zoom_feed_ready(f, 0);
+        ok(tiler_zoom_feed_next(f, &k) && k == 0, "strip 0 ready: it is next");
+        cancel = 1;
+        ok(tiler_zoom_feed_strip(f, 0, &cancel, err, sizeof(err)) == -3, "cancelled within the strip (%s)", err);
+        tiler_zoom_feed_close(f);
+    } else {
+        ok(0, "feed opened (%s)", err);
+    }
+    remove_tree(dir);
+
+    /* A grey result meets a pixel that is not grey: an error, as the
+     * result's encoder gives. */
+    mkdir(dir, 0700);
+    f = tiler_zoom_feed_open(raster, dir, 64, 64, 64, TILER_PNG_GRAY, 1, &full, err, sizeof(err));
+    if (f) tiler_zoom_feed_ready(f, 0);
+    rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : 0;
+    ok(rc == -1 && strstr(err, "not grey"), "a colour pixel in a grey result: refused (%s)", err);
+    tiler_zoom_feed_close(f);
+    remove_tree(dir);
+
+    /* A raster shorter than the image says. */
+    mkdir(dir, 0700);
+    if (truncate(raster, 64 * 40 * 4) != 0) perror("truncate");
+    f = tiler_zoom_feed_open(raster, dir, 64, 64, 32, TILER_PNG_RGB, 1, &full, err, sizeof(err));
+    if (f) tiler_zoom_feed_ready(f, 64);
+    rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
+    rc = rc == 0 ? tiler_zoom_feed_fed(f, 0), tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err)) : -9;
+    ok(rc == -1 && strstr(err, "short file"), "a short raster: an error naming it (%s)", err);
+    tiler_zoom_feed_close(f);
+    remove_tree(dir);
+
+    mkdir(dir, 0700);
+    ok(!tiler_zoom_feed_open(tmpdir_path("absent"), dir, 64, 64, 32, TILER_PNG_RGB, 1, &full, err, sizeof(err)),
+       "no raster: refused (%s)", err);
+    ok(tiler_zoom_feed_work_bytes(65536, 0) < 1024 * 1024 + 12 * 65536 + 4096,
+       "the heap at 65,536 wide between strips: the pyramid's, under 12 x W + 1 MiB (%zu bytes)",
+       tiler_zoom_feed_work_bytes(65536, 0));
+    ok(tiler_zoom_feed_work_bytes(65536, 1) - tiler_zoom_feed_work_bytes(65536, 0) <= 4 * 1024 * 1024 + 4 * 65536,
+       "while feeding a strip: a 4 MiB chunk of rows and a row of samples more (%zu bytes)",
+       tiler_zoom_feed_work_bytes(65536, 1));
+    free(img);
+    remove_tree(tmpdir_name);
+    return done_testing();
+}
