@@ -36,9 +36,11 @@ typedef struct {
     void *ctx;
     /* Strip k (one per row of tiles) of the job can be encoded: every tile
      * of its row is counted. Asked once per row, when the row's last tile
-     * is counted, for results made of strips (tiler_assembly_in_strips),
-     * and not for the row completed by the job's last tile (job_complete
-     * covers it). NULL: strips are all left to the end. */
+     * is counted, for results made of strips (tiler_assembly_in_strips)
+     * and TIFF results (tiler_assembly_rows_told: a row of TIFF tiles is
+     * not encoded again, but its zoom pyramid can be fed), and not for the
+     * row completed by the job's last tile (job_complete covers it).
+     * NULL: strips are all left to the end. */
     void (*strip_ready)(void *ctx, const char *job_id, uint32_t k);
     /* Every tile of the job is counted: encode its result. Asked when the
      * last tile is counted, and again by any result (a duplicate) applied
@@ -86,5 +88,8 @@ tiler_store *tiler_assembly_store(tiler_assembly *a);
  * tiles: PNG always; JPEG when its rows of tiles start on MCU rows and its
  * sides fit a JPEG (else it is encoded at the end, in bands). */
 int tiler_assembly_in_strips(const tiler_job *job);
+/* Whether the sink is told of the job's complete rows of tiles
+ * (strip_ready): results in strips, and TIFF results. */
+int tiler_assembly_rows_told(const tiler_job *job);
 
 #endif

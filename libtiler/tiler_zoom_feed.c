@@ -7,19 +7,23 @@
 #include <string.h>
 #include <unistd.h>
 #include <gd.h>
+#include <zlib.h>
+#include "tiler_defaults.h"
 #include "tiler_msg.h"
 #include "tiler_png.h"
 #include "tiler_pyramid.h"
 #include "tiler_strip.h"
+#include "tiler_tiff_out.h"
 
 /* Per strip: its tiles are all placed; it was encoded before it was fed. */
 #define READY   1
 #define ENCODED 2
 
 struct tiler_zoom_feed {
-    int fd;                 /* the raster, open until close */
+    int fd;                 /* the raster, or the TIFF's tiles file: open until close */
+    int index_fd;           /* a TIFF's tile index; -1 for a raster */
     uint32_t w, h, strip_rows, strips, fed, chunk;
-    int color;
+    int color, spp;         /* spp: a TIFF's samples a pixel */
     unsigned char *state;   /* READY | ENCODED per strip */
     int *px;                /* chunk rows of the raster, while a strip is fed */
     unsigned char *samples; /* one row as the result's samples, likewise */
@@ -32,33 +36,79 @@ size_t tiler_zoom_feed_work_bytes(uint32_t w, int feeding)
            + (feeding ? (size_t)tiler_strip_chunk_rows(w) * w * sizeof(int) + (size_t)w * 4 : 0);
 }
 
-tiler_zoom_feed *tiler_zoom_feed_open(const char *raster, const char *dir, uint32_t w, uint32_t h, uint32_t strip_rows,
-                                      int color, int zlevel, int *full, char *err, size_t errlen)
+size_t tiler_zoom_feed_tiff_work_bytes(uint32_t w, uint32_t side, int samples, int feeding)
+{
+    uint64_t cols = ((uint64_t)w + side - 1) / side, tile = (uint64_t)side * side * (uint64_t)samples;
+    return sizeof(tiler_zoom_feed) + tiler_pyramid_work_bytes(w)
+           + (feeding ? (size_t)(cols * tile + compressBound((uLong)tile) + (uint64_t)w * (sizeof(int) + 4)) : 0);
+}
+
+/* Opens path read-only into *fd. 0, or -1 with err naming what. */
+static int open_source(const char *path, int *fd, const char *what, char *err, size_t errlen)
+{
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) return 0;
+    snprintf(err, errlen, "cannot open %s: %s", what, strerror(errno));
+    return -1;
+}
+
+static tiler_zoom_feed *feed_new(uint32_t w, uint32_t h, uint32_t strip_rows, char *err, size_t errlen)
 {
     tiler_zoom_feed *f;
-    *full = 0;
     if (!w || !h || !strip_rows) { snprintf(err, errlen, "an empty image has no pyramid"); return NULL; }
     if (!(f = calloc(1, sizeof(*f)))) { snprintf(err, errlen, "out of memory"); return NULL; }
-    f->fd = -1;
-    f->w = w; f->h = h; f->strip_rows = strip_rows; f->color = color;
+    f->fd = f->index_fd = -1;
+    f->w = w; f->h = h; f->strip_rows = strip_rows;
     f->strips = (uint32_t)(((uint64_t)h + strip_rows - 1) / strip_rows);
     f->chunk = tiler_strip_chunk_rows(w);
     if (!(f->state = calloc(f->strips, 1))) {
         snprintf(err, errlen, "out of memory for a %u-pixel-wide pyramid", w);
-        goto bad;
-    }
-    if ((f->fd = open(raster, O_RDONLY | O_CLOEXEC)) < 0) {
-        snprintf(err, errlen, "cannot open the raster: %s", strerror(errno));
-        goto bad;
-    }
-    if (!(f->pyr = tiler_pyramid_begin(dir, w, h, zlevel, err, errlen))) {
-        *full = errno == ENOSPC || errno == EDQUOT;
-        goto bad;
+        free(f);
+        return NULL;
     }
     return f;
-bad:
+}
+
+/* Begins f's pyramid; on failure frees f. */
+static tiler_zoom_feed *begin(tiler_zoom_feed *f, const char *dir, int zlevel, int *full, char *err, size_t errlen)
+{
+    if ((f->pyr = tiler_pyramid_begin(dir, f->w, f->h, zlevel, err, errlen))) return f;
+    *full = errno == ENOSPC || errno == EDQUOT;
     tiler_zoom_feed_close(f);
     return NULL;
+}
+
+tiler_zoom_feed *tiler_zoom_feed_open(const char *raster, const char *dir, uint32_t w, uint32_t h, uint32_t strip_rows,
+                                      int color, int zlevel, int *full, char *err, size_t errlen)
+{
+    tiler_zoom_feed *f = feed_new(w, h, strip_rows, err, errlen);
+    *full = 0;
+    if (!f) return NULL;
+    f->color = color;
+    if (open_source(raster, &f->fd, "the raster", err, errlen) < 0) {
+        tiler_zoom_feed_close(f);
+        return NULL;
+    }
+    return begin(f, dir, zlevel, full, err, errlen);
+}
+
+tiler_zoom_feed *tiler_zoom_feed_open_tiff(const char *tiles, const char *index, const char *dir, uint32_t w, uint32_t h,
+                                           uint32_t side, int samples, int zlevel, int *full, char *err, size_t errlen)
+{
+    tiler_zoom_feed *f;
+    *full = 0;
+    if (samples < 1 || samples > 4 || side == 0 || side > TILER_MAX_TILE_SIZE) {
+        snprintf(err, errlen, "no TIFF tiles of %u pixels and %d samples", side, samples);
+        return NULL;
+    }
+    if (!(f = feed_new(w, h, side, err, errlen))) return NULL;
+    f->spp = samples;
+    f->color = tiler_tiff_out_color(samples);
+    if (open_source(tiles, &f->fd, "the TIFF tiles", err, errlen) < 0
+        || open_source(index, &f->index_fd, "the TIFF tile index", err, errlen) < 0) {
+        tiler_zoom_feed_close(f);
+        return NULL;
+    }
+    return begin(f, dir, zlevel, full, err, errlen);
 }
 
 uint32_t tiler_zoom_feed_strips(const tiler_zoom_feed *f)
@@ -108,14 +158,12 @@ int tiler_zoom_feed_complete(const tiler_zoom_feed *f)
  * result back would give (alpha dropped when the colour type has none,
  * 7-bit alpha through 8 bits and back). -1 when a grey type meets a pixel
  * that is not grey (the result's encoder refuses it too). */
-static int as_result(tiler_zoom_feed *f, int *row)
+static void samples_to_gd(const unsigned char *s, uint32_t w, int color, int *row)
 {
-    const unsigned char *s = f->samples;
     uint32_t x;
-    if (tiler_png_row_samples(f->samples, row, f->w, f->color) < 0) return -1;
-    for (x = 0; x < f->w; x++) {
+    for (x = 0; x < w; x++) {
         int r, g, b, a = 255;
-        switch (f->color) {
+        switch (color) {
         case TILER_PNG_GRAY: r = g = b = *s++; break;
         case TILER_PNG_GRAY_ALPHA: r = g = b = *s++; a = *s++; break;
         case TILER_PNG_RGB: r = *s++; g = *s++; b = *s++; break;
@@ -123,6 +171,12 @@ static int as_result(tiler_zoom_feed *f, int *row)
         }
         row[x] = gdTrueColorAlpha(r, g, b, 127 - (a >> 1));
     }
+}
+
+static int as_result(tiler_zoom_feed *f, int *row)
+{
+    if (tiler_png_row_samples(f->samples, row, f->w, f->color) < 0) return -1;
+    samples_to_gd(f->samples, f->w, f->color, row);
     return 0;
 }
 
@@ -146,14 +200,10 @@ static int read_rows(tiler_zoom_feed *f, uint32_t top, uint32_t n, char *err, si
     return 0;
 }
 
-int tiler_zoom_feed_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
+static int feed_raster_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
 {
     uint32_t top, end, y, n, i;
     int rc;
-    if (!f->pyr || k != f->fed || k >= f->strips) {
-        snprintf(err, errlen, "strip %u fed out of turn (next is %u of %u)", k, f->fed, f->strips);
-        return -1;
-    }
     /* Only while a strip is fed: a feed waiting for its next strip holds
      * the pyramid's rows alone. */
     if (!(f->px = malloc((size_t)f->chunk * f->w * sizeof(int))) || !(f->samples = malloc((size_t)f->w * 4))) {
@@ -188,6 +238,114 @@ out:
     return rc;
 }
 
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* Decodes TIFF tile idx (its index entry, then its bytes) into dst:
+ * side x side pixels of samples, Predictor 2 undone (tiler_tiff_out.h).
+ * z holds zmax bytes. 0, or -1 with err. */
+static int decode_tile(tiler_zoom_feed *f, uint32_t idx, unsigned char *z, size_t zmax, unsigned char *dst,
+                       char *err, size_t errlen)
+{
+    unsigned char entry[TILER_TIFF_OUT_INDEX_BYTES];
+    size_t stride = (size_t)f->strip_rows * f->spp, raw = stride * f->strip_rows, i, y;
+    uint64_t off, len;
+    uLongf n = (uLongf)raw;
+    if (pread_all(f->index_fd, entry, sizeof(entry), (uint64_t)idx * TILER_TIFF_OUT_INDEX_BYTES) < 0) {
+        snprintf(err, errlen, "cannot read the index entry of tile %u", idx);
+        return -1;
+    }
+    off = get64(entry);
+    len = get64(entry + 8);
+    if (len == 0 || len > zmax) {
+        snprintf(err, errlen, "tile %u has %llu bytes: none is in, or more than a deflated tile takes", idx,
+                 (unsigned long long)len);
+        return -1;
+    }
+    if (pread_all(f->fd, z, (size_t)len, off) < 0) {
+        snprintf(err, errlen, "cannot read tile %u's %llu bytes", idx, (unsigned long long)len);
+        return -1;
+    }
+    if (uncompress(dst, &n, z, (uLong)len) != Z_OK || n != raw) {
+        snprintf(err, errlen, "tile %u cannot be inflated to its %zu bytes", idx, raw);
+        return -1;
+    }
+    for (y = 0; y < f->strip_rows; y++) {
+        unsigned char *row = dst + y * stride;
+        for (i = (size_t)f->spp; i < stride; i++) row[i] = (unsigned char)(row[i] + row[i - f->spp]);
+    }
+    return 0;
+}
+
+/* A TIFF strip: its row of tiles decoded whole (as the uploads' TIFF
+ * reader reads a row of tiles), then its rows in turn. */
+static int feed_tiff_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
+{
+    uint32_t side = f->strip_rows, cols = (f->w + side - 1) / side, c, y, rows;
+    size_t raw = (size_t)side * side * f->spp, zmax = compressBound((uLong)raw);
+    unsigned char *tiles = malloc((size_t)cols * raw), *z = malloc(zmax), *line = malloc((size_t)f->w * f->spp);
+    int *row = malloc((size_t)f->w * sizeof(int)), rc = 0;
+
+    if (!tiles || !z || !line || !row) {
+        snprintf(err, errlen, "out of memory for a row of %u TIFF tiles", cols);
+        rc = -1;
+    }
+    for (c = 0; rc == 0 && c < cols; c++) {
+        unsigned char *dst = tiles + (size_t)c * raw;
+        /* Once more on failure: a tile sent twice has its entry rewritten
+         * (to a whole copy) as it is read. */
+        if (decode_tile(f, k * cols + c, z, zmax, dst, err, errlen) < 0
+            && decode_tile(f, k * cols + c, z, zmax, dst, err, errlen) < 0)
+            rc = -1;
+    }
+    rows = f->h - k * side < side ? f->h - k * side : side;
+    for (y = 0; rc == 0 && y < rows; y++) {
+        for (c = 0; c < cols; c++) {
+            uint32_t n = f->w - c * side < side ? f->w - c * side : side;
+            memcpy(line + (size_t)c * side * f->spp, tiles + (size_t)c * raw + (size_t)y * side * f->spp,
+                   (size_t)n * f->spp);
+        }
+        samples_to_gd(line, f->w, f->color, row);
+        if (cancel && *cancel) {
+            snprintf(err, errlen, "stopped at row %u of %u", k * side + y, f->h);
+            rc = -3;
+        } else {
+            rc = tiler_pyramid_row(f->pyr, row, err, errlen);
+        }
+    }
+    free(tiles);
+    free(z);
+    free(line);
+    free(row);
+    return rc;
+}
+
+int tiler_zoom_feed_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
+{
+    if (!f->pyr || k != f->fed || k >= f->strips) {
+        snprintf(err, errlen, "strip %u fed out of turn (next is %u of %u)", k, f->fed, f->strips);
+        return -1;
+    }
+    return f->index_fd >= 0 ? feed_tiff_strip(f, k, cancel, err, errlen) : feed_raster_strip(f, k, cancel, err, errlen);
+}
+
 int tiler_zoom_feed_end(tiler_zoom_feed *f, char *err, size_t errlen)
 {
     tiler_pyramid *p = f->pyr;
@@ -204,6 +362,7 @@ void tiler_zoom_feed_close(tiler_zoom_feed *f)
     if (!f) return;
     tiler_pyramid_abort(f->pyr);
     if (f->fd >= 0) close(f->fd);
+    if (f->index_fd >= 0) close(f->index_fd);
     free(f->state);
     free(f);
 }

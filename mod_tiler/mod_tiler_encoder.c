@@ -465,40 +465,49 @@ static int result_placed(const tiler_srv_conf *c, const char *id)
     return tiler_spool_path(path, sizeof(path), c->spool_dir, id, TILER_SPOOL_RESULT) == 0 && access(path, F_OK) == 0;
 }
 
+/* Encodes the task's strip of the active job, and sees to it if the job
+ * ended (or went) meanwhile. */
+static void encode_task_strip(task *k, tiler_store *st, const tiler_job *job, apr_pool_t *p)
+{
+    tiler_job now;
+    char err[512], path[4096];
+    int rc = tiler_encode_strip(k->e, job, k->strip, err, sizeof(err));
+    /* Look again now that the strip is (or is not) written. A store
+     * error leaves `now` unset: then only the strip's own outcome
+     * counts. */
+    int seen = tiler_store_get_job(st, k->id, &now, p);
+    if (seen == 1) {
+        /* Removed while the strip was made: tidy, say nothing. */
+        tiler_spool_remove(k->e->c->spool_dir, k->id);
+    } else if ((seen == 0 && !active(&now)) || result_placed(k->e->c, k->id)) {
+        /* Ended meanwhile (failed, or finished from its own copy of
+         * this strip): the strip is work nobody will drop again.
+         * A finish places the result before it drops the raster
+         * and only then marks the job done: a job still active
+         * with its result placed is being finished, and this
+         * strip failed (or was made) only because it was late. */
+        if (tiler_spool_strip_path(path, sizeof(path), k->e->c->spool_dir, k->id, k->strip) == 0) unlink(path);
+    } else if (rc < 0) {
+        /* A strip that cannot be written (a full disk) would fail
+         * the finish too: fail now, and free the disk now. */
+        fail_result(k->e->s, st, job, apr_psprintf(p, "strip %u: %s", k->strip, err), p);
+    }
+}
+
 static void *APR_THREAD_FUNC strip_task(apr_thread_t *t, void *data)
 {
     task *k = data;
     tiler_store *st;
-    tiler_job job, now;
+    tiler_job job;
     apr_pool_t *p;
-    char err[512], path[4096];
-    int rc;
     (void)t;
     if (task_store(k->e, &st, &p) == 0) {
         if (tiler_store_get_job(st, k->id, &job, p) == 0 && active(&job)) {
             /* The pyramid's feed first, so that the strip's rows stay for it. */
             if (tiler_zoom_feeds_ready(k->e->feeds, &job, k->strip)) queue_feed(k->e, k->id, st, p);
-            rc = tiler_encode_strip(k->e, &job, k->strip, err, sizeof(err));
-            /* Look again now that the strip is (or is not) written. A store
-             * error leaves `now` unset: then only the strip's own outcome
-             * counts. */
-            int seen = tiler_store_get_job(st, k->id, &now, p);
-            if (seen == 1) {
-                /* Removed while the strip was made: tidy, say nothing. */
-                tiler_spool_remove(k->e->c->spool_dir, k->id);
-            } else if ((seen == 0 && !active(&now)) || result_placed(k->e->c, k->id)) {
-                /* Ended meanwhile (failed, or finished from its own copy of
-                 * this strip): the strip is work nobody will drop again.
-                 * A finish places the result before it drops the raster
-                 * and only then marks the job done: a job still active
-                 * with its result placed is being finished, and this
-                 * strip failed (or was made) only because it was late. */
-                if (tiler_spool_strip_path(path, sizeof(path), k->e->c->spool_dir, k->id, k->strip) == 0) unlink(path);
-            } else if (rc < 0) {
-                /* A strip that cannot be written (a full disk) would fail
-                 * the finish too: fail now, and free the disk now. */
-                fail_result(k->e->s, st, &job, apr_psprintf(p, "strip %u: %s", k->strip, err), p);
-            }
+            /* A TIFF's row of tiles is told only for that feed: its tiles
+             * are in the result already. */
+            if (strcmp(job.format, "tiff")) encode_task_strip(k, st, &job, p);
         }
         apr_pool_destroy(p);
     }

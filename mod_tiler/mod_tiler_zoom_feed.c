@@ -16,6 +16,7 @@
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_spool.h"
+#include "tiler_tiff_out.h"
 #include "tiler_zoom_feed.h"
 
 /* One job's entry. f NULL: no feed here (it could not start); the entry
@@ -62,12 +63,44 @@ tiler_zoom_feeds *tiler_zoom_feeds_create(server_rec *s, apr_pool_t *p)
     return z;
 }
 
-/* Fed as assembled: a PNG result, whose pixels are the raster's, exactly.
- * A JPEG's pyramid is made from its result file, so that the view shows
- * what the download holds (JPEG's loss included); a TIFF has no raster. */
+/* Fed as assembled: a PNG result, whose pixels are the raster's exactly,
+ * and a Deflate TIFF, whose tiles are the workers' own. A JPEG's pyramid
+ * (and a JPEG TIFF's) is made from the result file, so that the view
+ * shows what the download holds, JPEG's loss included, as it decodes. */
 static int fed_kind(const tiler_srv_conf *c, const tiler_job *job)
 {
-    return tiler_zoom_will_want(c, job) && !strcmp(job->format, "png");
+    tiler_tile_enc enc;
+    if (!tiler_zoom_will_want(c, job)) return 0;
+    if (!strcmp(job->format, "png")) return 1;
+    return tiler_tiff_out_job(job, &enc) && enc.codec == TILER_CODEC_TIFF_DEFLATE;
+}
+
+static int is_png(const tiler_job *job)
+{
+    return !strcmp(job->format, "png");
+}
+
+/* Opens the feed of the job's source: its raster, or its TIFF tiles. */
+static tiler_zoom_feed *open_feed(const tiler_srv_conf *c, const tiler_job *job, const char *tmp, int *full,
+                                  char *err, size_t errlen)
+{
+    char src[4096], index[4096];
+    tiler_tile_enc enc;
+    if (is_png(job)) {
+        if (tiler_spool_path(src, sizeof(src), c->spool_dir, job->id, TILER_SPOOL_RASTER) < 0) goto no_path;
+        return tiler_zoom_feed_open(src, tmp, job->width, job->height, job->tile_size, tiler_encoder_png_color(job),
+                                    TILER_ZOOM_PNG_LEVEL, full, err, errlen);
+    }
+    tiler_tiff_out_job(job, &enc);
+    if (tiler_spool_path(src, sizeof(src), c->spool_dir, job->id, TILER_SPOOL_TILES) < 0
+        || tiler_spool_path(index, sizeof(index), c->spool_dir, job->id, TILER_SPOOL_TILE_INDEX) < 0)
+        goto no_path;
+    return tiler_zoom_feed_open_tiff(src, index, tmp, job->width, job->height, enc.side, enc.samples,
+                                     TILER_ZOOM_PNG_LEVEL, full, err, errlen);
+no_path:
+    snprintf(err, errlen, "no spool path for its source");
+    *full = 0;
+    return NULL;
 }
 
 /* Whether another process holds the job's zoom lock (feeding it: the old
@@ -102,26 +135,25 @@ static int some_strip_encoded(const tiler_srv_conf *c, const tiler_job *job)
 static void start(tiler_zoom_feeds *z, const tiler_job *job, entry *e)
 {
     const tiler_srv_conf *c = z->c;
-    char raster[4096], tmp[4096], lock[4096], zoom[4096], failed[4096], err[512];
+    char tmp[4096], lock[4096], zoom[4096], failed[4096], err[512];
     int fd, full;
 
-    if (!fed_kind(c, job)) return;
-    if (tiler_spool_path(raster, sizeof(raster), c->spool_dir, job->id, TILER_SPOOL_RASTER) < 0
-        || tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_ZOOM_TMP) < 0
+    if (tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_ZOOM_TMP) < 0
         || tiler_spool_path(lock, sizeof(lock), c->spool_dir, job->id, TILER_SPOOL_ZOOM_LOCK) < 0
         || tiler_spool_path(zoom, sizeof(zoom), c->spool_dir, job->id, TILER_SPOOL_ZOOM) < 0
         || tiler_spool_path(failed, sizeof(failed), c->spool_dir, job->id, TILER_SPOOL_ZOOM_FAILED) < 0
         || access(zoom, F_OK) == 0 || access(failed, F_OK) == 0)
         return;
     if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) return;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0 || some_strip_encoded(c, job)) {
+    /* A TIFF's tiles stay where they are placed: only a PNG's raster rows
+     * may be gone. */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0 || (is_png(job) && some_strip_encoded(c, job))) {
         close(fd);
         return;
     }
     tiler_spool_zoom_remove(c->spool_dir, job->id, 1);
     if (mkdir(tmp, 0750) < 0
-        || !(e->f = tiler_zoom_feed_open(raster, tmp, job->width, job->height, job->tile_size,
-                                         tiler_encoder_png_color(job), TILER_ZOOM_PNG_LEVEL, &full, err, sizeof(err)))) {
+        || !(e->f = open_feed(c, job, tmp, &full, err, sizeof(err)))) {
         if (!e->f && full) apr_cpystrn(err, "the spool is full", sizeof(err));
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, z->s, APLOGNO(30909) "job %s: its zoomable view will be built from "
                      "the result once done: %s", job->id, err);
@@ -138,7 +170,7 @@ int tiler_zoom_feeds_ready(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k
     entry *e;
     uint32_t next;
     int run = 0;
-    if (!z) return 0;
+    if (!z || !fed_kind(z->c, job)) return 0;
     apr_thread_mutex_lock(z->lock);
     if (!(e = apr_hash_get(z->jobs, job->id, APR_HASH_KEY_STRING)) && (e = calloc(1, sizeof(*e)))) {
         apr_cpystrn(e->id, job->id, sizeof(e->id));
@@ -260,7 +292,7 @@ int tiler_zoom_feeds_may_free(tiler_zoom_feeds *z, const tiler_job *job, uint32_
     if ((e = apr_hash_get(z->jobs, job->id, APR_HASH_KEY_STRING)) && e->f)
         may = tiler_zoom_feed_encoded(e->f, k);
     else
-        may = !fed_kind(z->c, job) || !locked_elsewhere(z->c, job->id);
+        may = !is_png(job) || !fed_kind(z->c, job) || !locked_elsewhere(z->c, job->id);
     apr_thread_mutex_unlock(z->lock);
     return may;
 }

@@ -1,9 +1,10 @@
 /* The zoom pyramids this process builds while results are assembled
  * (tiler_zoom_feed.h): one feed per job whose result will want one
  * (TilerZoom On, over TilerPreviewAbovePixels) and is a PNG (lossless:
- * the raster's pixels are the result's). Started at the job's first complete strip, fed by
+ * the raster's pixels are the result's) or a Deflate TIFF (the workers'
+ * tiles, placed in the result as they come). Started at the job's first complete strip, fed by
  * the encoder's threads in order, placed as zoom/ once the last strip is
- * fed. A job whose feed cannot start here (strips encoded before, by a
+ * fed. A job whose feed cannot start here (PNG strips encoded before, by a
  * child that has since stopped; another process feeding it; no room) gets
  * its pyramid from the result file once done (mod_tiler_zoom_build.c). */
 #ifndef MOD_TILER_ZOOM_FEED_H

@@ -1,7 +1,7 @@
 # The zoomable view of a result over TilerPreviewAbovePixels: a DZI pyramid
-# fed from a PNG job's own tiles as they are assembled (six strips of
-# 128-pixel tiles, completing in any order), or built from a JPEG or TIFF
-# result once done, served from the spool. Its descriptor's
+# fed from a PNG or Deflate-TIFF job's own tiles as they are assembled (six
+# strips of 128-pixel tiles, completing in any order), or built from a JPEG
+# or JPEG-TIFF result once done, served from the spool. Its descriptor's
 # numbers, every tile of the top level and of lower levels compared with the
 # result's pixels and with a reference downsample of them (tiler-zoomcheck),
 # the error answers (400, 404, 409, with JSON bodies), a result under the
@@ -158,8 +158,8 @@ my $tid = $s->{id};
 is($j->{state}, 'done', 'the TIFF job is done');
 $j = wait_zoom($tid);
 ok($j->{zoom_url}, 'a TIFF result gets a zoomable view too');
-like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30903: job $tid: zoomable view of 1000x700 built/,
-     'built from the TIFF result file');
+like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30908: job $tid: zoomable view of 1000x700 built from its tiles as they were assembled/,
+     'fed from the workers\' Deflate tiles as they were placed');
 for my $lv ([10, 4, 3], [9, 2, 2], [0, 1, 1]) {
     my ($l, $cols, $rows) = @$lv;
     my ($dt, $dp) = (fetch_level($tid, $l, $cols, $rows), $t->dir . "/tiles-$id-$l");
@@ -176,6 +176,8 @@ my $jtid = $s->{id};
 is($j->{state}, 'done', 'the JPEG-TIFF job is done');
 $j = wait_zoom($jtid);
 ok($j->{zoom_url}, 'a JPEG-TIFF result gets a zoomable view too');
+like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30903: job $jtid: zoomable view of 1000x700 built/,
+     'built from the JPEG-TIFF result file (its pixels as the download decodes)');
 ($r) = $t->request('GET', "/tiler/api/jobs/$jtid/result");
 TilerTest::spew($t->dir . '/jpeg-tiff-result.tif', $r->{content});
 zoomcheck($t->dir . '/jpeg-tiff-result.tif', 10, fetch_level($jtid, 10, 4, 3), "the JPEG-TIFF result's top level");

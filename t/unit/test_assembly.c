@@ -281,7 +281,8 @@ static unsigned char *encoded(const unsigned char id[16], const tiler_grid *g, u
     return buf;
 }
 
-/* A TIFF job: encoded tiles are placed, counted once, no strips asked;
+/* A TIFF job: encoded tiles are placed, counted once, each row of tiles
+ * said complete once (for its zoom pyramid's feed) but the last tile's;
  * tiles that are not the job's (a raw result, another encoding, another
  * tile's core, a payload that is no zlib stream) are skipped; at the end
  * the tiles file becomes a TIFF libtiff reads. */
@@ -290,7 +291,7 @@ static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
 {
     unsigned char bin[16], *m;
     char id[TILER_ID_HEX_LEN + 1], tiles[4096], index[4096], err[256];
-    uint32_t w = 300, h = 200, ts = 64, total, i, *order, tw = 0, th = 0, iw = 0;
+    uint32_t w = 300, h = 200, ts = 64, total, i, *order, tw = 0, th = 0, iw = 0, last_row;
     tiler_grid g;
     tiler_job job;
     tiler_tile_enc enc, other;
@@ -349,10 +350,12 @@ static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
             free(m);
         }
     }
+    last_row = order[total - 1] / g.cols;
     free(order);
-    for (i = 0; i < MAX_ROWS; i++) bad += s->strips[i];
-    ok(!bad && s->completes == 1 && s->premature == 0 && SKIPPED == 5,
-       "TIFF job: every tile placed once, no strips, job_complete once (%d)", s->completes);
+    for (i = 0; i < MAX_ROWS; i++) bad += s->strips[i] != (i < g.rows && i != last_row ? 1 : 0);
+    ok(!bad && s->completes == 1 && s->premature == 0 && SKIPPED == 5 && s->strip_other == 0,
+       "TIFF job: every tile placed once, each row said complete once but the last tile's (row %u), job_complete "
+       "once (%d)", last_row, s->completes);
     ok(tiler_store_get_job(s->store, id, &job, p) == 0 && job.tiles_done == total, "TIFF job: %u tiles counted", total);
     ok(tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) == 0, "TIFF job: the directory goes on: %s", err);
     t = TIFFOpen(tiles, "r");
@@ -691,6 +694,10 @@ int main(void)
     job.format = "tiff";
     job.width = 1000;
     ok(!tiler_assembly_in_strips(&job), "TIFF: no strips, its tiles are placed as they come");
+    ok(tiler_assembly_rows_told(&job), "TIFF: its complete rows of tiles are told (for the zoom pyramid)");
+    job.format = "jpeg";
+    job.tile_size = 60;
+    ok(!tiler_assembly_rows_told(&job), "a JPEG encoded at the end: its rows are not told");
 
     apr_pool_destroy(p);
     apr_terminate();

@@ -6,7 +6,11 @@
  * and every encoded strip's rows are found freeable exactly once. Also:
  * rows held for the feed,
  * a strip not ready holds the feed, cancelling, a grey result meeting a
- * pixel that is not grey, a short raster, ending early. */
+ * pixel that is not grey, a short raster, ending early.
+ * A TIFF result's feed likewise, from Deflate tiles made and placed as the
+ * results consumer places them (tiler_tiff_out.h), in a shuffled order and
+ * one of them twice, the tiles file renamed and the index unlinked (as the
+ * job's finish does) before the last strips are fed; a corrupt tile. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "tmpdir.h"
 #include "pyrcheck.h"
 #include "tiler_png.h"
+#include "tiler_tiff_out.h"
 #include "tiler_zoom_feed.h"
 
 /* Writes img as a raster (gd ints, little-endian as the spool keeps them). */
@@ -121,6 +126,88 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
     free(img);
 }
 
+/* Places img's tiles (side pixels, enc's samples) in a TIFF tiles file and
+ * index, in a shuffled order, the first one twice. 0 or -1. */
+static int place_tiles(const char *tiles, const char *index, const int *img, uint32_t w, uint32_t h,
+                       const tiler_tile_enc *enc, unsigned seed)
+{
+    uint32_t side = enc->side, cols = (w + side - 1) / side, rows = (h + side - 1) / side, n = cols * rows, i;
+    uint32_t *order = malloc((n + 1) * sizeof(*order));
+    const int **rp = malloc(side * sizeof(*rp));
+    char err[256];
+    int rc = tiler_tiff_out_start(tiles, index, n, err, sizeof(err));
+    for (i = 0; i < n; i++) order[i] = i;
+    srand(seed);
+    for (i = n; i > 1; i--) {
+        uint32_t j = (uint32_t)rand() % i, t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    order[n] = order[0];
+    for (i = 0; rc == 0 && i <= n; i++) {
+        uint32_t idx = order[i], x0 = idx % cols * side, y0 = idx / cols * side, y;
+        uint32_t tw = w - x0 < side ? w - x0 : side, th = h - y0 < side ? h - y0 : side;
+        unsigned char *out;
+        size_t len;
+        for (y = 0; y < th; y++) rp[y] = img + (size_t)(y0 + y) * w + x0;
+        rc = tiler_tiff_out_tile((const int *const *)rp, tw, th, enc, 6, &out, &len, err, sizeof(err));
+        if (rc == 0) {
+            rc = tiler_tiff_out_add(tiles, index, idx, out, len, err, sizeof(err));
+            free(out);
+        }
+    }
+    if (rc < 0) fprintf(stderr, "# %s\n", err);
+    free(order);
+    free(rp);
+    return rc;
+}
+
+static void check_tiff_feed(uint32_t w, uint32_t h, uint32_t side, int alpha, const char *ops, unsigned seed)
+{
+    tiler_tile_enc enc;
+    int *img, full, rc = 0, color;
+    char what[96], err[256] = "", dir[512], tiles[512], index[512], result[512];
+    uint32_t n, i, k, *order;
+    tiler_zoom_feed *f;
+
+    tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_DEFLATE, side, alpha, ops);
+    color = tiler_tiff_out_color(enc.samples);
+    img = color == TILER_PNG_GRAY || color == TILER_PNG_GRAY_ALPHA ? grey_image(w, h, 1, seed) : random_image(w, h, 1, seed);
+    snprintf(what, sizeof(what), "TIFF %ux%u in %u-pixel tiles, %d samples", w, h, side, enc.samples);
+    snprintf(dir, sizeof(dir), "%s", tmpdir_path("pyr"));
+    snprintf(tiles, sizeof(tiles), "%s", tmpdir_path("tiles"));
+    snprintf(index, sizeof(index), "%s", tmpdir_path("tiles.idx"));
+    snprintf(result, sizeof(result), "%s", tmpdir_path("result"));
+    mkdir(dir, 0700);
+    if (!ok(place_tiles(tiles, index, img, w, h, &enc, seed) == 0, "%s: tiles placed", what)) return;
+    f = tiler_zoom_feed_open_tiff(tiles, index, dir, w, h, side, enc.samples, 1, &full, err, sizeof(err));
+    if (!ok(f != NULL, "%s: feed opened (%s)", what, err)) return;
+    n = tiler_zoom_feed_strips(f);
+    order = malloc(n * sizeof(*order));
+    for (i = 0; i < n; i++) order[i] = n - 1 - i;   /* the last row of tiles completes first */
+    for (i = 0; i < n && rc == 0; i++) {
+        tiler_zoom_feed_ready(f, order[i]);
+        if (i == n / 2) {
+            /* The job's finish: directory appended, tiles renamed, index gone. */
+            rc = tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
+            if (rc == 0 && (rename(tiles, result) < 0 || unlink(index) < 0)) rc = -1;
+        }
+        while (rc == 0 && tiler_zoom_feed_next(f, &k))
+            if ((rc = tiler_zoom_feed_strip(f, k, NULL, err, sizeof(err))) == 0 && tiler_zoom_feed_fed(f, k))
+                rc = -9;   /* nothing of a TIFF is ever held */
+    }
+    ok(rc == 0 && tiler_zoom_feed_complete(f), "%s: every strip fed, nothing held (%s)", what, err);
+    rc = tiler_zoom_feed_end(f, err, sizeof(err));
+    tiler_zoom_feed_close(f);
+    if (ok(rc == 0, "%s: pyramid ended (%s)", what, err)) {
+        as_png(img, (size_t)w * h, color);
+        verify(dir, img, w, h, what);
+    }
+    unlink(result);
+    free(order);
+    free(img);
+}
+
 int main(void)
 {
     char err[256], dir[512], raster[512];
@@ -136,6 +223,10 @@ int main(void)
     check_feed(300, 1, 16, TILER_PNG_GRAY, 4);
     check_feed(1000, 3, 256, TILER_PNG_RGB, 5);        /* one strip */
     check_feed(3, 1000, 16, TILER_PNG_RGBA, 6);        /* 63 strips, the last 8 rows */
+    check_tiff_feed(700, 300, 128, 1, "invert", 11);    /* RGBA */
+    check_tiff_feed(513, 257, 64, 0, "invert", 12);     /* RGB */
+    check_tiff_feed(257, 513, 32, 1, "grayscale", 13);  /* grey + alpha */
+    check_tiff_feed(300, 17, 16, 0, "grayscale", 14);   /* grey, a last row of one pixel */
 
     /* The bookkeeping on its own: a strip not ready holds the feed. */
     img = random_image(64, 64, 0, 7);
@@ -183,6 +274,34 @@ int main(void)
     tiler_zoom_feed_close(f);
     remove_tree(dir);
 
+    /* A TIFF tile that is not the deflate stream its index says. */
+    {
+        tiler_tile_enc enc;
+        char tiles[512], index[512];
+        snprintf(tiles, sizeof(tiles), "%s", tmpdir_path("tiles"));
+        snprintf(index, sizeof(index), "%s", tmpdir_path("tiles.idx"));
+        tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_DEFLATE, 32, 0, "invert");
+        mkdir(dir, 0700);
+        rc = place_tiles(tiles, index, img, 64, 64, &enc, 15);
+        if (rc == 0) {
+            FILE *t = fopen(tiles, "r+b");
+            /* In the last tile placed (the first one's second copy, which its entry points at). */
+            if (t && fseek(t, -20, SEEK_END) == 0) fputs("corrupt!", t);
+            if (t) fclose(t);
+        }
+        f = tiler_zoom_feed_open_tiff(tiles, index, dir, 64, 64, 32, enc.samples, 1, &full, err, sizeof(err));
+        if (f) tiler_zoom_feed_ready(f, 64);
+        rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
+        if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err));
+        ok(rc == -1 && strstr(err, "cannot be inflated"), "a corrupt TIFF tile: an error naming it (%s)", err);
+        tiler_zoom_feed_close(f);
+        ok(!tiler_zoom_feed_open_tiff(tiles, index, dir, 64, 64, 32, 5, 1, &full, err, sizeof(err)),
+           "five samples a pixel: refused (%s)", err);
+        remove_tree(dir);
+        unlink(tiles);
+        unlink(index);
+    }
+
     mkdir(dir, 0700);
     ok(!tiler_zoom_feed_open(tmpdir_path("absent"), dir, 64, 64, 32, TILER_PNG_RGB, 1, &full, err, sizeof(err)),
        "no raster: refused (%s)", err);
@@ -192,6 +311,9 @@ int main(void)
     ok(tiler_zoom_feed_work_bytes(65536, 1) - tiler_zoom_feed_work_bytes(65536, 0) <= 4 * 1024 * 1024 + 4 * 65536,
        "while feeding a strip: a 4 MiB chunk of rows and a row of samples more (%zu bytes)",
        tiler_zoom_feed_work_bytes(65536, 1));
+    ok(tiler_zoom_feed_tiff_work_bytes(16384, 512, 3, 1) - tiler_zoom_feed_tiff_work_bytes(16384, 512, 3, 0)
+       < 24 * 1024 * 1024 + 1024 * 1024,
+       "a TIFF feed's strip at 16,384 wide in 512-pixel RGB tiles: its row of tiles, 24 MiB, and under 1 MiB more");
     free(img);
     remove_tree(tmpdir_name);
     return done_testing();
