@@ -140,10 +140,16 @@
 #define TILER_DEFAULT_PREVIEW_ABOVE_PIXELS (16L * 1000 * 1000)
 #define TILER_PREVIEW_SIDE          2048
 /* TilerZoom: such a result also gets a zoomable view, a DZI pyramid of
- * 256-pixel PNG tiles (tiler_pyramid.h), built after the job is done. */
+ * 256-pixel PNG tiles (tiler_pyramid.h), fed as the result is assembled
+ * (tiler_zoom_feed.h) or built from it once the job is done. */
 #define TILER_DEFAULT_ZOOM          1
 /* zlib level of the pyramid's tiles: the fastest, the tiles are many and small. */
 #define TILER_ZOOM_PNG_LEVEL        1
+/* The most raster a PNG job keeps for its zoom pyramid's feed: rows
+ * encoded before the feed has read them (it reads strips in order, and
+ * strip 0 may be the last to come). Past this the feed is given up, its
+ * rows freed, and the pyramid built from the result once the job is done. */
+#define TILER_ZOOM_FEED_MAX_HELD_BYTES (1024ull * 1024 * 1024)
 
 /* Timing */
 #define TILER_DEFAULT_STUCK_SECONDS 60

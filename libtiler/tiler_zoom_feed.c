@@ -23,6 +23,7 @@ struct tiler_zoom_feed {
     int fd;                 /* the raster, or the TIFF's tiles file: open until close */
     int index_fd;           /* a TIFF's tile index; -1 for a raster */
     uint32_t w, h, strip_rows, strips, fed, chunk;
+    uint32_t held;          /* strips encoded before they were fed */
     int color, spp;         /* spp: a TIFF's samples a pixel */
     unsigned char *state;   /* READY | ENCODED per strip */
     int *px;                /* chunk rows of the raster, while a strip is fed */
@@ -133,6 +134,7 @@ int tiler_zoom_feed_next(const tiler_zoom_feed *f, uint32_t *k)
 int tiler_zoom_feed_encoded(tiler_zoom_feed *f, uint32_t k)
 {
     if (k >= f->strips || k < f->fed) return 1;
+    if (!(f->state[k] & ENCODED)) f->held++;
     f->state[k] |= ENCODED;
     return 0;
 }
@@ -141,12 +143,19 @@ int tiler_zoom_feed_fed(tiler_zoom_feed *f, uint32_t k)
 {
     if (k != f->fed) return 0;
     f->fed++;
-    return (f->state[k] & ENCODED) != 0;
+    if (!(f->state[k] & ENCODED)) return 0;
+    f->held--;
+    return 1;
 }
 
 int tiler_zoom_feed_held(const tiler_zoom_feed *f, uint32_t k)
 {
     return k < f->strips && k >= f->fed && (f->state[k] & ENCODED);
+}
+
+uint32_t tiler_zoom_feed_held_strips(const tiler_zoom_feed *f)
+{
+    return f->held;
 }
 
 int tiler_zoom_feed_complete(const tiler_zoom_feed *f)

@@ -57,6 +57,8 @@ int tiler_zoom_feed_fed(tiler_zoom_feed *f, uint32_t k);
 /* 1 when strip k was encoded and is not fed yet: its rows are held for
  * the feed (to be freed by whoever gives the feed up). */
 int tiler_zoom_feed_held(const tiler_zoom_feed *f, uint32_t k);
+/* How many strips are held so. */
+uint32_t tiler_zoom_feed_held_strips(const tiler_zoom_feed *f);
 /* 1 when every strip is fed. */
 int tiler_zoom_feed_complete(const tiler_zoom_feed *f);
 

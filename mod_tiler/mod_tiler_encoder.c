@@ -44,9 +44,10 @@ typedef struct {
     uint32_t strip;
 } task;
 
-/* Registered after the thread pool, so it runs before the pool's own
- * cleanup waits for the threads: a zoom build (minutes at a gigapixel)
- * must not hold httpd's stop. */
+/* A pre-cleanup: it runs before the thread pool (a subpool, destroyed
+ * before the parent's own cleanups) waits for its threads, so that a zoom
+ * build or feed (minutes at a gigapixel) stops within a row instead of
+ * holding httpd's stop. */
 static apr_status_t note_stopping(void *data)
 {
     ((tiler_encoder *)data)->stopping = 1;
@@ -68,7 +69,7 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
                      "results are encoded on the results consumer's thread");
         e->tp = NULL;
     }
-    apr_pool_cleanup_register(p, e, note_stopping, apr_pool_cleanup_null);
+    apr_pool_pre_cleanup_register(p, e, note_stopping);
     return e;
 }
 
@@ -581,7 +582,8 @@ static void *APR_THREAD_FUNC feed_task(apr_thread_t *t, void *data)
     apr_pool_t *p;
     (void)t;
     if (task_store(k->e, &st, &p) == 0) {
-        tiler_zoom_feeds_run(k->e->feeds, st, k->id, &k->e->stopping, p);
+        /* Given up after the job was done: the build from the result. */
+        if (tiler_zoom_feeds_run(k->e->feeds, st, k->id, &k->e->stopping, p)) tiler_encoder_zoom(k->e, k->id);
         apr_pool_destroy(p);
     }
     free(k);
@@ -598,7 +600,7 @@ static void queue_feed(tiler_encoder *e, const char *id, tiler_store *st, apr_po
         if (apr_thread_pool_push(e->tp, feed_task, k, APR_THREAD_TASK_PRIORITY_LOW, e) == APR_SUCCESS) return;
         free(k);
     }
-    tiler_zoom_feeds_run(e->feeds, st, id, &e->stopping, p);
+    if (tiler_zoom_feeds_run(e->feeds, st, id, &e->stopping, p)) tiler_encoder_zoom(e, id);
 }
 
 void tiler_encoder_sweep_feeds(tiler_encoder *e, tiler_store *store, apr_pool_t *p)

@@ -27,13 +27,17 @@ tiler_zoom_feeds *tiler_zoom_feeds_create(server_rec *s, apr_pool_t *p);
 int tiler_zoom_feeds_ready(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k);
 
 /* Feeds the job's ready strips in order; after the last, places the
- * pyramid. Stops within a row when *cancel becomes non-zero. */
-void tiler_zoom_feeds_run(tiler_zoom_feeds *z, tiler_store *store, const char *id, const volatile int *cancel,
-                          apr_pool_t *p);
+ * pyramid. Stops within a row when *cancel becomes non-zero. A feed that
+ * fails (a bad tile, the disk full, the store) or falls too far behind
+ * (TILER_ZOOM_FEED_MAX_HELD_BYTES) is given up, its pyramid left to the
+ * build from the result: 1 when the job is done and that build is due
+ * now, else 0. */
+int tiler_zoom_feeds_run(tiler_zoom_feeds *z, tiler_store *store, const char *id, const volatile int *cancel,
+                         apr_pool_t *p);
 
 /* Strip k of the job is encoded: 1 when its raster rows may be freed now,
  * 0 when a feed still needs them (it frees them once it has read them, or
- * the job's end does). */
+ * when it is given up; the job's end drops the raster anyway). */
 int tiler_zoom_feeds_may_free(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k);
 
 /* 1 when this process is feeding the job's pyramid: it is not built from

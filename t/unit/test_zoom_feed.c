@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <gd.h>
@@ -59,6 +60,18 @@ static int *grey_image(uint32_t w, uint32_t h, int with_alpha, unsigned seed)
     return img;
 }
 
+/* Rows said freeable are overwritten at once, as a punched hole would
+ * lose them: a strip freed before the feed read it spoils the pyramid. */
+static void spoil(int fd, uint32_t w, uint32_t h, uint32_t strip_rows, uint32_t k)
+{
+    uint32_t top = k * strip_rows, n = h - top < strip_rows ? h - top : strip_rows;
+    size_t len = (size_t)w * n * 4;
+    unsigned char *junk = malloc(len);
+    memset(junk, 0x5a, len);
+    if (pwrite(fd, junk, len, (off_t)top * w * 4) != (ssize_t)len) fprintf(stderr, "# cannot spoil strip %u\n", k);
+    free(junk);
+}
+
 static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, unsigned seed)
 {
     int grey = color == TILER_PNG_GRAY || color == TILER_PNG_GRAY_ALPHA;
@@ -67,7 +80,7 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
     uint32_t n, i, k, *order;
     unsigned char *encoded_early, *freed;
     tiler_zoom_feed *f;
-    int full, rc = 0, twice = 0, never = 0, spurious = 0;
+    int full, rc = 0, twice = 0, never = 0, spurious = 0, wfd, held_ok = 1;
 
     snprintf(what, sizeof(what), "%ux%u in strips of %u, colour type %d", w, h, strip_rows, color);
     snprintf(dir, sizeof(dir), "%s", tmpdir_path("pyr"));
@@ -76,6 +89,7 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
     if (!ok(write_raster(raster, img, w, h) == 0, "%s: raster written", what)) return;
     f = tiler_zoom_feed_open(raster, dir, w, h, strip_rows, color, 1, &full, err, sizeof(err));
     if (!ok(f != NULL, "%s: feed opened (%s)", what, err)) return;
+    wfd = open(raster, O_WRONLY);
     unlink(raster);   /* the job's finish drops it; the feed holds it open */
     n = tiler_zoom_feed_strips(f);
     ok(n == (h + strip_rows - 1) / strip_rows, "%s: %u strips", what, n);
@@ -90,23 +104,33 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
         order[j] = t;
     }
     /* Strips complete in a shuffled order; every other one is encoded at
-     * once (before the feed has read it), the rest after the feed has. */
+     * once (before the feed has read it), every third of the rest just as
+     * the feed comes to it, the others after the feed has read them. */
     for (i = 0; i < n && rc == 0; i++) {
+        uint32_t before = tiler_zoom_feed_held_strips(f);
         k = order[i];
         tiler_zoom_feed_ready(f, k);
         if (i % 2 == 0) {
             encoded_early[k] = 1;
-            if (tiler_zoom_feed_encoded(f, k)) freed[k]++;
+            if (tiler_zoom_feed_encoded(f, k)) freed[k]++, spoil(wfd, w, h, strip_rows, k);
+            else if (tiler_zoom_feed_held_strips(f) != before + 1) held_ok = 0;
         }
         while (rc == 0 && tiler_zoom_feed_next(f, &k)) {
+            if (!encoded_early[k] && k % 3 == 1) {
+                encoded_early[k] = 1;
+                if (tiler_zoom_feed_encoded(f, k)) freed[k]++, spoil(wfd, w, h, strip_rows, k);
+            }
             if ((rc = tiler_zoom_feed_strip(f, k, NULL, err, sizeof(err))) == 0 && tiler_zoom_feed_fed(f, k)) {
                 if (!encoded_early[k]) spurious++;
                 freed[k]++;
+                spoil(wfd, w, h, strip_rows, k);
             }
         }
     }
     for (i = 0; i < n; i++)
         if (!encoded_early[i] && tiler_zoom_feed_encoded(f, i)) freed[i]++;
+    if (tiler_zoom_feed_held_strips(f) != 0) held_ok = 0;
+    close(wfd);
     for (i = 0; i < n; i++) {
         if (freed[i] > 1) twice++;
         if (!freed[i]) never++;
@@ -114,6 +138,7 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
     ok(rc == 0 && tiler_zoom_feed_complete(f), "%s: every strip fed (%s)", what, err);
     ok(!twice && !never && !spurious, "%s: every strip's rows freeable exactly once, and only once encoded "
        "(%d twice, %d never, %d before encoded)", what, twice, never, spurious);
+    ok(held_ok, "%s: the held strips counted, none left at the end", what);
     rc = tiler_zoom_feed_end(f, err, sizeof(err));
     tiler_zoom_feed_close(f);
     if (ok(rc == 0, "%s: pyramid ended (%s)", what, err)) {
