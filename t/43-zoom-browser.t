@@ -1,6 +1,7 @@
 # The zoomable view in a real browser (t/browser/zoom.mjs, Debian's Chromium
 # and playwright-core): the job page of a result over
-# TilerPreviewAbovePixels shows OpenSeadragon on the result's pyramid, and
+# TilerPreviewAbovePixels shows OpenSeadragon on the result's pyramid (fed
+# from the job's own tiles as the result was assembled), and
 # zoomed to 1:1 on the highest level its canvas holds exactly the result's
 # pixels; a page opened while the pyramid is built shows the preview and
 # then the view, without a reload (t/browser/zoom-wait.mjs).
@@ -32,6 +33,8 @@ while (!$j->{zoom_url} && time < $deadline) {
     sleep 0.05;
 }
 ok($j->{zoom_url}, 'its zoomable view is built');
+like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30908: job $s->{id}: zoomable view of 1000x700 built from its tiles as they were assembled/,
+     'fed from the job\'s own tiles as they were assembled');
 my $out = `node $top/t/browser/zoom.mjs @{[$t->url]}/tiler/ $s->{id} 1000 700 $top/t/artifacts 2>&1`;
 my $rc = $?;
 my $seen = 0;
