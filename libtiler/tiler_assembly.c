@@ -46,11 +46,6 @@ tiler_store *tiler_assembly_store(tiler_assembly *a)
     return a->store;
 }
 
-int tiler_assembly_rows_told(const tiler_job *job)
-{
-    return tiler_assembly_in_strips(job) || !strcmp(job->format, "tiff");
-}
-
 int tiler_assembly_in_strips(const tiler_job *job)
 {
     if (!strcmp(job->format, "tiff")) return 0;
@@ -106,7 +101,8 @@ static int tiff_place(tiler_assembly *a, const char *id, const tiler_msg *m, cha
 static void maybe_strip(tiler_assembly *a, const tiler_job *job, uint32_t idx, apr_pool_t *p)
 {
     uint32_t cols, row, from, to, n;
-    if (!a->c.sink.strip_ready || !tiler_assembly_rows_told(job)) return;
+    if (!a->c.sink.strip_ready || !(tiler_assembly_in_strips(job) || (a->c.tiff_rows && !strcmp(job->format, "tiff"))))
+        return;
     cols = (job->width + job->tile_size - 1) / job->tile_size;
     row = idx / cols;
     from = row * cols;

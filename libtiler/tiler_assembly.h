@@ -37,8 +37,8 @@ typedef struct {
     /* Strip k (one per row of tiles) of the job can be encoded: every tile
      * of its row is counted. Asked once per row, when the row's last tile
      * is counted, for results made of strips (tiler_assembly_in_strips)
-     * and TIFF results (tiler_assembly_rows_told: a row of TIFF tiles is
-     * not encoded again, but its zoom pyramid can be fed), and not for the
+     * and, with tiff_rows, TIFF results (a row of TIFF tiles is not
+     * encoded again, but its zoom pyramid can be fed), and not for the
      * row completed by the job's last tile (job_complete covers it).
      * NULL: strips are all left to the end. */
     void (*strip_ready)(void *ctx, const char *job_id, uint32_t k);
@@ -53,6 +53,7 @@ typedef struct {
     const char *spool_dir;
     const char *store_path;      /* opened by tiler_assembly_create, one connection */
     int job_ttl_seconds;         /* finished jobs older than this are removed; 0 keeps them */
+    int tiff_rows;               /* tell the sink of TIFF jobs' complete rows too (their zoom pyramids' feeds) */
     tiler_asm_sink sink;
     void *log_ctx;
     void (*log)(void *ctx, int level, tiler_asm_event ev, const char *msg);   /* NULL: silent */
@@ -88,8 +89,6 @@ tiler_store *tiler_assembly_store(tiler_assembly *a);
  * tiles: PNG always; JPEG when its rows of tiles start on MCU rows and its
  * sides fit a JPEG (else it is encoded at the end, in bands). */
 int tiler_assembly_in_strips(const tiler_job *job);
-/* Whether the sink is told of the job's complete rows of tiles
- * (strip_ready): results in strips, and TIFF results. */
-int tiler_assembly_rows_told(const tiler_job *job);
+
 
 #endif

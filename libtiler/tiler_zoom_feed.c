@@ -13,6 +13,7 @@
 #include "tiler_png.h"
 #include "tiler_pyramid.h"
 #include "tiler_strip.h"
+#include "tiler_tiff.h"
 #include "tiler_tiff_out.h"
 
 /* Per strip: its tiles are all placed; it was encoded before it was fed. */
@@ -96,9 +97,18 @@ tiler_zoom_feed *tiler_zoom_feed_open_tiff(const char *tiles, const char *index,
                                            uint32_t side, int samples, int zlevel, int *full, char *err, size_t errlen)
 {
     tiler_zoom_feed *f;
+    uint64_t row_bytes = ((uint64_t)w + side - 1) / (side ? side : 1) * side * side * (uint64_t)samples;
     *full = 0;
     if (samples < 1 || samples > 4 || side == 0 || side > TILER_MAX_TILE_SIZE) {
         snprintf(err, errlen, "no TIFF tiles of %u pixels and %d samples", side, samples);
+        return NULL;
+    }
+    /* A strip is fed from its row of tiles decoded whole: the uploads'
+     * TIFF reader's bound on that (a wider result's view comes from
+     * neither). */
+    if (row_bytes > TILER_TIFF_MAX_TILE_ROW_BYTES) {
+        snprintf(err, errlen, "a row of its %u-pixel tiles %u pixels wide is %llu MiB decoded, over %llu", side, w,
+                 (unsigned long long)(row_bytes >> 20), (unsigned long long)(TILER_TIFF_MAX_TILE_ROW_BYTES >> 20));
         return NULL;
     }
     if (!(f = feed_new(w, h, side, err, errlen))) return NULL;

@@ -585,6 +585,8 @@ static void *APR_THREAD_FUNC feed_task(apr_thread_t *t, void *data)
         /* Given up after the job was done: the build from the result. */
         if (tiler_zoom_feeds_run(k->e->feeds, st, k->id, &k->e->stopping, p)) tiler_encoder_zoom(k->e, k->id);
         apr_pool_destroy(p);
+    } else {
+        tiler_zoom_feeds_drop(k->e->feeds, k->id);
     }
     free(k);
     return NULL;

@@ -111,6 +111,7 @@ static int open_consumer(results_ctx *x)
     cfg.spool_dir = x->c->spool_dir;
     cfg.store_path = tiler_store_path(x->pool, x->c);
     cfg.job_ttl_seconds = x->c->job_ttl_seconds;
+    cfg.tiff_rows = x->c->zoom;   /* a TIFF's complete rows feed its zoom pyramid */
     cfg.sink.ctx = x->encoder;
     cfg.sink.strip_ready = on_strip_ready;
     cfg.sink.job_complete = on_job_complete;

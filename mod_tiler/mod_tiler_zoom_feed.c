@@ -265,7 +265,9 @@ static int end_feed(tiler_zoom_feeds *z, tiler_store *store, entry *e, int rc, c
     }
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, z->s, APLOGNO(30911) "job %s: its zoomable view could not be fed as it "
                  "was assembled (%s); it is built from the result once the job is done", job.id, err);
-    return got == 0 && !strcmp(job.state, "done");
+    /* Looked at again after the feed was given up: a finish that marked
+     * the job done before then found it fed and built nothing. */
+    return tiler_store_get_job(store, job.id, &job, p) == 0 && !strcmp(job.state, "done");
 }
 
 int tiler_zoom_feeds_run(tiler_zoom_feeds *z, tiler_store *store, const char *id, const volatile int *cancel,
@@ -353,6 +355,19 @@ int tiler_zoom_feeds_may_free(tiler_zoom_feeds *z, const tiler_job *job, uint32_
     return may;
 }
 
+void tiler_zoom_feeds_drop(tiler_zoom_feeds *z, const char *id)
+{
+    entry *e;
+    if (!z) return;
+    apr_thread_mutex_lock(z->lock);
+    if ((e = apr_hash_get(z->jobs, id, APR_HASH_KEY_STRING)) && e->f) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, z->s, APLOGNO(30913) "job %s: its zoomable view's feed cannot run; "
+                     "it is built from the result once the job is done", id);
+        give_up(z, e, NULL, 1);
+    }
+    apr_thread_mutex_unlock(z->lock);
+}
+
 int tiler_zoom_feeds_has(tiler_zoom_feeds *z, const char *id)
 {
     entry *e;
@@ -382,17 +397,18 @@ void tiler_zoom_feeds_sweep(tiler_zoom_feeds *z, tiler_store *store, apr_pool_t 
     for (i = 0; i < ids->nelts; i++) {
         const char *id = APR_ARRAY_IDX(ids, i, const char *);
         entry *e;
-        int got = tiler_store_get_job(store, id, &job, p), had_feed = 0;
+        int got = tiler_store_get_job(store, id, &job, p);
         if (got < 0 || (got == 0 && (!strcmp(job.state, "queued") || !strcmp(job.state, "running")))) continue;
         /* Ended, and no run will feed it further (a done job's finish
          * started its last run, which ends the feed itself): the pyramid,
          * if wanted, is left to the build from the result. */
         apr_thread_mutex_lock(z->lock);
         if ((e = apr_hash_get(z->jobs, id, APR_HASH_KEY_STRING)) && !e->running) {
-            had_feed = e->f != NULL;
+            /* Its half-built pyramid goes while its lock is held, so that
+             * no build begun elsewhere meanwhile loses its own. */
+            if (e->f && got == 0) tiler_spool_zoom_remove(z->c->spool_dir, id, 1);
             give_up(z, e, NULL, 0);
         }
         apr_thread_mutex_unlock(z->lock);
-        if (had_feed && got == 0) tiler_spool_zoom_remove(z->c->spool_dir, id, 1);
     }
 }

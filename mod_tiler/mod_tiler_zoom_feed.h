@@ -40,6 +40,11 @@ int tiler_zoom_feeds_run(tiler_zoom_feeds *z, tiler_store *store, const char *id
  * when it is given up; the job's end drops the raster anyway). */
 int tiler_zoom_feeds_may_free(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k);
 
+/* The run queued after tiler_zoom_feeds_ready cannot be made (no store
+ * for it): the feed is given up, its pyramid left to the build from the
+ * result (its held rows stay until the job ends). */
+void tiler_zoom_feeds_drop(tiler_zoom_feeds *z, const char *id);
+
 /* 1 when this process is feeding the job's pyramid: it is not built from
  * the result file. */
 int tiler_zoom_feeds_has(tiler_zoom_feeds *z, const char *id);

@@ -282,12 +282,13 @@ static unsigned char *encoded(const unsigned char id[16], const tiler_grid *g, u
 }
 
 /* A TIFF job: encoded tiles are placed, counted once, each row of tiles
- * said complete once (for its zoom pyramid's feed) but the last tile's;
+ * said complete once (for its zoom pyramid's feed, when the assembly is
+ * told to: told) but the last tile's;
  * tiles that are not the job's (a raw result, another encoding, another
  * tile's core, a payload that is no zlib stream) are skipped; at the end
  * the tiles file becomes a TIFF libtiff reads. */
 #define SKIPPED (s->events[TILER_ASM_EV_MISFIT] + s->events[TILER_ASM_EV_NOT_A_RESULT])
-static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
+static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, int told, apr_pool_t *p)
 {
     unsigned char bin[16], *m;
     char id[TILER_ID_HEX_LEN + 1], tiles[4096], index[4096], err[256];
@@ -352,10 +353,10 @@ static void feed_tiff(tiler_assembly *a, seen *s, unsigned n, apr_pool_t *p)
     }
     last_row = order[total - 1] / g.cols;
     free(order);
-    for (i = 0; i < MAX_ROWS; i++) bad += s->strips[i] != (i < g.rows && i != last_row ? 1 : 0);
+    for (i = 0; i < MAX_ROWS; i++) bad += s->strips[i] != (told && i < g.rows && i != last_row ? 1 : 0);
     ok(!bad && s->completes == 1 && s->premature == 0 && SKIPPED == 5 && s->strip_other == 0,
-       "TIFF job: every tile placed once, each row said complete once but the last tile's (row %u), job_complete "
-       "once (%d)", last_row, s->completes);
+       "TIFF job: every tile placed once, %s, job_complete once (%d)",
+       told ? "each row said complete once but the last tile's" : "no row said complete (not asked to)", s->completes);
     ok(tiler_store_get_job(s->store, id, &job, p) == 0 && job.tiles_done == total, "TIFF job: %u tiles counted", total);
     ok(tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err)) == 0, "TIFF job: the directory goes on: %s", err);
     t = TIFFOpen(tiles, "r");
@@ -492,6 +493,7 @@ int main(void)
     cfg.sink.job_complete = on_complete;
     cfg.log_ctx = &s;
     cfg.log = on_log;
+    cfg.tiff_rows = 1;
     ok(tiler_assembly_create(&a, &cfg, p, &err) == 0, "assembly made");
 
     /* Rows of tiles: exact, a last partial row and column, one row, one
@@ -507,9 +509,18 @@ int main(void)
     feed(a, &s, ++n, 333, 250, 40, "jpeg", 13, scratch);   /* 40: whole MCU rows, strips */
     feed(a, &s, ++n, 333, 250, 36, "jpeg", 13, scratch);   /* 36: no strips, the end encodes it */
     apr_pool_clear(scratch);
-    feed_tiff(a, &s, 100, scratch);
+    feed_tiff(a, &s, 100, 1, scratch);
     feed_tiff_jpeg(a, &s, 101, scratch);
     apr_pool_clear(scratch);
+    {
+        /* Not told of TIFF rows (TilerZoom Off): none asked. */
+        tiler_assembly *untold;
+        cfg.tiff_rows = 0;
+        ok(tiler_assembly_create(&untold, &cfg, p, &err) == 0, "an assembly not told of TIFF rows");
+        feed_tiff(untold, &s, 102, 0, scratch);
+        cfg.tiff_rows = 1;
+        apr_pool_clear(scratch);
+    }
 
     /* A duplicate of a complete job still running asks again (the sink
      * keeps one encoding); once it ended, results are late: skipped. */
@@ -647,11 +658,11 @@ int main(void)
     sqlite3_exec(tiler_store_connection(st), "ALTER TABLE jobs_away RENAME TO jobs", NULL, NULL, NULL);
 
     /* Catch-up: the jobs all in but not finished (the ten fed above but the
-     * first, done, and the two TIFF jobs; the others are short of tiles,
+     * first, done, and the three TIFF jobs; the others are short of tiles,
      * failed or done). */
     reset(&s, "", 1);
     rc = tiler_assembly_catch_up(a, scratch);
-    ok(rc == 0 && s.complete_other == 11, "catch-up asks to finish the 11 jobs all in but not finished (%d)",
+    ok(rc == 0 && s.complete_other == 12, "catch-up asks to finish the 12 jobs all in but not finished (%d)",
        s.complete_other);
     cfg.sink.job_complete = NULL;
     {
@@ -694,10 +705,6 @@ int main(void)
     job.format = "tiff";
     job.width = 1000;
     ok(!tiler_assembly_in_strips(&job), "TIFF: no strips, its tiles are placed as they come");
-    ok(tiler_assembly_rows_told(&job), "TIFF: its complete rows of tiles are told (for the zoom pyramid)");
-    job.format = "jpeg";
-    job.tile_size = 60;
-    ok(!tiler_assembly_rows_told(&job), "a JPEG encoded at the end: its rows are not told");
 
     apr_pool_destroy(p);
     apr_terminate();
