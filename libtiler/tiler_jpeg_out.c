@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <jerror.h>
 #include "tiler_jpeg_err.h"
 
 /* libgd's JFIF density (GD_RESOLUTION): the header must match gd's. */
@@ -13,9 +16,48 @@
 
 typedef struct {
     tiler_jpeg_err j;        /* first: libjpeg hands its pointer back */
-    unsigned char *mem;      /* a strip's output (jpeg_mem_dest), freed on error */
-    unsigned long size;
 } error_mgr;
+
+/* A strip's output: a buffer that doubles as libjpeg fills it, and is
+ * always this struct's, so that the error path frees what there is.
+ * (libjpeg's own memory destination keeps a grown buffer to itself until
+ * it finishes: a fatal error after a growth left the caller the freed
+ * first buffer, and leaked the new one.) */
+#define GROW_FIRST_BYTES 65536
+
+typedef struct {
+    struct jpeg_destination_mgr pub;   /* first: libjpeg hands this pointer back */
+    unsigned char *buf;
+    size_t cap;
+} grow_dest;
+
+static void grow_init(j_compress_ptr c)
+{
+    grow_dest *d = (grow_dest *)c->dest;
+    d->pub.next_output_byte = d->buf;
+    d->pub.free_in_buffer = d->cap;
+}
+
+/* Called with the buffer full. */
+static boolean grow_more(j_compress_ptr c)
+{
+    grow_dest *d = (grow_dest *)c->dest;
+    unsigned char *more = d->cap <= SIZE_MAX / 2 ? realloc(d->buf, d->cap * 2) : NULL;
+    if (!more) {
+        c->err->msg_code = JERR_OUT_OF_MEMORY;
+        c->err->error_exit((j_common_ptr)c);
+    }
+    d->buf = more;
+    d->pub.next_output_byte = more + d->cap;
+    d->pub.free_in_buffer = d->cap;
+    d->cap *= 2;
+    return TRUE;
+}
+
+static void grow_term(j_compress_ptr c)
+{
+    (void)c;
+}
 
 struct tiler_jpeg_out {
     struct jpeg_compress_struct c;
@@ -185,8 +227,9 @@ int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, ui
 {
     struct jpeg_compress_struct c;
     error_mgr e;
+    grow_dest d;
     unsigned char *buf;
-    unsigned long size;
+    size_t size;
     JSAMPLE *line = NULL;
     uint32_t mcu = tiler_jpeg_mcu_rows(quality), first = top / mcu, last = top + n == height;
     size_t sos_end, sof_height, i, k, data_len;
@@ -199,7 +242,16 @@ int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, ui
         snprintf(err, errlen, "rows %u..%u of %u are not a JPEG strip (%u-row MCUs)", top, top + n - 1, height, mcu);
         return -1;
     }
-    if (!(line = malloc((size_t)width * 3 + 1))) { snprintf(err, errlen, "out of memory for a JPEG strip"); return -1; }
+    memset(&d, 0, sizeof(d));
+    d.cap = GROW_FIRST_BYTES;
+    if (!(line = malloc((size_t)width * 3 + 1)) || !(d.buf = malloc(d.cap))) {
+        free(line);
+        snprintf(err, errlen, "out of memory for a JPEG strip");
+        return -1;
+    }
+    d.pub.init_destination = grow_init;
+    d.pub.empty_output_buffer = grow_more;
+    d.pub.term_destination = grow_term;
     memset(&c, 0, sizeof(c));
     memset(&e, 0, sizeof(e));
     c.err = tiler_jpeg_err_init(&e.j);
@@ -207,19 +259,19 @@ int tiler_jpeg_strip_encode(const int *rows, uint32_t width, uint32_t height, ui
         snprintf(err, errlen, "cannot encode a JPEG strip: %s", e.j.msg);
         jpeg_destroy_compress(&c);
         free(line);
-        free(e.mem);
+        free(d.buf);
         return -1;
     }
     jpeg_create_compress(&c);
     gd_settings(&c, width, n, quality);
     c.restart_in_rows = 1;
-    jpeg_mem_dest(&c, &e.mem, &e.size);
+    c.dest = &d.pub;
     jpeg_start_compress(&c, TRUE);
     feed(&c, line, rows, n);
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
-    buf = e.mem;
-    size = e.size;
+    buf = d.buf;
+    size = d.cap - d.pub.free_in_buffer;
     free(line);
     if (find_header(buf, size, &sos_end, &sof_height) < 0 || size < sos_end + 2) {
         free(buf);

@@ -1,8 +1,12 @@
 /* The band JPEG encoder against libgd's gdImageJpeg at the same quality:
  * the same bytes but gd's comment marker, whatever the band size, at sides
  * that are and are not multiples of the MCU, with and without alpha (which
- * JPEG drops, as gd does). */
+ * JPEG drops, as gd does). A strip whose output buffer cannot grow (an
+ * address-space limit) fails cleanly. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 #include "tap.h"
@@ -102,6 +106,42 @@ static void strips_against_gd(int w, int h, int alpha, uint32_t t, int quality)
     free(parts); free(lens); free(joined); gdFree(gd); gdImageDestroy(im);
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
+/* Encodes a noisy 4096 x 64 strip at quality 100 (about 700 KB of JPEG,
+ * so its buffer grows several times) in a child under an address-space
+ * limit of margin_kb more than it uses now. 1 when the child ends by
+ * itself (encoded, or refused with a message), 0 when it crashes (a
+ * double free aborts). AddressSanitizer reserves terabytes of address
+ * space, so a limit means nothing there. */
+static int strip_within(long margin_kb, int *refused)
+{
+    pid_t pid = fork();
+    int status;
+    if (pid == 0) {
+        char line[256], err[256] = "";
+        long vm_kb = 0;
+        struct rlimit rl;
+        unsigned char *o = NULL;
+        size_t n = 0, i;
+        int *rows = malloc(4096 * 64 * sizeof(int)), rc;
+        FILE *st = fopen("/proc/self/status", "r");
+        srand(7);
+        for (i = 0; rows && i < 4096 * 64; i++) rows[i] = rand() & 0xffffff;
+        while (st && fgets(line, sizeof(line), st))
+            if (!strncmp(line, "VmSize:", 7)) vm_kb = atol(line + 7);
+        if (st) fclose(st);
+        rl.rlim_cur = rl.rlim_max = (rlim_t)(vm_kb + margin_kb) * 1024;
+        if (!rows || setrlimit(RLIMIT_AS, &rl) < 0) _exit(3);
+        rc = tiler_jpeg_strip_encode(rows, 4096, 64, 0, 64, 100, &o, &n, err, sizeof(err));
+        free(o);
+        _exit(rc == 0 ? 0 : err[0] ? 1 : 2);
+    }
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 0;
+    *refused += WEXITSTATUS(status) == 1;
+    return WEXITSTATUS(status) <= 1;
+}
+#endif
+
 int main(void)
 {
     static const struct { int w, h, alpha; uint32_t band; } cases[] = {
@@ -136,6 +176,17 @@ int main(void)
            "the last strip starts with the marker before MCU row 4 (RST3) and ends the file");
         if (n) free(o);
     }
+
+#if !defined(__SANITIZE_ADDRESS__)
+    {
+        long margin;
+        int crashed = 0, refused = 0;
+        for (margin = 64; margin <= 4096; margin += 64)
+            if (!strip_within(margin, &refused)) crashed++;
+        ok(crashed == 0 && refused > 0, "a strip whose buffer cannot grow: refused with a message, never a crash "
+           "(%d of 64 address-space limits refused it, %d crashed)", refused, crashed);
+    }
+#endif
 
     /* Local mode writes through tiler_image_save: the same file as gd's. */
     if (tmpdir_make() == 0) {
