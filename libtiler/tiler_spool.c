@@ -84,26 +84,30 @@ int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char 
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
-int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, int *dst,
-                           char *err, size_t errlen)
+int tiler_raster_pread_rows(int fd, uint32_t width, uint32_t top, uint32_t n, int *dst, char *err, size_t errlen)
 {
     size_t want = (size_t)width * n * 4, got = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
     while (got < want) {
         ssize_t r = pread(fd, (char *)dst + got, want - got, (off_t)((uint64_t)top * width * 4 + got));
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            close(fd);
-            FAIL("cannot read raster rows %u..%u: %s", top, top + n - 1, e ? strerror(e) : "short file");
-        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0)
+            FAIL("cannot read raster rows %u..%u: %s", top, top + n - 1, r < 0 ? strerror(errno) : "short file");
         got += (size_t)r;
     }
-    if (close(fd) < 0) FAIL("cannot read raster: %s", strerror(errno));
 #if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
     tiler_pixels_from_wire(dst, (const unsigned char *)dst, (size_t)width * n);
 #endif
     return 0;
+}
+
+int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, int *dst,
+                           char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY), rc;
+    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
+    rc = tiler_raster_pread_rows(fd, width, top, n, dst, err, errlen);
+    if (close(fd) < 0 && rc == 0) FAIL("cannot read raster: %s", strerror(errno));
+    return rc;
 }
 
 int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen)

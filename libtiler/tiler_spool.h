@@ -37,6 +37,9 @@ int tiler_spool_zoom_remove(const char *spool, const char *id, int tmp_only);
 /* Strip k of the result's PNG stream (tiler_png.h), one per row of tiles
  * (more than 65536 with small tiles on a tall image). 0 or -1. */
 int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char *id, uint32_t k);
+/* Reads rows [top, top + n) of a width-wide raster, open as fd, as gd
+ * truecolor ints. 0, or -1 with err. */
+int tiler_raster_pread_rows(int fd, uint32_t width, uint32_t top, uint32_t n, int *dst, char *err, size_t errlen);
 /* Reads rows [top, top + n) of a width-wide raster as gd truecolor ints. */
 int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, int *dst,
                            char *err, size_t errlen);

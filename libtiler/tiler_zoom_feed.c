@@ -9,9 +9,9 @@
 #include <gd.h>
 #include <zlib.h>
 #include "tiler_defaults.h"
-#include "tiler_msg.h"
 #include "tiler_png.h"
 #include "tiler_pyramid.h"
+#include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "tiler_tiff.h"
 #include "tiler_tiff_out.h"
@@ -199,26 +199,6 @@ static int as_result(tiler_zoom_feed *f, int *row)
     return 0;
 }
 
-/* Reads raster rows [top, top + n) into f->px. */
-static int read_rows(tiler_zoom_feed *f, uint32_t top, uint32_t n, char *err, size_t errlen)
-{
-    size_t want = (size_t)f->w * n * 4, got = 0;
-    while (got < want) {
-        ssize_t r = pread(f->fd, (char *)f->px + got, want - got, (off_t)((uint64_t)top * f->w * 4 + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            snprintf(err, errlen, "cannot read raster rows %u..%u: %s", top, top + n - 1,
-                     r < 0 ? strerror(errno) : "short file");
-            return -1;
-        }
-        got += (size_t)r;
-    }
-#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-    tiler_pixels_from_wire(f->px, (const unsigned char *)f->px, (size_t)f->w * n);
-#endif
-    return 0;
-}
-
 static int feed_raster_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
 {
     uint32_t top, end, y, n, i;
@@ -235,7 +215,7 @@ static int feed_raster_strip(tiler_zoom_feed *f, uint32_t k, const volatile int 
     rc = 0;
     for (y = top; rc == 0 && y < end; y += n) {
         n = end - y < f->chunk ? end - y : f->chunk;
-        if ((rc = read_rows(f, y, n, err, errlen)) < 0) break;
+        if ((rc = tiler_raster_pread_rows(f->fd, f->w, y, n, f->px, err, errlen)) < 0) break;
         for (i = 0; rc == 0 && i < n; i++) {
             int *row = f->px + (size_t)i * f->w;
             if (cancel && *cancel) {

@@ -75,17 +75,12 @@ tiler_encoder *tiler_encoder_create(server_rec *s, apr_pool_t *p)
 
 /* The result's PNG colour type: grey when the chain makes red = green =
  * blue (tiler_chain_gray), RGBA when the upload can have transparency. */
-static int job_color(const tiler_job *job)
+int tiler_encoder_png_color(const tiler_job *job)
 {
     tiler_chain chain;
     char err[256];
     int gray = tiler_chain_parse(&chain, job->ops, TILER_MAX_OPS, err, sizeof(err)) == 0 && tiler_chain_gray(&chain);
     return tiler_png_color(job->alpha, gray);
-}
-
-int tiler_encoder_png_color(const tiler_job *job)
-{
-    return job_color(job);
 }
 
 static uint32_t strip_count(const tiler_job *job)
@@ -121,7 +116,7 @@ static int encode_and_save(const tiler_job *job, const char *raster, uint32_t to
     sp.n = n;
     sp.jpeg = !strcmp(job->format, "jpeg");
     sp.quality = TILER_JPEG_QUALITY;
-    sp.color = job_color(job);
+    sp.color = tiler_encoder_png_color(job);
     sp.level = TILER_PNG_LEVEL;
     return tiler_strip_encode_raster(raster, &sp, path, err, errlen);
 }
@@ -229,7 +224,7 @@ static int join_strips(const tiler_srv_conf *c, const tiler_job *job, const char
         }
         return rc;
     }
-    w = tiler_png_begin(f, job->width, job->height, job_color(job));
+    w = tiler_png_begin(f, job->width, job->height, tiler_encoder_png_color(job));
     for (k = 0; w && k < n && rc == 0; k++) {
         if (tiler_spool_strip_path(path, sizeof(path), c->spool_dir, job->id, k) < 0) {
             snprintf(err, errlen, "no spool path for strip %u", k);

@@ -72,6 +72,34 @@ static void spoil(int fd, uint32_t w, uint32_t h, uint32_t strip_rows, uint32_t 
     free(junk);
 }
 
+/* 0 .. n-1 in a shuffled order (seeded), with room for extra more. */
+static uint32_t *shuffled(uint32_t n, uint32_t extra, unsigned seed)
+{
+    uint32_t *order = malloc((n + extra) * sizeof(*order)), i;
+    for (i = 0; i < n; i++) order[i] = i;
+    srand(seed);
+    for (i = n; i > 1; i--) {
+        uint32_t j = (uint32_t)rand() % i, t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    return order;
+}
+
+/* Ends the fed pyramid in dir and checks it against img, as a PNG of
+ * colour type color holds it (img is changed so). */
+static void end_and_verify(tiler_zoom_feed *f, const char *dir, int *img, uint32_t w, uint32_t h, int color,
+                           const char *what)
+{
+    char err[256] = "";
+    int rc = tiler_zoom_feed_end(f, err, sizeof(err));
+    tiler_zoom_feed_close(f);
+    if (ok(rc == 0, "%s: pyramid ended (%s)", what, err)) {
+        as_png(img, (size_t)w * h, color);
+        verify(dir, img, w, h, what);
+    }
+}
+
 static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, unsigned seed)
 {
     int grey = color == TILER_PNG_GRAY || color == TILER_PNG_GRAY_ALPHA;
@@ -93,16 +121,9 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
     unlink(raster);   /* the job's finish drops it; the feed holds it open */
     n = tiler_zoom_feed_strips(f);
     ok(n == (h + strip_rows - 1) / strip_rows, "%s: %u strips", what, n);
-    order = malloc(n * sizeof(*order));
+    order = shuffled(n, 0, seed);
     encoded_early = calloc(n, 1);
     freed = calloc(n, 1);
-    for (i = 0; i < n; i++) order[i] = i;
-    srand(seed);
-    for (i = n; i > 1; i--) {
-        uint32_t j = (uint32_t)rand() % i, t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
-    }
     /* Strips complete in a shuffled order; every other one is encoded at
      * once (before the feed has read it), every third of the rest just as
      * the feed comes to it, the others after the feed has read them. */
@@ -139,12 +160,7 @@ static void check_feed(uint32_t w, uint32_t h, uint32_t strip_rows, int color, u
     ok(!twice && !never && !spurious, "%s: every strip's rows freeable exactly once, and only once encoded "
        "(%d twice, %d never, %d before encoded)", what, twice, never, spurious);
     ok(held_ok, "%s: the held strips counted, none left at the end", what);
-    rc = tiler_zoom_feed_end(f, err, sizeof(err));
-    tiler_zoom_feed_close(f);
-    if (ok(rc == 0, "%s: pyramid ended (%s)", what, err)) {
-        as_png(img, (size_t)w * h, color);
-        verify(dir, img, w, h, what);
-    }
+    end_and_verify(f, dir, img, w, h, color, what);
     free(order);
     free(encoded_early);
     free(freed);
@@ -157,17 +173,10 @@ static int place_tiles(const char *tiles, const char *index, const int *img, uin
                        const tiler_tile_enc *enc, unsigned seed)
 {
     uint32_t side = enc->side, cols = (w + side - 1) / side, rows = (h + side - 1) / side, n = cols * rows, i;
-    uint32_t *order = malloc((n + 1) * sizeof(*order));
+    uint32_t *order = shuffled(n, 1, seed);
     const int **rp = malloc(side * sizeof(*rp));
     char err[256];
     int rc = tiler_tiff_out_start(tiles, index, n, err, sizeof(err));
-    for (i = 0; i < n; i++) order[i] = i;
-    srand(seed);
-    for (i = n; i > 1; i--) {
-        uint32_t j = (uint32_t)rand() % i, t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
-    }
     order[n] = order[0];
     for (i = 0; rc == 0 && i <= n; i++) {
         uint32_t idx = order[i], x0 = idx % cols * side, y0 = idx / cols * side, y;
@@ -221,12 +230,7 @@ static void check_tiff_feed(uint32_t w, uint32_t h, uint32_t side, int alpha, co
             if ((rc = tiler_zoom_feed_strip(f, k, NULL, err, sizeof(err))) == 0) tiler_zoom_feed_fed(f, k);
     }
     ok(rc == 0 && tiler_zoom_feed_complete(f), "%s: every strip fed (%s)", what, err);
-    rc = tiler_zoom_feed_end(f, err, sizeof(err));
-    tiler_zoom_feed_close(f);
-    if (ok(rc == 0, "%s: pyramid ended (%s)", what, err)) {
-        as_png(img, (size_t)w * h, color);
-        verify(dir, img, w, h, what);
-    }
+    end_and_verify(f, dir, img, w, h, color, what);
     unlink(result);
     free(order);
     free(img);
