@@ -142,6 +142,17 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
+int tiler_tiff_out_entry(int index_fd, uint32_t idx, uint64_t *off, uint64_t *len)
+{
+    unsigned char e[TILER_TIFF_OUT_INDEX_BYTES];
+    ssize_t r;
+    do r = pread(index_fd, e, sizeof(e), (off_t)idx * TILER_TIFF_OUT_INDEX_BYTES); while (r < 0 && errno == EINTR);
+    if (r != (ssize_t)sizeof(e)) return -1;
+    *off = get64(e);
+    *len = get64(e + 8);
+    return 0;
+}
+
 static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
 {
     const char *p = buf;
@@ -323,14 +334,14 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
     trailing_fields(arrays + 2 * 20, enc, (uint64_t)end + ifd_len);
     /* One tile: its value fits the entry. */
     if (n == 1) {
-        unsigned char e[TILER_TIFF_OUT_INDEX_BYTES];
-        if (pread(idx_fd, e, sizeof(e), 0) != (ssize_t)sizeof(e) || !get64(e + 8)) {
+        uint64_t off, len;
+        if (tiler_tiff_out_entry(idx_fd, 0, &off, &len) < 0 || !len) {
             close(fd);
             close(idx_fd);
             FAIL("tile 0 of the TIFF result is missing");
         }
-        arrays = entry(arrays, 324, T_LONG8, 1, get64(e));
-        entry(arrays, 325, T_LONG8, 1, get64(e + 8));
+        arrays = entry(arrays, 324, T_LONG8, 1, off);
+        entry(arrays, 325, T_LONG8, 1, len);
     } else {
         arrays = entry(arrays, 324, T_LONG8, n, offsets_at);  /* TileOffsets */
         entry(arrays, 325, T_LONG8, n, counts_at);            /* TileByteCounts */

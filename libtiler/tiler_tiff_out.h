@@ -68,6 +68,10 @@ int tiler_tiff_out_start(const char *tiles, const char *index, uint32_t tiles_to
 int tiler_tiff_out_add(const char *tiles, const char *index, uint32_t idx, const void *data, size_t len,
                        char *err, size_t errlen);
 
+/* Reads tile idx's entry from the index open as index_fd: its offset in
+ * the tiles file and its length (0: not in yet). 0, or -1. */
+int tiler_tiff_out_entry(int index_fd, uint32_t idx, uint64_t *off, uint64_t *len);
+
 /* Appends the directory (TileOffsets and TileByteCounts from the index;
  * Deflate with Predictor 2, or JPEG with YCbCr 2x2 for colour) and writes
  * the header: the tiles file is then the BigTIFF of a width x height

@@ -249,30 +249,19 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    int i;
-    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 /* Decodes TIFF tile idx (its index entry, then its bytes) into dst:
  * side x side pixels of samples, Predictor 2 undone (tiler_tiff_out.h).
  * z holds zmax bytes. 0, or -1 with err. */
 static int decode_tile(tiler_zoom_feed *f, uint32_t idx, unsigned char *z, size_t zmax, unsigned char *dst,
                        char *err, size_t errlen)
 {
-    unsigned char entry[TILER_TIFF_OUT_INDEX_BYTES];
     size_t stride = (size_t)f->strip_rows * f->spp, raw = stride * f->strip_rows, i, y;
     uint64_t off, len;
     uLongf n = (uLongf)raw;
-    if (pread_all(f->index_fd, entry, sizeof(entry), (uint64_t)idx * TILER_TIFF_OUT_INDEX_BYTES) < 0) {
+    if (tiler_tiff_out_entry(f->index_fd, idx, &off, &len) < 0) {
         snprintf(err, errlen, "cannot read the index entry of tile %u", idx);
         return -1;
     }
-    off = get64(entry);
-    len = get64(entry + 8);
     if (len == 0 || len > zmax) {
         snprintf(err, errlen, "tile %u has %llu bytes: none is in, or more than a deflated tile takes", idx,
                  (unsigned long long)len);
