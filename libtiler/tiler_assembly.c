@@ -11,6 +11,7 @@
 #include "tiler_metrics.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
+#include "tiler_png_tile.h"
 #include "tiler_tiff_out.h"
 
 struct tiler_assembly {
@@ -65,31 +66,35 @@ static int fail_job(tiler_assembly *a, const char *id, const char *reason)
     return tiler_store_finish(a->store, id, "failed", reason);
 }
 
-/* Whether an ENCODED result is the tile of the TIFF job it names: the
- * job's encoding, the tile's place in the grid, a zlib stream within
+/* Whether an ENCODED result is the tile of the job it names (a TIFF job,
+ * or a PNG job whose workers deflate its rows): the job's encoding, the
+ * tile's place in the grid, bytes that can be that encoding's within its
  * bounds (a worker is trusted with its pixels, not with where they go). */
-static int tiff_fits(const tiler_job *job, const tiler_msg *m)
+static int encoded_fits(const tiler_job *job, const tiler_msg *m)
 {
     tiler_tile_enc enc;
     uint32_t cols, x, y;
-    if (!tiler_tiff_out_job(job, &enc) || m->kind != TILER_MSG_ENCODED) return 0;
+    if (!tiler_job_enc(job, &enc) || m->kind != TILER_MSG_ENCODED) return 0;
     if (memcmp(&enc, &m->enc, sizeof(enc))) return 0;
     cols = (job->width + enc.side - 1) / enc.side;
     x = m->tile_index % cols * enc.side;
     y = m->tile_index / cols * enc.side;
-    return m->core.x == x && m->core.y == y && m->core.w == (job->width - x < enc.side ? job->width - x : enc.side)
-        && m->core.h == (job->height - y < enc.side ? job->height - y : enc.side)
-        && tiler_tiff_out_plausible(&enc, m->pixels, m->payload_len);
+    if (m->core.x != x || m->core.y != y || m->core.w != (job->width - x < enc.side ? job->width - x : enc.side)
+        || m->core.h != (job->height - y < enc.side ? job->height - y : enc.side))
+        return 0;
+    if (enc.codec == TILER_CODEC_PNG_ROWS)
+        return tiler_png_tile_plausible(m->pixels, m->payload_len, m->core.w, m->core.h, enc.samples, x == 0);
+    return tiler_tiff_out_plausible(&enc, m->pixels, m->payload_len);
 }
 
-/* Places a TIFF job's tile: its bytes at the end of the tiles file, its
+/* Places an encoded tile: its bytes at the end of the tiles file, its
  * place in the index. 0, or -1 with err. */
-static int tiff_place(tiler_assembly *a, const char *id, const tiler_msg *m, char *err, size_t errlen)
+static int tiles_place(tiler_assembly *a, const char *id, const tiler_msg *m, char *err, size_t errlen)
 {
     char tiles[4096], index[4096];
     if (tiler_spool_path(tiles, sizeof(tiles), a->c.spool_dir, id, TILER_SPOOL_TILES) < 0
         || tiler_spool_path(index, sizeof(index), a->c.spool_dir, id, TILER_SPOOL_TILE_INDEX) < 0) {
-        snprintf(err, errlen, "no spool path for the TIFF tiles");
+        snprintf(err, errlen, "no spool path for the tiles");
         return -1;
     }
     return tiler_tiff_out_add(tiles, index, m->tile_index, m->pixels, m->payload_len, err, errlen);
@@ -117,6 +122,7 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
     tiler_msg msg;
     tiler_job job;
     char id[TILER_ID_HEX_LEN + 1], raster[4096], err[512];
+    tiler_tile_enc enc;
     int counted, rc;
 
     if (tiler_msg_decode(&msg, payload, len, err, sizeof(err)) < 0 || msg.kind == TILER_MSG_TASK) {
@@ -143,7 +149,7 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
     }
     if (msg.image_w != job.width || msg.image_h != job.height || msg.tiles_total != job.tiles_total
         || memcmp(&msg.src, &msg.core, sizeof(msg.src))
-        || (!strcmp(job.format, "tiff") ? !tiff_fits(&job, &msg) : msg.kind != TILER_MSG_RESULT)) {
+        || (tiler_job_enc(&job, &enc) ? !encoded_fits(&job, &msg) : msg.kind != TILER_MSG_RESULT)) {
         say(a, TILER_ASM_WARNING, TILER_ASM_EV_MISFIT, "job %s: result tile %u does not fit the job; skipped", id,
             msg.tile_index);
         return 0;
@@ -168,7 +174,7 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
     /* Pixels first, then the count: a crash in between only repeats the
      * (idempotent) write when the tile comes again. A TIFF tile written
      * again is appended again, and the index then points at the copy. */
-    if (msg.kind == TILER_MSG_ENCODED ? tiff_place(a, id, &msg, err, sizeof(err)) < 0
+    if (msg.kind == TILER_MSG_ENCODED ? tiles_place(a, id, &msg, err, sizeof(err)) < 0
         : (tiler_spool_path(raster, sizeof(raster), a->c.spool_dir, id, TILER_SPOOL_RASTER) < 0
            || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0)) {
         if (tiler_store_get_job(a->store, id, &job, p) == 1) return 0;   /* deleted meanwhile */

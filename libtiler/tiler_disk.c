@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include "tiler_png_tile.h"
 #include "tiler_tiff_jpeg.h"
 
 void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need)
@@ -24,6 +25,14 @@ void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, int jpeg, t
     if (jpeg) tile = tiler_tiff_jpeg_max_bytes(side, 3);
     need->raster = tiles * 16;
     need->result = tiles * (tile + 16) + 16;
+    need->total = need->raster + need->result;
+}
+
+void tiler_disk_estimate_png_tiles(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need)
+{
+    uint64_t tiles = (uint64_t)((w + side - 1) / side) * ((h + side - 1) / side);
+    need->raster = tiles * (tiler_png_tile_max_bytes(side, 4) + 16);
+    need->result = (uint64_t)w * h * 4;
     need->total = need->raster + need->result;
 }
 

@@ -23,6 +23,13 @@ void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_ne
  * (16 bytes a tile). */
 void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, int jpeg, tiler_disk_need *need);
 
+/* A PNG job whose workers deflate its rows (tiler_png_tile.h) has no
+ * raster either: `raster` is then its tiles file and index, bounded by
+ * its tiles' payloads at 4 samples a pixel that deflate cannot squeeze
+ * (they are freed as their strips are joined, which take as much again),
+ * and the result as for any PNG. */
+void tiler_disk_estimate_png_tiles(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need);
+
 /* Bytes an unprivileged user may still write on path's file system (statvfs
  * f_bavail). 0, or -1 with err. */
 int tiler_disk_free(const char *path, uint64_t *bytes, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "tiler_png_tile.h"
 #include "tiler_tiff_jpeg.h"
 
 static void put32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
@@ -36,7 +37,8 @@ static int get_enc(const unsigned char *p, tiler_tile_enc *e)
     e->samples = p[0] >> 4;
     e->side = (uint16_t)(p[1] * 16);
     if (e->side < 16 || e->side > 2048) return -1;
-    if (e->codec == TILER_CODEC_TIFF_DEFLATE) return e->samples >= 1 && e->samples <= 4 ? 0 : -1;
+    if (e->codec == TILER_CODEC_TIFF_DEFLATE || e->codec == TILER_CODEC_PNG_ROWS)
+        return e->samples >= 1 && e->samples <= 4 ? 0 : -1;
     /* JPEG has no alpha: grey or colour only. */
     if (e->codec == TILER_CODEC_TIFF_JPEG) return e->samples == 1 || e->samples == 3 ? 0 : -1;
     return -1;
@@ -45,6 +47,7 @@ static int get_enc(const unsigned char *p, tiler_tile_enc *e)
 size_t tiler_msg_enc_max_bytes(const tiler_tile_enc *enc)
 {
     if (enc->codec == TILER_CODEC_TIFF_JPEG) return tiler_tiff_jpeg_max_bytes(enc->side, enc->samples);
+    if (enc->codec == TILER_CODEC_PNG_ROWS) return tiler_png_tile_max_bytes(enc->side, enc->samples);
     return compressBound((uLong)enc->side * enc->side * enc->samples);
 }
 

@@ -30,11 +30,13 @@ typedef enum { TILER_MSG_TASK = 1, TILER_MSG_RESULT = 2, TILER_MSG_FAILURE = 3, 
  * side 8-bit samples (samples 1..4 per pixel: grey, grey+alpha, RGB, RGBA),
  * padded, differenced horizontally (TIFF Predictor 2), as a zlib stream;
  * 2: the same tile as one baseline JPEG stream (samples 1: grey, 3: YCbCr
- * 4:2:0; no alpha, tiler_tiff_jpeg.h). side is a multiple of 16, at most
- * 2048. */
+ * 4:2:0; no alpha, tiler_tiff_jpeg.h); 3: the tile of a PNG result, each
+ * row deflated as a piece of its own (samples as for 1, tiler_png_tile.h).
+ * side is a multiple of 16, at most 2048. */
 #define TILER_CODEC_RAW          0
 #define TILER_CODEC_TIFF_DEFLATE 1
 #define TILER_CODEC_TIFF_JPEG    2
+#define TILER_CODEC_PNG_ROWS     3
 typedef struct {
     uint8_t codec;
     uint8_t samples;

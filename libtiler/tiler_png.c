@@ -221,8 +221,7 @@ bad:
     return -1;
 }
 
-/* The strip file's head: magic, Adler-32, filtered length (64-bit). */
-static void strip_head(unsigned char head[16], uint32_t adler, uint64_t raw_len)
+void tiler_png_strip_head(unsigned char head[16], uint32_t adler, uint64_t raw_len)
 {
     memcpy(head, STRIP_MAGIC, 4);
     put32be(head + 4, adler);
@@ -254,7 +253,7 @@ tiler_png_strip_out *tiler_png_strip_out_begin(FILE *f, uint32_t width, uint32_t
     o->s.z.next_out = o->obuf;
     o->s.z.avail_out = (uInt)sizeof(o->obuf);
     /* The head's Adler-32 is known at the end: a place for it now. */
-    strip_head(head, 0, 0);
+    tiler_png_strip_head(head, 0, 0);
     if ((o->at = ftello(f)) < 0 || fwrite(head, 1, sizeof(head), f) != sizeof(head)) {
         snprintf(err, errlen, "cannot write a PNG strip: %s", strerror(errno));
         goto bad;
@@ -283,7 +282,7 @@ int tiler_png_strip_out_end(tiler_png_strip_out *o, char *err, size_t errlen)
     if (o->s.y != o->s.nrows) {
         snprintf(err, errlen, "the PNG strip got %u of its %u rows", o->s.y, o->s.nrows);
     } else if (state_end(&o->s, o->last, err, errlen) == 0) {
-        strip_head(head, o->s.adler, (uint64_t)(o->s.stride + 1) * o->s.nrows);
+        tiler_png_strip_head(head, o->s.adler, (uint64_t)(o->s.stride + 1) * o->s.nrows);
         if (drain(&o->s) < 0 || fseeko(o->s.f, o->at, SEEK_SET) < 0 || fwrite(head, 1, sizeof(head), o->s.f) != sizeof(head)
             || fseeko(o->s.f, 0, SEEK_END) < 0 || fflush(o->s.f) != 0)
             snprintf(err, errlen, "cannot write a PNG strip: %s", strerror(errno));
@@ -312,7 +311,7 @@ int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, 
      * row's strip task still running when the job's finish makes the strips
      * it does not see yet). Both write the same bytes; either rename wins. */
     snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-    strip_head(head, s->adler, s->raw_len);
+    tiler_png_strip_head(head, s->adler, s->raw_len);
     if ((fd = mkstemp(tmp)) < 0) FAIL("cannot write %s: %s", tmp, strerror(errno));
     if (!(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); FAIL("cannot write %s: %s", tmp, strerror(errno)); }
     if (fwrite(head, 1, sizeof(head), f) != sizeof(head) || fwrite(s->data, 1, s->len, f) != s->len)

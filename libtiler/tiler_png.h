@@ -63,6 +63,10 @@ tiler_png_strip_out *tiler_png_strip_out_begin(FILE *f, uint32_t width, uint32_t
 int tiler_png_strip_out_rows(tiler_png_strip_out *o, const int *rows, uint32_t n, char *err, size_t errlen);
 int tiler_png_strip_out_end(tiler_png_strip_out *o, char *err, size_t errlen);
 
+/* A strip file's 16-byte head: magic, the Adler-32 of the strip's filtered
+ * bytes, how many they are (64-bit). The deflate data follows it. */
+void tiler_png_strip_head(unsigned char head[16], uint32_t adler, uint64_t raw_len);
+
 /* A strip as a file (for the spool), written beside and renamed into place. */
 int tiler_png_strip_save(const char *path, const tiler_png_strip *s, char *err, size_t errlen);
 int tiler_png_strip_load(const char *path, tiler_png_strip *s, char *err, size_t errlen);

@@ -153,32 +153,34 @@ int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, cha
     return 0;
 }
 
-int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, char *err, size_t errlen)
+int tiler_spool_punch(int fd, uint64_t from, uint64_t to)
 {
     struct stat st;
-    uint64_t from = (uint64_t)top * width * 4, to = from + (uint64_t)n * width * 4, blk;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    /* Gone: the job ended meanwhile (and took its raster's disk with it). */
-    if (fd < 0 && errno == ENOENT) return 0;
-    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        FAIL("cannot stat raster: %s", strerror(e));
-    }
+    uint64_t blk;
+    if (fstat(fd, &st) < 0) return -errno;
     /* Punching part of a block zeroes it without freeing it: that would
-     * wipe the neighbouring rows' pixels for nothing. */
+     * wipe the neighbouring bytes for nothing. */
     blk = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
     from = (from + blk - 1) / blk * blk;
     to = to / blk * blk;
-    if (to > from && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) < 0) {
-        int e = errno;
+    if (to > from && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) < 0)
+        return errno == EOPNOTSUPP || errno == ENOSYS ? 1 : -errno;
+    return 0;
+}
+
+int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, char *err, size_t errlen)
+{
+    uint64_t from = (uint64_t)top * width * 4, to = from + (uint64_t)n * width * 4;
+    int rc, fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* Gone: the job ended meanwhile (and took its raster's disk with it). */
+    if (fd < 0 && errno == ENOENT) return 0;
+    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
+    if ((rc = tiler_spool_punch(fd, from, to)) < 0) {
         close(fd);
-        if (e == EOPNOTSUPP || e == ENOSYS) return 1;
-        FAIL("cannot free raster rows %u..%u: %s", top, top + n - 1, strerror(e));
+        FAIL("cannot free raster rows %u..%u: %s", top, top + n - 1, strerror(-rc));
     }
     if (close(fd) < 0) FAIL("cannot free raster rows: %s", strerror(errno));
-    return 0;
+    return rc;
 }
 
 int tiler_raster_has_hole(const char *path, char *err, size_t errlen)

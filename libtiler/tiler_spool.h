@@ -49,6 +49,10 @@ int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char 
 /* Writes the result message's pixels (its src rectangle) into the raster.
  * Writing the same tile twice leaves the same bytes. */
 int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen);
+/* Frees the whole blocks of bytes [from, to) of the file open as fd
+ * (punch-hole; a partial block at either end stays). 0, 1 when the file
+ * system cannot, or -errno. */
+int tiler_spool_punch(int fd, uint64_t from, uint64_t to);
 /* Frees the disk under rows [top, top + n) of the raster, whose pixels
  * are encoded and will not be read again (fallocate punch-hole; the file
  * keeps its size and the freed rows read back as zeros). Only whole

@@ -1,6 +1,7 @@
 #include "tiler_strip.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,9 @@
 #include "tiler_defaults.h"
 #include "tiler_jpeg_out.h"
 #include "tiler_png.h"
+#include "tiler_png_tile.h"
 #include "tiler_spool.h"
+#include "tiler_tiff_out.h"
 
 /* One encoder or the other, fed the same way. */
 typedef struct {
@@ -43,26 +46,54 @@ uint32_t tiler_strip_chunk_rows(uint32_t width)
     return rows < 1 ? 1 : rows > TILER_STRIP_CHUNK_ROWS ? TILER_STRIP_CHUNK_ROWS : (uint32_t)rows;
 }
 
+/* Opens a file of its own beside path: two copies of one strip may be
+ * written at once (a row's strip task still running when the job's finish
+ * makes the strips it does not see yet). NULL with err. */
+static FILE *open_beside(const char *path, char *tmp, size_t tmplen, char *err, size_t errlen)
+{
+    FILE *f = NULL;
+    int fd;
+    snprintf(tmp, tmplen, "%s.XXXXXX", path);
+    if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "wb"))) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (fd >= 0) { close(fd); unlink(tmp); }
+    }
+    return f;
+}
+
+/* Renames the strip written at tmp (rc 0) into place, or drops it. */
+static int place(const char *tmp, const char *path, int rc, char *err, size_t errlen)
+{
+    if (rc == 0) {
+        /* After the last read: if the other copy had not placed its file
+         * by now, it had freed none of the rows (or tiles) this copy read. */
+        if (access(path, F_OK) == 0) {
+            unlink(tmp);
+            return 1;
+        }
+        if (rename(tmp, path) < 0) {
+            snprintf(err, errlen, "cannot place a strip: %s", strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc < 0) unlink(tmp);
+    return rc;
+}
+
 int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, const char *path, char *err, size_t errlen)
 {
     char tmp[4200];
     uint32_t y, n, chunk = tiler_strip_chunk_rows(sp->width);
     encoder e;
     FILE *f = NULL;
-    int fd, rc = -1, *px = NULL;
+    int rc = -1, *px = NULL;
 
     if (!sp->n || sp->top + sp->n > sp->height) { snprintf(err, errlen, "rows %u..%u are past the image", sp->top, sp->top + sp->n); return -1; }
     if (!(px = malloc((size_t)sp->width * chunk * sizeof(int)))) {
         snprintf(err, errlen, "out of memory for rows of a strip");
         return -1;
     }
-    /* A name of its own: two copies of one strip may be written at once
-     * (a row's strip task still running when the job's finish makes the
-     * strips it does not see yet). */
-    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-    if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "wb"))) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0) { close(fd); unlink(tmp); }
+    if (!(f = open_beside(path, tmp, sizeof(tmp), err, errlen))) {
         free(px);
         return -1;
     }
@@ -80,18 +111,86 @@ int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, co
         snprintf(err, errlen, "cannot write a strip: %s", strerror(errno));
         rc = -1;
     }
-    if (rc == 0) {
-        /* After the last read: if the other copy had not placed its file
-         * by now, it had freed none of the rows this copy read. */
-        if (access(path, F_OK) == 0) {
-            unlink(tmp);
-            return 1;
-        }
-        if (rename(tmp, path) < 0) {
-            snprintf(err, errlen, "cannot place a strip: %s", strerror(errno));
+    return place(tmp, path, rc, err, errlen);
+}
+
+/* The index entries of row of tiles k: cols of them. -1 when one is not
+ * in (a tile missing from a row said complete). */
+static int row_refs(int index_fd, uint32_t k, uint32_t cols, tiler_png_tile_ref *refs)
+{
+    uint32_t i;
+    for (i = 0; i < cols; i++)
+        if (tiler_tiff_out_entry(index_fd, k * cols + i, &refs[i].off, &refs[i].len) < 0 || !refs[i].len) return -1;
+    return 0;
+}
+
+int tiler_strip_join_tiles(const char *tiles, const char *index, const tiler_strip_spec *sp, uint32_t side, int samples,
+                           const char *path, char *err, size_t errlen)
+{
+    char tmp[4200];
+    uint32_t cols = side ? (sp->width + side - 1) / side : 0;
+    tiler_png_tile_ref *refs;
+    FILE *f;
+    int rc = -1, tfd = -1, ifd = -1;
+
+    if (!side || sp->top % side || !sp->n || sp->n > side || sp->top + sp->n > sp->height) {
+        snprintf(err, errlen, "rows %u..%u are not a row of %u-pixel tiles", sp->top, sp->top + sp->n, side);
+        return -1;
+    }
+    if (!(refs = calloc(cols, sizeof(*refs)))) {
+        snprintf(err, errlen, "out of memory for a row of tiles");
+        return -1;
+    }
+    if ((tfd = open(tiles, O_RDONLY | O_CLOEXEC)) < 0 || (ifd = open(index, O_RDONLY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "cannot open the job's tiles: %s", strerror(errno));
+    } else if (row_refs(ifd, sp->top / side, cols, refs) < 0) {
+        snprintf(err, errlen, "row of tiles %u is not all in the index", sp->top / side);
+    } else if ((f = open_beside(path, tmp, sizeof(tmp), err, errlen))) {
+        rc = tiler_png_tile_strip(f, tfd, refs, cols, sp->width, side, sp->n, samples, sp->top + sp->n == sp->height,
+                                  tiler_strip_chunk_rows(sp->width), err, errlen);
+        if (fclose(f) != 0 && rc == 0) {
+            snprintf(err, errlen, "cannot write a strip: %s", strerror(errno));
             rc = -1;
         }
+        /* Tiles read after another copy of the strip was placed may have
+         * been freed since: that copy is the good one. */
+        if (rc < 0 && access(path, F_OK) == 0) {
+            unlink(tmp);
+            rc = 1;
+        } else {
+            rc = place(tmp, path, rc, err, errlen);
+        }
     }
-    if (rc < 0) unlink(tmp);
+    if (tfd >= 0) close(tfd);
+    if (ifd >= 0) close(ifd);
+    free(refs);
     return rc;
+}
+
+int tiler_strip_release_tiles(const char *tiles, const char *index, uint32_t width, uint32_t side, uint32_t k,
+                              char *err, size_t errlen)
+{
+    uint32_t cols = side ? (width + side - 1) / side : 0, i;
+    tiler_png_tile_ref ref;
+    int tfd, ifd, rc = 0;
+    /* Gone: the job ended meanwhile, and its tiles with it. */
+    if ((tfd = open(tiles, O_WRONLY | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "cannot open the job's tiles: %s", strerror(errno));
+        return -1;
+    }
+    if ((ifd = open(index, O_RDONLY | O_CLOEXEC)) < 0) {
+        close(tfd);
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "cannot open the job's tile index: %s", strerror(errno));
+        return -1;
+    }
+    for (i = 0; i < cols && rc == 0; i++) {
+        if (tiler_tiff_out_entry(ifd, k * cols + i, &ref.off, &ref.len) < 0 || !ref.len) continue;
+        if ((rc = tiler_spool_punch(tfd, ref.off, ref.off + ref.len)) < 0)
+            snprintf(err, errlen, "cannot free row of tiles %u: %s", k, strerror(-rc));
+    }
+    close(tfd);
+    close(ifd);
+    return rc < 0 ? -1 : rc;
 }

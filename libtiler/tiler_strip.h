@@ -29,4 +29,18 @@ uint32_t tiler_strip_chunk_rows(uint32_t width);
 
 int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, const char *path, char *err, size_t errlen);
 
+/* The PNG strip of row of tiles k of a job whose workers deflated its rows
+ * (tiler_png_tile.h): the tiles' pieces read from the tiles file through
+ * its index, joined into a file beside path and renamed into place, as
+ * tiler_strip_encode_raster (same returns). side: the tiles'; samples:
+ * the PNG's per pixel. Nothing is inflated or deflated. */
+int tiler_strip_join_tiles(const char *tiles, const char *index, const tiler_strip_spec *sp, uint32_t side, int samples,
+                           const char *path, char *err, size_t errlen);
+
+/* Frees the disk under the tiles of row of tiles k (their pieces are in
+ * its strip file now): 0, 1 when the file system cannot punch holes, -1
+ * with err. */
+int tiler_strip_release_tiles(const char *tiles, const char *index, uint32_t width, uint32_t side, uint32_t k,
+                              char *err, size_t errlen);
+
 #endif

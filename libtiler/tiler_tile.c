@@ -7,6 +7,7 @@
 #include "tiler_geom.h"
 #include "tiler_ops.h"
 #include "tiler_defaults.h"
+#include "tiler_png_tile.h"
 #include "tiler_tiff_out.h"
 #include "tiler_tiff_task.h"
 
@@ -102,8 +103,12 @@ static unsigned char *encoded(tiler_msg *out, gdImagePtr im, size_t *len, char *
 {
     unsigned char *z, *buf;
     size_t zl, hdr;
-    int rc = tiler_tiff_out_tile((const int *const *)im->tpixels, out->src.w, out->src.h, &out->enc, TILER_TIFF_LEVEL,
-                                 &z, &zl, err, errlen);
+    /* A PNG result's rows, or a TIFF result's tile. */
+    int rc = out->enc.codec == TILER_CODEC_PNG_ROWS
+                 ? tiler_png_tile_encode((const int *const *)im->tpixels, out->src.w, out->src.h, out->enc.samples,
+                                         out->src.x == 0, TILER_PNG_LEVEL, &z, &zl, err, errlen)
+                 : tiler_tiff_out_tile((const int *const *)im->tpixels, out->src.w, out->src.h, &out->enc,
+                                       TILER_TIFF_LEVEL, &z, &zl, err, errlen);
     gdImageDestroy(im);
     if (rc < 0) return NULL;
     out->kind = TILER_MSG_ENCODED;

@@ -14,6 +14,7 @@
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "tiler_tiff.h"
+#include "tiler_png_tile.h"
 #include "tiler_tiff_out.h"
 
 /* Per strip: its tiles are all placed; it was encoded before it was fed. */
@@ -26,6 +27,7 @@ struct tiler_zoom_feed {
     uint32_t w, h, strip_rows, strips, fed, chunk;
     uint32_t held;          /* strips encoded before they were fed */
     int color, spp;         /* spp: a TIFF's samples a pixel */
+    int png_rows;           /* the tiles are a PNG result's rows deflated by the workers (tiler_png_tile.h) */
     unsigned char *state;   /* READY | ENCODED per strip */
     int *px;                /* chunk rows of the raster, while a strip is fed */
     unsigned char *samples; /* one row as the result's samples, likewise */
@@ -41,8 +43,11 @@ size_t tiler_zoom_feed_work_bytes(uint32_t w, int feeding)
 size_t tiler_zoom_feed_tiff_work_bytes(uint32_t w, uint32_t side, int samples, int feeding)
 {
     uint64_t cols = ((uint64_t)w + side - 1) / side, tile = (uint64_t)side * side * (uint64_t)samples;
+    /* The larger of the two encodings' bounds for one tile's bytes, and a
+     * PNG tile's row as it inflates. */
+    uint64_t z = compressBound((uLong)tile), zp = tiler_png_tile_max_bytes(side, samples) + (uint64_t)side * samples + 1;
     return sizeof(tiler_zoom_feed) + tiler_pyramid_work_bytes(w)
-           + (feeding ? (size_t)(cols * tile + compressBound((uLong)tile) + (uint64_t)w * (sizeof(int) + 4)) : 0);
+           + (feeding ? (size_t)(cols * tile + (z > zp ? z : zp) + (uint64_t)w * (sizeof(int) + 4)) : 0);
 }
 
 /* Opens path read-only into *fd. 0, or -1 with err naming what. */
@@ -93,8 +98,9 @@ tiler_zoom_feed *tiler_zoom_feed_open(const char *raster, const char *dir, uint3
     return begin(f, dir, zlevel, full, err, errlen);
 }
 
-tiler_zoom_feed *tiler_zoom_feed_open_tiff(const char *tiles, const char *index, const char *dir, uint32_t w, uint32_t h,
-                                           uint32_t side, int samples, int zlevel, int *full, char *err, size_t errlen)
+tiler_zoom_feed *tiler_zoom_feed_open_tiles(const char *tiles, const char *index, const char *dir, uint32_t w, uint32_t h,
+                                            uint32_t side, int samples, int png_rows, int zlevel, int *full, char *err,
+                                            size_t errlen)
 {
     tiler_zoom_feed *f;
     uint64_t row_bytes = ((uint64_t)w + side - 1) / (side ? side : 1) * side * side * (uint64_t)samples;
@@ -113,6 +119,7 @@ tiler_zoom_feed *tiler_zoom_feed_open_tiff(const char *tiles, const char *index,
     }
     if (!(f = feed_new(w, h, side, err, errlen))) return NULL;
     f->spp = samples;
+    f->png_rows = png_rows;
     f->color = tiler_tiff_out_color(samples);
     if (open_source(tiles, &f->fd, "the TIFF tiles", err, errlen) < 0
         || open_source(index, &f->index_fd, "the TIFF tile index", err, errlen) < 0) {
@@ -249,13 +256,15 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-/* Decodes TIFF tile idx (its index entry, then its bytes) into dst:
- * side x side pixels of samples, Predictor 2 undone (tiler_tiff_out.h).
+/* Decodes tile c of row of tiles k (its index entry, then its bytes) into
+ * dst: side x side pixels of samples, Predictor 2 undone (tiler_tiff_out.h),
+ * or a PNG tile's rows inflated, their filters undone (tiler_png_tile.h).
  * z holds zmax bytes. 0, or -1 with err. */
-static int decode_tile(tiler_zoom_feed *f, uint32_t idx, unsigned char *z, size_t zmax, unsigned char *dst,
+static int decode_tile(tiler_zoom_feed *f, uint32_t k, uint32_t c, unsigned char *z, size_t zmax, unsigned char *dst,
                        char *err, size_t errlen)
 {
-    size_t stride = (size_t)f->strip_rows * f->spp, raw = stride * f->strip_rows, i, y;
+    uint32_t side = f->strip_rows, cols = (f->w + side - 1) / side, idx = k * cols + c;
+    size_t stride = (size_t)side * f->spp, raw = stride * side, i, y;
     uint64_t off, len;
     uLongf n = (uLongf)raw;
     if (tiler_tiff_out_entry(f->index_fd, idx, &off, &len) < 0) {
@@ -269,6 +278,13 @@ static int decode_tile(tiler_zoom_feed *f, uint32_t idx, unsigned char *z, size_
     }
     if (pread_all(f->fd, z, (size_t)len, off) < 0) {
         snprintf(err, errlen, "cannot read tile %u's %llu bytes", idx, (unsigned long long)len);
+        return -1;
+    }
+    if (f->png_rows) {
+        uint32_t cw = f->w - c * side < side ? f->w - c * side : side, ch = f->h - k * side < side ? f->h - k * side : side;
+        char why[256];
+        if (tiler_png_tile_decode(z, (size_t)len, cw, ch, f->spp, c == 0, dst, stride, why, sizeof(why)) == 0) return 0;
+        snprintf(err, errlen, "tile %u: %s", idx, why);
         return -1;
     }
     if (uncompress(dst, &n, z, (uLong)len) != Z_OK || n != raw) {
@@ -287,7 +303,8 @@ static int decode_tile(tiler_zoom_feed *f, uint32_t idx, unsigned char *z, size_
 static int feed_tiff_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
 {
     uint32_t side = f->strip_rows, cols = (f->w + side - 1) / side, c, y, rows;
-    size_t raw = (size_t)side * side * f->spp, zmax = compressBound((uLong)raw);
+    size_t raw = (size_t)side * side * f->spp,
+           zmax = f->png_rows ? tiler_png_tile_max_bytes(side, f->spp) : compressBound((uLong)raw);
     unsigned char *tiles = malloc((size_t)cols * raw), *z = malloc(zmax), *line = malloc((size_t)f->w * f->spp);
     int *row = malloc((size_t)f->w * sizeof(int)), rc = 0;
 
@@ -299,8 +316,7 @@ static int feed_tiff_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *c
         unsigned char *dst = tiles + (size_t)c * raw;
         /* Once more on failure: a tile sent twice has its entry rewritten
          * (to a whole copy) as it is read. */
-        if (decode_tile(f, k * cols + c, z, zmax, dst, err, errlen) < 0
-            && decode_tile(f, k * cols + c, z, zmax, dst, err, errlen) < 0)
+        if (decode_tile(f, k, c, z, zmax, dst, err, errlen) < 0 && decode_tile(f, k, c, z, zmax, dst, err, errlen) < 0)
             rc = -1;
     }
     rows = f->h - k * side < side ? f->h - k * side : side;

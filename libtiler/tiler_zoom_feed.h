@@ -33,13 +33,15 @@ typedef struct tiler_zoom_feed tiler_zoom_feed;
  * zlib level zlevel. NULL with err; *full set when the disk is full. */
 tiler_zoom_feed *tiler_zoom_feed_open(const char *raster, const char *dir, uint32_t w, uint32_t h, uint32_t strip_rows,
                                       int color, int zlevel, int *full, char *err, size_t errlen);
-/* A TIFF result's (format=tiff, Deflate: tiler_tiff_out.h) instead: its
- * tiles file and tile index (both held open: the finish renames the one
- * and unlinks the other), tiles of side pixels and samples a pixel; a
- * strip is a row of tiles, each read from the index and inflated when the
- * strip is fed. */
-tiler_zoom_feed *tiler_zoom_feed_open_tiff(const char *tiles, const char *index, const char *dir, uint32_t w, uint32_t h,
-                                           uint32_t side, int samples, int zlevel, int *full, char *err, size_t errlen);
+/* A result assembled from the workers' tiles instead: a TIFF's
+ * (format=tiff, Deflate: tiler_tiff_out.h), or with png_rows a PNG's whose
+ * workers deflated its rows (tiler_png_tile.h). Its tiles file and tile
+ * index (both held open: the finish renames the one and unlinks the
+ * other), tiles of side pixels and samples a pixel; a strip is a row of
+ * tiles, each read from the index and inflated when the strip is fed. */
+tiler_zoom_feed *tiler_zoom_feed_open_tiles(const char *tiles, const char *index, const char *dir, uint32_t w, uint32_t h,
+                                            uint32_t side, int samples, int png_rows, int zlevel, int *full, char *err,
+                                            size_t errlen);
 uint32_t tiler_zoom_feed_strips(const tiler_zoom_feed *f);
 
 /* Bookkeeping (the caller locks). */
@@ -75,9 +77,10 @@ void tiler_zoom_feed_close(tiler_zoom_feed *f);
  * strip bookkeeping, a byte a strip); while feeding a strip, also a chunk
  * of raster rows (tiler_strip_chunk_rows) and one row of samples. */
 size_t tiler_zoom_feed_work_bytes(uint32_t w, int feeding);
-/* The same for a TIFF result: while feeding, a row of tiles decoded
- * (ceil(w / side) x side^2 x samples), one tile's deflated bytes at most,
- * and a row in samples and in gd ints. */
+/* The same for a result fed from tiles: while feeding, a row of tiles
+ * decoded (ceil(w / side) x side^2 x samples), one tile's compressed bytes
+ * at most (and a PNG tile's row as it inflates), and a row in samples and
+ * in gd ints. */
 size_t tiler_zoom_feed_tiff_work_bytes(uint32_t w, uint32_t side, int samples, int feeding);
 
 #endif

@@ -17,6 +17,7 @@
 #include "tiler_ops.h"
 #include "tiler_metrics.h"
 #include "tiler_png.h"
+#include "tiler_png_tile.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "mod_tiler_zoom.h"
@@ -121,12 +122,43 @@ static int encode_and_save(const tiler_job *job, const char *raster, uint32_t to
     return tiler_strip_encode_raster(raster, &sp, path, err, errlen);
 }
 
+/* The strip of a job whose workers deflated its rows: their pieces joined
+ * from the tiles file (nothing is deflated here), whose bytes under the
+ * row are then freed unless the zoom pyramid's feed still reads them. */
+static int join_tiles(tiler_encoder *e, const tiler_job *job, const tiler_tile_enc *enc, uint32_t k, const char *path,
+                      char *err, size_t errlen)
+{
+    const tiler_srv_conf *c = tiler_srv(e->s);
+    char tiles[4096], index[4096], why[512];
+    tiler_strip_spec sp;
+    int rc;
+    if (access(path, F_OK) == 0) return 0;
+    if (tiler_spool_path(tiles, sizeof(tiles), c->spool_dir, job->id, TILER_SPOOL_TILES) < 0
+        || tiler_spool_path(index, sizeof(index), c->spool_dir, job->id, TILER_SPOOL_TILE_INDEX) < 0) {
+        snprintf(err, errlen, "no spool path for the tiles of strip %u", k);
+        return -1;
+    }
+    memset(&sp, 0, sizeof(sp));
+    sp.width = job->width;
+    sp.height = job->height;
+    sp.top = k * job->tile_size;
+    sp.n = job->height - sp.top < job->tile_size ? job->height - sp.top : job->tile_size;
+    if ((rc = tiler_strip_join_tiles(tiles, index, &sp, enc->side, enc->samples, path, err, errlen)) == 0
+        && tiler_zoom_feeds_may_free(e->feeds, job, k)) {
+        rc = tiler_strip_release_tiles(tiles, index, job->width, enc->side, k, why, sizeof(why));
+        if (rc < 0) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30844) "job %s: %s", job->id, why);
+        rc = 0;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 int tiler_encode_strip(tiler_encoder *e, const tiler_job *job, uint32_t k, char *err, size_t errlen)
 {
     server_rec *s = e->s;
     const tiler_srv_conf *c = tiler_srv(s);
     char raster[4096], path[4096];
     uint32_t top = k * job->tile_size, rows;
+    tiler_tile_enc enc;
     int rc;
 
     if (top >= job->height) { snprintf(err, errlen, "strip %u is past the image", k); return -1; }
@@ -136,6 +168,7 @@ int tiler_encode_strip(tiler_encoder *e, const tiler_job *job, uint32_t k, char 
         snprintf(err, errlen, "no spool path for strip %u", k);
         return -1;
     }
+    if (tiler_png_tile_job(job, &enc)) return join_tiles(e, job, &enc, k, path, err, errlen);
     /* The strip's rows are freed once a strip is saved, so a copy made
      * while (or after) another copy was saved may have read freed rows: a
      * strip already there is the good one (checked again after the last

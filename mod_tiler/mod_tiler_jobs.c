@@ -21,6 +21,7 @@
 #include "tiler_ops.h"
 #include "tiler_spool.h"
 #include "tiler_tiff.h"
+#include "tiler_png_tile.h"
 #include "tiler_tiff_out.h"
 #include "tiler_tiff_task.h"
 #include "tiler_store.h"
@@ -125,9 +126,10 @@ static int begin_job(streaming *x, int alpha, char *err, size_t errlen)
     x->recorded = 1;
     if (!(x->pr = tiler_production_begin(r->server, r->pool, x->id, x->job->ops, &why)))
         return stop_stream(x, HTTP_SERVICE_UNAVAILABLE, "kafka_unavailable", why, err, errlen);
-    /* A TIFF job's tasks ask for their tiles compressed, in the colour its
-     * alpha (known now) and chain give. */
-    if (tiler_tiff_out_job(x->job, &enc)) tiler_production_encode(x->pr, &enc);
+    /* A TIFF job's tasks ask for their tiles compressed, and a PNG job's
+     * for its rows deflated, in the colour its alpha (known now) and chain
+     * give. */
+    if (tiler_job_enc(x->job, &enc)) tiler_production_encode(x->pr, &enc);
     return 0;
 }
 
@@ -212,6 +214,7 @@ static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint3
     uint64_t avail;
     char err[512];
     if (out == TILER_FMT_TIFF) tiler_disk_estimate_tiff(w, h, tile, jpeg, &need);
+    else if (out == TILER_FMT_PNG && tiler_png_tile_side_ok(tile)) tiler_disk_estimate_png_tiles(w, h, tile, &need);
     else tiler_disk_estimate(w, h, out, &need);
     if (tiler_disk_free(c->spool_dir, &avail, err, sizeof(err)) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30440) "%s; accepting the job unchecked", err);
@@ -224,7 +227,9 @@ static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint3
                             apr_psprintf(r->pool, "the spool has %" APR_UINT64_T_FMT " bytes free; this %ux%u job needs about %"
                                          APR_UINT64_T_FMT " more (%s %" APR_UINT64_T_FMT ", %s result up to %"
                                          APR_UINT64_T_FMT ") besides its %" APR_UINT64_T_FMT "-byte upload",
-                                         avail, w, h, need.total, out == TILER_FMT_TIFF ? "tile index" : "raster",
+                                         avail, w, h, need.total,
+                                         out == TILER_FMT_TIFF ? "tile index"
+                                         : out == TILER_FMT_PNG && tiler_png_tile_side_ok(tile) ? "tiles" : "raster",
                                          need.raster, tiler_format_name(out), need.result, upload));
     return -1;
 }
@@ -331,7 +336,7 @@ int tiler_create_job(request_rec *r, const char *base)
     tiler_band band;
     open_tiff tiff = { NULL, NULL };
     FILE *f;
-    int status, probe, decode_failed, slot, by_workers = 0;
+    int status, probe, decode_failed, slot, by_workers = 0, rows;
     yajl_gen g;
 
     if ((emsg = parse_args(r, &a))) return tiler_send_error(r, HTTP_BAD_REQUEST, "bad_query", emsg);
@@ -441,13 +446,16 @@ int tiler_create_job(request_rec *r, const char *base)
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
-    /* A TIFF result is assembled from its compressed tiles, with no raster. */
-    if (out_fmt == TILER_FMT_TIFF) {
+    /* A TIFF result is assembled from its compressed tiles, with no raster;
+     * so is a PNG whose workers deflate its rows (tiles of a side the
+     * encoding can say; a raster otherwise). */
+    rows = out_fmt == TILER_FMT_PNG && tiler_png_tile_side_ok(grid.tile_size);
+    if (out_fmt == TILER_FMT_TIFF || rows) {
         char tiles[4096], index[4096];
         if (tiler_spool_path(tiles, sizeof(tiles), c->spool_dir, hex, TILER_SPOOL_TILES) < 0
             || tiler_spool_path(index, sizeof(index), c->spool_dir, hex, TILER_SPOOL_TILE_INDEX) < 0
             || tiler_tiff_out_start(tiles, index, tiler_grid_count(&grid), err, sizeof(err)) < 0)
-            BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the TIFF result's files cannot be made");
+            BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the result's tile files cannot be made");
     } else if (tiler_raster_create(raster, grid.width, grid.height, err, sizeof(err)) < 0) {
         BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
     }
@@ -462,7 +470,8 @@ int tiler_create_job(request_rec *r, const char *base)
     job.tile_size = grid.tile_size;
     job.ops = canon;
     job.format = tiler_format_name(out_fmt);
-    job.compression = out_fmt == TILER_FMT_TIFF ? tiler_tiff_out_compression(tiler_tiff_out_codec(compression)) : NULL;
+    job.compression = out_fmt == TILER_FMT_TIFF ? tiler_tiff_out_compression(tiler_tiff_out_codec(compression))
+                      : rows ? TILER_PNG_TILE_COMPRESSION : NULL;
     job.tiles_total = tiler_grid_count(&grid);
     job.created = apr_time_now();
     memset(&x, 0, sizeof(x));

@@ -27,6 +27,7 @@
 #include "tiler_lost.h"
 #include "tiler_metrics.h"
 #include "tiler_ops.h"
+#include "tiler_png_tile.h"
 #include "tiler_tiff_out.h"
 #include "tiler_spool.h"
 
@@ -213,7 +214,7 @@ static int produce_again(tiler_resend *x, tiler_store *store, const tiler_job *j
         *reason = tiler_store_error(store);
         return -1;
     }
-    if (!tiler_tiff_out_job(job, &enc) && !strcmp(job->format, "tiff")) {
+    if (!tiler_job_enc(job, &enc) && !strcmp(job->format, "tiff")) {
         *reason = apr_psprintf(p, "unknown TIFF compression '%s'", job->compression ? job->compression : "");
         return -1;
     }

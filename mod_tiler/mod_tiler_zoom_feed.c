@@ -15,7 +15,9 @@
 #include "mod_tiler_zoom.h"
 #include "tiler_defaults.h"
 #include "tiler_id.h"
+#include "tiler_png_tile.h"
 #include "tiler_spool.h"
+#include "tiler_strip.h"
 #include "tiler_tiff_out.h"
 #include "tiler_zoom_feed.h"
 
@@ -88,23 +90,23 @@ static int is_png(const tiler_job *job)
     return !strcmp(job->format, "png");
 }
 
-/* Opens the feed of the job's source: its raster, or its TIFF tiles. */
+/* Opens the feed of the job's source: its raster, or the workers' tiles
+ * (a TIFF's, or a PNG's whose rows the workers deflated). */
 static tiler_zoom_feed *open_feed(const tiler_srv_conf *c, const tiler_job *job, const char *tmp, int *full,
                                   char *err, size_t errlen)
 {
     char src[4096], index[4096];
     tiler_tile_enc enc;
-    if (is_png(job)) {
+    if (!tiler_job_enc(job, &enc)) {
         if (tiler_spool_path(src, sizeof(src), c->spool_dir, job->id, TILER_SPOOL_RASTER) < 0) goto no_path;
         return tiler_zoom_feed_open(src, tmp, job->width, job->height, job->tile_size, tiler_encoder_png_color(job),
                                     TILER_ZOOM_PNG_LEVEL, full, err, errlen);
     }
-    tiler_tiff_out_job(job, &enc);
     if (tiler_spool_path(src, sizeof(src), c->spool_dir, job->id, TILER_SPOOL_TILES) < 0
         || tiler_spool_path(index, sizeof(index), c->spool_dir, job->id, TILER_SPOOL_TILE_INDEX) < 0)
         goto no_path;
-    return tiler_zoom_feed_open_tiff(src, index, tmp, job->width, job->height, enc.side, enc.samples,
-                                     TILER_ZOOM_PNG_LEVEL, full, err, errlen);
+    return tiler_zoom_feed_open_tiles(src, index, tmp, job->width, job->height, enc.side, enc.samples,
+                                      enc.codec == TILER_CODEC_PNG_ROWS, TILER_ZOOM_PNG_LEVEL, full, err, errlen);
 no_path:
     snprintf(err, errlen, "no spool path for its source");
     *full = 0;
@@ -156,7 +158,7 @@ static void start(tiler_zoom_feeds *z, const tiler_job *job, entry *e)
         return;
     if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) return;
     /* A TIFF's tiles stay where they are placed: only a PNG's raster rows
-     * may be gone. */
+     * (or its workers' tiles) may be gone. */
     if (flock(fd, LOCK_EX | LOCK_NB) < 0 || (is_png(job) && some_strip_encoded(c, job))) {
         close(fd);
         return;
@@ -196,14 +198,22 @@ int tiler_zoom_feeds_ready(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k
     return run;
 }
 
-/* Frees strip k's raster rows, which the feed has read or given up. */
+/* Frees strip k's raster rows (or a PNG's tiles under it), which the feed
+ * has read or given up. */
 static void free_rows(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k)
 {
-    char raster[4096], err[512];
+    char path[4096], index[4096], err[512];
     uint32_t top = k * job->tile_size, n = job->height - top < job->tile_size ? job->height - top : job->tile_size;
-    if (tiler_spool_path(raster, sizeof(raster), z->c->spool_dir, job->id, TILER_SPOOL_RASTER) == 0
-        && tiler_raster_release_rows(raster, job->width, top, n, err, sizeof(err)) < 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, z->s, APLOGNO(30910) "job %s: %s", job->id, err);
+    tiler_tile_enc enc;
+    int rc = 0;
+    if (tiler_png_tile_job(job, &enc)) {
+        if (tiler_spool_path(path, sizeof(path), z->c->spool_dir, job->id, TILER_SPOOL_TILES) == 0
+            && tiler_spool_path(index, sizeof(index), z->c->spool_dir, job->id, TILER_SPOOL_TILE_INDEX) == 0)
+            rc = tiler_strip_release_tiles(path, index, job->width, enc.side, k, err, sizeof(err));
+    } else if (tiler_spool_path(path, sizeof(path), z->c->spool_dir, job->id, TILER_SPOOL_RASTER) == 0) {
+        rc = tiler_raster_release_rows(path, job->width, top, n, err, sizeof(err));
+    }
+    if (rc < 0) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, z->s, APLOGNO(30910) "job %s: %s", job->id, err);
 }
 
 /* Gives the entry's feed up (the caller locks): the rows it held of

@@ -127,7 +127,10 @@ for my $id (sort keys %jobs) {
     my $ordered = 1;
     for my $i (1 .. $#states) { $ordered = 0 if $order{$states[$i]} < $order{$states[$i - 1]}; }
     ok($ordered, 'states only move forward: ' . join(' ', map { "$_->[0]($_->[1])" } @$seen[0, -1]));
-    ok((grep { $_->[0] eq 'running' && $_->[1] > 0 && $_->[1] < 24 } @$seen), 'seen running part-way');
+    # (Not asserted here: that a poll sees it running part-way. After the
+    # restart the results consumer may join only once every tile is back,
+    # and then applies them all between two polls. t/52 and t/75 hold jobs
+    # running part-way on purpose.)
     ($r) = $t->request('GET', "/tiler/api/jobs/$j->{id}/result");
     my $out = $t->dir . '/big-result.png';
     TilerTest::spew($out, $r->{content});

@@ -206,7 +206,7 @@ static void messages(void)
     buf[75] = 4;
     buf[74] = 0x51;
     ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "5 samples a pixel are refused");
-    buf[74] = 0x33;
+    buf[74] = 0x34;   /* codec 4: none yet (3 is a PNG tile's rows) */
     ok(tiler_msg_decode(&d, buf, len, err, sizeof(err)) < 0, "an unknown codec is refused");
     buf[74] = 0x31;
     buf[5] = TILER_MSG_RESULT;

@@ -22,6 +22,7 @@
 #include "tmpdir.h"
 #include "pyrcheck.h"
 #include "tiler_png.h"
+#include "tiler_png_tile.h"
 #include "tiler_tiff_out.h"
 #include "tiler_zoom_feed.h"
 
@@ -184,7 +185,9 @@ static int place_tiles(const char *tiles, const char *index, const int *img, uin
         unsigned char *out;
         size_t len;
         for (y = 0; y < th; y++) rp[y] = img + (size_t)(y0 + y) * w + x0;
-        rc = tiler_tiff_out_tile((const int *const *)rp, tw, th, enc, 6, &out, &len, err, sizeof(err));
+        rc = enc->codec == TILER_CODEC_PNG_ROWS
+                 ? tiler_png_tile_encode((const int *const *)rp, tw, th, enc->samples, x0 == 0, 6, &out, &len, err, sizeof(err))
+                 : tiler_tiff_out_tile((const int *const *)rp, tw, th, enc, 6, &out, &len, err, sizeof(err));
         if (rc == 0) {
             rc = tiler_tiff_out_add(tiles, index, idx, out, len, err, sizeof(err));
             free(out);
@@ -196,7 +199,7 @@ static int place_tiles(const char *tiles, const char *index, const int *img, uin
     return rc;
 }
 
-static void check_tiff_feed(uint32_t w, uint32_t h, uint32_t side, int alpha, const char *ops, unsigned seed)
+static void check_tiles_feed(int codec, uint32_t w, uint32_t h, uint32_t side, int alpha, const char *ops, unsigned seed)
 {
     tiler_tile_enc enc;
     int *img, full, rc = 0, color;
@@ -204,17 +207,19 @@ static void check_tiff_feed(uint32_t w, uint32_t h, uint32_t side, int alpha, co
     uint32_t n, i, k, *order;
     tiler_zoom_feed *f;
 
-    tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_DEFLATE, side, alpha, ops);
+    tiler_tiff_out_enc(&enc, codec, side, alpha, ops);
     color = tiler_tiff_out_color(enc.samples);
     img = color == TILER_PNG_GRAY || color == TILER_PNG_GRAY_ALPHA ? grey_image(w, h, 1, seed) : random_image(w, h, 1, seed);
-    snprintf(what, sizeof(what), "TIFF %ux%u in %u-pixel tiles, %d samples", w, h, side, enc.samples);
+    snprintf(what, sizeof(what), "%s %ux%u in %u-pixel tiles, %d samples", codec == TILER_CODEC_PNG_ROWS ? "PNG rows" : "TIFF",
+             w, h, side, enc.samples);
     snprintf(dir, sizeof(dir), "%s", tmpdir_path("pyr"));
     snprintf(tiles, sizeof(tiles), "%s", tmpdir_path("tiles"));
     snprintf(index, sizeof(index), "%s", tmpdir_path("tiles.idx"));
     snprintf(result, sizeof(result), "%s", tmpdir_path("result"));
     mkdir(dir, 0700);
     if (!ok(place_tiles(tiles, index, img, w, h, &enc, seed) == 0, "%s: tiles placed", what)) return;
-    f = tiler_zoom_feed_open_tiff(tiles, index, dir, w, h, side, enc.samples, 1, &full, err, sizeof(err));
+    f = tiler_zoom_feed_open_tiles(tiles, index, dir, w, h, side, enc.samples, codec == TILER_CODEC_PNG_ROWS, 1, &full,
+                                   err, sizeof(err));
     if (!ok(f != NULL, "%s: feed opened (%s)", what, err)) return;
     n = tiler_zoom_feed_strips(f);
     order = malloc(n * sizeof(*order));
@@ -222,8 +227,9 @@ static void check_tiff_feed(uint32_t w, uint32_t h, uint32_t side, int alpha, co
     for (i = 0; i < n && rc == 0; i++) {
         tiler_zoom_feed_ready(f, order[i]);
         if (i == n / 2) {
-            /* The job's finish: directory appended, tiles renamed, index gone. */
-            rc = tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
+            /* The job's finish: directory appended, tiles renamed, index
+             * gone (a PNG's finish drops both: renamed stands for that). */
+            if (codec != TILER_CODEC_PNG_ROWS) rc = tiler_tiff_out_finish(tiles, index, w, h, &enc, err, sizeof(err));
             if (rc == 0 && (rename(tiles, result) < 0 || unlink(index) < 0)) rc = -1;
         }
         while (rc == 0 && tiler_zoom_feed_next(f, &k))
@@ -251,10 +257,14 @@ int main(void)
     check_feed(300, 1, 16, TILER_PNG_GRAY, 4);
     check_feed(1000, 3, 256, TILER_PNG_RGB, 5);        /* one strip */
     check_feed(3, 1000, 16, TILER_PNG_RGBA, 6);        /* 63 strips, the last 8 rows */
-    check_tiff_feed(700, 300, 128, 1, "invert", 11);    /* RGBA */
-    check_tiff_feed(513, 257, 64, 0, "invert", 12);     /* RGB */
-    check_tiff_feed(257, 513, 32, 1, "grayscale", 13);  /* grey + alpha */
-    check_tiff_feed(300, 17, 16, 0, "grayscale", 14);   /* grey, a last row of one pixel */
+    check_tiles_feed(TILER_CODEC_TIFF_DEFLATE, 700, 300, 128, 1, "invert", 11);    /* RGBA */
+    check_tiles_feed(TILER_CODEC_TIFF_DEFLATE, 513, 257, 64, 0, "invert", 12);     /* RGB */
+    check_tiles_feed(TILER_CODEC_TIFF_DEFLATE, 257, 513, 32, 1, "grayscale", 13);  /* grey + alpha */
+    check_tiles_feed(TILER_CODEC_TIFF_DEFLATE, 300, 17, 16, 0, "grayscale", 14);   /* grey, a last row of one pixel */
+    check_tiles_feed(TILER_CODEC_PNG_ROWS, 700, 300, 128, 1, "invert", 15);        /* RGBA */
+    check_tiles_feed(TILER_CODEC_PNG_ROWS, 513, 257, 64, 0, "invert", 16);         /* RGB */
+    check_tiles_feed(TILER_CODEC_PNG_ROWS, 257, 513, 32, 1, "grayscale", 17);      /* grey + alpha */
+    check_tiles_feed(TILER_CODEC_PNG_ROWS, 300, 17, 16, 0, "grayscale", 18);       /* grey, a last row of one pixel */
 
     /* The bookkeeping on its own: a strip not ready holds the feed. */
     img = random_image(64, 64, 0, 7);
@@ -317,15 +327,15 @@ int main(void)
             if (t && fseek(t, -20, SEEK_END) == 0) fputs("corrupt!", t);
             if (t) fclose(t);
         }
-        f = tiler_zoom_feed_open_tiff(tiles, index, dir, 64, 64, 32, enc.samples, 1, &full, err, sizeof(err));
+        f = tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, enc.samples, 0, 1, &full, err, sizeof(err));
         if (f) tiler_zoom_feed_ready(f, 64);
         rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
         if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err));
         ok(rc == -1 && strstr(err, "cannot be inflated"), "a corrupt TIFF tile: an error naming it (%s)", err);
         tiler_zoom_feed_close(f);
-        ok(!tiler_zoom_feed_open_tiff(tiles, index, dir, 64, 64, 32, 5, 1, &full, err, sizeof(err)),
+        ok(!tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, 5, 0, 1, &full, err, sizeof(err)),
            "five samples a pixel: refused (%s)", err);
-        ok(!tiler_zoom_feed_open_tiff(tiles, index, dir, 1u << 20, 64, 512, 4, 1, &full, err, sizeof(err))
+        ok(!tiler_zoom_feed_open_tiles(tiles, index, dir, 1u << 20, 64, 512, 4, 0, 1, &full, err, sizeof(err))
            && strstr(err, "MiB decoded"), "a row of tiles over the TIFF reader's 256 MiB: refused (%s)", err);
         /* Index entries that lie: no tile, more bytes than any deflated
          * tile takes, bytes past the end of the file. */
@@ -347,7 +357,7 @@ int main(void)
                 rc = fd >= 0 && pwrite(fd, entry, 16, 0) == 16 ? 0 : -9;
                 if (fd >= 0) close(fd);
                 mkdir(dir, 0700);
-                f = rc == 0 ? tiler_zoom_feed_open_tiff(tiles, index, dir, 64, 64, 32, enc.samples, 1, &full, err,
+                f = rc == 0 ? tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, enc.samples, 0, 1, &full, err,
                                                         sizeof(err)) : NULL;
                 if (f) tiler_zoom_feed_ready(f, 64);
                 rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
@@ -371,8 +381,9 @@ int main(void)
        "while feeding a strip: a 4 MiB chunk of rows and a row of samples more (%zu bytes)",
        tiler_zoom_feed_work_bytes(65536, 1));
     ok(tiler_zoom_feed_tiff_work_bytes(16384, 512, 3, 1) - tiler_zoom_feed_tiff_work_bytes(16384, 512, 3, 0)
-       < 24 * 1024 * 1024 + 1024 * 1024,
-       "a TIFF feed's strip at 16,384 wide in 512-pixel RGB tiles: its row of tiles, 24 MiB, and under 1 MiB more");
+       < 24 * 1024 * 1024 + 1536 * 1024,
+       "a feed's strip from tiles at 16,384 wide in 512-pixel RGB tiles: its row of tiles, 24 MiB, and under 1.5 MiB more "
+       "(one tile's bytes, a row of samples and of ints)");
     free(img);
     remove_tree(tmpdir_name);
     return done_testing();
