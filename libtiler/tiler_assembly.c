@@ -142,6 +142,12 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
         /* A job that was removed or has ended: late or duplicate tile. */
         return 0;
     }
+    /* A PNG job a newer build recorded, with an encoding this one does
+     * not know: neither its tiles nor a raster can be assembled here. */
+    if (!strcmp(job.format, "png") && job.compression && !tiler_png_tile_job(&job, &enc)) {
+        say(a, TILER_ASM_ERR, TILER_ASM_EV_RASTER, "job %s: unknown PNG compression '%s'", id, job.compression);
+        return fail_job(a, id, apr_psprintf(p, "unknown PNG compression '%s'", job.compression)) < 0 ? -1 : 0;
+    }
     if (msg.kind == TILER_MSG_FAILURE) {
         /* A worker gave up on a tile (see the dead-letter topic). */
         say(a, TILER_ASM_WARNING, TILER_ASM_EV_WORKER_FAILED, "job %s failed: %s", id, msg.ops);

@@ -30,8 +30,15 @@ void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, int jpeg, t
 
 void tiler_disk_estimate_png_tiles(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need)
 {
-    uint64_t tiles = (uint64_t)((w + side - 1) / side) * ((h + side - 1) / side);
-    need->raster = tiles * (tiler_png_tile_max_bytes(side, 4) + 16);
+    uint64_t cols = (w + side - 1) / side, tiles = cols * ((h + side - 1) / side), row = 0;
+    uint32_t x;
+    /* Every image row is in one tile of each column: a table entry and a
+     * piece at its bound (RGBA, the leftmost with the filter byte). */
+    for (x = 0; x < w; x += side) {
+        uint32_t cw = w - x < side ? w - x : side;
+        row += 8 + tiler_png_tile_piece_max(tiler_png_tile_piece_raw(cw, 4, x == 0));
+    }
+    need->raster = row * h + tiles * 16;
     need->result = (uint64_t)w * h * 4;
     need->total = need->raster + need->result;
 }

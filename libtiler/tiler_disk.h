@@ -25,7 +25,8 @@ void tiler_disk_estimate_tiff(uint32_t w, uint32_t h, uint32_t side, int jpeg, t
 
 /* A PNG job whose workers deflate its rows (tiler_png_tile.h) has no
  * raster either: `raster` is then its tiles file and index, bounded by
- * its tiles' payloads at 4 samples a pixel that deflate cannot squeeze
+ * its tiles' payloads (each row's table entry and piece at its bound) at 4
+ * samples a pixel that deflate cannot squeeze
  * (they are freed as their strips are joined, which take as much again),
  * and the result as for any PNG. */
 void tiler_disk_estimate_png_tiles(uint32_t w, uint32_t h, uint32_t side, tiler_disk_need *need);

@@ -149,44 +149,54 @@ int tiler_png_tile_plausible(const unsigned char *data, size_t len, uint32_t w, 
     return 1;
 }
 
+/* Inflates one piece on its own into line (room for raw + 1 bytes) and
+ * checks it is what the PNG's stream can hold between two other pieces:
+ * exactly raw bytes out, no final block, and its end the end of a block
+ * on a byte boundary (zlib's data_type after Z_BLOCK: no bits left over,
+ * not in the last block, at a block's start), with the Adler-32 its table
+ * says and, for a lead piece, the filter byte of its row. A reference
+ * into an earlier piece fails (the stream is reset): it would point into
+ * another tile's bytes in the PNG. 0, or -1 with err. */
+static int check_piece(z_stream *z, const unsigned char *piece, size_t n, size_t raw, uint32_t adler, int lead,
+                       uint32_t y, unsigned char *line, char *err, size_t errlen)
+{
+    int rc = Z_OK;
+    if (inflateReset(z) != Z_OK) FAIL("zlib cannot restart");
+    z->next_in = (unsigned char *)piece;
+    z->avail_in = (uInt)n;
+    z->next_out = line;
+    z->avail_out = (uInt)(raw + 1);
+    while (z->avail_in && rc == Z_OK) rc = inflate(z, Z_BLOCK);
+    if (rc == Z_STREAM_END) FAIL("row %u's piece ends the stream", y);
+    if (rc != Z_OK && rc != Z_BUF_ERROR) FAIL("row %u's piece does not inflate: %s", y, z->msg ? z->msg : "zlib error");
+    if (z->avail_in || (z->data_type & 0xC7) != 128) FAIL("row %u's piece does not end at the end of a block", y);
+    if (z->avail_out != 1) FAIL("row %u's piece inflates to %zu bytes, not its %zu", y, raw + 1 - z->avail_out, raw);
+    if ((uint32_t)adler32(adler32(0, NULL, 0), line, (uInt)raw) != adler) FAIL("row %u's piece has a wrong Adler-32", y);
+    if (lead && line[0] != (y ? FILTER_UP : FILTER_NONE)) FAIL("row %u's piece has a wrong filter", y);
+    return 0;
+bad:
+    return -1;
+}
+
 int tiler_png_tile_decode(const unsigned char *data, size_t len, uint32_t w, uint32_t h, int samples, int lead,
                           unsigned char *out, size_t stride, char *err, size_t errlen)
 {
     size_t raw = tiler_png_tile_piece_raw(w, samples, lead), row = (size_t)w * samples, at, i;
     unsigned char *line = NULL;
     z_stream z;
-    int zok = 0, rc;
+    int zok = 0;
     uint32_t y;
 
     memset(&z, 0, sizeof(z));
     if (!tiler_png_tile_plausible(data, len, w, h, samples, lead)) FAIL("the PNG tile's row table does not fit it");
-    if (!(line = malloc(raw))) FAIL("out of memory for a row of a PNG tile");
+    if (!(line = malloc(raw + 1))) FAIL("out of memory for a row of a PNG tile");
     if (inflateInit2(&z, -15) != Z_OK) FAIL("zlib cannot start");
     zok = 1;
     for (at = (size_t)h * 8, y = 0; y < h; y++) {
         size_t n = get32le(data + (size_t)y * 8);
         unsigned char *o = out + (size_t)y * stride, *s = line + (lead ? 1 : 0);
-        /* On its own: a reference into an earlier piece fails here, as it
-         * would point into another tile's bytes in the PNG. */
-        if (inflateReset(&z) != Z_OK) FAIL("zlib cannot restart");
-        z.next_in = (unsigned char *)data + at;
-        z.avail_in = (uInt)n;
-        z.next_out = line;
-        z.avail_out = (uInt)raw;
-        rc = inflate(&z, Z_SYNC_FLUSH);
-        if ((rc != Z_OK && rc != Z_BUF_ERROR) || z.avail_out || z.avail_in)
-            FAIL("row %u of the PNG tile does not inflate to its %zu bytes", y, raw);
-        /* Nothing past the row: another byte out would be another row's. */
-        {
-            unsigned char extra;
-            z.next_out = &extra;
-            z.avail_out = 1;
-            rc = inflate(&z, Z_SYNC_FLUSH);
-            if (z.avail_out == 0 || rc == Z_STREAM_END) FAIL("row %u of the PNG tile holds more than its row", y);
-        }
-        if ((uint32_t)adler32(adler32(0, NULL, 0), line, (uInt)raw) != get32le(data + (size_t)y * 8 + 4))
-            FAIL("row %u of the PNG tile has a wrong Adler-32", y);
-        if (lead && line[0] != (y ? FILTER_UP : FILTER_NONE)) FAIL("row %u of the PNG tile has a wrong filter", y);
+        if (check_piece(&z, data + at, n, raw, get32le(data + (size_t)y * 8 + 4), lead, y, line, err, errlen) < 0)
+            goto bad;
         if (y == 0) memcpy(o, s, row);
         else for (i = 0; i < row; i++) o[i] = (unsigned char)(s[i] + (o - stride)[i]);
         at += n;
@@ -217,14 +227,18 @@ int tiler_png_tile_strip(FILE *f, int tiles_fd, const tiler_png_tile_ref *tiles,
                          uint32_t side, uint32_t nrows, int samples, int last, uint32_t chunk_rows, char *err,
                          size_t errlen)
 {
-    unsigned char head[16], *tables = NULL, *chunk = NULL;
+    unsigned char head[16], *tables = NULL, *chunk = NULL, *line = NULL;
     size_t table = (size_t)nrows * 8, cap = 0;
+    z_stream z;
+    int zok = 0;
+    char why[256];
     size_t *next = NULL, *at = NULL;   /* per tile: where its next piece is in the file; in chunk */
     uint64_t raw_len = 0;
     uLong adler = adler32(0, NULL, 0);
     off_t start;
     uint32_t i, y, k, n;
 
+    memset(&z, 0, sizeof(z));
     if (!cols || !nrows || !chunk_rows || (uint64_t)(cols - 1) * side >= width || (uint64_t)cols * side < width)
         FAIL("a strip of %u tiles cannot cover %u pixels in %u-pixel tiles", cols, width, side);
     if (!(tables = malloc(table * cols)) || !(next = calloc(cols, sizeof(*next))) || !(at = calloc(cols, sizeof(*at))))
@@ -239,7 +253,10 @@ int tiler_png_tile_strip(FILE *f, int tiles_fd, const tiler_png_tile_ref *tiles,
         /* The most a chunk of this tile's pieces can take. */
         cap += (size_t)chunk_rows * tiler_png_tile_piece_max(raw);
     }
-    if (!(chunk = malloc(cap))) FAIL("out of memory for a chunk of a strip");
+    if (!(chunk = malloc(cap)) || !(line = malloc(tiler_png_tile_piece_raw(side, samples, 1) + 1)))
+        FAIL("out of memory for a chunk of a strip");
+    if (inflateInit2(&z, -15) != Z_OK) FAIL("zlib cannot start");
+    zok = 1;
     tiler_png_strip_head(head, 0, 0);
     if ((start = ftello(f)) < 0 || fwrite(head, 1, sizeof(head), f) != sizeof(head)) goto wfail;
     for (y = 0; y < nrows; y += n) {
@@ -260,6 +277,10 @@ int tiler_png_tile_strip(FILE *f, int tiles_fd, const tiler_png_tile_ref *tiles,
                 const unsigned char *e = tables + table * i + (size_t)(y + k) * 8;
                 size_t len = get32le(e), raw = tiler_png_tile_piece_raw(width - i * side < side ? width - i * side : side,
                                                                         samples, i == 0);
+                /* Inflated once to be sure of it: one bad piece would
+                 * spoil every row after it in the PNG, not just its own. */
+                if (check_piece(&z, chunk + at[i], len, raw, get32le(e + 4), i == 0, y + k, line, why, sizeof(why)) < 0)
+                    FAIL("tile %u of the row is not a PNG tile: %s", i, why);
                 if (fwrite(chunk + at[i], 1, len, f) != len) goto wfail;
                 at[i] += len;
                 adler = adler32_combine64(adler, get32le(e + 4), (z_off64_t)raw);
@@ -272,11 +293,13 @@ int tiler_png_tile_strip(FILE *f, int tiles_fd, const tiler_png_tile_ref *tiles,
     if (fseeko(f, start, SEEK_SET) < 0 || fwrite(head, 1, sizeof(head), f) != sizeof(head) || fseeko(f, 0, SEEK_END) < 0
         || fflush(f) != 0)
         goto wfail;
-    free(tables); free(chunk); free(next); free(at);
+    inflateEnd(&z);
+    free(tables); free(chunk); free(next); free(at); free(line);
     return 0;
 wfail:
     snprintf(err, errlen, "cannot write a PNG strip: %s", strerror(errno));
 bad:
-    free(tables); free(chunk); free(next); free(at);
+    if (zok) inflateEnd(&z);
+    free(tables); free(chunk); free(next); free(at); free(line);
     return -1;
 }

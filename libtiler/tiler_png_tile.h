@@ -3,8 +3,9 @@
  * a piece of its own that ends on a byte boundary with an empty stored
  * block and a reset dictionary (zlib's full flush): the web host joins the
  * pieces of a row of tiles into the PNG's one zlib stream, row by row,
- * left to right, and combines their Adler-32s, without inflating or
- * deflating anything. The deflate work, most of the web host's CPU per
+ * left to right, and combines their Adler-32s, deflating nothing (it
+ * inflates each piece once, to be sure of it: one bad piece would spoil
+ * the rest of the image). The deflate work, most of the web host's CPU per
  * pixel before, then grows with the workers.
  *
  * Filters: a PNG row has one filter byte, so every tile of a row of tiles
@@ -60,12 +61,14 @@ int tiler_png_tile_encode(const int *const *rows, uint32_t w, uint32_t h, int sa
 /* Whether len bytes can be the payload of a w x h tile: its table within
  * the payload, each piece within its bound and ending as a full flush
  * ends (00 00 FF FF), the pieces filling the rest exactly. Nothing is
- * inflated: the web host's cost must not grow with the pixels. */
+ * inflated here (the results consumer's one thread checks this); the
+ * strip writer inflates each piece on the encoder's threads. */
 int tiler_png_tile_plausible(const unsigned char *data, size_t len, uint32_t w, uint32_t h, int samples, int lead);
 
 /* Inflates a payload back to h rows of w x samples bytes, filters undone,
  * row y at out + y * stride: each piece on its own (a piece that reaches
- * into another is refused), its length, Adler-32 and filter byte checked.
+ * into another is refused), to exactly its row's bytes, ending at the end
+ * of a block that is not the last, its Adler-32 and filter byte checked.
  * 0, or -1 with err. */
 int tiler_png_tile_decode(const unsigned char *data, size_t len, uint32_t w, uint32_t h, int samples, int lead,
                           unsigned char *out, size_t stride, char *err, size_t errlen);
@@ -82,9 +85,11 @@ typedef struct {
  * chunk_rows rows at a time. last: the image's last strip, which ends the
  * stream with an empty final block. Each payload's table is checked
  * against its length again (the file is trusted no more than the
- * message). Memory: the tables (8 x nrows x cols bytes) and a chunk of
- * pieces (at most chunk_rows x tiler_png_tile_piece_max of each tile's
- * row). 0, or -1 with err. */
+ * message), and each piece is inflated once and checked as
+ * tiler_png_tile_decode checks it before it is written. Memory: the
+ * tables (8 x nrows x cols bytes), a chunk of pieces (at most chunk_rows
+ * x tiler_png_tile_piece_max of each tile's row), one row inflated and
+ * zlib's inflate state. 0, or -1 with err. */
 int tiler_png_tile_strip(FILE *f, int tiles_fd, const tiler_png_tile_ref *tiles, uint32_t cols, uint32_t width,
                          uint32_t side, uint32_t nrows, int samples, int last, uint32_t chunk_rows, char *err,
                          size_t errlen);

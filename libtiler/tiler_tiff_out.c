@@ -171,21 +171,21 @@ int tiler_tiff_out_start(const char *tiles, const char *index, uint32_t tiles_to
 {
     unsigned char zero[TILER_TIFF_OUT_HEADER_BYTES] = { 0 };
     int fd = open(tiles, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), e;
-    if (fd < 0) FAIL("cannot create the TIFF tiles file: %s", strerror(errno));
+    if (fd < 0) FAIL("cannot create the tiles file: %s", strerror(errno));
     if (pwrite_all(fd, zero, sizeof(zero), 0) < 0) {
         e = errno;
         close(fd);
-        FAIL("cannot write the TIFF tiles file: %s", strerror(e));
+        FAIL("cannot write the tiles file: %s", strerror(e));
     }
-    if (close(fd) < 0) FAIL("cannot write the TIFF tiles file: %s", strerror(errno));
+    if (close(fd) < 0) FAIL("cannot write the tiles file: %s", strerror(errno));
     if ((fd = open(index, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-        FAIL("cannot create the TIFF tile index: %s", strerror(errno));
+        FAIL("cannot create the tile index: %s", strerror(errno));
     if (ftruncate(fd, (off_t)tiles_total * TILER_TIFF_OUT_INDEX_BYTES) < 0) {
         e = errno;
         close(fd);
-        FAIL("cannot size the TIFF tile index: %s", strerror(e));
+        FAIL("cannot size the tile index: %s", strerror(e));
     }
-    if (close(fd) < 0) FAIL("cannot write the TIFF tile index: %s", strerror(errno));
+    if (close(fd) < 0) FAIL("cannot write the tile index: %s", strerror(errno));
     return 0;
 }
 
@@ -195,24 +195,24 @@ int tiler_tiff_out_add(const char *tiles, const char *index, uint32_t idx, const
     unsigned char entry[TILER_TIFF_OUT_INDEX_BYTES];
     off_t at;
     int fd = open(tiles, O_WRONLY | O_CLOEXEC), e;
-    if (fd < 0) FAIL("cannot open the TIFF tiles file: %s", strerror(errno));
+    if (fd < 0) FAIL("cannot open the tiles file: %s", strerror(errno));
     /* One writer (the results consumer): the end is where the tile goes. */
     if ((at = lseek(fd, 0, SEEK_END)) < 0 || pwrite_all(fd, data, len, at) < 0) {
         e = errno;
         close(fd);
-        FAIL("cannot write tile %u to the TIFF tiles file: %s", idx, strerror(e));
+        FAIL("cannot write tile %u to the tiles file: %s", idx, strerror(e));
     }
-    if (close(fd) < 0) FAIL("cannot write the TIFF tiles file: %s", strerror(errno));
+    if (close(fd) < 0) FAIL("cannot write the tiles file: %s", strerror(errno));
     /* The entry after the bytes: an entry always points at a whole tile. */
     put64(entry, (uint64_t)at);
     put64(entry + 8, (uint64_t)len);
-    if ((fd = open(index, O_WRONLY | O_CLOEXEC)) < 0) FAIL("cannot open the TIFF tile index: %s", strerror(errno));
+    if ((fd = open(index, O_WRONLY | O_CLOEXEC)) < 0) FAIL("cannot open the tile index: %s", strerror(errno));
     if (pwrite_all(fd, entry, sizeof(entry), (off_t)idx * TILER_TIFF_OUT_INDEX_BYTES) < 0) {
         e = errno;
         close(fd);
-        FAIL("cannot write the TIFF tile index: %s", strerror(e));
+        FAIL("cannot write the tile index: %s", strerror(e));
     }
-    if (close(fd) < 0) FAIL("cannot write the TIFF tile index: %s", strerror(errno));
+    if (close(fd) < 0) FAIL("cannot write the tile index: %s", strerror(errno));
     return 0;
 }
 
@@ -238,7 +238,7 @@ static int write_array(int idx_fd, int fd, uint32_t n, int field, off_t off, cha
         m = n - i < CHUNK_TILES ? n - i : CHUNK_TILES;
         want = (size_t)m * TILER_TIFF_OUT_INDEX_BYTES;
         got = pread(idx_fd, in, want, (off_t)i * TILER_TIFF_OUT_INDEX_BYTES);
-        if (got != (ssize_t)want) FAIL("cannot read the TIFF tile index");
+        if (got != (ssize_t)want) FAIL("cannot read the tile index");
         for (k = 0; k < m; k++) {
             uint64_t len = get64(in + k * TILER_TIFF_OUT_INDEX_BYTES + 8);
             if (!len) FAIL("tile %u of the TIFF result is missing", i + k);
@@ -309,17 +309,17 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
     across = (width + enc->side - 1) / enc->side;
     down = (height + enc->side - 1) / enc->side;
     n = across * down;
-    if ((fd = open(tiles, O_WRONLY | O_CLOEXEC)) < 0) FAIL("cannot open the TIFF tiles file: %s", strerror(errno));
+    if ((fd = open(tiles, O_WRONLY | O_CLOEXEC)) < 0) FAIL("cannot open the tiles file: %s", strerror(errno));
     if ((idx_fd = open(index, O_RDONLY | O_CLOEXEC)) < 0) {
         close(fd);
-        FAIL("cannot open the TIFF tile index: %s", strerror(errno));
+        FAIL("cannot open the tile index: %s", strerror(errno));
     }
     /* The directory goes at the end, on a word boundary (a copy of it
      * left by an interrupted finish is only dead bytes). */
     if ((end = lseek(fd, 0, SEEK_END)) < 0) {
         close(fd);
         close(idx_fd);
-        FAIL("cannot seek the TIFF tiles file: %s", strerror(errno));
+        FAIL("cannot seek the tiles file: %s", strerror(errno));
     }
     end = (end + 7) / 8 * 8;
     /* TileOffsets and TileByteCounts wait for the directory's length,
@@ -376,7 +376,7 @@ int tiler_tiff_out_finish(const char *tiles, const char *index, uint32_t width, 
     }
     close(idx_fd);
     if (close(fd) < 0 && rc == 0) {
-        snprintf(err, errlen, "cannot write the TIFF tiles file: %s", strerror(errno));
+        snprintf(err, errlen, "cannot write the tiles file: %s", strerror(errno));
         rc = -1;
     }
     return rc;

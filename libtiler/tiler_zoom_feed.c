@@ -22,11 +22,11 @@
 #define ENCODED 2
 
 struct tiler_zoom_feed {
-    int fd;                 /* the raster, or the TIFF's tiles file: open until close */
-    int index_fd;           /* a TIFF's tile index; -1 for a raster */
+    int fd;                 /* the raster, or the tiles file (a TIFF's or a PNG's): open until close */
+    int index_fd;           /* the tile index; -1 for a raster */
     uint32_t w, h, strip_rows, strips, fed, chunk;
     uint32_t held;          /* strips encoded before they were fed */
-    int color, spp;         /* spp: a TIFF's samples a pixel */
+    int color, spp;         /* spp: the tiles' samples a pixel */
     int png_rows;           /* the tiles are a PNG result's rows deflated by the workers (tiler_png_tile.h) */
     unsigned char *state;   /* READY | ENCODED per strip */
     int *px;                /* chunk rows of the raster, while a strip is fed */
@@ -106,12 +106,12 @@ tiler_zoom_feed *tiler_zoom_feed_open_tiles(const char *tiles, const char *index
     uint64_t row_bytes = ((uint64_t)w + side - 1) / (side ? side : 1) * side * side * (uint64_t)samples;
     *full = 0;
     if (samples < 1 || samples > 4 || side == 0 || side > TILER_MAX_TILE_SIZE) {
-        snprintf(err, errlen, "no TIFF tiles of %u pixels and %d samples", side, samples);
+        snprintf(err, errlen, "no tiles of %u pixels and %d samples", side, samples);
         return NULL;
     }
     /* A strip is fed from its row of tiles decoded whole: the uploads'
-     * TIFF reader's bound on that (a wider result's view comes from
-     * neither). */
+     * TIFF reader's bound on that (a wider PNG's view is built from the
+     * result once done; a TIFF's from neither). */
     if (row_bytes > TILER_TIFF_MAX_TILE_ROW_BYTES) {
         snprintf(err, errlen, "a row of its %u-pixel tiles %u pixels wide is %llu MiB decoded, over %llu", side, w,
                  (unsigned long long)(row_bytes >> 20), (unsigned long long)(TILER_TIFF_MAX_TILE_ROW_BYTES >> 20));
@@ -121,8 +121,8 @@ tiler_zoom_feed *tiler_zoom_feed_open_tiles(const char *tiles, const char *index
     f->spp = samples;
     f->png_rows = png_rows;
     f->color = tiler_tiff_out_color(samples);
-    if (open_source(tiles, &f->fd, "the TIFF tiles", err, errlen) < 0
-        || open_source(index, &f->index_fd, "the TIFF tile index", err, errlen) < 0) {
+    if (open_source(tiles, &f->fd, "the tiles file", err, errlen) < 0
+        || open_source(index, &f->index_fd, "the tile index", err, errlen) < 0) {
         tiler_zoom_feed_close(f);
         return NULL;
     }
@@ -298,9 +298,9 @@ static int decode_tile(tiler_zoom_feed *f, uint32_t k, uint32_t c, unsigned char
     return 0;
 }
 
-/* A TIFF strip: its row of tiles decoded whole (as the uploads' TIFF
+/* A strip from tiles: its row of tiles decoded whole (as the uploads' TIFF
  * reader reads a row of tiles), then its rows in turn. */
-static int feed_tiff_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
+static int feed_tiles_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *cancel, char *err, size_t errlen)
 {
     uint32_t side = f->strip_rows, cols = (f->w + side - 1) / side, c, y, rows;
     size_t raw = (size_t)side * side * f->spp,
@@ -309,7 +309,7 @@ static int feed_tiff_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *c
     int *row = malloc((size_t)f->w * sizeof(int)), rc = 0;
 
     if (!tiles || !z || !line || !row) {
-        snprintf(err, errlen, "out of memory for a row of %u TIFF tiles", cols);
+        snprintf(err, errlen, "out of memory for a row of %u tiles", cols);
         rc = -1;
     }
     for (c = 0; rc == 0 && c < cols; c++) {
@@ -347,7 +347,7 @@ int tiler_zoom_feed_strip(tiler_zoom_feed *f, uint32_t k, const volatile int *ca
         snprintf(err, errlen, "strip %u fed out of turn (next is %u of %u)", k, f->fed, f->strips);
         return -1;
     }
-    return f->index_fd >= 0 ? feed_tiff_strip(f, k, cancel, err, errlen) : feed_raster_strip(f, k, cancel, err, errlen);
+    return f->index_fd >= 0 ? feed_tiles_strip(f, k, cancel, err, errlen) : feed_raster_strip(f, k, cancel, err, errlen);
 }
 
 int tiler_zoom_feed_end(tiler_zoom_feed *f, char *err, size_t errlen)

@@ -45,6 +45,7 @@ typedef struct {
     apr_int64_t max_band_bytes;        /* an upload's band: wide images get smaller tiles */
     apr_int64_t preview_above_pixels;  /* job pages show a preview, not the result, above this */
     int zoom;                /* TilerZoom: build a zoom pyramid for results above preview_above_pixels */
+    int png_rows;            /* TilerPngRows: PNG jobs' workers deflate their rows (codec 3) */
 } tiler_srv_conf;
 
 tiler_srv_conf *tiler_srv(server_rec *s);

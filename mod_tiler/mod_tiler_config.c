@@ -46,6 +46,7 @@ void *tiler_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->job_ttl_seconds = -1;
     c->preview_above_pixels = -1;
     c->zoom = -1;
+    c->png_rows = -1;
     c->max_band_bytes = -1;
     c->kafka_props = apr_array_make(p, 4, sizeof(tiler_prop));
     return c;
@@ -62,7 +63,7 @@ void *tiler_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PICK(max_upload_bytes, -1); PICK(max_pixels, -1); PICK(max_whole_decode_pixels, -1); PICK(max_ops, -1);
     PICK(produce_timeout_ms, -1); PICK(topic_replication, -2); PICK(tasks_partitions, -1);
     PICK(htdocs_dir, NULL); PICK(max_event_streams, -1); PICK(event_stream_seconds, -1); PICK(stuck_seconds, -1); PICK(max_jobs, -1); PICK(job_ttl_seconds, -1);
-    PICK(preview_above_pixels, -1); PICK(max_band_bytes, -1); PICK(zoom, -1);
+    PICK(preview_above_pixels, -1); PICK(max_band_bytes, -1); PICK(zoom, -1); PICK(png_rows, -1);
     c->kafka_props = apr_array_append(p, base->kafka_props, add->kafka_props);
     return c;
 }
@@ -220,6 +221,8 @@ const command_rec tiler_directives[] = {
                   "Partitions of the tasks topic: at least the worker threads of all hosts (an existing topic with fewer is grown)"),
     AP_INIT_TAKE1("TilerPreviewAbovePixels", set_number, NUM(preview_above_pixels, 0, APR_INT64_C(1) << 40, 0), RSRC_CONF,
                   "Job pages show a preview made from the result, not the result, above this many pixels"),
+    AP_INIT_FLAG("TilerPngRows", set_flag, (void *)APR_OFFSETOF(tiler_srv_conf, png_rows), RSRC_CONF,
+                 "Have the workers deflate a PNG result's rows (Off while workers of a build before it remain)"),
     AP_INIT_FLAG("TilerZoom", set_flag, (void *)APR_OFFSETOF(tiler_srv_conf, zoom), RSRC_CONF,
                  "Build a zoomable view (DZI pyramid) of each result above TilerPreviewAbovePixels"),
     { NULL }
@@ -256,6 +259,7 @@ const char *tiler_config_finish(apr_pool_t *p, server_rec *s, tiler_srv_conf *c)
     if (c->event_stream_seconds < 0) c->event_stream_seconds = TILER_DEFAULT_EVENT_STREAM_SECONDS;
     if (c->preview_above_pixels < 0) c->preview_above_pixels = TILER_DEFAULT_PREVIEW_ABOVE_PIXELS;
     if (c->zoom < 0) c->zoom = TILER_DEFAULT_ZOOM;
+    if (c->png_rows < 0) c->png_rows = TILER_DEFAULT_PNG_ROWS;
     /* Build both client configs once now (no client, no threads before fork)
      * so that a property that does not fit a role fails startup. */
     probe = tiler_kafka_conf_new(TILER_KAFKA_PRODUCER, c->brokers, (const tiler_prop *)c->kafka_props->elts,

@@ -89,18 +89,24 @@ static uint32_t strip_count(const tiler_job *job)
     return (job->height + job->tile_size - 1) / job->tile_size;
 }
 
-/* Frees the disk under raster rows [top, top + n), now encoded for good.
- * Not being able to is no failure: the job ends with the raster dropped. */
-static void release_rows(server_rec *s, const char *raster, const tiler_job *job, uint32_t top, uint32_t n)
+/* Says once that the spool cannot punch holes (rc 1), or warns of a
+ * failure to (rc -1, err). Neither is a failure of the job: it ends with
+ * its raster or tiles dropped. */
+static void note_release(server_rec *s, const tiler_job *job, int rc, const char *err)
 {
     static volatile apr_uint32_t said;
-    char err[512];
-    int rc = tiler_raster_release_rows(raster, job->width, top, n, err, sizeof(err));
     if (rc == 1 && apr_atomic_cas32(&said, 1, 0) == 0)
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(30840) "the spool's filesystem cannot punch holes: "
-                     "a job's raster keeps its full size until the job ends");
+                     "a job's raster (or tiles file) keeps its full size until the job ends");
     else if (rc < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30841) "job %s: %s", job->id, err);
+}
+
+/* Frees the disk under raster rows [top, top + n), now encoded for good. */
+static void release_rows(server_rec *s, const char *raster, const tiler_job *job, uint32_t top, uint32_t n)
+{
+    char err[512];
+    note_release(s, job, tiler_raster_release_rows(raster, job->width, top, n, err, sizeof(err)), err);
 }
 
 /* Encodes raster rows [top, top + n) as a strip in the job's format and
@@ -145,9 +151,7 @@ static int join_tiles(tiler_encoder *e, const tiler_job *job, const tiler_tile_e
     sp.n = job->height - sp.top < job->tile_size ? job->height - sp.top : job->tile_size;
     if ((rc = tiler_strip_join_tiles(tiles, index, &sp, enc->side, enc->samples, path, err, errlen)) == 0
         && tiler_zoom_feeds_may_free(e->feeds, job, k)) {
-        rc = tiler_strip_release_tiles(tiles, index, job->width, enc->side, k, why, sizeof(why));
-        if (rc < 0) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, APLOGNO(30844) "job %s: %s", job->id, why);
-        rc = 0;
+        note_release(e->s, job, tiler_strip_release_tiles(tiles, index, job->width, enc->side, k, why, sizeof(why)), why);
     }
     return rc < 0 ? -1 : 0;
 }

@@ -208,13 +208,13 @@ static int stream_tiff_tiles(streaming *x, tiler_tiff_tiles *tt, char *err, size
  * result, on top of the upload already stored. 0, or -1 with the 507 sent
  * (its handler status in *sent). */
 static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, uint32_t tile, tiler_format out, int jpeg,
-                      uint64_t upload, int *sent)
+                      int rows, uint64_t upload, int *sent)
 {
     tiler_disk_need need;
     uint64_t avail;
     char err[512];
     if (out == TILER_FMT_TIFF) tiler_disk_estimate_tiff(w, h, tile, jpeg, &need);
-    else if (out == TILER_FMT_PNG && tiler_png_tile_side_ok(tile)) tiler_disk_estimate_png_tiles(w, h, tile, &need);
+    else if (rows) tiler_disk_estimate_png_tiles(w, h, tile, &need);
     else tiler_disk_estimate(w, h, out, &need);
     if (tiler_disk_free(c->spool_dir, &avail, err, sizeof(err)) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30440) "%s; accepting the job unchecked", err);
@@ -228,8 +228,7 @@ static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint3
                                          APR_UINT64_T_FMT " more (%s %" APR_UINT64_T_FMT ", %s result up to %"
                                          APR_UINT64_T_FMT ") besides its %" APR_UINT64_T_FMT "-byte upload",
                                          avail, w, h, need.total,
-                                         out == TILER_FMT_TIFF ? "tile index"
-                                         : out == TILER_FMT_PNG && tiler_png_tile_side_ok(tile) ? "tiles" : "raster",
+                                         out == TILER_FMT_TIFF ? "tile index" : rows ? "tiles" : "raster",
                                          need.raster, tiler_format_name(out), need.result, upload));
     return -1;
 }
@@ -428,8 +427,11 @@ int tiler_create_job(request_rec *r, const char *base)
                           "TilerMaxWholeDecodePixels (%" APR_INT64_T_FMT "); a baseline JPEG or a non-interlaced PNG "
                           "decodes in bands up to TilerMaxPixels", w, h, (apr_int64_t)w * h, whole,
                           c->max_whole_decode_pixels));
+    /* A PNG whose workers deflate its rows (TilerPngRows; tiles of a side
+     * the encoding can say) has no raster: its tiles take its place. */
+    rows = out_fmt == TILER_FMT_PNG && c->png_rows && tiler_png_tile_side_ok(grid.tile_size);
     if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt,
-                   tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, (uint64_t)up.size, &status) < 0) {
+                   tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, rows, (uint64_t)up.size, &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
@@ -447,9 +449,7 @@ int tiler_create_job(request_rec *r, const char *base)
         return status;
     }
     /* A TIFF result is assembled from its compressed tiles, with no raster;
-     * so is a PNG whose workers deflate its rows (tiles of a side the
-     * encoding can say; a raster otherwise). */
-    rows = out_fmt == TILER_FMT_PNG && tiler_png_tile_side_ok(grid.tile_size);
+     * so is a PNG whose workers deflate its rows. */
     if (out_fmt == TILER_FMT_TIFF || rows) {
         char tiles[4096], index[4096];
         if (tiler_spool_path(tiles, sizeof(tiles), c->spool_dir, hex, TILER_SPOOL_TILES) < 0

@@ -32,6 +32,7 @@ my @bad = (
     ['TilerKafkaProperty security.protocol carrier-pigeon', qr/TilerKafkaProperty security\.protocol/],
     ['<Location /x>\nTilerTileSize 256\n</Location>', qr/TilerTileSize not allowed in <Location> context/],
     ['TilerZoom maybe', qr/TilerZoom must be On or Off/],
+    ['TilerPngRows maybe', qr/TilerPngRows must be On or Off/],
 );
 for my $case (@bad) {
     my ($directive, $want) = @$case;
@@ -43,7 +44,7 @@ for my $case (@bad) {
 }
 # 2^36 pixels (68.7 GP) is accepted: the old ceiling was 536,870,911.
 $t->{directives} = "TilerTileSize 256\nTilerKafkaProperty security.protocol plaintext\nTilerResendSeconds 0\n"
-                 . "TilerMaxPixels 68719476736\nTilerMaxWholeDecodePixels 100000000\nTilerZoom Off\n";
+                 . "TilerMaxPixels 68719476736\nTilerMaxWholeDecodePixels 100000000\nTilerZoom Off\nTilerPngRows Off\n";
 $t->write_httpd_conf;
 my $out = `apache2 -t -f @{[$t->dir]}/httpd.conf 2>&1`;
 is($?, 0, 'good values pass') or diag($out);

@@ -1,9 +1,12 @@
 # Disk use during a job: the raster (4 bytes a pixel) is freed as its rows
 # are encoded, so a running job holds its upload, the result so far and the
-# rows still being assembled; a finished job holds only its result. PNG and
-# JPEG results alike are encoded a row of tiles at a time as rows complete;
-# a JPEG with a tile size that is not a multiple of 8 is encoded in bands
-# at the end.
+# rows still being assembled; a finished job holds only its result. A PNG
+# job has no raster: its workers deflate its rows, which go to a tiles file
+# freed under each row of tiles once its strip is joined (a raster again
+# with tiles that are not a multiple of 16 pixels, or TilerPngRows Off).
+# PNG and JPEG results alike are encoded a row of tiles at a time as rows
+# complete; a JPEG with a tile size that is not a multiple of 8 is encoded
+# in bands at the end.
 use strict;
 use warnings;
 use FindBin;
@@ -147,5 +150,35 @@ my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
     my ($msg) = $b->imgcmp($out, $out);
     is($msg, 'identical: 2000x30000', 'local mode: and it decodes whole');
 }
+# Tiles of 100 pixels (not a multiple of 16): a PNG's workers cannot
+# deflate its rows in that encoding, so its pixels go to a raster, which is
+# freed as its strips are made.
+{
+    my ($id, $dir) = held_job($b, $in2, 33, 35, format => 'png');
+    ok(-e "$dir/raster" && !-e "$dir/tiles", 'PNG in 100-pixel tiles: a raster, no tiles file');
+    release($b);
+    my ($f) = $b->wait_job($id, 90);
+    is($f->{state}, 'done', 'PNG in 100-pixel tiles: done');
+    my ($msg, $same) = $b->matches_local($id, $in2, 'invert', 'png');
+    ok($same, "PNG in 100-pixel tiles: local mode's pixels ($msg)");
+}
 $b->finish;
+
+# ---- TilerPngRows Off: PNG results deflated by the web host ----
+# (for workers of a build that does not know codec 3)
+my $o = TilerTest->new(name => 'disk-rows-off', directives => "TilerTileSize 128\nTilerResendSeconds 2\nTilerPngRows Off\n",
+                       allow_log => \@allow);
+$ENV{TILER_TEST_RESEND_HOLD} = $o->dir . '/resend-go';
+$o->start_all(workers => 0);
+{
+    my $in3 = $o->make_image('off.png', 1000, 1200, 'png', 0, 37);
+    my ($id, $dir) = held_job($o, $in3, 75, 80, format => 'png');
+    ok(-e "$dir/raster" && !-e "$dir/tiles", 'TilerPngRows Off: a raster, no tiles file');
+    release($o);
+    my ($f) = $o->wait_job($id, 90);
+    is($f->{state}, 'done', 'TilerPngRows Off: done');
+    my ($msg, $same) = $o->matches_local($id, $in3, 'invert', 'png');
+    ok($same, "TilerPngRows Off: local mode's pixels ($msg)");
+}
+$o->finish;
 done_testing();

@@ -94,7 +94,7 @@ my $img = $t->make_image('s.png', 600, 400, 'png', 0, 91);
 # ---- a full disk ----
 SKIP: {
     TilerTest::missing('root, to mount a small tmpfs for the spool') unless $mounted;
-    skip 'needs root to mount a small tmpfs for the spool', 19 unless $mounted;
+    skip 'needs root to mount a small tmpfs for the spool', 21 unless $mounted;
     my $fill = "$spool/filler";
     # First leave 1 MiB: the upload itself cannot be stored.
     system("dd if=/dev/zero of=$fill bs=1M count=39 status=none");
@@ -121,15 +121,22 @@ SKIP: {
     is($rf->{status}, 507, 'no room for the upload in a form: 507');
     is($jf->{error} // '', 'spool_error', 'spool_error');
     is(lc($rf->{headers}{connection} // ''), 'close', 'and the connection closes');
-    # Then room for the upload (about 3.6 MB) but not for the 12 MB raster
-    # and the result: refused before any work, with the numbers.
+    # Then room for the upload (about 3.6 MB) but not for the tiles the
+    # workers' deflated rows may take (each row's four pieces at their
+    # bound, 9,289 bytes, and 16 bytes a tile: tiler_disk.h) and the result:
+    # refused before any work, with the numbers.
     unlink $fill;
     system("dd if=/dev/zero of=$fill bs=1M count=34 status=none");
     my ($r, $j) = $t->submit($big, 'invert');
-    is($r->{status}, 507, 'no room for the raster and result: 507');
+    is($r->{status}, 507, 'no room for the tiles and result: 507');
     is($j->{error}, 'insufficient_storage', 'insufficient_storage');
-    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 24000000 more \(raster 12000000, png result up to 12000000\)/,
+    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 25933692 more \(tiles 13933692, png result up to 12000000\)/,
          "with the numbers: $j->{message}");
+    # A JPEG result still has a raster.
+    my ($rj, $jj) = $t->submit($big, 'invert', format => 'jpeg');
+    is($rj->{status}, 507, 'a JPEG job with no room for its raster: 507');
+    like($jj->{message} // '', qr/this 2000x1500 job needs about 15000000 more \(raster 12000000, jpeg result up to 3000000\)/,
+         "with its own numbers: " . ($jj->{message} // ''));
     ok(!grep({ !/^(filler|tiler\.db.*|jobs|slots)$/ } map { s{.*/}{}r } glob("$spool/* $spool/jobs/*")), 'and nothing of it left in the spool');
     # A TIFF job has no raster but its padded tiles: counted as such.
     my ($rt, $jt) = $t->submit($big, 'invert', format => 'tiff');
@@ -146,7 +153,7 @@ SKIP: {
     system("dd if=/dev/zero of=$fill bs=1M count=" . ($avail - 2) . " status=none");
     $t->start_worker($_) for 1, 2;
     my ($s1) = $t->wait_job($j->{id}, 60);
-    is($s1->{state}, 'failed', 'the job fails when its raster fills the disk');
+    is($s1->{state}, 'failed', 'the job fails when its tiles fill the disk');
     like($s1->{error} // '', qr/No space left on device/, 'with a clear error: ' . ($s1->{error} // ''));
     my ($alive) = $t->request('GET', '/tiler/api/jobs');
     is($alive->{status}, 200, 'httpd stays healthy');

@@ -187,6 +187,15 @@ int main(void)
         tiler_disk_estimate_tiff(1000, 1000, 512, 0, &n);
         ok(n.raster == 4 * 16 && n.result > 4ull * 512 * 512 * 4 && n.result < 4ull * 512 * 512 * 4 * 101 / 100,
            "a TIFF job has a tile index, no raster, and a result of its padded tiles at 4 bytes a pixel and a little");
+        /* Per image row: a table entry and the piece bound (raw + raw/8 + 64)
+         * of each column's part, RGBA, the leftmost with the filter byte:
+         * 2377 + 2 x 2376 + 2160 bytes at 2000 wide; 16 bytes a tile. */
+        tiler_disk_estimate_png_tiles(2000, 1500, 512, &n);
+        ok(n.raster == 9289ull * 1500 + 12 * 16 && n.result == 12000000,
+           "a PNG job's tiles: each row's pieces at their bound (%llu)", (unsigned long long)n.raster);
+        tiler_disk_estimate_png_tiles(100000, 20, 512, &n);
+        ok(n.raster == (2377ull + 194 * 2376 + 792) * 20 + 196 * 16,
+           "a thin PNG job is counted by its rows, not its tiles' sides (%llu)", (unsigned long long)n.raster);
         ok(tiler_disk_free(tmpdir_name, &free_bytes, err, sizeof(err)) == 0 && free_bytes > 0, "the free space can be read");
         ok(tiler_disk_free("/no/such/dir", &free_bytes, err, sizeof(err)) < 0 && strstr(err, "/no/such/dir"), "or says why not: %s", err);
     }

@@ -3,6 +3,7 @@
  * and a PNG the web host's way, and the PNG read back with libgd pixel by
  * pixel; each tile inflated back alone; hostile payloads refused. */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <gd.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "tmpdir.h"
 #include "tiler_png.h"
 #include "tiler_png_tile.h"
+#include "tiler_strip.h"
 #include "tiler_tiff_out.h"
 
 /* A noisy pixel of the test image: grey when samples < 3, alpha when even. */
@@ -249,6 +251,131 @@ static void hostile_strip(void)
     free(row);
 }
 
+/* A one-row, 16-pixel grey lead tile whose piece is a stored block of the
+ * row (filter None and 16 samples) followed by tail. */
+static unsigned char *stored_tile(const unsigned char *tail, size_t tail_len, size_t *len)
+{
+    unsigned char row[17], *buf = malloc(8 + 5 + 17 + tail_len);
+    size_t n = 5 + 17 + tail_len;
+    int i;
+    row[0] = 0;
+    for (i = 1; i < 17; i++) row[i] = (unsigned char)(i * 11);
+    put32le(buf, (uint32_t)n);
+    put32le(buf + 4, (uint32_t)adler32(adler32(0, NULL, 0), row, 17));
+    memcpy(buf + 8, "\x00\x11\x00\xee\xff", 5);   /* stored, not final, 17 bytes */
+    memcpy(buf + 13, row, 17);
+    memcpy(buf + 30, tail, tail_len);
+    *len = 8 + n;
+    return buf;
+}
+
+/* What the strip writer makes of one tile's payload written to a file. */
+static int strip_of(const unsigned char *payload, size_t len, uint32_t w, uint32_t h, int samples, char *err, size_t errlen)
+{
+    tiler_png_tile_ref ref = { 0, len };
+    FILE *f = fopen(tmpdir_path("one"), "wb"), *sf;
+    int fd, rc;
+    fwrite(payload, 1, len, f);
+    fclose(f);
+    fd = open(tmpdir_path("one"), O_RDONLY);
+    sf = fopen(tmpdir_path("onestrip"), "wb");
+    rc = tiler_png_tile_strip(sf, fd, &ref, 1, w, 16, h, samples, 1, 4, err, errlen);
+    fclose(sf);
+    close(fd);
+    return rc;
+}
+
+/* Pieces that look right from the outside (their table fits, each ends
+ * in 00 00 FF FF) but that the PNG's stream cannot hold: refused by the
+ * strip writer and the decoder, which inflate each. */
+static void hostile_pieces(void)
+{
+    static const struct { const char *tail; size_t len; int good; const char *what; } cases[] = {
+        { "\x00\x00\x00\xff\xff", 5, 1, "a stored row and an empty stored block" },
+        { "\x01\x00\x00\xff\xff", 5, 0, "a stored row and a final block" },
+        { "\x00\x00\xff\xff", 4, 0, "a stored row and the header of a block cut short" },
+    };
+    size_t i, len;
+    char err[512];
+    unsigned char out[16];
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char *t = stored_tile((const unsigned char *)cases[i].tail, cases[i].len, &len);
+        int plausible = tiler_png_tile_plausible(t, len, 16, 1, 1, 1);
+        int dec = tiler_png_tile_decode(t, len, 16, 1, 1, 1, out, 16, err, sizeof(err));
+        int str = strip_of(t, len, 16, 1, 1, err, sizeof(err));
+        ok(plausible, "%s: looks plausible from its table", cases[i].what);
+        if (cases[i].good) ok(dec == 0 && str == 0 && out[15] == 176, "%s: decoded and joined (%s)", cases[i].what, err);
+        else ok(dec < 0 && str < 0, "%s: refused by the decoder and the strip writer (%s)", cases[i].what, err);
+        free(t);
+    }
+    unlink(tmpdir_path("one"));
+    unlink(tmpdir_path("onestrip"));
+}
+
+static long long allocated(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) < 0 ? -1 : (long long)st.st_blocks * 512;
+}
+
+/* The encoder's steps on a job's files: a row of tiles joined into its
+ * strip file and then freed in the tiles file; joined again once freed,
+ * which fails, unless the strip is there (another copy placed it first). */
+static void join_and_release(void)
+{
+    const char *tiles = tmpdir_path("jtiles"), *index = tmpdir_path("jtiles.idx"), *path = tmpdir_path("strip-0");
+    uint32_t w = 700, h = 300, side = 256, across = 3, down = 2, i;
+    tiler_strip_spec sp;
+    char err[512];
+    long long before, after;
+    tiler_png_tile_ref r0;
+    int fd;
+    tiler_tiff_out_start(tiles, index, across * down, err, sizeof(err));
+    for (i = 0; i < across * down; i++) {
+        uint32_t tx = i % across * side, ty = i / across * side;
+        uint32_t cw = w - tx < side ? w - tx : side, ch = h - ty < side ? h - ty : side;
+        int **rows = tile_rows(tx, ty, cw, ch, 4);
+        unsigned char *z;
+        size_t len;
+        tiler_png_tile_encode((const int *const *)rows, cw, ch, 4, tx == 0, 3, &z, &len, err, sizeof(err));
+        tiler_tiff_out_add(tiles, index, i, z, len, err, sizeof(err));
+        free(z);
+        free_rows(rows, ch);
+    }
+    memset(&sp, 0, sizeof(sp));
+    sp.width = w;
+    sp.height = h;
+    sp.top = 0;
+    sp.n = side;
+    ok(tiler_strip_join_tiles(tiles, index, &sp, side, 4, path, err, sizeof(err)) == 0 && access(path, F_OK) == 0,
+       "a row of tiles is joined into its strip file (%s)", err);
+    ok(tiler_strip_join_tiles(tiles, index, &sp, side, 4, path, err, sizeof(err)) == 1,
+       "joined again: the strip there first is kept");
+    sp.top = 16;
+    ok(tiler_strip_join_tiles(tiles, index, &sp, side, 4, path, err, sizeof(err)) < 0, "rows that are not a row of tiles: refused");
+    sp.top = 0;
+    before = allocated(tiles);
+    ok(tiler_strip_release_tiles(tiles, index, w, side, 0, err, sizeof(err)) >= 0, "the row's tiles are freed");
+    after = allocated(tiles);
+    fd = open(index, O_RDONLY);
+    tiler_tiff_out_entry(fd, 0, &r0.off, &r0.len);
+    close(fd);
+    ok(after < before && before - after > (long long)(3 * r0.len) / 2,
+       "the tiles file holds %lld bytes less of its %lld", before - after, before);
+    ok(tiler_strip_join_tiles(tiles, index, &sp, side, 4, path, err, sizeof(err)) == 1,
+       "a copy that reads freed tiles after the strip was placed: the placed strip is kept");
+    unlink(path);
+    ok(tiler_strip_join_tiles(tiles, index, &sp, side, 4, path, err, sizeof(err)) < 0 && access(path, F_OK) != 0,
+       "freed tiles and no strip: refused, nothing placed (%s)", err);
+    sp.top = 256;
+    sp.n = 44;
+    ok(tiler_strip_join_tiles(tiles, index, &sp, side, 4, tmpdir_path("strip-1"), err, sizeof(err)) == 0,
+       "the other row is still whole");
+    unlink(tmpdir_path("strip-1"));
+    unlink(tiles);
+    unlink(index);
+}
+
 int main(void)
 {
     static const struct { uint32_t w, h, side; int samples; uint32_t chunk; } cases[] = {
@@ -264,6 +391,8 @@ int main(void)
            cases[i].side, cases[i].samples, cases[i].chunk);
     hostile();
     hostile_strip();
+    hostile_pieces();
+    join_and_release();
     ok(tiler_png_tile_format("png", TILER_PNG_TILE_COMPRESSION, 512, 1, "grayscale", &enc) == 1
        && enc.codec == TILER_CODEC_PNG_ROWS && enc.samples == 2 && enc.side == 512,
        "a PNG job with rows: codec 3, grey + alpha for grayscale with alpha, 512");

@@ -333,6 +333,28 @@ int main(void)
         if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err));
         ok(rc == -1 && strstr(err, "cannot be inflated"), "a corrupt TIFF tile: an error naming it (%s)", err);
         tiler_zoom_feed_close(f);
+        /* The same for a PNG's deflated rows. */
+        {
+            tiler_tile_enc penc;
+            tiler_tiff_out_enc(&penc, TILER_CODEC_PNG_ROWS, 32, 0, "invert");
+            remove_tree(dir);
+            mkdir(dir, 0700);
+            rc = place_tiles(tiles, index, img, 64, 64, &penc, 15);
+            if (rc == 0) {
+                FILE *t = fopen(tiles, "r+b");
+                if (t && fseek(t, -20, SEEK_END) == 0) fputs("corrupt!", t);
+                if (t) fclose(t);
+            }
+            f = tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, penc.samples, 1, 1, &full, err, sizeof(err));
+            if (f) tiler_zoom_feed_ready(f, 64);
+            rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
+            if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err));
+            ok(rc == -1 && strstr(err, "piece"), "a corrupt PNG tile's row: an error naming it (%s)", err);
+            tiler_zoom_feed_close(f);
+            remove_tree(dir);
+            mkdir(dir, 0700);
+            rc = place_tiles(tiles, index, img, 64, 64, &enc, 15);
+        }
         ok(!tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, 5, 0, 1, &full, err, sizeof(err)),
            "five samples a pixel: refused (%s)", err);
         ok(!tiler_zoom_feed_open_tiles(tiles, index, dir, 1u << 20, 64, 512, 4, 0, 1, &full, err, sizeof(err))
