@@ -189,6 +189,15 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
         return 0;
     }
     rc = tiler_store_count_tile(a->store, id, msg.tile_index, &counted, &job, p);
+    if (rc < 0 && tiler_store_full(a->store)) {
+        /* Retrying would wait for a disk this job helped fill: the job
+         * fails, its files go first, and then there is room to say so. */
+        char why[512];
+        snprintf(why, sizeof(why), "assembling the result failed: the job store cannot count tile %u: %s",
+                 msg.tile_index, tiler_store_error(a->store));
+        say(a, TILER_ASM_ERR, TILER_ASM_EV_RASTER, "job %s: %s", id, why);
+        return fail_job(a, id, why) < 0 ? -1 : 0;
+    }
     if (rc < 0) {
         say(a, TILER_ASM_ERR, TILER_ASM_EV_COUNT, "job %s: cannot count tile %u: %s", id, msg.tile_index,
             tiler_store_error(a->store));

@@ -20,6 +20,7 @@ struct tiler_store {
     apr_pool_t *pool;
     sqlite3 *db;
     char last_error[256];
+    int last_full;          /* the last error was SQLITE_FULL: the disk is full */
     sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -83,12 +84,18 @@ static const char *statements[ST_COUNT] = {
 static int fail(tiler_store *s)
 {
     snprintf(s->last_error, sizeof(s->last_error), "%s", s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    s->last_full = s->db && (sqlite3_errcode(s->db) & 0xff) == SQLITE_FULL;
     return -1;
 }
 
 int tiler_store_fail(tiler_store *s)
 {
     return fail(s);
+}
+
+int tiler_store_full(tiler_store *s)
+{
+    return s->last_full;
 }
 
 const char *tiler_store_error(tiler_store *s)
@@ -145,10 +152,13 @@ static int begin(tiler_store *s) { return run(s, stmt(s, ST_BEGIN), NULL); }
 static int end_transaction(tiler_store *s, int rc)
 {
     char why[sizeof(s->last_error)];
+    int full;
     if (rc == 0 && run(s, stmt(s, ST_COMMIT), NULL) == 0) return 0;
     memcpy(why, s->last_error, sizeof(why));
+    full = s->last_full;
     run(s, stmt(s, ST_ROLLBACK), NULL);
     memcpy(s->last_error, why, sizeof(why));
+    s->last_full = full;
     return -1;
 }
 

@@ -43,6 +43,9 @@ int tiler_store_open(tiler_store **s, const char *path, apr_pool_t *p, const cha
 /* The connection itself, for tests that must see SQLite wait for a lock. */
 struct sqlite3 *tiler_store_connection(tiler_store *s);
 const char *tiler_store_error(tiler_store *s);
+/* Whether the last error was the disk (or the database's size limit)
+ * being full: waiting does not help unless something is freed. */
+int tiler_store_full(tiler_store *s);
 /* Notes the connection's last SQLite error as the store's error (for code
  * that uses tiler_store_connection itself) and returns -1. */
 int tiler_store_fail(tiler_store *s);
