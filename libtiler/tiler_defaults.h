@@ -144,9 +144,12 @@
  * (tiler_zoom_feed.h) or built from it once the job is done. */
 #define TILER_DEFAULT_ZOOM          1
 /* TilerPngRows: a PNG job's workers deflate its tiles' rows and the web
- * host joins them (tiler_png_tile.h, docs/protocol.md codec 3). Off: the
- * web host deflates from a raster, for workers of an earlier build. */
-#define TILER_DEFAULT_PNG_ROWS      1
+ * host joins them (tiler_png_tile.h, docs/protocol.md codec 3). Off by
+ * default, by measurement (docs/scaling.md): per-row pieces made a blur:8
+ * photo's PNG a third larger, the workers' CPU per pixel doubled, and on
+ * one 2-core machine nothing was faster; it pays where the web host is the
+ * limit and worker hosts are many. */
+#define TILER_DEFAULT_PNG_ROWS      0
 /* zlib level of the pyramid's tiles: the fastest, the tiles are many and small. */
 #define TILER_ZOOM_PNG_LEVEL        1
 /* The most raster a PNG job keeps for its zoom pyramid's feed: rows

@@ -11,7 +11,10 @@ use TilerTest;
 
 # TilerMaxBandBytes at its least, 1 MiB: the 700- and 610-pixel-wide images
 # keep 256-pixel tiles, a 2000-pixel-wide one gets smaller ones.
-my $t = TilerTest->new(name => 'ops', directives => "TilerTileSize 256\nTilerMaxBandBytes 1048576\n");
+# TilerPngRows On: every op's PNG result, flips, rotations and downscales
+# included, is joined from the workers' deflated rows (the other tests'
+# PNGs are deflated from a raster, the default).
+my $t = TilerTest->new(name => 'ops', directives => "TilerTileSize 256\nTilerMaxBandBytes 1048576\nTilerPngRows On\n");
 $t->start_all(workers => 2);
 my $png = $t->make_image('ops.png', 700, 530, 'png', 1, 17);
 my $jpg = $t->make_image('ops.jpg', 610, 300, 'jpeg', 0, 18);

@@ -1,9 +1,10 @@
 # Disk use during a job: the raster (4 bytes a pixel) is freed as its rows
 # are encoded, so a running job holds its upload, the result so far and the
 # rows still being assembled; a finished job holds only its result. A PNG
-# job has no raster: its workers deflate its rows, which go to a tiles file
-# freed under each row of tiles once its strip is joined (a raster again
-# with tiles that are not a multiple of 16 pixels, or TilerPngRows Off).
+# job with TilerPngRows On has no raster: its workers deflate its rows,
+# which go to a tiles file freed under each row of tiles once its strip is
+# joined (a raster again with tiles that are not a multiple of 16 pixels,
+# or TilerPngRows Off, the default).
 # PNG and JPEG results alike are encoded a row of tiles at a time as rows
 # complete; a JPEG with a tile size that is not a multiple of 8 is encoded
 # in bands at the end.
@@ -47,7 +48,7 @@ sub held_job {
 
 sub release { TilerTest::spew($_[0]->dir . '/resend-go', '') }
 
-my $t = TilerTest->new(name => 'disk', directives => "TilerTileSize 128\nTilerResendSeconds 2\n", allow_log => \@allow);
+my $t = TilerTest->new(name => 'disk', directives => "TilerTileSize 128\nTilerResendSeconds 2\nTilerPngRows On\n", allow_log => \@allow);
 $t->require_test_hooks;   # TILER_TEST_*: ./configure --enable-test-hooks
 $ENV{TILER_TEST_RESEND_HOLD} = $t->dir . '/resend-go';
 $t->start_all(workers => 0);
@@ -104,7 +105,7 @@ for my $format ('png', 'jpeg') {
 $t->finish;
 
 # ---- JPEG in bands at the end (tile size 100, not a multiple of 8) ----
-my $b = TilerTest->new(name => 'disk-bands', directives => "TilerTileSize 100\nTilerResendSeconds 2\n", allow_log => \@allow);
+my $b = TilerTest->new(name => 'disk-bands', directives => "TilerTileSize 100\nTilerResendSeconds 2\nTilerPngRows On\n", allow_log => \@allow);
 $ENV{TILER_TEST_RESEND_HOLD} = $b->dir . '/resend-go';
 $b->start_all(workers => 0);
 my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
@@ -150,9 +151,9 @@ my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
     my ($msg) = $b->imgcmp($out, $out);
     is($msg, 'identical: 2000x30000', 'local mode: and it decodes whole');
 }
-# Tiles of 100 pixels (not a multiple of 16): a PNG's workers cannot
-# deflate its rows in that encoding, so its pixels go to a raster, which is
-# freed as its strips are made.
+# Tiles of 100 pixels (not a multiple of 16): even with TilerPngRows On a
+# PNG's workers cannot deflate its rows in that encoding, so its pixels go
+# to a raster, which is freed as its strips are made.
 {
     my ($id, $dir) = held_job($b, $in2, 33, 35, format => 'png');
     ok(-e "$dir/raster" && !-e "$dir/tiles", 'PNG in 100-pixel tiles: a raster, no tiles file');
@@ -164,8 +165,7 @@ my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
 }
 $b->finish;
 
-# ---- TilerPngRows Off: PNG results deflated by the web host ----
-# (for workers of a build that does not know codec 3)
+# ---- TilerPngRows Off (the default): PNG results deflated by the web host ----
 my $o = TilerTest->new(name => 'disk-rows-off', directives => "TilerTileSize 128\nTilerResendSeconds 2\nTilerPngRows Off\n",
                        allow_log => \@allow);
 $ENV{TILER_TEST_RESEND_HOLD} = $o->dir . '/resend-go';

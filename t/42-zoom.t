@@ -19,7 +19,9 @@ use Fcntl qw(:flock O_RDWR O_CREAT);
 use Time::HiRes qw(sleep time);
 use TilerTest;
 
-my $t = TilerTest->new(name => 'zoom', directives => "TilerPreviewAbovePixels 200000\nTilerTileSize 128\n");
+# TilerPngRows On: the PNG pyramid is fed from the workers' deflated rows
+# (t/50-faults.t feeds one from a raster, the default).
+my $t = TilerTest->new(name => 'zoom', directives => "TilerPreviewAbovePixels 200000\nTilerTileSize 128\nTilerPngRows On\n");
 $t->start_all(workers => 2);
 my $zoomcheck = $t->bin('t/tools/tiler-zoomcheck');
 

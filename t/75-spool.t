@@ -121,16 +121,14 @@ SKIP: {
     is($rf->{status}, 507, 'no room for the upload in a form: 507');
     is($jf->{error} // '', 'spool_error', 'spool_error');
     is(lc($rf->{headers}{connection} // ''), 'close', 'and the connection closes');
-    # Then room for the upload (about 3.6 MB) but not for the tiles the
-    # workers' deflated rows may take (each row's four pieces at their
-    # bound, 9,289 bytes, and 16 bytes a tile: tiler_disk.h) and the result:
-    # refused before any work, with the numbers.
+    # Then room for the upload (about 3.6 MB) but not for the 12 MB raster
+    # and the result: refused before any work, with the numbers.
     unlink $fill;
     system("dd if=/dev/zero of=$fill bs=1M count=34 status=none");
     my ($r, $j) = $t->submit($big, 'invert');
-    is($r->{status}, 507, 'no room for the tiles and result: 507');
+    is($r->{status}, 507, 'no room for the raster and result: 507');
     is($j->{error}, 'insufficient_storage', 'insufficient_storage');
-    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 25933692 more \(tiles 13933692, png result up to 12000000\)/,
+    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 24000000 more \(raster 12000000, png result up to 12000000\)/,
          "with the numbers: $j->{message}");
     # A JPEG result still has a raster.
     my ($rj, $jj) = $t->submit($big, 'invert', format => 'jpeg');
@@ -153,7 +151,7 @@ SKIP: {
     system("dd if=/dev/zero of=$fill bs=1M count=" . ($avail - 2) . " status=none");
     $t->start_worker($_) for 1, 2;
     my ($s1) = $t->wait_job($j->{id}, 60);
-    is($s1->{state}, 'failed', 'the job fails when its tiles fill the disk');
+    is($s1->{state}, 'failed', 'the job fails when its raster fills the disk');
     like($s1->{error} // '', qr/No space left on device/, 'with a clear error: ' . ($s1->{error} // ''));
     my ($alive) = $t->request('GET', '/tiler/api/jobs');
     is($alive->{status}, 200, 'httpd stays healthy');
@@ -168,9 +166,9 @@ SKIP: {
 
 # ---- the result file does not fit ----
 # Room for the upload and the strips, but not for the PNG made from them
-# as well (a PNG's tiles are freed as their strips are joined, so they do
-# not count once the strips are made): the job fails with the disk's error
-# (its result's; or a strip's, a tile's or the job store's if the tiles
+# as well (the raster's rows are freed as their strips are written, so the
+# raster does not count once the strips are made): the job fails with the
+# disk's error (its result's; or its raster's or the job store's if tiles
 # outrun the strips), never waits for the disk, and the disk it used comes
 # back at once (no file left open by the encoder).
 SKIP: {
@@ -187,16 +185,15 @@ SKIP: {
     my $deadline = time + 30;
     sleep 0.05 while -e "$spool/jobs/$j->{id}" && time < $deadline;
     # The job is accepted on an empty disk (the spool has room for its
-    # tiles and result), then someone else's file fills the disk, leaving
-    # room for about the strips only (the tiles are freed as their strips
-    # are joined, so they do not count once the strips are made; the job
-    # store's log and the tiles' partial blocks come and go, which is why
-    # there is no more room than that).
+    # raster and result), then someone else's file fills the disk, leaving
+    # room for the strips only and half the PNG made from them (the
+    # raster's rows are freed as their strips are written, so the raster
+    # does not count once the strips are made).
     my $fill = "$spool/filler";
     $t->stop_process("worker$_") for 1, 2;
     ($r, $j) = $t->submit($img2, 'invert');
     is($r->{status}, 202, 'the upload fits');
-    my $room = avail($spool) - $png;   # the strips (or the tiles), not the result as well
+    my $room = avail($spool) - $png - int($png / 2);   # strips, half the result
     system("dd if=/dev/zero of=$fill bs=64K count=" . int($room / 65536) . " status=none");
     my $before = avail($spool);
     $t->start_worker($_) for 1, 2;
