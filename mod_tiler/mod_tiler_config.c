@@ -222,7 +222,7 @@ const command_rec tiler_directives[] = {
     AP_INIT_TAKE1("TilerPreviewAbovePixels", set_number, NUM(preview_above_pixels, 0, APR_INT64_C(1) << 40, 0), RSRC_CONF,
                   "Job pages show a preview made from the result, not the result, above this many pixels"),
     AP_INIT_FLAG("TilerPngRows", set_flag, (void *)APR_OFFSETOF(tiler_srv_conf, png_rows), RSRC_CONF,
-                 "Have the workers deflate a PNG result's rows (Off while workers of a build before it remain)"),
+                 "On: the workers deflate a PNG result's rows and the web host joins them (every worker must be of this build or later)"),
     AP_INIT_FLAG("TilerZoom", set_flag, (void *)APR_OFFSETOF(tiler_srv_conf, zoom), RSRC_CONF,
                  "Build a zoomable view (DZI pyramid) of each result above TilerPreviewAbovePixels"),
     { NULL }
