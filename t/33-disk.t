@@ -102,6 +102,30 @@ for my $format ('png', 'jpeg') {
     like(TilerTest::slurp($t->dir . '/logs/error.log'), qr/AH30804: job $j->{id} done: 1001x1203, 80 tiles, JPEG joined from 10 strips/,
          'odd JPEG: joined from its strips');
 }
+# TilerPngRows Off (the default): a PNG's pixels go to a raster, freed
+# under each row of tiles once its strip is written, as a JPEG's above.
+$t->{directives} =~ s/TilerPngRows On/TilerPngRows Off/;
+$t->stop_httpd;
+$t->start_httpd;
+{
+    my ($id, $dir) = held_job($t, $input, 75, 80, format => 'png');
+    my ($strips, $alloc) = (0, -1);
+    my $deadline = time + 60;
+    while (time < $deadline) {
+        $strips = () = glob("$dir/strip-[0-9]");
+        $alloc = allocated("$dir/raster");
+        last if $strips == 9 && $alloc >= 0 && $alloc < $full / 4;
+        sleep 0.05;
+    }
+    ok(!-e "$dir/tiles" && $strips == 9, 'TilerPngRows Off: no tiles file, the 9 complete rows of tiles encoded as strips');
+    ok($alloc >= 0 && $alloc < $full / 4, "TilerPngRows Off: the raster holds $alloc bytes of its $full (the last row of tiles)");
+    release($t);
+    my ($f) = $t->wait_job($id, 90);
+    is($f->{state}, 'done', 'TilerPngRows Off: done');
+    my ($msg, $same) = $t->matches_local($id, $input, 'invert', 'png');
+    ok($same, "TilerPngRows Off: local mode's pixels ($msg)");
+    is(leaves($dir), 'result', 'TilerPngRows Off done: only the result is left');
+}
 $t->finish;
 
 # ---- JPEG in bands at the end (tile size 100, not a multiple of 8) ----
@@ -165,20 +189,4 @@ my $in2 = $b->make_image('bands.png', 601, 403, 'png', 1, 35);   # 7 x 5 tiles
 }
 $b->finish;
 
-# ---- TilerPngRows Off (the default): PNG results deflated by the web host ----
-my $o = TilerTest->new(name => 'disk-rows-off', directives => "TilerTileSize 128\nTilerResendSeconds 2\nTilerPngRows Off\n",
-                       allow_log => \@allow);
-$ENV{TILER_TEST_RESEND_HOLD} = $o->dir . '/resend-go';
-$o->start_all(workers => 0);
-{
-    my $in3 = $o->make_image('off.png', 1000, 1200, 'png', 0, 37);
-    my ($id, $dir) = held_job($o, $in3, 75, 80, format => 'png');
-    ok(-e "$dir/raster" && !-e "$dir/tiles", 'TilerPngRows Off: a raster, no tiles file');
-    release($o);
-    my ($f) = $o->wait_job($id, 90);
-    is($f->{state}, 'done', 'TilerPngRows Off: done');
-    my ($msg, $same) = $o->matches_local($id, $in3, 'invert', 'png');
-    ok($same, "TilerPngRows Off: local mode's pixels ($msg)");
-}
-$o->finish;
 done_testing();
