@@ -13,7 +13,7 @@ my $t = TilerTest->new(name => 'faults', directives => "TilerTileSize 256\n",
     allow_log => [
         # What httpd and librdkafka say while the faults happen.
         qr/AH00052: child pid \d+ exit signal Killed/,
-        qr/kafka .*(Connect to|Disconnected|brokers are down|Receive failed|Connection refused|timed out|Failed to|Coordinator)/,
+        qr/kafka .*(Connect to|Disconnected|brokers are down|Receive failed|Send failed|Connection refused|timed out|Failed to|Coordinator)/,
         qr/kafka results consumer COMMITFAIL: .*(Waiting for coordinator|Unknown member)/,
         qr/AH30310: job [0-9a-f]{32}: cannot count tile/,
     ]);
