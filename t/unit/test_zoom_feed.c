@@ -242,6 +242,33 @@ static void check_tiles_feed(int codec, uint32_t w, uint32_t h, uint32_t side, i
     free(img);
 }
 
+/* Places a 64 x 64 image's 32-pixel tiles in codec's encoding, spoils
+ * the last tile placed (the first one's second copy, which its entry
+ * points at) and feeds its strips: the feed's return, err saying why. */
+static int corrupt_feed(const char *tiles, const char *index, const char *dir, const int *img, int codec, char *err,
+                        size_t errlen)
+{
+    tiler_tile_enc enc;
+    tiler_zoom_feed *f;
+    int rc, full;
+    tiler_tiff_out_enc(&enc, codec, 32, 0, "invert");
+    remove_tree(dir);
+    mkdir(dir, 0700);
+    rc = place_tiles(tiles, index, img, 64, 64, &enc, 15);
+    if (rc == 0) {
+        FILE *t = fopen(tiles, "r+b");
+        if (t && fseek(t, -20, SEEK_END) == 0) fputs("corrupt!", t);
+        if (t) fclose(t);
+    }
+    f = tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, enc.samples, codec == TILER_CODEC_PNG_ROWS, 1, &full, err,
+                                   errlen);
+    if (f) tiler_zoom_feed_ready(f, 64);
+    rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, errlen) : -9;
+    if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, errlen);
+    tiler_zoom_feed_close(f);
+    return rc;
+}
+
 int main(void)
 {
     char err[256], dir[512], raster[512];
@@ -319,42 +346,15 @@ int main(void)
         snprintf(tiles, sizeof(tiles), "%s", tmpdir_path("tiles"));
         snprintf(index, sizeof(index), "%s", tmpdir_path("tiles.idx"));
         tiler_tiff_out_enc(&enc, TILER_CODEC_TIFF_DEFLATE, 32, 0, "invert");
+        /* The same for a PNG's deflated rows, then the TIFF's tiles again
+         * for the cases below. */
+        rc = corrupt_feed(tiles, index, dir, img, TILER_CODEC_TIFF_DEFLATE, err, sizeof(err));
+        ok(rc == -1 && strstr(err, "cannot be inflated"), "a corrupt TIFF tile: an error naming it (%s)", err);
+        rc = corrupt_feed(tiles, index, dir, img, TILER_CODEC_PNG_ROWS, err, sizeof(err));
+        ok(rc == -1 && strstr(err, "piece"), "a corrupt PNG tile's row: an error naming it (%s)", err);
+        remove_tree(dir);
         mkdir(dir, 0700);
         rc = place_tiles(tiles, index, img, 64, 64, &enc, 15);
-        if (rc == 0) {
-            FILE *t = fopen(tiles, "r+b");
-            /* In the last tile placed (the first one's second copy, which its entry points at). */
-            if (t && fseek(t, -20, SEEK_END) == 0) fputs("corrupt!", t);
-            if (t) fclose(t);
-        }
-        f = tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, enc.samples, 0, 1, &full, err, sizeof(err));
-        if (f) tiler_zoom_feed_ready(f, 64);
-        rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
-        if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err));
-        ok(rc == -1 && strstr(err, "cannot be inflated"), "a corrupt TIFF tile: an error naming it (%s)", err);
-        tiler_zoom_feed_close(f);
-        /* The same for a PNG's deflated rows. */
-        {
-            tiler_tile_enc penc;
-            tiler_tiff_out_enc(&penc, TILER_CODEC_PNG_ROWS, 32, 0, "invert");
-            remove_tree(dir);
-            mkdir(dir, 0700);
-            rc = place_tiles(tiles, index, img, 64, 64, &penc, 15);
-            if (rc == 0) {
-                FILE *t = fopen(tiles, "r+b");
-                if (t && fseek(t, -20, SEEK_END) == 0) fputs("corrupt!", t);
-                if (t) fclose(t);
-            }
-            f = tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, penc.samples, 1, 1, &full, err, sizeof(err));
-            if (f) tiler_zoom_feed_ready(f, 64);
-            rc = f ? tiler_zoom_feed_strip(f, 0, NULL, err, sizeof(err)) : -9;
-            if (rc == 0) tiler_zoom_feed_fed(f, 0), rc = tiler_zoom_feed_strip(f, 1, NULL, err, sizeof(err));
-            ok(rc == -1 && strstr(err, "piece"), "a corrupt PNG tile's row: an error naming it (%s)", err);
-            tiler_zoom_feed_close(f);
-            remove_tree(dir);
-            mkdir(dir, 0700);
-            rc = place_tiles(tiles, index, img, 64, 64, &enc, 15);
-        }
         ok(!tiler_zoom_feed_open_tiles(tiles, index, dir, 64, 64, 32, 5, 0, 1, &full, err, sizeof(err)),
            "five samples a pixel: refused (%s)", err);
         ok(!tiler_zoom_feed_open_tiles(tiles, index, dir, 1u << 20, 64, 512, 4, 0, 1, &full, err, sizeof(err))
