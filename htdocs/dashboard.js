@@ -6,7 +6,7 @@
   const jobs = new Map();            // id -> job
   const workers = new Map();         // id -> worker
   // Rates are tiler-monitor's (its snapshot, in the workers event and at
-  // api/workers): each worker's tiles between its last two heartbeats, and
+  // api/workers): each worker's tiles/s over about the last 10 s of heartbeats, and
   // their sum. Counting only what this page saw since it opened would show
   // 0.0 for a page opened in the middle of a job.
   let clusterRate = null;            // tiles/s; null: no monitor data

@@ -179,7 +179,7 @@ void tiler_prom_snapshot(tiler_prom *w, const char *json)
     per_worker(w, workers, "worker_tiles_done_total", "counter", "Tiles each worker has processed since it started.",
                "tiles_done");
     per_worker(w, workers, "worker_tiles_per_second", "gauge",
-               "Each worker's tiles between its last two heartbeats, per second.", "tiles_per_second");
+               "Each worker's tiles per second over its heartbeats of about the last 10 s.", "tiles_per_second");
     per_worker(w, workers, "worker_heartbeat_age_seconds", "gauge",
                "Since each worker's last heartbeat reached the monitor.", "last_heartbeat_age_s");
     family(w, "tasks_backlog_messages", "gauge",

@@ -21,6 +21,33 @@ static long long get_int(yajl_val v)
     return YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
 }
 
+/* Adds this heartbeat to the worker's samples and sets its rate from the
+ * oldest sample that is still inside the window (or, if none is, the last
+ * one before it, so that a slow heartbeat still gives a rate). A restarted
+ * worker counts from zero again: its old samples go, so no rate is negative. */
+static void measure_rate(monitor_worker *w, long long now_ms)
+{
+    int keep, i;
+    if (w->samples && (w->tiles_done < w->sample_done[w->samples - 1] || now_ms < w->sample_ms[w->samples - 1]))
+        w->samples = 0;
+    /* Drop samples while the next one is still old enough to span the window. */
+    for (keep = 0; keep + 1 < w->samples && now_ms - w->sample_ms[keep + 1] >= MONITOR_RATE_WINDOW_MS; keep++)
+        ;
+    if (w->samples == MONITOR_RATE_SAMPLES && keep == 0) keep = 1;
+    for (i = keep; i < w->samples; i++) {
+        w->sample_ms[i - keep] = w->sample_ms[i];
+        w->sample_done[i - keep] = w->sample_done[i];
+    }
+    w->samples -= keep;
+    if (w->samples && now_ms > w->sample_ms[0])
+        w->tiles_per_second = (double)(w->tiles_done - w->sample_done[0]) * 1000.0 / (double)(now_ms - w->sample_ms[0]);
+    else
+        w->tiles_per_second = 0;
+    w->sample_ms[w->samples] = now_ms;
+    w->sample_done[w->samples] = w->tiles_done;
+    w->samples++;
+}
+
 int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len, long long now_ms,
                                char *err, size_t errlen)
 {
@@ -29,7 +56,6 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
                *p_done[] = { "tiles_done", NULL }, *p_job[] = { "current_job", NULL },
                *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL }, *p_int[] = { "interval_ms", NULL },
                *p_threads[] = { "threads", NULL };
-    long long done_before, seen_before;
     yajl_val root, id;
     const char *idstr;
     monitor_worker *w = NULL;
@@ -61,8 +87,6 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
     } else if (w->state != MONITOR_ALIVE) {
         tiler_log(TILER_LOG_INFO, "worker %s is alive again (was %s)", w->id, w->state == MONITOR_DEAD ? "dead" : "suspect");
     }
-    done_before = w->tiles_done;
-    seen_before = w->last_seen_ms;
     copy_str(w->host, sizeof(w->host), yajl_tree_get(root, p_host, yajl_t_string));
     copy_str(w->current_job, sizeof(w->current_job), yajl_tree_get(root, p_job, yajl_t_string));
     copy_str(w->version, sizeof(w->version), yajl_tree_get(root, p_ver, yajl_t_string));
@@ -72,11 +96,7 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
     w->threads = get_int(yajl_tree_get(root, p_threads, yajl_t_number));
     w->interval_ms = get_int(yajl_tree_get(root, p_int, yajl_t_number));
     if (w->interval_ms <= 0) w->interval_ms = 5000;
-    /* A restarted worker counts from zero again: no negative rates. */
-    if (seen_before && now_ms > seen_before && w->tiles_done >= done_before)
-        w->tiles_per_second = (double)(w->tiles_done - done_before) * 1000.0 / (double)(now_ms - seen_before);
-    else
-        w->tiles_per_second = 0;
+    measure_rate(w, now_ms);
     w->last_seen_ms = now_ms;
     w->state = MONITOR_ALIVE;
     yajl_tree_free(root);

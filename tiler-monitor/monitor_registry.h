@@ -5,6 +5,11 @@
 #include <stddef.h>
 
 #define MONITOR_MAX_WORKERS 1024
+/* A worker's tiles/s is measured over about this long, not over one
+ * heartbeat interval: a worker whose tiles each take longer than an
+ * interval would otherwise flicker between 0 and twice its real rate. */
+#define MONITOR_RATE_WINDOW_MS 10000
+#define MONITOR_RATE_SAMPLES 16
 
 typedef struct {
     char id[128], host[128], current_job[40], version[32];
@@ -12,7 +17,10 @@ typedef struct {
     long long threads;      /* the worker's --threads; 0 from an older worker */
     long long last_seen_ms;   /* this monitor's clock */
     long long interval_ms;    /* the worker's heartbeat interval, as it says */
-    double tiles_per_second;  /* over the last heartbeat interval */
+    double tiles_per_second;  /* over the last MONITOR_RATE_WINDOW_MS or so */
+    /* Heartbeats within the window, oldest first: (when, tiles_done). */
+    long long sample_ms[MONITOR_RATE_SAMPLES], sample_done[MONITOR_RATE_SAMPLES];
+    int samples;
     int state;                /* MONITOR_ALIVE, MONITOR_SUSPECT, MONITOR_DEAD */
 } monitor_worker;
 

@@ -18,6 +18,14 @@ static int beat(const char *id, long long now)
     return monitor_registry_heartbeat(&reg, json, strlen(json), now, err, sizeof(err));
 }
 
+static int beat_done(const char *id, long long done, long long now)
+{
+    char json[256], err[256];
+    snprintf(json, sizeof(json), "{\"id\":\"%s\",\"host\":\"h\",\"pid\":1,\"tiles_done\":%lld,\"interval_ms\":1000}",
+             id, done);
+    return monitor_registry_heartbeat(&reg, json, strlen(json), now, err, sizeof(err));
+}
+
 static const monitor_worker *find(const char *id)
 {
     int i;
@@ -73,6 +81,48 @@ int main(void)
     reg.forget_after_ms = 0;
     monitor_registry_sweep(&reg, t + 365LL * 86400000);
     ok(reg.count == 2, "forget-after-ms 0: never forgotten");
+
+    /* Rates. A worker whose tiles take 3 s each, beating every second,
+     * shows a steady third of a tile a second once it has beaten for the
+     * window, never 0 and never 1. */
+    {
+        long long done = 0, s;
+        int never_zero = 1, steady = 1, near = 1;
+        double lo = 1e9, hi = 0;
+        beat_done("slow", 0, t);
+        ok(find("slow") && find("slow")->tiles_per_second == 0, "a first heartbeat has no rate yet");
+        for (s = 1; s <= 60; s++) {
+            if (s % 3 == 0) done++;
+            beat_done("slow", done, t + s * 1000);
+            if (s >= 3 && find("slow")->tiles_per_second <= 0) never_zero = 0;
+            if (s >= MONITOR_RATE_WINDOW_MS / 1000 + 1) {
+                double r = find("slow")->tiles_per_second;
+                if (r < lo) lo = r;
+                if (r > hi) hi = r;
+            }
+        }
+        /* 3 or 4 tiles in the last 10 s, as the beats fall. */
+        steady = hi - lo < 0.11;
+        near = lo > 0.29 && hi < 0.41;
+        ok(never_zero, "a slow worker's rate never drops to 0 between its tiles");
+        ok(steady && near, "and it is steady near 1/3 tile/s once the window is full (%.3f..%.3f)", lo, hi);
+        /* It restarts and counts from zero: no negative rate. */
+        beat_done("slow", 1, t + 61000);
+        ok(find("slow")->tiles_per_second == 0, "a restarted worker's rate is 0, not negative");
+        beat_done("slow", 3, t + 62000);
+        ok(find("slow")->tiles_per_second > 1.9 && find("slow")->tiles_per_second < 2.1,
+           "and then counts from its new start (%.2f)", find("slow")->tiles_per_second);
+        /* Heartbeats far apart (a worker with a long interval) still give a rate. */
+        beat_done("slow", 33, t + 62000 + 30000);
+        ok(find("slow")->tiles_per_second > 0.99 && find("slow")->tiles_per_second < 1.01,
+           "heartbeats wider apart than the window still give a rate (%.2f)", find("slow")->tiles_per_second);
+        /* Many heartbeats in the window: the sample ring stays bounded. */
+        for (s = 1; s <= 200; s++) beat_done("slow", 33 + s, t + 92000 + s * 10);
+        ok(find("slow")->samples <= MONITOR_RATE_SAMPLES && find("slow")->tiles_per_second > 90,
+           "heartbeats faster than the ring keep it bounded (%d samples, %.0f tiles/s)",
+           find("slow")->samples, find("slow")->tiles_per_second);
+        t += 200000;
+    }
 
     /* A snapshot that cannot be written says why. */
     mkdtemp(path);
