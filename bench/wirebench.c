@@ -196,7 +196,7 @@ int main(int argc, char **argv)
     msgs = calloc(n, sizeof(*msgs));
     lens = calloc(n, sizeof(*lens));
     for (i = 0; i < n; i++) {
-        msgs[i] = tiler_tile_task(im, &g, i, id, "blur:3", &lens[i]);
+        msgs[i] = tiler_tile_task(im, &g, i, id, "blur:3", 0, &lens[i]);
         raw += (double)lens[i];
     }
     gdImageDestroy(im);

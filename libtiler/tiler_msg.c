@@ -17,10 +17,15 @@ size_t tiler_msg_header_size(const tiler_msg *m)
     return TILER_MSG_FIXED_BYTES + strlen(m->ops);
 }
 
+unsigned tiler_msg_pixel_bytes(const tiler_msg *m)
+{
+    return m->packing ? m->packing : 4;
+}
+
 size_t tiler_msg_size(const tiler_msg *m)
 {
     if (m->kind == TILER_MSG_ENCODED || m->tiff_tiles) return tiler_msg_header_size(m) + m->payload_len;
-    return tiler_msg_header_size(m) + (size_t)m->src.w * m->src.h * 4;
+    return tiler_msg_header_size(m) + (size_t)m->src.w * m->src.h * tiler_msg_pixel_bytes(m);
 }
 
 /* The encoding's two bytes: codec in the low nibble and samples in the
@@ -72,7 +77,8 @@ size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf)
 {
     size_t ops_len = strlen(m->ops), hdr = TILER_MSG_FIXED_BYTES + ops_len;
     memcpy(buf, TILER_MSG_MAGIC, 4);
-    buf[4] = m->tiff_tiles ? TILER_MSG_VERSION_TIFF_TILES : m->enc.codec ? TILER_MSG_VERSION_ENCODED : TILER_MSG_VERSION;
+    buf[4] = m->tiff_tiles ? TILER_MSG_VERSION_TIFF_TILES : m->enc.codec ? TILER_MSG_VERSION_ENCODED
+             : m->packing ? TILER_MSG_VERSION_PACKED : TILER_MSG_VERSION;
     buf[5] = (unsigned char)m->kind;
     put16(buf + 6, (uint16_t)hdr);
     memcpy(buf + 8, m->job_id, 16);
@@ -84,7 +90,7 @@ size_t tiler_msg_write_header(const tiler_msg *m, unsigned char *buf)
     put_rect(buf + 56, &m->src);
     put16(buf + 72, (uint16_t)ops_len);
     if (m->enc.codec) put_enc(buf + 74, &m->enc);
-    else put16(buf + 74, 0);
+    else put16(buf + 74, m->packing);
     memcpy(buf + 76, m->ops, ops_len);
     return hdr;
 }
@@ -111,15 +117,16 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
 
     if (len < TILER_MSG_FIXED_BYTES) FAIL("message of %zu bytes is shorter than the %d-byte header", len, TILER_MSG_FIXED_BYTES);
     if (memcmp(buf, TILER_MSG_MAGIC, 4)) FAIL("message has no TILE magic");
-    if (buf[4] != TILER_MSG_VERSION && buf[4] != TILER_MSG_VERSION_ENCODED && buf[4] != TILER_MSG_VERSION_TIFF_TILES)
+    if (buf[4] < TILER_MSG_VERSION || buf[4] > TILER_MSG_VERSION_PACKED)
         FAIL("message has unknown version %u (this build speaks %d to %d)", buf[4], TILER_MSG_VERSION,
-             TILER_MSG_VERSION_TIFF_TILES);
+             TILER_MSG_VERSION_PACKED);
     if (buf[5] != TILER_MSG_TASK && buf[5] != TILER_MSG_RESULT && buf[5] != TILER_MSG_FAILURE && buf[5] != TILER_MSG_ENCODED)
         FAIL("message has unknown kind %u", buf[5]);
     m->kind = buf[5];
     memset(&m->enc, 0, sizeof(m->enc));
     m->payload_len = 0;
     m->tiff_tiles = buf[4] == TILER_MSG_VERSION_TIFF_TILES;
+    m->packing = 0;
     /* Version 1 keeps the field zero; version 2 is a task asking for an
      * encoding or the encoded result (a failure may answer either);
      * version 3 is a task only, asking for raw pixels (0) or an encoding. */
@@ -127,6 +134,13 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
         if (m->kind != TILER_MSG_TASK) FAIL("a version %d message must be a task", TILER_MSG_VERSION_TIFF_TILES);
         if ((buf[74] || buf[75]) && get_enc(buf + 74, &m->enc) < 0)
             FAIL("message has an unknown encoding %02x%02x", buf[74], buf[75]);
+    } else if (buf[4] == TILER_MSG_VERSION_PACKED) {
+        /* Packed pixels: a task or its raw result only. */
+        if (m->kind != TILER_MSG_TASK && m->kind != TILER_MSG_RESULT)
+            FAIL("a version %d message must be a task or a raw result", TILER_MSG_VERSION_PACKED);
+        if ((buf[74] != TILER_PACK_GREY && buf[74] != TILER_PACK_RGB && buf[74] != TILER_PACK_GD) || buf[75])
+            FAIL("message has an unknown packing %02x%02x", buf[74], buf[75]);
+        m->packing = buf[74];
     } else if (buf[4] == TILER_MSG_VERSION) {
         if (m->kind == TILER_MSG_ENCODED) FAIL("an encoded result must be a version %d message", TILER_MSG_VERSION_ENCODED);
     } else if (m->kind == TILER_MSG_RESULT) {
@@ -185,7 +199,7 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
         m->payload_len = len - hdr;
         return 0;
     }
-    pix = (uint64_t)m->src.w * m->src.h * 4;
+    pix = (uint64_t)m->src.w * m->src.h * tiler_msg_pixel_bytes(m);
     if (pix != len - hdr) FAIL("message carries %zu pixel bytes, its header says %llu", len - hdr, (unsigned long long)pix);
     m->pixels = buf + hdr;
     return 0;
@@ -230,4 +244,45 @@ void tiler_pixels_from_wire(int *dst, const unsigned char *src, size_t n)
     size_t i;
     for (i = 0; i < n; i++) dst[i] = (int)get32(src + 4 * i);
 #endif
+}
+
+int tiler_pack_need(const int *src, size_t n)
+{
+    int need = TILER_PACK_GREY;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)src[i];
+        if (v >> 24) return TILER_PACK_GD;   /* not opaque (or not a gd value) */
+        if (((v >> 16) & 0xff) != (v & 0xff) || ((v >> 8) & 0xff) != (v & 0xff)) need = TILER_PACK_RGB;
+    }
+    return need;
+}
+
+void tiler_pack_row(unsigned char *dst, const int *src, size_t n, int packing)
+{
+    size_t i;
+    if (packing == TILER_PACK_GREY) {
+        for (i = 0; i < n; i++) dst[i] = (unsigned char)src[i];
+    } else if (packing == TILER_PACK_RGB) {
+        for (i = 0; i < n; i++, dst += 3) {
+            uint32_t v = (uint32_t)src[i];
+            dst[0] = (unsigned char)(v >> 16);
+            dst[1] = (unsigned char)(v >> 8);
+            dst[2] = (unsigned char)v;
+        }
+    } else {
+        tiler_pixels_to_wire(dst, src, n);
+    }
+}
+
+void tiler_unpack_row(int *dst, const unsigned char *src, size_t n, int packing)
+{
+    size_t i;
+    if (packing == TILER_PACK_GREY) {
+        for (i = 0; i < n; i++) dst[i] = (int)(src[i] * 0x010101u);
+    } else if (packing == TILER_PACK_RGB) {
+        for (i = 0; i < n; i++, src += 3) dst[i] = (int)((uint32_t)src[0] << 16 | (uint32_t)src[1] << 8 | src[2]);
+    } else {
+        tiler_pixels_from_wire(dst, src, n);
+    }
 }

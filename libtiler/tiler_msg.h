@@ -16,6 +16,15 @@
  * cover their source (tiler_tiff_task.h), the worker decoding them; the
  * field at offset 74 as in version 2 (0 asks for raw pixels back). */
 #define TILER_MSG_VERSION_TIFF_TILES 3
+/* Tasks and results whose raw pixels are packed: the byte at offset 74
+ * says how many bytes a pixel takes (TILER_PACK_*). A version 4 task asks
+ * for a version 4 result, packed as tightly as the result's pixels allow. */
+#define TILER_MSG_VERSION_PACKED 4
+/* Packings: an opaque grey pixel as one byte, an opaque pixel as R, G, B,
+ * any pixel as its gd value (as in version 1). */
+#define TILER_PACK_GREY 1
+#define TILER_PACK_RGB  3
+#define TILER_PACK_GD   4
 #define TILER_MSG_FIXED_BYTES 76
 #define TILER_MSG_MAX_OPS_LEN 512
 
@@ -56,6 +65,7 @@ typedef struct {
                                   * payload_len bytes of an ENCODED result */
     size_t payload_len;          /* ENCODED, or a task with tiff_tiles: the payload's length (tiler_msg_size counts it) */
     int tiff_tiles;              /* a version 3 task: the payload is the upload's TIFF tiles, not pixels */
+    uint8_t packing;             /* a version 4 message's TILER_PACK_*; 0 for the others (4 bytes a pixel) */
 } tiler_msg;
 
 /* The most bytes an encoded tile of enc can take: zlib's bound for
@@ -77,6 +87,18 @@ void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc);
 /* A malloc'd FAILURE message for tile tile_index of the job, or NULL. */
 unsigned char *tiler_msg_failure(const unsigned char job_id[16], uint32_t tile_index, uint32_t tiles_total,
                                  const char *reason, size_t *len);
+
+/* Bytes a pixel of m's raw payload takes: its packing, or 4. */
+unsigned tiler_msg_pixel_bytes(const tiler_msg *m);
+
+/* The tightest packing for n gd truecolor pixels that keeps them exact:
+ * TILER_PACK_GREY when each is opaque with R = G = B, TILER_PACK_RGB when
+ * each is opaque, else TILER_PACK_GD. The tightest for several rows is
+ * the largest of theirs. */
+int tiler_pack_need(const int *src, size_t n);
+/* n pixels to packing's bytes (which must hold them: tiler_pack_need), and back. */
+void tiler_pack_row(unsigned char *dst, const int *src, size_t n, int packing);
+void tiler_unpack_row(int *dst, const unsigned char *src, size_t n, int packing);
 
 /* Pixels on the wire are gd truecolor ints stored little-endian. */
 void tiler_pixels_to_wire(unsigned char *dst, const int *src, size_t n);

@@ -138,17 +138,35 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
 int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen)
 {
     uint32_t row;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) FAIL("cannot open raster: %s", strerror(errno));
-    /* The wire and the raster share the pixel encoding: rows copy as bytes. */
+    size_t pb = tiler_msg_pixel_bytes(m);
+    int *line = NULL;
+    int fd;
+    /* The wire and the raster share the pixel encoding: rows copy as
+     * bytes, unless they came packed tighter. */
+    if (pb != 4 && !(line = malloc((size_t)m->src.w * sizeof(int)))) FAIL("out of memory for a raster row");
+    if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+        int e = errno;
+        free(line);
+        FAIL("cannot open raster: %s", strerror(e));
+    }
     for (row = 0; row < m->src.h; row++) {
         off_t off = ((off_t)(m->src.y + row) * width + m->src.x) * 4;
-        if (pwrite_all(fd, m->pixels + (size_t)row * m->src.w * 4, (size_t)m->src.w * 4, off) < 0) {
+        const void *bytes = m->pixels + (size_t)row * m->src.w * pb;
+        if (line) {
+            tiler_unpack_row(line, bytes, m->src.w, (int)pb);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+            tiler_pixels_to_wire((unsigned char *)line, line, m->src.w);
+#endif
+            bytes = line;
+        }
+        if (pwrite_all(fd, bytes, (size_t)m->src.w * 4, off) < 0) {
             int e = errno;
             close(fd);
+            free(line);
             FAIL("cannot write raster: %s", strerror(e));
         }
     }
+    free(line);
     if (close(fd) < 0) FAIL("cannot write raster: %s", strerror(errno));
     return 0;
 }

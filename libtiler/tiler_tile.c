@@ -17,11 +17,12 @@ static const int *gd_row(const void *src, uint32_t y) { return ((gdImagePtr)src)
 static const int *band_row(const void *src, uint32_t y) { return tiler_band_get(src, y); }
 
 static unsigned char *cut(row_at row, const void *src, const tiler_grid *g, uint32_t idx,
-                          const unsigned char job_id[16], const char *ops, size_t *len)
+                          const unsigned char job_id[16], const char *ops, int pack, size_t *len)
 {
     tiler_msg m;
     unsigned char *buf, *px;
     uint32_t r;
+    size_t pb;
 
     memset(&m, 0, sizeof(m));
     m.kind = TILER_MSG_TASK;
@@ -32,27 +33,40 @@ static unsigned char *cut(row_at row, const void *src, const tiler_grid *g, uint
     m.image_h = g->src_h;
     tiler_grid_tile(g, idx, &m.core, &m.src);
     snprintf(m.ops, sizeof(m.ops), "%s", ops);
+    if (pack) {
+        /* The tightest packing the source's pixels allow: a pass over
+         * them costs far less than the bytes it saves on Kafka. */
+        m.packing = TILER_PACK_GREY;
+        for (r = 0; r < m.src.h && m.packing != TILER_PACK_GD; r++) {
+            const int *line = row(src, m.src.y + r);
+            int need;
+            if (!line) return NULL;
+            need = tiler_pack_need(line + m.src.x, m.src.w);
+            if (need > m.packing) m.packing = (uint8_t)need;
+        }
+    }
+    pb = tiler_msg_pixel_bytes(&m);
     *len = tiler_msg_size(&m);
     if (!(buf = malloc(*len))) return NULL;
     px = buf + tiler_msg_write_header(&m, buf);
     for (r = 0; r < m.src.h; r++) {
         const int *line = row(src, m.src.y + r);
         if (!line) { free(buf); return NULL; }
-        tiler_pixels_to_wire(px + (size_t)r * m.src.w * 4, line + m.src.x, m.src.w);
+        tiler_pack_row(px + (size_t)r * m.src.w * pb, line + m.src.x, m.src.w, (int)pb);
     }
     return buf;
 }
 
 unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
-                               const unsigned char job_id[16], const char *ops, size_t *len)
+                               const unsigned char job_id[16], const char *ops, int pack, size_t *len)
 {
-    return cut(gd_row, im, g, idx, job_id, ops, len);
+    return cut(gd_row, im, g, idx, job_id, ops, pack, len);
 }
 
 unsigned char *tiler_tile_task_band(const tiler_band *b, const tiler_grid *g, uint32_t idx,
-                                    const unsigned char job_id[16], const char *ops, size_t *len)
+                                    const unsigned char job_id[16], const char *ops, int pack, size_t *len)
 {
-    return cut(band_row, b, g, idx, job_id, ops, len);
+    return cut(band_row, b, g, idx, job_id, ops, pack, len);
 }
 
 /* A copy of the part r of im, which covers at (ox, oy). */
@@ -134,6 +148,7 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
     gdImagePtr im, whole;
     unsigned char *buf, *px;
     uint32_t row;
+    size_t pb;
     char why[200];
 
     if (task->kind != TILER_MSG_TASK) { snprintf(err, errlen, "message is not a task"); return NULL; }
@@ -167,8 +182,9 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
             snprintf(err, errlen, "out of memory for a %ux%u tile", task->src.w, task->src.h);
             return NULL;
         }
+        pb = tiler_msg_pixel_bytes(task);
         for (row = 0; row < task->src.h; row++)
-            tiler_pixels_from_wire(whole->tpixels[row], task->pixels + (size_t)row * task->src.w * 4, task->src.w);
+            tiler_unpack_row(whole->tpixels[row], task->pixels + (size_t)row * task->src.w * pb, task->src.w, (int)pb);
         /* A source wider than the chain needs (an older module's) is cut down. */
         if (task->src.w == rects[0].w && task->src.h == rects[0].h) im = whole;
         else {
@@ -188,6 +204,15 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
     out.image_h = geom.out_h;
     out.src = task->core;
     if (task->enc.codec) return encoded(&out, im, len, err, errlen);
+    if (task->packing) {
+        /* A packed task is answered as tightly as the result allows. */
+        out.packing = TILER_PACK_GREY;
+        for (row = 0; row < out.src.h && out.packing != TILER_PACK_GD; row++) {
+            int need = tiler_pack_need(im->tpixels[row], out.src.w);
+            if (need > out.packing) out.packing = (uint8_t)need;
+        }
+    }
+    pb = tiler_msg_pixel_bytes(&out);
     *len = tiler_msg_size(&out);
     if (!(buf = malloc(*len))) {
         gdImageDestroy(im);
@@ -197,7 +222,7 @@ unsigned char *tiler_tile_process(const tiler_msg *task, size_t *len, char *err,
     /* The image is now exactly the core. */
     px = buf + tiler_msg_write_header(&out, buf);
     for (row = 0; row < out.src.h; row++)
-        tiler_pixels_to_wire(px + (size_t)row * out.src.w * 4, im->tpixels[row], out.src.w);
+        tiler_pack_row(px + (size_t)row * out.src.w * pb, im->tpixels[row], out.src.w, (int)pb);
     gdImageDestroy(im);
     return buf;
 }

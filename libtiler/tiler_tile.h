@@ -9,13 +9,17 @@
 #include "tiler_grid.h"
 #include "tiler_msg.h"
 
-/* A malloc'd task message for tile idx (core + halo pixels), or NULL. */
+/* A malloc'd task message for tile idx (core + halo pixels), or NULL.
+ * pack: a version 4 task, its pixels packed as tightly as they allow, which
+ * asks for a packed result; else version 1 (4 bytes a pixel), which an
+ * encoding can then be asked of (tiler_msg_set_encoding: never of a
+ * packed task). */
 unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
-                               const unsigned char job_id[16], const char *ops, size_t *len);
+                               const unsigned char job_id[16], const char *ops, int pack, size_t *len);
 /* The same, cut from the band while it holds the tile's rows (in the
  * band's callback for the tile's row of tiles); NULL also when it does not. */
 unsigned char *tiler_tile_task_band(const tiler_band *b, const tiler_grid *g, uint32_t idx,
-                                    const unsigned char job_id[16], const char *ops, size_t *len);
+                                    const unsigned char job_id[16], const char *ops, int pack, size_t *len);
 
 /* Applies the task's op chain to its pixels and returns the malloc'd result
  * message (core pixels only), or NULL with a reason. */

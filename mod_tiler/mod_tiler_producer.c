@@ -224,7 +224,8 @@ void tiler_production_encode(tiler_production *pr, const tiler_tile_enc *enc)
 int tiler_production_add(tiler_production *pr, const tiler_band *b, const tiler_grid *g, uint32_t i, const char **reason)
 {
     size_t len;
-    unsigned char *msg = tiler_tile_task_band(b, g, i, pr->id, pr->ops, &len);
+    /* Raw pixels back (no encoding asked): packed both ways. */
+    unsigned char *msg = tiler_tile_task_band(b, g, i, pr->id, pr->ops, pr->enc.codec == TILER_CODEC_RAW, &len);
     /* NULL also when the band no longer holds a row of the tile's source:
      * a bug, named as one rather than taken for a full memory. */
     if (!msg) {

@@ -31,8 +31,8 @@ static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *
     for (col = 0; col < c->g.cols; col++) {
         uint32_t i = tile_row * c->g.cols + col;
         size_t la, lb;
-        unsigned char *a = tiler_tile_task_band(b, &c->g, i, id, "blur:1", &la);
-        unsigned char *w = tiler_tile_task(c->whole, &c->g, i, id, "blur:1", &lb);
+        unsigned char *a = tiler_tile_task_band(b, &c->g, i, id, "blur:1", 0, &la);
+        unsigned char *w = tiler_tile_task(c->whole, &c->g, i, id, "blur:1", 0, &lb);
         if (!a || la != lb || memcmp(a, w, la)) c->bad++;
         free(a);
         free(w);
@@ -106,8 +106,8 @@ static int on_cell_row(void *ctx, const tiler_band *b, uint32_t cell_row, char *
         c->cut[i]++;
         tiler_grid_tile(&c->g, i, &core, &src);
         for (y = src.y; y < src.y + src.h; y++) c->unreadable += !tiler_band_get(b, y);
-        a = tiler_tile_task_band(b, &c->g, i, id, c->ops, &la);
-        w = tiler_tile_task(c->whole, &c->g, i, id, c->ops, &lb);
+        a = tiler_tile_task_band(b, &c->g, i, id, c->ops, 1, &la);
+        w = tiler_tile_task(c->whole, &c->g, i, id, c->ops, 1, &lb);
         if (!a || !w || la != lb || memcmp(a, w, la)) c->bad++;
         free(a);
         free(w);

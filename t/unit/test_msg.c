@@ -18,7 +18,7 @@ int main(void)
 
     for (i = 0; i < 16; i++) id[i] = (unsigned char)(i * 17);
     tiler_grid_init(&g, 300, 200, 128, 5);
-    buf = tiler_tile_task(im, &g, 4, id, "blur:1.5", &len);
+    buf = tiler_tile_task(im, &g, 4, id, "blur:1.5", 0, &len);
     ok(buf != NULL, "task built");
     ok(tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0, "task decodes: %s", err);
     ok(m.kind == TILER_MSG_TASK && m.tile_index == 4 && m.tiles_total == 6 && !memcmp(m.job_id, id, 16),
@@ -82,6 +82,68 @@ int main(void)
     }
     free(copy);
     free(buf);
+
+    /* Version 4: packed pixels. An opaque image's task goes as RGB, its
+     * bytes exactly the pixels'; what does not add up is refused. */
+    {
+        gdImagePtr op = gdImageClone(im);
+        int x, y;
+        unsigned char *p;
+        for (y = 0; y < gdImageSY(op); y++)
+            for (x = 0; x < gdImageSX(op); x++) op->tpixels[y][x] &= 0xffffff;
+        buf = tiler_tile_task(op, &g, 4, id, "blur:1.5", 1, &len);
+        ok(buf && buf[4] == TILER_MSG_VERSION_PACKED && buf[74] == TILER_PACK_RGB && buf[75] == 0,
+           "a packed task of an opaque image is version 4, RGB");
+        err[0] = '\0';
+        ok(tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0 && m.packing == TILER_PACK_RGB
+           && len == tiler_msg_header_size(&m) + (size_t)m.src.w * m.src.h * 3, "and decodes, 3 bytes a pixel: %s", err);
+        same = 1;
+        p = (unsigned char *)m.pixels;
+        for (row = 0; row < m.src.h; row++)
+            for (i = 0; i < m.src.w; i++, p += 3)
+                if ((p[0] << 16 | p[1] << 8 | p[2]) != op->tpixels[m.src.y + row][m.src.x + i]) same = 0;
+        ok(same, "its bytes are R, G, B of each pixel");
+        copy = malloc(len);
+        memcpy(copy, buf, len); copy[74] = 2;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "unknown packing 02"),
+           "packing 2 is refused: %s", err);
+        memcpy(copy, buf, len); copy[75] = 1;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "unknown packing"),
+           "a packing with a second byte is refused: %s", err);
+        memcpy(copy, buf, len); copy[74] = TILER_PACK_GD;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "pixel bytes"),
+           "a payload that does not match its packing is refused: %s", err);
+        memcpy(copy, buf, len); copy[74] = TILER_PACK_GREY;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "nor one too long for it");
+        memcpy(copy, buf, len); copy[5] = TILER_MSG_ENCODED;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "task or a raw result"),
+           "a packed encoded result is refused: %s", err);
+        memcpy(copy, buf, len); copy[5] = TILER_MSG_FAILURE;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "so is a packed failure");
+        memcpy(copy, buf, len); copy[4] = 5;
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "version 5")
+           && strstr(err, "1 to 4"), "version 5 is unknown: %s", err);
+        free(copy);
+        free(buf);
+        gdImageDestroy(op);
+    }
+    /* The packings' choice and round trip, pixel by pixel. */
+    {
+        int px[6] = { 0x000000, 0x7f7f7f, 0xffffff, 0x123456, 0x01000000, (int)0x80000000u }, back[6];
+        unsigned char bytes[24];
+        ok(tiler_pack_need(px, 3) == TILER_PACK_GREY && tiler_pack_need(px, 4) == TILER_PACK_RGB
+           && tiler_pack_need(px, 5) == TILER_PACK_GD && tiler_pack_need(px + 5, 1) == TILER_PACK_GD,
+           "grey, then RGB, then any alpha (or a value gd never makes) needs all 4 bytes");
+        tiler_pack_row(bytes, px, 3, TILER_PACK_GREY);
+        tiler_unpack_row(back, bytes, 3, TILER_PACK_GREY);
+        ok(!memcmp(back, px, 3 * sizeof(int)) && bytes[1] == 0x7f, "grey round-trips");
+        tiler_pack_row(bytes, px, 4, TILER_PACK_RGB);
+        tiler_unpack_row(back, bytes, 4, TILER_PACK_RGB);
+        ok(!memcmp(back, px, 4 * sizeof(int)) && bytes[9] == 0x12 && bytes[11] == 0x56, "RGB round-trips");
+        tiler_pack_row(bytes, px, 6, TILER_PACK_GD);
+        tiler_unpack_row(back, bytes, 6, TILER_PACK_GD);
+        ok(!memcmp(back, px, 6 * sizeof(int)), "gd values round-trip");
+    }
     gdImageDestroy(im);
     return done_testing();
 }

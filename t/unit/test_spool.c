@@ -90,6 +90,31 @@ int main(void)
     MARK(err);
     ok(tiler_raster_write(missing, 8, &m, err, sizeof(err)) < 0 && err[0], "no raster to write: -1 with a message (%s)", err);
 
+    {
+        /* Packed results land in the raster as the gd values they pack:
+         * a grey 3x2 at (1, 1), an RGB 2x1 at (5, 3), each beside what the
+         * other wrote. */
+        static const unsigned char grey[6] = { 0, 0x40, 0xff, 0x10, 0x20, 0x30 }, rgb[6] = { 1, 2, 3, 0xfe, 0xdc, 0xba };
+        int rows[8 * 4], want[8 * 4] = { 0 };
+        uint32_t i;
+        for (i = 0; i < 6; i++) want[(1 + i / 3) * 8 + 1 + i % 3] = grey[i] * 0x010101;
+        want[3 * 8 + 5] = 0x010203;
+        want[3 * 8 + 6] = 0xfedcba;
+        ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) == 0, "a fresh raster");
+        m.src.x = 1; m.src.y = 1; m.src.w = 3; m.src.h = 2;
+        m.packing = TILER_PACK_GREY;
+        m.pixels = grey;
+        MARK(err);
+        ok(tiler_raster_write(raster, 8, &m, err, sizeof(err)) == 0, "a grey tile is written (%s)", err);
+        m.src.x = 5; m.src.y = 3; m.src.w = 2; m.src.h = 1;
+        m.packing = TILER_PACK_RGB;
+        m.pixels = rgb;
+        ok(tiler_raster_write(raster, 8, &m, err, sizeof(err)) == 0, "an RGB tile is written (%s)", err);
+        ok(tiler_raster_read_rows(raster, 8, 0, 4, rows, err, sizeof(err)) == 0 && !memcmp(rows, want, sizeof(want)),
+           "and the raster holds their gd values, nothing else touched");
+        m.packing = 0;
+    }
+
     MARK(err);
     ok(tiler_raster_load(missing, 8, 4, err, sizeof(err)) == NULL && err[0], "no raster to load: NULL with a message (%s)", err);
     MARK(err);

@@ -59,7 +59,7 @@ static int differ(const char *path, gdImagePtr ref, const tiler_grid *g, const c
         unsigned char *a, *b;
         int v3 = task && task[4] == TILER_MSG_VERSION_TIFF_TILES;
         a = process(task, ta, enc, &la, err, sizeof(err));
-        task = tiler_tile_task(ref, g, i, job_id, ops, &lb);
+        task = tiler_tile_task(ref, g, i, job_id, ops, 0, &lb);
         b = process(task, lb, enc, &lb, why, whylen);
         if (!v3 || !a || !b || la != lb || memcmp(a, b, la)) {
             if (!bad++) snprintf(why, whylen, "tile %u: %s", i, !v3 ? "not a version 3 task" : a ? (b ? "differs" : "no reference") : err);

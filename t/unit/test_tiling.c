@@ -20,7 +20,12 @@ static long differing(gdImagePtr a, gdImagePtr b)
     return n;
 }
 
-static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
+/* The packings the tasks and results of the last call took, as a bit set. */
+static unsigned packings_seen;
+
+/* pack: the tasks are version 4 (packed pixels, answered packed), as the
+ * module makes for raw results; else version 1. */
+static int tiled_equals_whole_as(gdImagePtr src, const char *ops, uint32_t tile, int pack)
 {
     tiler_chain chain;
     tiler_grid g;
@@ -46,12 +51,18 @@ static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
     for (i = 0; i < tiler_grid_count(&g); i++) {
         size_t len, rlen;
         tiler_msg task, res;
-        unsigned char *t = tiler_tile_task(src, &g, i, id, ops, &len), *r;
+        unsigned char *t = tiler_tile_task(src, &g, i, id, ops, pack, &len), *r;
+        size_t pb;
         if (tiler_msg_decode(&task, t, len, err, sizeof(err)) < 0) return 0;
         if (!(r = tiler_tile_process(&task, &rlen, err, sizeof(err)))) return 0;
         if (tiler_msg_decode(&res, r, rlen, err, sizeof(err)) < 0 || res.kind != TILER_MSG_RESULT) return 0;
+        /* A packed task is answered packed, a version 1 task in version 1. */
+        if (!task.packing != !res.packing) return 0;
+        packings_seen |= 1u << task.packing | 1u << (res.packing + 8);
+        pb = tiler_msg_pixel_bytes(&res);
         for (row = 0; row < res.src.h; row++)
-            tiler_pixels_from_wire(out->tpixels[res.src.y + row] + res.src.x, res.pixels + (size_t)row * res.src.w * 4, res.src.w);
+            tiler_unpack_row(out->tpixels[res.src.y + row] + res.src.x, res.pixels + (size_t)row * res.src.w * pb,
+                             res.src.w, (int)pb);
         free(t);
         free(r);
     }
@@ -60,6 +71,25 @@ static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
     gdImageDestroy(whole);
     gdImageDestroy(out);
     return diff == 0;
+}
+
+static int tiled_equals_whole(gdImagePtr src, const char *ops, uint32_t tile)
+{
+    return tiled_equals_whole_as(src, ops, tile, 0) && tiled_equals_whole_as(src, ops, tile, 1);
+}
+
+/* An opaque copy of im, and a grey one. */
+static gdImagePtr opaque_copy(gdImagePtr im, int grey)
+{
+    gdImagePtr o = gdImageClone(im);
+    int x, y;
+    for (y = 0; y < gdImageSY(o); y++)
+        for (x = 0; x < gdImageSX(o); x++) {
+            int v = o->tpixels[y][x] & 0xffffff;
+            if (grey) v = (v & 0xff) * 0x010101;
+            o->tpixels[y][x] = v;
+        }
+    return o;
 }
 
 int main(void)
@@ -108,6 +138,33 @@ int main(void)
             ok(tiled_equals_whole(im, special[i], shapes[s].tile), "%dx%d in %u-px tiles: %s byte-identical",
                shapes[s].w, shapes[s].h, shapes[s].tile, special[i]);
         gdImageDestroy(im);
+    }
+
+    /* Packed tasks take the tightest packing their pixels allow, and so
+     * do their results: an opaque image goes as RGB, a grey one as one
+     * byte, and an RGB one made grey comes back as one byte. */
+    {
+        static const struct { int grey; const char *ops; unsigned want; const char *what; } packs[] = {
+            { 0, "blur:1.5", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_RGB + 8), "an opaque image: RGB both ways" },
+            { 1, "blur:1.5,invert", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "a grey one: one byte both ways" },
+            { 0, "grayscale,blur:3", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_GREY + 8), "RGB made grey: RGB out, one byte back" },
+            { 1, "brightness:-40,edges", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "grey stays grey" },
+        };
+        gdImagePtr alpha = testimg_make(131, 97, 1, 7);
+        for (i = 0; i < (int)(sizeof(packs) / sizeof(packs[0])); i++) {
+            gdImagePtr im = opaque_copy(alpha, packs[i].grey);
+            int same;
+            packings_seen = 0;
+            same = tiled_equals_whole_as(im, packs[i].ops, 32, 1);
+            ok(same && packings_seen == packs[i].want, "packed: %s (%s; packings seen %#x)", packs[i].what,
+               packs[i].ops, packings_seen);
+            gdImageDestroy(im);
+        }
+        packings_seen = 0;
+        i = tiled_equals_whole_as(alpha, "blur:1.5", 32, 1);
+        ok(i && packings_seen == (1u << TILER_PACK_GD | 1u << (TILER_PACK_GD + 8)),
+           "packed: an image with alpha keeps its gd values both ways (%#x)", packings_seen);
+        gdImageDestroy(alpha);
     }
     return done_testing();
 }
