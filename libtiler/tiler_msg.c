@@ -248,14 +248,17 @@ void tiler_pixels_from_wire(int *dst, const unsigned char *src, size_t n)
 
 int tiler_pack_need(const int *src, size_t n)
 {
-    int need = TILER_PACK_GREY;
+    /* Or-ed over the row without a branch, so that the compiler vectorizes
+     * it: any alpha bit (or bit 31, which gd never sets), and any bit
+     * where R or G differs from B. */
+    uint32_t alpha = 0, chroma = 0;
     size_t i;
     for (i = 0; i < n; i++) {
         uint32_t v = (uint32_t)src[i];
-        if (v >> 24) return TILER_PACK_GD;   /* not opaque (or not a gd value) */
-        if (((v >> 16) & 0xff) != (v & 0xff) || ((v >> 8) & 0xff) != (v & 0xff)) need = TILER_PACK_RGB;
+        alpha |= v >> 24;
+        chroma |= (v >> 16 ^ v) | (v >> 8 ^ v);
     }
-    return need;
+    return alpha ? TILER_PACK_GD : chroma & 0xff ? TILER_PACK_RGB : TILER_PACK_GREY;
 }
 
 void tiler_pack_row(unsigned char *dst, const int *src, size_t n, int packing)
