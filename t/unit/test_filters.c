@@ -62,6 +62,37 @@ static gdImagePtr run(gdImagePtr src, const char *ops)
     return im;
 }
 
+/* grayscale and invert are libgd's gdImageGrayScale and gdImageNegate
+ * (README), done without gd's calls a pixel: every one of the 2^24
+ * colours, with alpha varying, must come out as gd makes it. */
+static void against_gd(void)
+{
+    gdImagePtr all = gdImageCreateTrueColor(4096, 4096), ref, ours;
+    static const char *const ops[] = { "grayscale", "invert" };
+    int x, y, i;
+    if (!all) { ok(0, "a 4096x4096 image of every colour"); return; }
+    for (y = 0; y < 4096; y++)
+        for (x = 0; x < 4096; x++) {
+            int rgb = y * 4096 + x;
+            all->tpixels[y][x] = ((rgb ^ rgb >> 9) & 0x7f) << 24 | rgb;
+        }
+    for (i = 0; i < 2; i++) {
+        long diff = 0;
+        ref = gdImageClone(all);
+        gdImageAlphaBlending(ref, 0);
+        if (i == 0) gdImageGrayScale(ref);
+        else gdImageNegate(ref);
+        ours = run(all, ops[i]);
+        for (y = 0; ours && y < 4096; y++)
+            for (x = 0; x < 4096; x++) diff += ref->tpixels[y][x] != ours->tpixels[y][x];
+        ok(ours && diff == 0, "%s: every colour and alpha exactly as libgd's %s (%ld differ)", ops[i],
+           i ? "gdImageNegate" : "gdImageGrayScale", diff);
+        gdImageDestroy(ref);
+        if (ours) gdImageDestroy(ours);
+    }
+    gdImageDestroy(all);
+}
+
 /* The geometry ops, from their definition: where each output pixel comes
  * from, by index arithmetic. */
 static int ref_pixel(gdImagePtr in, const char *op, int k, int x, int y)
@@ -341,5 +372,6 @@ int main(void)
         gdImageDestroy(im);
     }
     geometry();
+    against_gd();
     return done_testing();
 }
