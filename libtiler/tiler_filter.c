@@ -162,13 +162,14 @@ static void grayscale(gdImagePtr im)
     }
 }
 
-/* libgd's negate (255 - v on R, G and B, alpha kept), without its calls a pixel. */
+/* libgd's negate (255 - v on R, G and B, alpha kept; like gd, a pixel
+ * is rebuilt from its 7-bit alpha), without its calls a pixel. */
 static void invert(gdImagePtr im)
 {
     int x, y, W = gdImageSX(im), H = gdImageSY(im);
     for (y = 0; y < H; y++) {
         int *row = im->tpixels[y];
-        for (x = 0; x < W; x++) row[x] ^= 0xffffff;
+        for (x = 0; x < W; x++) row[x] = (row[x] & 0x7f000000) | (~row[x] & 0xffffff);
     }
 }
 

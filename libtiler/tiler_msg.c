@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "tiler_defaults.h"
 #include "tiler_png_tile.h"
 #include "tiler_tiff_jpeg.h"
 
@@ -56,11 +57,13 @@ size_t tiler_msg_enc_max_bytes(const tiler_tile_enc *enc)
     return compressBound((uLong)enc->side * enc->side * enc->samples);
 }
 
-void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc)
+int tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc)
 {
-    if (!enc || enc->codec == TILER_CODEC_RAW) return;
+    if (!enc || enc->codec == TILER_CODEC_RAW) return 0;
+    if (buf[4] == TILER_MSG_VERSION_PACKED) return -1;
     if (buf[4] != TILER_MSG_VERSION_TIFF_TILES) buf[4] = TILER_MSG_VERSION_ENCODED;
     put_enc(buf + 74, enc);
+    return 0;
 }
 
 static void put_rect(unsigned char *p, const tiler_rect *r)
@@ -201,6 +204,12 @@ int tiler_msg_decode(tiler_msg *m, const void *vbuf, size_t len, char *err, size
     }
     pix = (uint64_t)m->src.w * m->src.h * tiler_msg_pixel_bytes(m);
     if (pix != len - hdr) FAIL("message carries %zu pixel bytes, its header says %llu", len - hdr, (unsigned long long)pix);
+    /* A packed tile decodes to 4 bytes a pixel: it must fit a message as
+     * it would unpacked, so that a small message never makes a worker
+     * hold more than the largest task would (nor its result more). */
+    if ((uint64_t)m->src.w * m->src.h * 4 + hdr > TILER_MAX_MESSAGE_BYTES)
+        FAIL("a %ux%u tile is larger than a message can carry unpacked (%d bytes)", m->src.w, m->src.h,
+             TILER_MAX_MESSAGE_BYTES);
     m->pixels = buf + hdr;
     return 0;
 }

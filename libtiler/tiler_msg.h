@@ -81,8 +81,9 @@ int tiler_msg_decode(tiler_msg *m, const void *buf, size_t len, char *err, size_
 
 /* Makes the task message in buf (as tiler_tile_task cut it) ask for enc:
  * version 2 (a version 3 task stays 3) and the field at offset 74. Codec
- * 0 leaves it as it is. */
-void tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc);
+ * 0 leaves it as it is. 0, or -1 (buf untouched) for a packed task: its
+ * pixels are not the 4 bytes a version 2 task has. */
+int tiler_msg_set_encoding(unsigned char *buf, const tiler_tile_enc *enc);
 
 /* A malloc'd FAILURE message for tile tile_index of the job, or NULL. */
 unsigned char *tiler_msg_failure(const unsigned char job_id[16], uint32_t tile_index, uint32_t tiles_total,

@@ -239,7 +239,11 @@ int tiler_production_send(tiler_production *pr, uint32_t i, unsigned char *msg, 
 {
     tiler_srv_conf *c = tiler_srv(pr->s);
     rd_kafka_resp_err_t e;
-    tiler_msg_set_encoding(msg, &pr->enc);
+    if (tiler_msg_set_encoding(msg, &pr->enc) < 0) {
+        free(msg);
+        *reason = apr_psprintf(pr->p, "tile %u: a packed task cannot ask for an encoding", i);
+        return -1;
+    }
     apr_atomic_inc32(&pr->d->pending);
     for (;;) {
         e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(c->topic_tasks),

@@ -21,15 +21,20 @@ static long long get_int(yajl_val v)
     return YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
 }
 
-/* Adds this heartbeat to the worker's samples and sets its rate from the
- * oldest sample that is still inside the window (or, if none is, the last
- * one before it, so that a slow heartbeat still gives a rate). A restarted
- * worker counts from zero again: its old samples go, so no rate is negative. */
-static void measure_rate(monitor_worker *w, long long now_ms)
+/* Adds this heartbeat to the worker's samples and sets its rate since the
+ * newest sample at least a window old (or the oldest, while none is that
+ * old), so that a heartbeat slower than the window still gives a rate. A
+ * restarted worker (its pid changed, or its count went down) counts from
+ * zero again: its old samples go, so no rate is negative. A heartbeat less
+ * than half an interval after the last one (the backlog a restarted
+ * monitor reads at once) replaces it: it measures no time. */
+static void measure_rate(monitor_worker *w, long long pid_before, long long now_ms)
 {
     int keep, i;
-    if (w->samples && (w->tiles_done < w->sample_done[w->samples - 1] || now_ms < w->sample_ms[w->samples - 1]))
+    if (w->samples && (w->pid != pid_before || w->tiles_done < w->sample_done[w->samples - 1]
+                       || now_ms < w->sample_ms[w->samples - 1]))
         w->samples = 0;
+    if (w->samples && now_ms - w->sample_ms[w->samples - 1] < w->interval_ms / 2) w->samples--;
     /* Drop samples while the next one is still old enough to span the window. */
     for (keep = 0; keep + 1 < w->samples && now_ms - w->sample_ms[keep + 1] >= MONITOR_RATE_WINDOW_MS; keep++)
         ;
@@ -57,6 +62,7 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
                *p_up[] = { "uptime_s", NULL }, *p_ver[] = { "version", NULL }, *p_int[] = { "interval_ms", NULL },
                *p_threads[] = { "threads", NULL };
     yajl_val root, id;
+    long long pid_before;
     const char *idstr;
     monitor_worker *w = NULL;
     int i;
@@ -90,13 +96,14 @@ int monitor_registry_heartbeat(monitor_registry *r, const char *json, size_t len
     copy_str(w->host, sizeof(w->host), yajl_tree_get(root, p_host, yajl_t_string));
     copy_str(w->current_job, sizeof(w->current_job), yajl_tree_get(root, p_job, yajl_t_string));
     copy_str(w->version, sizeof(w->version), yajl_tree_get(root, p_ver, yajl_t_string));
+    pid_before = w->pid;
     w->pid = get_int(yajl_tree_get(root, p_pid, yajl_t_number));
     w->tiles_done = get_int(yajl_tree_get(root, p_done, yajl_t_number));
     w->uptime_s = get_int(yajl_tree_get(root, p_up, yajl_t_number));
     w->threads = get_int(yajl_tree_get(root, p_threads, yajl_t_number));
     w->interval_ms = get_int(yajl_tree_get(root, p_int, yajl_t_number));
     if (w->interval_ms <= 0) w->interval_ms = 5000;
-    measure_rate(w, now_ms);
+    measure_rate(w, pid_before, now_ms);
     w->last_seen_ms = now_ms;
     w->state = MONITOR_ALIVE;
     yajl_tree_free(root);

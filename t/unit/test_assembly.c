@@ -83,7 +83,15 @@ static void reset(seen *s, const char *id, uint32_t cols)
     s->cols = cols;
 }
 
-static int pixel(uint32_t x, uint32_t y) { return (int)((y * 7919u + x * 31u) & 0x7fffffffu) | 1; }
+/* The results' pixels: 0, any gd value (alpha too) in version 1 results;
+ * 1, 2 and 3, packed results (version 4) of gd values, opaque RGB and
+ * opaque grey pixels, each packed as tightly as it allows. */
+static int pattern;
+static int pixel(uint32_t x, uint32_t y)
+{
+    int v = (int)((y * 7919u + x * 31u) & 0x7fffffffu) | 1;
+    return pattern == 1 ? v | 0x01000000 : pattern == 2 ? (v & 0xffffff) : pattern == 3 ? (v & 0xff) * 0x010101 : v;
+}
 
 static void make_id(unsigned n, unsigned char bin[16], char hex[TILER_ID_HEX_LEN + 1])
 {
@@ -136,13 +144,16 @@ static unsigned char *result(const unsigned char id[16], const tiler_grid *g, ui
     tiler_grid_tile(g, idx, &m.core, &src);
     m.src = m.core;
     strcpy(m.ops, "invert");
-    *len = tiler_msg_size(&m);
-    buf = malloc(*len);
     px = malloc((size_t)m.core.w * m.core.h * sizeof(int));
     for (y = 0; y < m.core.h; y++)
         for (x = 0; x < m.core.w; x++) px[(size_t)y * m.core.w + x] = pixel(m.core.x + x, m.core.y + y);
+    if (pattern) m.packing = (uint8_t)tiler_pack_need(px, (size_t)m.core.w * m.core.h);
+    *len = tiler_msg_size(&m);
+    buf = malloc(*len);
     hdr = tiler_msg_write_header(&m, buf);
-    tiler_pixels_to_wire(buf + hdr, px, (size_t)m.core.w * m.core.h);
+    for (y = 0; y < m.core.h; y++)
+        tiler_pack_row(buf + hdr + (size_t)y * m.core.w * tiler_msg_pixel_bytes(&m), px + (size_t)y * m.core.w,
+                       m.core.w, (int)tiler_msg_pixel_bytes(&m));
     free(px);
     return buf;
 }
@@ -508,6 +519,25 @@ int main(void)
     feed(a, &s, ++n, 30, 20, 64, "png", 0, scratch);
     feed(a, &s, ++n, 333, 250, 40, "jpeg", 13, scratch);   /* 40: whole MCU rows, strips */
     feed(a, &s, ++n, 333, 250, 36, "jpeg", 13, scratch);   /* 36: no strips, the end encodes it */
+    /* Packed results (version 4): gd values, RGB and grey land in the
+     * raster as the pixels they pack. */
+    for (pattern = 1; pattern <= 3; pattern++) {
+        size_t plen;
+        tiler_grid pg;
+        unsigned char *pm, pbin[16];
+        char pid[TILER_ID_HEX_LEN + 1], perr[256];
+        tiler_msg d;
+        static const int want[] = { 0, TILER_PACK_GD, TILER_PACK_RGB, TILER_PACK_GREY };
+        make_id(n + 1, pbin, pid);
+        tiler_grid_init(&pg, 97, 131, 16, 0);
+        pm = result(pbin, &pg, 5, &plen);
+        ok(pm && tiler_msg_decode(&d, pm, plen, perr, sizeof(perr)) == 0 && d.packing == want[pattern],
+           "pattern %d: results packed as %d bytes a pixel", pattern, want[pattern]);
+        free(pm);
+        feed(a, &s, ++n, 97, 131, 16, "png", 5, scratch);
+        feed(a, &s, ++n, 333, 250, 40, "jpeg", 0, scratch);
+    }
+    pattern = 0;
     apr_pool_clear(scratch);
     feed_tiff(a, &s, 100, 1, scratch);
     feed_tiff_jpeg(a, &s, 101, scratch);
@@ -658,11 +688,11 @@ int main(void)
     sqlite3_exec(tiler_store_connection(st), "ALTER TABLE jobs_away RENAME TO jobs", NULL, NULL, NULL);
 
     /* Catch-up: the jobs all in but not finished (the ten fed above but the
-     * first, done, and the three TIFF jobs; the others are short of tiles,
-     * failed or done). */
+     * first, done, the six of packed results and the three TIFF jobs; the
+     * others are short of tiles, failed or done). */
     reset(&s, "", 1);
     rc = tiler_assembly_catch_up(a, scratch);
-    ok(rc == 0 && s.complete_other == 12, "catch-up asks to finish the 12 jobs all in but not finished (%d)",
+    ok(rc == 0 && s.complete_other == 18, "catch-up asks to finish the 18 jobs all in but not finished (%d)",
        s.complete_other);
     cfg.sink.job_complete = NULL;
     {

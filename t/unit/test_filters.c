@@ -74,7 +74,9 @@ static void against_gd(void)
     for (y = 0; y < 4096; y++)
         for (x = 0; x < 4096; x++) {
             int rgb = y * 4096 + x;
-            all->tpixels[y][x] = ((rgb ^ rgb >> 9) & 0x7f) << 24 | rgb;
+            /* Bit 31 too on some: gd never sets it, and rebuilds the
+             * pixel without it (only a hostile task could bring one). */
+            all->tpixels[y][x] = (int)(((unsigned)(rgb ^ rgb >> 9) & 0xffu) << 24 | (unsigned)rgb);
         }
     for (i = 0; i < 2; i++) {
         long diff = 0;

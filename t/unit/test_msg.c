@@ -114,7 +114,18 @@ int main(void)
         ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "pixel bytes"),
            "a payload that does not match its packing is refused: %s", err);
         memcpy(copy, buf, len); copy[74] = TILER_PACK_GREY;
-        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0, "nor one too long for it");
+        ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "pixel bytes"),
+           "nor one too long for it: %s", err);
+        {
+            /* An encoding is never asked of a packed task: its pixels are
+             * not a version 2 task's. */
+            tiler_tile_enc enc = { TILER_CODEC_TIFF_DEFLATE, 3, 128 };
+            memcpy(copy, buf, len);
+            ok(tiler_msg_set_encoding(copy, &enc) < 0 && !memcmp(copy, buf, len),
+               "asking a packed task for an encoding fails and leaves it as it was");
+            enc.codec = TILER_CODEC_RAW;
+            ok(tiler_msg_set_encoding(copy, &enc) == 0 && !memcmp(copy, buf, len), "asking it for raw pixels is a no-op");
+        }
         memcpy(copy, buf, len); copy[5] = TILER_MSG_ENCODED;
         ok(tiler_msg_decode(&m, copy, len, err, sizeof(err)) < 0 && strstr(err, "task or a raw result"),
            "a packed encoded result is refused: %s", err);
@@ -126,6 +137,32 @@ int main(void)
         free(copy);
         free(buf);
         gdImageDestroy(op);
+    }
+    /* A packed tile that would not fit a message unpacked is refused: a
+     * 2900 x 2900 grey tile is 8.4 MB packed but 33.6 MB as 4 bytes a pixel. */
+    {
+        tiler_msg big;
+        size_t hdr;
+        memset(&big, 0, sizeof(big));
+        big.kind = TILER_MSG_RESULT;
+        big.tiles_total = 1;
+        big.image_w = big.image_h = 2900;
+        big.core.w = big.core.h = big.src.w = big.src.h = 2900;
+        strcpy(big.ops, "invert");
+        big.packing = TILER_PACK_GREY;
+        len = tiler_msg_size(&big);
+        buf = calloc(1, len);
+        hdr = tiler_msg_write_header(&big, buf);
+        ok(len - hdr == 2900u * 2900u && tiler_msg_decode(&m, buf, len, err, sizeof(err)) < 0
+           && strstr(err, "larger than a message can carry unpacked"), "an oversized packed tile is refused: %s", err);
+        free(buf);
+        big.image_w = big.image_h = big.core.w = big.core.h = big.src.w = big.src.h = 2896;   /* 33,547,264 bytes unpacked */
+        len = tiler_msg_size(&big);
+        buf = calloc(1, len);
+        tiler_msg_write_header(&big, buf);
+        err[0] = '\0';
+        ok(tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0, "one that fits unpacked is taken: %s", err);
+        free(buf);
     }
     /* The packings' choice and round trip, pixel by pixel. */
     {

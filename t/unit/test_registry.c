@@ -18,12 +18,17 @@ static int beat(const char *id, long long now)
     return monitor_registry_heartbeat(&reg, json, strlen(json), now, err, sizeof(err));
 }
 
-static int beat_done(const char *id, long long done, long long now)
+static int beat_full(const char *id, long long pid, long long done, long long interval, long long now)
 {
     char json[256], err[256];
-    snprintf(json, sizeof(json), "{\"id\":\"%s\",\"host\":\"h\",\"pid\":1,\"tiles_done\":%lld,\"interval_ms\":1000}",
-             id, done);
+    snprintf(json, sizeof(json), "{\"id\":\"%s\",\"host\":\"h\",\"pid\":%lld,\"tiles_done\":%lld,\"interval_ms\":%lld}",
+             id, pid, done, interval);
     return monitor_registry_heartbeat(&reg, json, strlen(json), now, err, sizeof(err));
+}
+
+static int beat_done(const char *id, long long done, long long now)
+{
+    return beat_full(id, 1, done, 1000, now);
 }
 
 static const monitor_worker *find(const char *id)
@@ -116,11 +121,32 @@ int main(void)
         beat_done("slow", 33, t + 62000 + 30000);
         ok(find("slow")->tiles_per_second > 0.99 && find("slow")->tiles_per_second < 1.01,
            "heartbeats wider apart than the window still give a rate (%.2f)", find("slow")->tiles_per_second);
-        /* Many heartbeats in the window: the sample ring stays bounded. */
-        for (s = 1; s <= 200; s++) beat_done("slow", 33 + s, t + 92000 + s * 10);
-        ok(find("slow")->samples <= MONITOR_RATE_SAMPLES && find("slow")->tiles_per_second > 90,
+        /* Many heartbeats in the window (a 10 ms interval): the sample ring stays bounded. */
+        for (s = 1; s <= 200; s++) beat_full("slow", 1, 33 + s, 10, t + 92000 + s * 10);
+        ok(find("slow")->samples == MONITOR_RATE_SAMPLES && find("slow")->tiles_per_second > 90
+           && find("slow")->tiles_per_second < 110,
            "heartbeats faster than the ring keep it bounded (%d samples, %.0f tiles/s)",
            find("slow")->samples, find("slow")->tiles_per_second);
+        /* Another process under the same id is a restart, whatever its count. */
+        beat_full("slow", 2, 1000, 10, t + 95000);
+        ok(find("slow")->tiles_per_second == 0, "a new pid starts the rate again");
+        t += 200000;
+    }
+    /* A restarted monitor reads the heartbeats it missed at once: they
+     * measure no time, so they show no rate, and the first heartbeat after
+     * them shows the worker's real one (2 tiles/s here), not the backlog's. */
+    {
+        long long s, done = 0;
+        double most = 0;
+        for (s = 0; s < 300; s++) {
+            done += 2;
+            beat_done("replayed", done, t + s / 10);
+            if (find("replayed")->tiles_per_second > most) most = find("replayed")->tiles_per_second;
+        }
+        ok(most == 0, "a backlog read at once shows no rate (at most %.1f)", most);
+        beat_done("replayed", done + 2, t + 1000);
+        ok(find("replayed")->tiles_per_second > 1.9 && find("replayed")->tiles_per_second < 2.1,
+           "the heartbeat after it shows the real rate (%.2f tiles/s)", find("replayed")->tiles_per_second);
         t += 200000;
     }
 
