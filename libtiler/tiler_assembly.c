@@ -59,11 +59,20 @@ static int active(const tiler_job *job)
     return !strcmp(job->state, "queued") || !strcmp(job->state, "running");
 }
 
+int tiler_assembly_fail(tiler_store *store, const char *spool_dir, const char *id, const char *why)
+{
+    if (tiler_store_finish(store, id, "failed", why) == 0) {
+        tiler_spool_drop_work(spool_dir, id);
+        return 0;
+    }
+    tiler_spool_drop_work(spool_dir, id);
+    return tiler_store_finish(store, id, "failed", why);
+}
+
 /* Fails a job and frees its raster and upload: a full disk must not stay full. */
 static int fail_job(tiler_assembly *a, const char *id, const char *reason)
 {
-    tiler_spool_drop_work(a->c.spool_dir, id);
-    return tiler_store_finish(a->store, id, "failed", reason);
+    return tiler_assembly_fail(a->store, a->c.spool_dir, id, reason);
 }
 
 /* Whether an ENCODED result is the tile of the job it names (a TIFF job,

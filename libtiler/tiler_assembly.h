@@ -90,5 +90,13 @@ tiler_store *tiler_assembly_store(tiler_assembly *a);
  * sides fit a JPEG (else it is encoded at the end, in bands). */
 int tiler_assembly_in_strips(const tiler_job *job);
 
+/* Fails job id with why and frees its work files (raster, upload, strips,
+ * tiles). The failure is recorded first, so that another thread that
+ * finds the files gone (an encoder opening the raster) cannot record that
+ * consequence as the cause; only when the store cannot record it (a disk
+ * the job's own files filled) do the files go first, to make room, and the
+ * store is asked again. 0, or -1 when it still cannot record it. */
+int tiler_assembly_fail(tiler_store *store, const char *spool_dir, const char *id, const char *why);
+
 
 #endif

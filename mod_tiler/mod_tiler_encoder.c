@@ -202,13 +202,20 @@ int tiler_encoder_removed(const tiler_srv_conf *c, tiler_store *store, const cha
 }
 
 /* Fails the job and frees its disk: raster, upload and strips. A job
- * removed meanwhile is no failure: it is only tidied away. */
+ * removed meanwhile is no failure: it is only tidied away. Nor is one that
+ * another thread failed meanwhile (the results consumer, its raster write
+ * on a full disk): that failure was recorded before its files went, so
+ * what this encoder missed is its consequence, not a cause to report. */
 static void fail_result(server_rec *s, tiler_store *store, const tiler_job *job, const char *why, apr_pool_t *p)
 {
+    tiler_job now;
     if (tiler_encoder_removed(tiler_srv(s), store, job->id, p)) return;
+    if (tiler_store_get_job(store, job->id, &now, p) == 0 && strcmp(now.state, "queued") && strcmp(now.state, "running")) {
+        tiler_spool_drop_work(tiler_srv(s)->spool_dir, job->id);
+        return;
+    }
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30802) "job %s: cannot write the result: %s", job->id, why);
-    tiler_spool_drop_work(tiler_srv(s)->spool_dir, job->id);
-    tiler_store_finish(store, job->id, "failed", why);
+    tiler_assembly_fail(store, tiler_srv(s)->spool_dir, job->id, why);
 }
 
 /* Appends the file at path to f. 0, or -1 with err. */

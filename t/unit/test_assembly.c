@@ -736,6 +736,23 @@ int main(void)
     job.width = 1000;
     ok(!tiler_assembly_in_strips(&job), "TIFF: no strips, its tiles are placed as they come");
 
+    /* Failing a job records the cause and frees its files; a second
+     * failure (a thread that found the files gone) keeps the first cause. */
+    make_id(200, bin, hex);
+    if (make_job(st, hex, 64, 64, 32, "png", NULL, 1) == 0) {
+        tiler_spool_path(path, sizeof(path), spool, hex, TILER_SPOOL_RASTER);
+        ok(tiler_assembly_fail(st, spool, hex, "cannot write raster: No space left on device") == 0
+           && tiler_store_get_job(st, hex, &job, scratch) == 0 && !strcmp(job.state, "failed")
+           && !strcmp(job.error, "cannot write raster: No space left on device") && access(path, F_OK) != 0,
+           "a failed job has its cause and no raster");
+        ok(tiler_assembly_fail(st, spool, hex, "strip 0: cannot open raster: No such file or directory") == 0
+           && tiler_store_get_job(st, hex, &job, scratch) == 0
+           && !strcmp(job.error, "cannot write raster: No space left on device"),
+           "failing it again keeps the first cause (%s)", job.error);
+    } else {
+        ok(0, "a job to fail");
+    }
+
     apr_pool_destroy(p);
     apr_terminate();
     if (!tap_failed) {
