@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include "tiler_defaults.h"
@@ -61,7 +62,16 @@ static int active(const tiler_job *job)
 
 int tiler_assembly_fail(tiler_store *store, const char *spool_dir, const char *id, const char *why)
 {
+    char upload[4096];
     if (tiler_store_finish(store, id, "failed", why) == 0) {
+        tiler_spool_drop_work(spool_dir, id);
+        return 0;
+    }
+    /* The store cannot write: its disk is full. The upload goes first (only
+     * a resend reads it, never an encoder, which would take a missing file
+     * for the cause); then, if that was not room enough, the rest. */
+    if (tiler_spool_path(upload, sizeof(upload), spool_dir, id, TILER_SPOOL_INPUT) == 0 && unlink(upload) == 0
+        && tiler_store_finish(store, id, "failed", why) == 0) {
         tiler_spool_drop_work(spool_dir, id);
         return 0;
     }

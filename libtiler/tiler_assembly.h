@@ -94,8 +94,9 @@ int tiler_assembly_in_strips(const tiler_job *job);
  * tiles). The failure is recorded first, so that another thread that
  * finds the files gone (an encoder opening the raster) cannot record that
  * consequence as the cause; only when the store cannot record it (a disk
- * the job's own files filled) do the files go first, to make room, and the
- * store is asked again. 0, or -1 when it still cannot record it. */
+ * the job's own files filled) does the upload go first, to make room, and
+ * if that is not enough the rest, the store being asked again each time.
+ * 0, or -1 when it still cannot record it. */
 int tiler_assembly_fail(tiler_store *store, const char *spool_dir, const char *id, const char *why);
 
 
