@@ -210,7 +210,7 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
     rc = tiler_store_count_tile(a->store, id, msg.tile_index, &counted, &job, p);
     if (rc < 0 && tiler_store_full(a->store)) {
         /* Retrying would wait for a disk this job helped fill: the job
-         * fails, its files go first, and then there is room to say so. */
+         * fails, its files making the room to say so (tiler_assembly_fail). */
         char why[512];
         snprintf(why, sizeof(why), "assembling the result failed: the job store cannot count tile %u: %s",
                  msg.tile_index, tiler_store_error(a->store));
