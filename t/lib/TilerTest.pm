@@ -69,7 +69,28 @@ sub new {
     lib_sh('check_run_dir', $self->{dir});
     $self->{url} = "http://$self->{http_host}:$self->{http_port}";
     $self->{http} = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
+    $self->own_broker if $o{own_broker};
     return $self;
+}
+
+# A broker of the test's own, in its directory, for a test that kills or
+# restarts it: the shared broker stays up for the files running beside it
+# (scripts/check runs two at a time).
+sub own_broker {
+    my ($self) = @_;
+    my $port = free_port(19400 + ($$ % 100) * 2);
+    my $cport = free_port($port + 1);
+    $self->{own_kafka} = "env TILER_KAFKA_PORT=$port TILER_KAFKA_CONTROLLER_PORT=$cport TILER_RUN_DIR=$self->{dir}";
+    $self->{kafka_port} = $port;
+    $self->{brokers} = "127.0.0.1:$port";
+    $self->kafka('start') or BAIL_OUT("the test's own broker on port $port did not start; see $self->{dir}/kafka");
+}
+
+# scripts/kafka start|stop|kill on the test's own broker; true on success.
+sub kafka {
+    my ($self, $cmd) = @_;
+    die 'kafka(): the test has no broker of its own' unless $self->{own_kafka};
+    return system("$self->{own_kafka} $TOP/scripts/kafka $cmd >/dev/null 2>&1") == 0;
 }
 
 # The first port from $from on that is free now: tests of other checkouts may
@@ -458,6 +479,7 @@ sub finish {
     my ($self) = @_;
     for my $k (sort keys %{ $self->{pids} }) { $self->stop_process($k) }
     $self->stop_httpd;
+    $self->kafka('stop') if $self->{own_kafka};
     my @bad = $self->error_log_problems;
     # The daemons' logs: a sanitizer report or a crash there fails too.
     for my $log (glob "$self->{dir}/logs/*.log") {
@@ -481,6 +503,7 @@ sub DESTROY {
     for my $pid (values %{ $self->{pids} || {} }) { kill 'KILL', -$pid, $pid; waitpid($pid, 0); stop_group($pid, 0); }
     my $group = $self->{httpd_group} // $self->httpd_pid;
     stop_group($group, 5) if $group;
+    $self->kafka('kill') if $self->{own_kafka};
 }
 
 # What a test needs and this machine lacks (root, network namespaces, a
