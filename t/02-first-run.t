@@ -25,8 +25,8 @@ my $t = TilerTest->new(name => 'first-run');   # its directory and the image too
 
 sub listening { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_[0], Timeout => 2) ? 1 : 0 }
 
-my $http_port = TilerTest::free_port(18680);
-my $kafka_port = TilerTest::free_port(19600);
+my $http_port = TilerTest::free_port(22680);
+my $kafka_port = TilerTest::free_port(22600);
 my $controller_port = TilerTest::free_port($kafka_port + 1);
 my $mark = "first-run-$$-" . int(time * 1000);
 # Only what a new user's shell would have: not scripts/check's run directory,

@@ -78,7 +78,9 @@ sub new {
 # (scripts/check runs two at a time).
 sub own_broker {
     my ($self) = @_;
-    my $port = free_port(19400 + ($$ % 100) * 2);
+    # Above the range of the tests' httpd ports (18000-20199), which are
+    # picked free but bound only when httpd starts.
+    my $port = free_port(21000 + ($$ % 400) * 2);
     my $cport = free_port($port + 1);
     $self->{own_kafka} = "env TILER_KAFKA_PORT=$port TILER_KAFKA_CONTROLLER_PORT=$cport TILER_RUN_DIR=$self->{dir}";
     $self->{kafka_port} = $port;
@@ -94,7 +96,9 @@ sub kafka {
 }
 
 # The first port from $from on that is free now: tests of other checkouts may
-# run beside these.
+# run beside these. Ranges: each file's httpd 18000-20199 (by pid); a file's
+# own broker 21000-21999; t/02's, t/06's and t/48's fixed ones from 22600
+# (a port picked here is bound only later, so ranges must not overlap).
 sub free_port {
     my ($from) = @_;
     for my $p ($from .. $from + 200) {
