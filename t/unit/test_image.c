@@ -22,6 +22,45 @@ static int probe(const char *p, tiler_format *fmt, uint32_t *w, uint32_t *h)
     return rc;
 }
 
+/* The blur's definition, written plainly: Q16 weights as tiler_blur
+ * makes them, a horizontal then a vertical pass with clamped edges, each
+ * channel (alpha as 7 bits) rounded to a byte after each pass. */
+static gdImagePtr ref_blur(gdImagePtr im, double sigma)
+{
+    int W = gdImageSX(im), H = gdImageSY(im), r = (int)ceil(3.0 * sigma), n = 2 * r + 1, x, y, k, c;
+    double sum = 0, *f = malloc(sizeof(double) * n);
+    uint32_t *w = malloc(sizeof(uint32_t) * n), total = 0;
+    int *tmp = malloc(sizeof(int) * (size_t)W * H);
+    gdImagePtr out = gdImageCreateTrueColor(W, H);
+    for (k = -r; k <= r; k++) sum += f[k + r] = exp(-(double)k * k / (2.0 * sigma * sigma));
+    for (k = 0; k < n; k++) total += w[k] = (uint32_t)floor(f[k] / sum * 65536.0);
+    w[r] += 65536 - total;
+#define CH(p, c) ((c) == 3 ? ((uint32_t)(p) >> 24) & 0x7f : ((uint32_t)(p) >> (8 * (c))) & 0xff)
+    for (y = 0; y < H; y++)
+        for (x = 0; x < W; x++) {
+            uint32_t px = 0;
+            for (c = 0; c < 4; c++) {
+                uint32_t acc = 0;
+                for (k = -r; k <= r; k++) acc += w[k + r] * CH(im->tpixels[y][x + k < 0 ? 0 : x + k >= W ? W - 1 : x + k], c);
+                px |= ((acc + 32768) >> 16) << (8 * c);
+            }
+            tmp[(size_t)y * W + x] = (int)px;
+        }
+    for (y = 0; y < H; y++)
+        for (x = 0; x < W; x++) {
+            uint32_t px = 0;
+            for (c = 0; c < 4; c++) {
+                uint32_t acc = 0;
+                for (k = -r; k <= r; k++) acc += w[k + r] * CH(tmp[(size_t)(y + k < 0 ? 0 : y + k >= H ? H - 1 : y + k) * W + x], c);
+                px |= ((acc + 32768) >> 16) << (8 * c);
+            }
+            out->tpixels[y][x] = (int)px;
+        }
+#undef CH
+    free(f); free(w); free(tmp);
+    return out;
+}
+
 static void write_with(gdImagePtr im, const char *p, tiler_format fmt)
 {
     FILE *f = fopen(p, "wb");
@@ -134,6 +173,46 @@ int main(void)
         ok(maxerr <= 1.0, "impulse response matches an exact Gaussian within 1 level (max error %.3f)", maxerr);
         gdImageDestroy(flat);
         gdImageDestroy(dot);
+    }
+    /* Exactly the definition (ref_blur), by both ways tiler_blur has: a
+     * byte a pixel for a grey image of one alpha, four otherwise; across
+     * the column blocks (over 256 pixels wide), thin images, and images
+     * that are grey but for one pixel's colour or alpha. */
+    {
+        static const int sizes[][2] = { { 1, 1 }, { 1, 40 }, { 40, 1 }, { 3, 50 }, { 300, 7 }, { 1100, 9 } };
+        static const double sigmas[] = { 0.5, 1.0, 3.0, 8.0 };
+        static const int alphas[] = { 0, 45, 127 };
+        size_t si, k, ai;
+        int kind, bad = 0, cases = 0;
+        uint32_t seed = 99;
+        for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+            for (k = 0; k < sizeof(sigmas) / sizeof(sigmas[0]); k++)
+                for (ai = 0; ai < sizeof(alphas) / sizeof(alphas[0]); ai++)
+                    for (kind = 0; kind < 5; kind++) {   /* grey; one colour pixel; one other alpha; colour; grey, bit 31 */
+                        int W = sizes[si][0], H = sizes[si][1], x, y;
+                        gdImagePtr b = gdImageCreateTrueColor(W, H), want;
+                        for (y = 0; y < H; y++)
+                            for (x = 0; x < W; x++) {
+                                int v = (int)((seed = seed * 1103515245u + 12345u) >> 24);
+                                b->tpixels[y][x] = kind == 3 ? gdTrueColorAlpha(v, 255 - v, (v * 7) & 0xff, alphas[ai])
+                                                              : gdTrueColorAlpha(v, v, v, alphas[ai]);
+                            }
+                        if (kind == 1) b->tpixels[H / 2][W / 2] ^= 0x010000;
+                        if (kind == 2) b->tpixels[H - 1][0] = (b->tpixels[H - 1][0] & 0xffffff) | (alphas[ai] ^ 1) << 24;
+                        if (kind == 4) b->tpixels[0][W - 1] |= (int)0x80000000u;
+                        want = ref_blur(b, sigmas[k]);
+                        tiler_blur(b, sigmas[k]);
+                        for (y = 0; y < H; y++)
+                            for (x = 0; x < W; x++)
+                                if (b->tpixels[y][x] != want->tpixels[y][x]) {
+                                    if (!bad++) printf("# %dx%d sigma %g alpha %d kind %d: (%d,%d) is %08x, not %08x\n", W, H,
+                                                       sigmas[k], alphas[ai], kind, x, y, b->tpixels[y][x], want->tpixels[y][x]);
+                                }
+                        cases++;
+                        gdImageDestroy(b);
+                        gdImageDestroy(want);
+                    }
+        ok(!bad, "blur is the definition, grey (a byte a pixel) or not, in %d cases (%d pixels differ)", cases, bad);
     }
     /* Against libgd's own Gaussian (same radius and sigma): within one level
      * per channel away from the borders, where the two differ on purpose
