@@ -2,6 +2,7 @@
 #include "tiler_transform.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,23 +204,33 @@ static inline int luma(int p)
  * grayscale,blur:3. The products come from tables of the same doubles and
  * are added in gd's order, so the sums are gd's bit for bit (t/unit/test_filters.c
  * checks every colour against gd). */
+static double grey_r[256], grey_g[256], grey_b[256];
+static pthread_once_t grey_once = PTHREAD_ONCE_INIT;
+
+static void grey_tables(void)
+{
+    int v;
+    for (v = 0; v < 256; v++) {
+        grey_r[v] = .299 * v;
+        grey_g[v] = .587 * v;
+        grey_b[v] = .114 * v;
+    }
+}
+
+void tiler_grayscale_row(int *row, size_t n)
+{
+    size_t x;
+    pthread_once(&grey_once, grey_tables);
+    for (x = 0; x < n; x++) {
+        int p = row[x], v = (int)(grey_r[(p >> 16) & 0xff] + grey_g[(p >> 8) & 0xff] + grey_b[p & 0xff]);
+        row[x] = (p & 0x7f000000) | v << 16 | v << 8 | v;
+    }
+}
+
 static void grayscale(gdImagePtr im)
 {
-    double tr[256], tg[256], tb[256];
-    int x, y, v, W = gdImageSX(im), H = gdImageSY(im);
-    for (v = 0; v < 256; v++) {
-        tr[v] = .299 * v;
-        tg[v] = .587 * v;
-        tb[v] = .114 * v;
-    }
-    for (y = 0; y < H; y++) {
-        int *row = im->tpixels[y];
-        for (x = 0; x < W; x++) {
-            int p = row[x];
-            v = (int)(tr[(p >> 16) & 0xff] + tg[(p >> 8) & 0xff] + tb[p & 0xff]);
-            row[x] = (p & 0x7f000000) | v << 16 | v << 8 | v;
-        }
-    }
+    int y;
+    for (y = 0; y < gdImageSY(im); y++) tiler_grayscale_row(im->tpixels[y], (size_t)gdImageSX(im));
 }
 
 /* libgd's negate (255 - v on R, G and B, alpha kept; like gd, a pixel

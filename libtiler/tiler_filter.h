@@ -2,6 +2,7 @@
 #ifndef TILER_FILTER_H
 #define TILER_FILTER_H
 
+#include <stddef.h>
 #include <gd.h>
 #include "tiler_ops.h"
 
@@ -11,6 +12,10 @@
 int tiler_filter_op(gdImagePtr *im, const tiler_op *op);
 /* Every op of the chain in turn, the same way. */
 int tiler_filter_apply(gdImagePtr *im, const tiler_chain *chain);
+
+/* The grayscale op on n pixels of a row, in place (libgd's grey, bit for
+ * bit); for a task cut from a chain that starts with it (tiler_tile.h). */
+void tiler_grayscale_row(int *row, size_t n);
 
 /* Separable Gaussian with radius ceil(3*sigma), 16-bit fixed-point weights
  * and edge-clamped borders, on all four channels of gd's truecolor pixels. */

@@ -13,7 +13,8 @@
  * pack: a version 4 task, its pixels packed as tightly as they allow, which
  * asks for a packed result; else version 1 (4 bytes a pixel), which an
  * encoding can then be asked of (tiler_msg_set_encoding: never of a
- * packed task). */
+ * packed task). A packed task of a chain that starts with grayscale and
+ * goes on is cut grey, and asks for the rest of the chain. */
 unsigned char *tiler_tile_task(gdImagePtr im, const tiler_grid *g, uint32_t idx,
                                const unsigned char job_id[16], const char *ops, int pack, size_t *len);
 /* The same, cut from the band while it holds the tile's rows (in the

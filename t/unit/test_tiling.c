@@ -20,8 +20,10 @@ static long differing(gdImagePtr a, gdImagePtr b)
     return n;
 }
 
-/* The packings the tasks and results of the last call took, as a bit set. */
+/* The packings the tasks and results of the last call took, as a bit set,
+ * and the ops its last task asked for. */
 static unsigned packings_seen;
+static char task_ops[TILER_MSG_MAX_OPS_LEN + 1];
 
 /* pack: the tasks are version 4 (packed pixels, answered packed), as the
  * module makes for raw results; else version 1. */
@@ -59,6 +61,7 @@ static int tiled_equals_whole_as(gdImagePtr src, const char *ops, uint32_t tile,
         /* A packed task is answered packed, a version 1 task in version 1. */
         if (!task.packing != !res.packing) return 0;
         packings_seen |= 1u << task.packing | 1u << (res.packing + 8);
+        snprintf(task_ops, sizeof(task_ops), "%s", task.ops);
         pb = tiler_msg_pixel_bytes(&res);
         for (row = 0; row < res.src.h; row++)
             tiler_unpack_row(out->tpixels[res.src.y + row] + res.src.x, res.pixels + (size_t)row * res.src.w * pb,
@@ -147,7 +150,9 @@ int main(void)
         static const struct { int grey; const char *ops; unsigned want; const char *what; } packs[] = {
             { 0, "blur:1.5", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_RGB + 8), "an opaque image: RGB both ways" },
             { 1, "blur:1.5,invert", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "a grey one: one byte both ways" },
-            { 0, "grayscale,blur:3", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_GREY + 8), "RGB made grey: RGB out, one byte back" },
+            { 0, "grayscale,blur:3", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "RGB made grey as it is cut: one byte both ways" },
+            { 0, "grayscale", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_GREY + 8), "grayscale alone is the worker's: RGB out, one byte back" },
+            { 0, "invert,grayscale,blur:3", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_GREY + 8), "grayscale not first: RGB out" },
             { 1, "brightness:-40,edges", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "grey stays grey" },
         };
         gdImagePtr alpha = testimg_make(131, 97, 1, 7);
@@ -158,12 +163,22 @@ int main(void)
             same = tiled_equals_whole_as(im, packs[i].ops, 32, 1);
             ok(same && packings_seen == packs[i].want, "packed: %s (%s; packings seen %#x)", packs[i].what,
                packs[i].ops, packings_seen);
+            /* The worker is asked for what the cut left of the chain. */
+            ok(!strcmp(task_ops, strncmp(packs[i].ops, "grayscale,", 10) ? packs[i].ops : packs[i].ops + 10),
+               "packed: %s: the task asks for '%s'", packs[i].ops, task_ops);
             gdImageDestroy(im);
         }
         packings_seen = 0;
         i = tiled_equals_whole_as(alpha, "blur:1.5", 32, 1);
         ok(i && packings_seen == (1u << TILER_PACK_GD | 1u << (TILER_PACK_GD + 8)),
            "packed: an image with alpha keeps its gd values both ways (%#x)", packings_seen);
+        packings_seen = 0;
+        i = tiled_equals_whole_as(alpha, "grayscale,blur:1.5", 32, 1);
+        ok(i && packings_seen == (1u << TILER_PACK_GD | 1u << (TILER_PACK_GD + 8)) && !strcmp(task_ops, "blur:1.5"),
+           "packed: grey made at the cut keeps alpha: gd values both ways (%#x, '%s')", packings_seen, task_ops);
+        packings_seen = 0;
+        i = tiled_equals_whole_as(alpha, "grayscale,blur:1.5", 32, 0);
+        ok(i && !strcmp(task_ops, "grayscale,blur:1.5"), "a version 1 task keeps the whole chain ('%s')", task_ops);
         gdImageDestroy(alpha);
     }
     return done_testing();
