@@ -94,9 +94,7 @@ static void convolve_row_grey(int *out, const uint8_t *const *src, const uint32_
     }
 }
 
-/* Whether every pixel is grey (red = green = blue) with the same alpha (as
- * unpack reads it), which is then in *alpha. */
-static int grey_one_alpha(gdImagePtr im, uint32_t *alpha)
+int tiler_grey_one_alpha(gdImagePtr im, uint32_t *alpha)
 {
     int W = gdImageSX(im), H = gdImageSY(im), x, y;
     uint32_t a = ((uint32_t)im->tpixels[0][0] >> 24) & 0x7f;
@@ -142,7 +140,7 @@ int tiler_blur(gdImagePtr im, double sigma)
     int rc = -1;
 
     if (!w || !line || !ring || !src || !gdImageTrueColor(im)) goto out;
-    bpp = grey_one_alpha(im, &alpha) ? 1 : 4;
+    bpp = tiler_grey_one_alpha(im, &alpha) ? 1 : 4;
 
     /* Horizontal pass, row by row, in place: the source rows of the
      * convolution are the clamped line shifted by one pixel each. */

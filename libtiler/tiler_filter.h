@@ -3,6 +3,7 @@
 #define TILER_FILTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <gd.h>
 #include "tiler_ops.h"
 
@@ -16,6 +17,11 @@ int tiler_filter_apply(gdImagePtr *im, const tiler_chain *chain);
 /* The grayscale op on n pixels of a row, in place (libgd's grey, bit for
  * bit); for a task cut from a chain that starts with it (tiler_tile.h). */
 void tiler_grayscale_row(int *row, size_t n);
+
+/* Whether every pixel of a truecolor image is grey (red = green = blue)
+ * with one alpha (bit 31 aside), which is then in *alpha: tiler_blur
+ * convolves such an image a byte a pixel. */
+int tiler_grey_one_alpha(gdImagePtr im, uint32_t *alpha);
 
 /* Separable Gaussian with radius ceil(3*sigma), 16-bit fixed-point weights
  * and edge-clamped borders, on all four channels of gd's truecolor pixels. */

@@ -25,7 +25,7 @@ my $t = TilerTest->new(name => 'first-run');   # its directory and the image too
 
 sub listening { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_[0], Timeout => 2) ? 1 : 0 }
 
-my $http_port = TilerTest::free_port(22680);
+my $http_port = TilerTest::free_port(23000);
 my $kafka_port = TilerTest::free_port(22600);
 my $controller_port = TilerTest::free_port($kafka_port + 1);
 my $mark = "first-run-$$-" . int(time * 1000);

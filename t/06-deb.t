@@ -96,7 +96,7 @@ run_ok('systemd-analyze verify tiler-monitor.service tiler-worker@1.service', 's
 
 # apache2 runs first without the module, on a port of its own (in a conf
 # of its own, removed at the end; Debian's ports.conf still listens on 80).
-my $port = TilerTest::free_port(22800);
+my $port = TilerTest::free_port(23400);
 TilerTest::spew('/etc/apache2/conf-available/tiler-test.conf', "Listen 127.0.0.1:$port\n");
 run_ok('a2enconf tiler-test', 'a test Listen port enabled');
 my $log_from = -s '/var/log/apache2/error.log' // 0;

@@ -168,7 +168,7 @@ $t->finish;
 # ---- health on a server that cannot take a job ----
 # Its broker is a closed port, and TilerMaxUploadBytes (1 TiB) is more
 # than the spool has free.
-my $dead_port = TilerTest::free_port(22990);
+my $dead_port = TilerTest::free_port(23800);
 my $d = TilerTest->new(name => 'unhealthy', brokers => "127.0.0.1:$dead_port",
                        # /metrics for the scraper only, as README shows.
                        directives => "TilerMaxUploadBytes 1099511627776\n"

@@ -85,7 +85,8 @@ sub own_broker {
     $self->{own_kafka} = "env TILER_KAFKA_PORT=$port TILER_KAFKA_CONTROLLER_PORT=$cport TILER_RUN_DIR=$self->{dir}";
     $self->{kafka_port} = $port;
     $self->{brokers} = "127.0.0.1:$port";
-    $self->kafka('start') or BAIL_OUT("the test's own broker on port $port did not start; see $self->{dir}/kafka");
+    # die, not BAIL_OUT: that would stop the file running beside this one too.
+    $self->kafka('start') or die "the test's own broker on port $port did not start; see $self->{dir}/kafka\n";
 }
 
 # scripts/kafka start|stop|kill on the test's own broker; true on success.
@@ -96,9 +97,11 @@ sub kafka {
 }
 
 # The first port from $from on that is free now: tests of other checkouts may
-# run beside these. Ranges: each file's httpd 18000-20199 (by pid); a file's
-# own broker 21000-21999; t/02's, t/06's and t/48's fixed ones from 22600
-# (a port picked here is bound only later, so ranges must not overlap).
+# run beside these. A port picked here is bound only later, so the ranges
+# it scans (200 ports on) must not overlap: each file's httpd from
+# 18000-19998 (by pid), a file's own broker from 21000-21798, t/02's broker
+# from 22600 and httpd from 23000, t/06's httpd from 23400, t/48's closed
+# port from 23800.
 sub free_port {
     my ($from) = @_;
     for my $p ($from .. $from + 200) {

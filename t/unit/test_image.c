@@ -188,7 +188,8 @@ int main(void)
         for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
             for (k = 0; k < sizeof(sigmas) / sizeof(sigmas[0]); k++)
                 for (ai = 0; ai < sizeof(alphas) / sizeof(alphas[0]); ai++)
-                    for (kind = 0; kind < 5; kind++) {   /* grey; one colour pixel; one other alpha; colour; grey, bit 31 */
+                    for (kind = 0; kind < 7; kind++) {   /* grey; one pixel's red; one other alpha; colour; grey, bit 31;
+                                                          * one pixel's green; one pixel's blue */
                         int W = sizes[si][0], H = sizes[si][1], x, y;
                         gdImagePtr b = gdImageCreateTrueColor(W, H), want;
                         for (y = 0; y < H; y++)
@@ -200,6 +201,17 @@ int main(void)
                         if (kind == 1) b->tpixels[H / 2][W / 2] ^= 0x010000;
                         if (kind == 2) b->tpixels[H - 1][0] = (b->tpixels[H - 1][0] & 0xffffff) | (alphas[ai] ^ 1) << 24;
                         if (kind == 4) b->tpixels[0][W - 1] |= (int)0x80000000u;
+                        if (kind == 5) b->tpixels[H / 2][W / 2] ^= 0x000100;
+                        if (kind == 6) b->tpixels[H - 1][W - 1] ^= 0x000001;
+                        {   /* the way the blur takes: a byte a pixel for grey of one alpha only */
+                            uint32_t a = 999;
+                            int grey = tiler_grey_one_alpha(b, &a);
+                            /* (a 1x1 image whose one pixel's alpha changed is still of one alpha) */
+                            int one = kind == 2 && W * H == 1;
+                            if (grey != (kind == 0 || kind == 4 || one) || (grey && a != (uint32_t)(alphas[ai] ^ one))) {
+                                if (!bad++) printf("# %dx%d kind %d: taken for %s\n", W, H, kind, grey ? "grey" : "not grey");
+                            }
+                        }
                         want = ref_blur(b, sigmas[k]);
                         tiler_blur(b, sigmas[k]);
                         for (y = 0; y < H; y++)
@@ -212,7 +224,7 @@ int main(void)
                         gdImageDestroy(b);
                         gdImageDestroy(want);
                     }
-        ok(!bad, "blur is the definition, grey (a byte a pixel) or not, in %d cases (%d pixels differ)", cases, bad);
+        ok(!bad, "blur is the definition, grey (a byte a pixel) or not, in %d cases, each taken the right way (%d wrong)", cases, bad);
     }
     /* Against libgd's own Gaussian (same radius and sigma): within one level
      * per channel away from the borders, where the two differ on purpose
