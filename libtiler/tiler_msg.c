@@ -270,6 +270,15 @@ int tiler_pack_need(const int *src, size_t n)
     return alpha ? TILER_PACK_GD : chroma & 0xff ? TILER_PACK_RGB : TILER_PACK_GREY;
 }
 
+int tiler_pack_need_grey(const int *src, size_t n)
+{
+    /* grayscale keeps alpha's 7 bits and drops bit 31 (tiler_filter.c). */
+    uint32_t alpha = 0;
+    size_t i;
+    for (i = 0; i < n; i++) alpha |= (uint32_t)src[i] >> 24 & 0x7f;
+    return alpha ? TILER_PACK_GD : TILER_PACK_GREY;
+}
+
 void tiler_pack_row(unsigned char *dst, const int *src, size_t n, int packing)
 {
     size_t i;

@@ -97,6 +97,10 @@ unsigned tiler_msg_pixel_bytes(const tiler_msg *m);
  * each is opaque, else TILER_PACK_GD. The tightest for several rows is
  * the largest of theirs. */
 int tiler_pack_need(const int *src, size_t n);
+/* The same for the pixels the grayscale op would make of these
+ * (tiler_grayscale_row), without making them: grey, so one byte unless
+ * some alpha. */
+int tiler_pack_need_grey(const int *src, size_t n);
 /* n pixels to packing's bytes (which must hold them: tiler_pack_need), and back. */
 void tiler_pack_row(unsigned char *dst, const int *src, size_t n, int packing);
 void tiler_unpack_row(int *dst, const unsigned char *src, size_t n, int packing);

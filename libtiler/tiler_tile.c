@@ -65,10 +65,10 @@ static unsigned char *cut(row_at row, const void *src, const tiler_grid *g, uint
          * them costs far less than the bytes it saves on Kafka. */
         m.packing = TILER_PACK_GREY;
         for (r = 0; r < m.src.h && m.packing != TILER_PACK_GD; r++) {
-            const int *line = source_row(row, src, m.src.y + r, m.src.x, m.src.w, tmp);
+            const int *line = row(src, m.src.y + r);
             int need;
             if (!line) goto out;
-            need = tiler_pack_need(line, m.src.w);
+            need = rest ? tiler_pack_need_grey(line + m.src.x, m.src.w) : tiler_pack_need(line + m.src.x, m.src.w);
             if (need > m.packing) m.packing = (uint8_t)need;
         }
     }

@@ -36,6 +36,12 @@ static int on_tile_row(void *ctx, const tiler_band *b, uint32_t tile_row, char *
         if (!a || la != lb || memcmp(a, w, la)) c->bad++;
         free(a);
         free(w);
+        /* Packed, with the grey made as the tile is cut (tiler_tile.h). */
+        a = tiler_tile_task_band(b, &c->g, i, id, "grayscale,blur:1", 1, &la);
+        w = tiler_tile_task(c->whole, &c->g, i, id, "grayscale,blur:1", 1, &lb);
+        if (!a || la != lb || memcmp(a, w, la)) c->bad++;
+        free(a);
+        free(w);
         c->tiles++;
     }
     return 0;

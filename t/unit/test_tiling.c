@@ -154,6 +154,9 @@ int main(void)
             { 0, "grayscale", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_GREY + 8), "grayscale alone is the worker's: RGB out, one byte back" },
             { 0, "invert,grayscale,blur:3", 1u << TILER_PACK_RGB | 1u << (TILER_PACK_GREY + 8), "grayscale not first: RGB out" },
             { 1, "brightness:-40,edges", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "grey stays grey" },
+            { 0, "grayscale,rotate:90", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "grey cut, then rotated" },
+            { 0, "grayscale,downscale:2,blur:1", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "grey cut, then downscaled" },
+            { 0, "grayscale,grayscale,edges", 1u << TILER_PACK_GREY | 1u << (TILER_PACK_GREY + 8), "grey cut, grey again" },
         };
         gdImagePtr alpha = testimg_make(131, 97, 1, 7);
         for (i = 0; i < (int)(sizeof(packs) / sizeof(packs[0])); i++) {
@@ -180,6 +183,22 @@ int main(void)
         i = tiled_equals_whole_as(alpha, "grayscale,blur:1.5", 32, 0);
         ok(i && !strcmp(task_ops, "grayscale,blur:1.5"), "a version 1 task keeps the whole chain ('%s')", task_ops);
         gdImageDestroy(alpha);
+    }
+    /* tiler_pack_need_grey is tiler_pack_need of the row made grey, for
+     * opaque rows, rows with some alpha, and rows with bit 31 alone. */
+    {
+        int row[257], grey[257], k, bad = 0;
+        uint32_t seed = 5;
+        for (k = 0; k < 3000; k++) {
+            int x, n = 1 + k % 257;
+            for (x = 0; x < n; x++) row[x] = (int)((seed = seed * 1103515245u + 12345u) >> 8 & 0xffffff);
+            if (k % 3 == 1) row[k % n] |= (int)((uint32_t)(1 + k % 127) << 24);
+            if (k % 3 == 2) row[k % n] |= (int)0x80000000u;
+            memcpy(grey, row, sizeof(int) * (size_t)n);
+            tiler_grayscale_row(grey, (size_t)n);
+            bad += tiler_pack_need_grey(row, (size_t)n) != tiler_pack_need(grey, (size_t)n);
+        }
+        ok(!bad, "the packing of a row made grey is known without making it (%d of 3000 wrong)", bad);
     }
     return done_testing();
 }
