@@ -114,11 +114,11 @@ int tiler_grey_one_alpha(gdImagePtr im, uint32_t *alpha)
 static void load(uint8_t *dst, const int *row, int W, int x0, int n, int bpp)
 {
     int x;
-    for (x = x0; x < x0 + n; x++) {
-        int p = row[x < 0 ? 0 : x >= W ? W - 1 : x];
-        if (bpp == 4) unpack(dst + (size_t)(x - x0) * 4, p);
-        else dst[x - x0] = (uint8_t)(p & 0xff);
-    }
+    /* One loop per width, so that neither tests bpp a pixel. */
+    if (bpp == 4)
+        for (x = x0; x < x0 + n; x++) unpack(dst + (size_t)(x - x0) * 4, row[x < 0 ? 0 : x >= W ? W - 1 : x]);
+    else
+        for (x = x0; x < x0 + n; x++) dst[x - x0] = (uint8_t)(row[x < 0 ? 0 : x >= W ? W - 1 : x] & 0xff);
 }
 
 /* Why not gdImageCopyGaussianBlurred: it reads out of bounds when a side is
