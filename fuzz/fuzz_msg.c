@@ -3,8 +3,9 @@
  * version 2 tasks that ask for a TIFF tile or a PNG tile's rows included;
  * an ENCODED result it accepts goes through the check the results consumer
  * makes of it (and a PNG tile's through the zoom feed's decoder); a raw
- * result (packed or not) of a small image is stored in a raster as the
- * results consumer stores it, and read back against its pixels. */
+ * result (packed or not) of a small image is stored in a raster of each
+ * layout as the results consumer stores it, and read back against its
+ * pixels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include "tiler_msg.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_tile.h"
 #include "tiler_png_tile.h"
@@ -28,27 +30,43 @@ static uint32_t wire_pixel(const unsigned char *p, size_t pb, size_t i)
     return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Stores a raw result in a raster of its image (a memfd) and checks that
- * every pixel of its core, and nothing else, is what the result says. */
-static void store_result(const tiler_msg *m)
+/* What a raster of rb bytes a pixel holds for gd value v (docs/protocol.md
+ * and tiler_raster.h): v, its R G B, or its grey byte. */
+static uint32_t kept(size_t rb, uint32_t v)
+{
+    return rb == 4 ? v : rb == 3 ? v & 0xffffff : (v & 0xff) * 0x010101u;
+}
+
+/* Stores a raw result in a raster of its image (a memfd) of rb bytes a
+ * pixel and checks that every pixel of its core, and nothing else, is
+ * what the result says as that layout keeps it; a grey raster must refuse
+ * a result with a pixel that is not grey, and only such a result. */
+static void store_result(const tiler_msg *m, size_t rb)
 {
     char path[64], err[512];
-    size_t pb = tiler_msg_pixel_bytes(m), n = (size_t)m->image_w * m->image_h;
+    size_t pb = tiler_msg_pixel_bytes(m), n = (size_t)m->image_w * m->image_h, i, core = (size_t)m->src.w * m->src.h;
     unsigned char *raster;
     uint32_t x, y;
-    int fd = memfd_create("raster", 0);
+    int fd = memfd_create("raster", 0), grey = 1, rc;
     if (fd < 0) return;
+    for (i = 0; i < core; i++) {
+        uint32_t v = wire_pixel(m->pixels, pb, i);
+        grey &= ((v >> 16 & 0xff) == (v & 0xff)) && ((v >> 8 & 0xff) == (v & 0xff));
+    }
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     raster = malloc(n * 4);
-    if (raster && ftruncate(fd, (off_t)(n * 4)) == 0 && tiler_raster_write(path, m->image_w, m, err, sizeof(err)) == 0
-        && pread(fd, raster, n * 4, 0) == (ssize_t)(n * 4)) {
-        for (y = 0; y < m->image_h; y++)
-            for (x = 0; x < m->image_w; x++) {
-                int in = y >= m->src.y && y - m->src.y < m->src.h && x >= m->src.x && x - m->src.x < m->src.w;
-                uint32_t want = in ? wire_pixel(m->pixels, pb, (size_t)(y - m->src.y) * m->src.w + (x - m->src.x)) : 0;
-                /* The raster is the wire's little-endian gd values too. */
-                if (wire_pixel(raster, 4, (size_t)y * m->image_w + x) != want) abort();
-            }
+    if (raster && ftruncate(fd, (off_t)(n * rb)) == 0) {
+        rc = tiler_raster_write(path, m->image_w, m->image_h, m, err, sizeof(err));
+        if (rb == 1 && !grey) {
+            if (rc == 0) abort();
+        } else if (rc == 0 && pread(fd, raster, n * rb, 0) == (ssize_t)(n * rb)) {
+            for (y = 0; y < m->image_h; y++)
+                for (x = 0; x < m->image_w; x++) {
+                    int in = y >= m->src.y && y - m->src.y < m->src.h && x >= m->src.x && x - m->src.x < m->src.w;
+                    uint32_t want = in ? kept(rb, wire_pixel(m->pixels, pb, (size_t)(y - m->src.y) * m->src.w + (x - m->src.x))) : 0;
+                    if (wire_pixel(raster, rb, (size_t)y * m->image_w + x) != want) abort();
+                }
+        }
     }
     free(raster);
     close(fd);
@@ -61,7 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
     if (tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0 && m.kind == TILER_MSG_RESULT
         && (uint64_t)m.image_w * m.image_h <= 256 * 256) {
         if (m.pixels + (size_t)m.src.w * m.src.h * tiler_msg_pixel_bytes(&m) != buf + len) abort();
-        store_result(&m);
+        store_result(&m, 4);
+        store_result(&m, 3);
+        store_result(&m, 1);
         return 0;
     }
     if (tiler_msg_decode(&m, buf, len, err, sizeof(err)) == 0 && m.kind == TILER_MSG_ENCODED) {

@@ -9,6 +9,7 @@
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_jpeg_out.h"
+#include "tiler_raster.h"
 #include "tiler_metrics.h"
 #include "tiler_msg.h"
 #include "tiler_spool.h"
@@ -201,7 +202,7 @@ int tiler_assembly_apply(tiler_assembly *a, const void *payload, size_t len, int
      * again is appended again, and the index then points at the copy. */
     if (msg.kind == TILER_MSG_ENCODED ? tiles_place(a, id, &msg, err, sizeof(err)) < 0
         : (tiler_spool_path(raster, sizeof(raster), a->c.spool_dir, id, TILER_SPOOL_RASTER) < 0
-           || tiler_raster_write(raster, job.width, &msg, err, sizeof(err)) < 0)) {
+           || tiler_raster_write(raster, job.width, job.height, &msg, err, sizeof(err)) < 0)) {
         if (tiler_store_get_job(a->store, id, &job, p) == 1) return 0;   /* deleted meanwhile */
         say(a, TILER_ASM_ERR, TILER_ASM_EV_RASTER, "job %s: %s", id, err);
         fail_job(a, id, apr_psprintf(p, "assembling the result failed: %s", err));

@@ -7,11 +7,11 @@
 #include "tiler_png_tile.h"
 #include "tiler_tiff_jpeg.h"
 
-void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need)
+void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, int raster_bytes, tiler_disk_need *need)
 {
     uint64_t px = (uint64_t)w * h;
-    need->raster = px * 4;
-    need->result = out == TILER_FMT_JPEG ? px : px * 4;
+    need->raster = px * (uint64_t)raster_bytes;
+    need->result = out == TILER_FMT_JPEG ? px : px * (uint64_t)raster_bytes;
     need->total = need->raster + need->result;
 }
 

@@ -7,15 +7,16 @@
 #include "tiler_image.h"
 
 typedef struct {
-    uint64_t raster;   /* 4 bytes a pixel, written as results come in */
+    uint64_t raster;   /* 1, 3 or 4 bytes a pixel (tiler_raster.h), written as results come in */
     uint64_t result;   /* an estimate: see tiler_disk_estimate */
     uint64_t total;
 } tiler_disk_need;
 
-/* The raster is exact; the result is estimated at 4 bytes a pixel for PNG
- * (RGBA that deflate cannot squeeze, as for noise) and 1 for JPEG: above
- * what photographs give, far above a flat image's. */
-void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, tiler_disk_need *need);
+/* The raster of raster_bytes a pixel (its packing, or the most it can
+ * be) is exact; the result is estimated at as many bytes a pixel for PNG
+ * (samples that deflate cannot squeeze, as for noise) and 1 for JPEG:
+ * above what photographs give, far above a flat image's. */
+void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, int raster_bytes, tiler_disk_need *need);
 /* A TIFF job in tiles of side pixels has no raster: `raster` is then its
  * tile index (16 bytes a tile), and the result is bounded by its padded
  * tiles at 4 samples a pixel that deflate cannot squeeze (or a JPEG

@@ -36,7 +36,7 @@ int tiler_png_color(int alpha, int gray)
     return gray ? (alpha ? TILER_PNG_GRAY_ALPHA : TILER_PNG_GRAY) : (alpha ? TILER_PNG_RGBA : TILER_PNG_RGB);
 }
 
-static size_t bytes_per_pixel(int color)
+size_t tiler_png_pixel_bytes(int color)
 {
     return color == TILER_PNG_GRAY ? 1 : color == TILER_PNG_GRAY_ALPHA ? 2 : color == TILER_PNG_RGB ? 3 : 4;
 }
@@ -100,7 +100,7 @@ static int state_init(strip_state *s, uint32_t width, uint32_t nrows, int color,
 {
     memset(s, 0, sizeof(*s));
     s->color = color;
-    s->bpp = bytes_per_pixel(color);
+    s->bpp = tiler_png_pixel_bytes(color);
     s->stride = (size_t)width * s->bpp;
     s->nrows = nrows;
     s->prev = calloc(1, s->stride);
@@ -156,16 +156,12 @@ static int pump_failed(const strip_state *s, const char *why, char *err, size_t 
     return -1;
 }
 
-/* Filters and deflates the strip's next row. -1 when a gray type meets a
- * pixel that is not gray (err says so), or zlib fails. */
-static int state_row(strip_state *s, const int *row, char *err, size_t errlen)
+/* Filters and deflates the strip's next row, in cur as samples. -1 when
+ * zlib fails. */
+static int state_filter(strip_state *s, char *err, size_t errlen)
 {
     size_t i, bpp = s->bpp, stride = s->stride;
     unsigned char *t, *cur = s->cur, *line = s->line;
-    if (tiler_png_row_samples(cur, row, (uint32_t)(stride / bpp), s->color) < 0) {
-        snprintf(err, errlen, "row %u is not gray; cannot write it as gray", s->y);
-        return -1;
-    }
     if (s->y == 0) {
         line[0] = 1;   /* Sub: nothing from the strip above */
         for (i = 0; i < bpp && i < stride; i++) line[i + 1] = cur[i];
@@ -181,6 +177,17 @@ static int state_row(strip_state *s, const int *row, char *err, size_t errlen)
     t = s->prev; s->prev = s->cur; s->cur = t;
     s->y++;
     return 0;
+}
+
+/* The same for a row of gd values. -1 also when a gray type meets a pixel
+ * that is not gray (err says so). */
+static int state_row(strip_state *s, const int *row, char *err, size_t errlen)
+{
+    if (tiler_png_row_samples(s->cur, row, (uint32_t)(s->stride / s->bpp), s->color) < 0) {
+        snprintf(err, errlen, "row %u is not gray; cannot write it as gray", s->y);
+        return -1;
+    }
+    return state_filter(s, err, errlen);
 }
 
 /* Ends the strip: a sync flush ends it on a byte boundary with the block
@@ -272,6 +279,18 @@ int tiler_png_strip_out_rows(tiler_png_strip_out *o, const int *rows, uint32_t n
     if (n > o->s.nrows - o->s.y) { snprintf(err, errlen, "%u rows past the strip's %u", n, o->s.nrows); return -1; }
     for (y = 0; y < n; y++)
         if (state_row(&o->s, rows + y * width, err, errlen) < 0) return -1;
+    return 0;
+}
+
+int tiler_png_strip_out_samples(tiler_png_strip_out *o, const unsigned char *rows, uint32_t n, char *err, size_t errlen)
+{
+    uint32_t y;
+    if (n > o->s.nrows - o->s.y) { snprintf(err, errlen, "%u rows past the strip's %u", n, o->s.nrows); return -1; }
+    for (y = 0; y < n; y++) {
+        /* Copied: the row above must outlive the caller's buffer. */
+        memcpy(o->s.cur, rows + (size_t)y * o->s.stride, o->s.stride);
+        if (state_filter(&o->s, err, errlen) < 0) return -1;
+    }
     return 0;
 }
 

@@ -37,6 +37,8 @@ int tiler_png_has_alpha(const int *pixels, size_t n);
 int tiler_png_is_gray(const int *pixels, size_t n);
 /* The colour type for an image with or without transparency and colour. */
 int tiler_png_color(int alpha, int gray);
+/* Bytes a pixel of the colour type's 8-bit samples: 1, 2, 3 or 4. */
+size_t tiler_png_pixel_bytes(int color);
 /* One row of width pixels as 8-bit samples of the colour type (alpha as
  * libgd maps it to 8 bits): the PNG and TIFF results share it. -1 when a
  * grey type meets a pixel that is not grey. */
@@ -61,6 +63,9 @@ typedef struct tiler_png_strip_out tiler_png_strip_out;
 tiler_png_strip_out *tiler_png_strip_out_begin(FILE *f, uint32_t width, uint32_t nrows, int color, int level, int last,
                                                char *err, size_t errlen);
 int tiler_png_strip_out_rows(tiler_png_strip_out *o, const int *rows, uint32_t n, char *err, size_t errlen);
+/* The next n rows already as the colour type's samples (width x
+ * tiler_png_pixel_bytes each, as a grey or RGB raster holds them). */
+int tiler_png_strip_out_samples(tiler_png_strip_out *o, const unsigned char *rows, uint32_t n, char *err, size_t errlen);
 int tiler_png_strip_out_end(tiler_png_strip_out *o, char *err, size_t errlen);
 
 /* A strip file's 16-byte head: magic, the Adler-32 of the strip's filtered

@@ -1,13 +1,12 @@
 /* The spool: one directory per job holding the upload, the raster the
- * results are assembled into, and the encoded result. Paths are built only
+ * results are assembled into (tiler_raster.h), and the encoded result.
+ * Paths are built only
  * here, and only from ids that pass tiler_id_parse. */
 #ifndef TILER_SPOOL_H
 #define TILER_SPOOL_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <gd.h>
-#include "tiler_msg.h"
 
 /* A TIFF job (format=tiff) has no raster: TILES is its result being
  * assembled (tiler_tiff_out.h) and TILE_INDEX where each tile lies in it. */
@@ -37,35 +36,10 @@ int tiler_spool_zoom_remove(const char *spool, const char *id, int tmp_only);
 /* Strip k of the result's PNG stream (tiler_png.h), one per row of tiles
  * (more than 65536 with small tiles on a tall image). 0 or -1. */
 int tiler_spool_strip_path(char *buf, size_t len, const char *spool, const char *id, uint32_t k);
-/* Reads rows [top, top + n) of a width-wide raster, open as fd, as gd
- * truecolor ints. 0, or -1 with err. */
-int tiler_raster_pread_rows(int fd, uint32_t width, uint32_t top, uint32_t n, int *dst, char *err, size_t errlen);
-/* Reads rows [top, top + n) of a width-wide raster as gd truecolor ints. */
-int tiler_raster_read_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, int *dst,
-                           char *err, size_t errlen);
-
-/* A sparse file of width*height gd truecolor ints (little-endian). */
-int tiler_raster_create(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
-/* Writes the result message's pixels (its src rectangle) into the raster.
- * Writing the same tile twice leaves the same bytes. */
-int tiler_raster_write(const char *path, uint32_t width, const tiler_msg *m, char *err, size_t errlen);
 /* Frees the whole blocks of bytes [from, to) of the file open as fd
  * (punch-hole; a partial block at either end stays). 0, 1 when the file
  * system cannot, or -errno. */
 int tiler_spool_punch(int fd, uint64_t from, uint64_t to);
-/* Frees the disk under rows [top, top + n) of the raster, whose pixels
- * are encoded and will not be read again (fallocate punch-hole; the file
- * keeps its size and the freed rows read back as zeros). Only whole
- * filesystem blocks inside those rows go: a block shared with a row
- * outside them stays. Returns 0 (also when the raster is gone: its job
- * ended, nothing is left to free), 1 when the filesystem cannot punch
- * holes (nothing freed, nothing lost), or -1 with err. */
-int tiler_raster_release_rows(const char *path, uint32_t width, uint32_t top, uint32_t n, char *err, size_t errlen);
-/* 1 when the raster has a hole before its end (rows freed, or never
- * written), 0 when it is whole, -1 with err. */
-int tiler_raster_has_hole(const char *path, char *err, size_t errlen);
-gdImagePtr tiler_raster_load(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
-
 /* Removes what a job needs only while it runs: upload, raster, PNG strips,
  * a half-written result, a TIFF's tiles and index. The result and thumbnails stay. 0 or -1. */
 int tiler_spool_drop_work(const char *spool, const char *id);

@@ -10,6 +10,7 @@
 #include "tiler_jpeg_out.h"
 #include "tiler_png.h"
 #include "tiler_png_tile.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_tiff_out.h"
 
@@ -82,31 +83,39 @@ static int place(const char *tmp, const char *path, int rc, char *err, size_t er
 
 int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, const char *path, char *err, size_t errlen)
 {
-    char tmp[4200];
+    char tmp[4200], ignored[8];
     uint32_t y, n, chunk = tiler_strip_chunk_rows(sp->width);
+    tiler_raster r;
     encoder e;
     FILE *f = NULL;
-    int rc = -1, *px = NULL;
+    int rc = -1, *px = NULL, packed;
 
     if (!sp->n || sp->top + sp->n > sp->height) { snprintf(err, errlen, "rows %u..%u are past the image", sp->top, sp->top + sp->n); return -1; }
+    if (tiler_raster_open(&r, raster, sp->width, sp->height, 0, err, errlen) < 0) return -1;
+    /* A grey or RGB raster holds the PNG's samples as they are: rows go
+     * to the deflater as read. */
+    packed = !sp->jpeg && r.packing != TILER_PACK_GD && (size_t)r.packing == tiler_png_pixel_bytes(sp->color);
     if (!(px = malloc((size_t)sp->width * chunk * sizeof(int)))) {
         snprintf(err, errlen, "out of memory for rows of a strip");
+        tiler_raster_close(&r, ignored, sizeof(ignored));
         return -1;
     }
-    if (!(f = open_beside(path, tmp, sizeof(tmp), err, errlen))) {
-        free(px);
-        return -1;
-    }
-    if (enc_begin(&e, f, sp, err, errlen) == 0) {
+    if ((f = open_beside(path, tmp, sizeof(tmp), err, errlen)) && enc_begin(&e, f, sp, err, errlen) == 0) {
         int ok = 1;
         for (y = 0; ok && y < sp->n; y += n) {
             n = sp->n - y < chunk ? sp->n - y : chunk;
-            ok = tiler_raster_read_rows(raster, sp->width, sp->top + y, n, px, err, errlen) == 0
-                 && enc_rows(&e, px, n, err, errlen) == 0;
+            if (packed)
+                ok = tiler_raster_get_packed(&r, sp->top + y, n, (unsigned char *)px, err, errlen) == 0
+                     && tiler_png_strip_out_samples(e.png, (const unsigned char *)px, n, err, errlen) == 0;
+            else
+                ok = tiler_raster_get(&r, sp->top + y, n, px, err, errlen) == 0 && enc_rows(&e, px, n, err, errlen) == 0;
         }
         rc = enc_end(&e, ok, err, errlen) == 0 && ok ? 0 : -1;
     }
     free(px);
+    if (rc == 0) rc = tiler_raster_close(&r, err, errlen);
+    else tiler_raster_close(&r, ignored, sizeof(ignored));
+    if (!f) return -1;
     if (fclose(f) != 0 && rc == 0) {
         snprintf(err, errlen, "cannot write a strip: %s", strerror(errno));
         rc = -1;

@@ -11,6 +11,7 @@
 #include "tiler_defaults.h"
 #include "tiler_png.h"
 #include "tiler_pyramid.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "tiler_tiff.h"
@@ -24,6 +25,7 @@
 struct tiler_zoom_feed {
     int fd;                 /* the raster, or the tiles file (a TIFF's or a PNG's): open until close */
     int index_fd;           /* the tile index; -1 for a raster */
+    tiler_raster raster;    /* fd as a raster, its layout known */
     uint32_t w, h, strip_rows, strips, fed, chunk;
     uint32_t held;          /* strips encoded before they were fed */
     int color, spp;         /* spp: the tiles' samples a pixel */
@@ -91,7 +93,8 @@ tiler_zoom_feed *tiler_zoom_feed_open(const char *raster, const char *dir, uint3
     *full = 0;
     if (!f) return NULL;
     f->color = color;
-    if (open_source(raster, &f->fd, "the raster", err, errlen) < 0) {
+    if (open_source(raster, &f->fd, "the raster", err, errlen) < 0
+        || tiler_raster_attach(&f->raster, f->fd, w, h, err, errlen) < 0) {
         tiler_zoom_feed_close(f);
         return NULL;
     }
@@ -222,7 +225,7 @@ static int feed_raster_strip(tiler_zoom_feed *f, uint32_t k, const volatile int 
     rc = 0;
     for (y = top; rc == 0 && y < end; y += n) {
         n = end - y < f->chunk ? end - y : f->chunk;
-        if ((rc = tiler_raster_pread_rows(f->fd, f->w, y, n, f->px, err, errlen)) < 0) break;
+        if ((rc = tiler_raster_get(&f->raster, y, n, f->px, err, errlen)) < 0) break;
         for (i = 0; rc == 0 && i < n; i++) {
             int *row = f->px + (size_t)i * f->w;
             if (cancel && *cancel) {

@@ -18,6 +18,7 @@
 #include "tiler_metrics.h"
 #include "tiler_png.h"
 #include "tiler_png_tile.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "mod_tiler_zoom.h"
@@ -106,7 +107,7 @@ static void note_release(server_rec *s, const tiler_job *job, int rc, const char
 static void release_rows(server_rec *s, const char *raster, const tiler_job *job, uint32_t top, uint32_t n)
 {
     char err[512];
-    note_release(s, job, tiler_raster_release_rows(raster, job->width, top, n, err, sizeof(err)), err);
+    note_release(s, job, tiler_raster_release_rows(raster, job->width, job->height, top, n, err, sizeof(err)), err);
 }
 
 /* Encodes raster rows [top, top + n) as a strip in the job's format and
@@ -349,7 +350,7 @@ static int write_jpeg(server_rec *s, const tiler_job *job, const char *raster, c
     j = tiler_jpeg_out_begin(f, job->width, job->height, TILER_JPEG_QUALITY, err, errlen);
     for (top = 0; j && rc == 0 && top < job->height; top += n) {
         n = job->height - top < TILER_JPEG_BAND_ROWS ? job->height - top : TILER_JPEG_BAND_ROWS;
-        if ((rc = tiler_raster_read_rows(raster, job->width, top, n, px, err, errlen)) == 0
+        if ((rc = tiler_raster_read_rows(raster, job->width, job->height, top, n, px, err, errlen)) == 0
             && (rc = tiler_jpeg_out_rows(j, px, n, err, errlen)) == 0) {
             /* From the band before: the block it shared with this one goes too. */
             release_rows(s, raster, job, freed, top + n - freed);

@@ -19,6 +19,7 @@
 #include "tiler_json.h"
 #include "tiler_metrics.h"
 #include "tiler_ops.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_tiff.h"
 #include "tiler_png_tile.h"
@@ -81,6 +82,7 @@ typedef struct {
     const tiler_grid *grid;
     const unsigned char *id;
     tiler_production *pr;
+    const char *raster;     /* its path, made when the job begins; NULL: the job has none */
     int recorded;           /* the job is in the store */
     uint32_t early;         /* tiles out before the last row was decoded */
     apr_time_t first_tile_at;
@@ -111,6 +113,11 @@ static int begin_job(streaming *x, int alpha, char *err, size_t errlen)
      * decoder says from the header whether any pixel can be transparent
      * (for GIF and BMP, from all their pixels). */
     x->job->alpha = alpha;
+    /* The raster's layout follows the result's colour, known only now; no
+     * result can come before the tasks go. */
+    if (x->raster && tiler_raster_create(x->raster, x->job->width, x->job->height, tiler_raster_packing(x->job->ops, alpha),
+                                         err, errlen) < 0)
+        return stop_stream(x, HTTP_INSUFFICIENT_STORAGE, "spool_error", apr_pstrdup(r->pool, err), err, errlen);
     switch (tiler_store_create_job(x->store, x->job, x->max_jobs)) {
     case 0: break;
     case 1:   /* the last place went to another upload meanwhile */
@@ -208,14 +215,14 @@ static int stream_tiff_tiles(streaming *x, tiler_tiff_tiles *tt, char *err, size
  * result, on top of the upload already stored. 0, or -1 with the 507 sent
  * (its handler status in *sent). */
 static int check_room(request_rec *r, const tiler_srv_conf *c, uint32_t w, uint32_t h, uint32_t tile, tiler_format out, int jpeg,
-                      int rows, uint64_t upload, int *sent)
+                      int rows, int raster_bytes, uint64_t upload, int *sent)
 {
     tiler_disk_need need;
     uint64_t avail;
     char err[512];
     if (out == TILER_FMT_TIFF) tiler_disk_estimate_tiff(w, h, tile, jpeg, &need);
     else if (rows) tiler_disk_estimate_png_tiles(w, h, tile, &need);
-    else tiler_disk_estimate(w, h, out, &need);
+    else tiler_disk_estimate(w, h, out, raster_bytes, &need);
     if (tiler_disk_free(c->spool_dir, &avail, err, sizeof(err)) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(30440) "%s; accepting the job unchecked", err);
         return 0;
@@ -430,8 +437,11 @@ int tiler_create_job(request_rec *r, const char *base)
     /* A PNG whose workers deflate its rows (TilerPngRows; tiles of a side
      * the encoding can say) has no raster: its tiles take its place. */
     rows = out_fmt == TILER_FMT_PNG && c->png_rows && tiler_png_tile_side_ok(grid.tile_size);
+    /* The raster's layout is chosen once the decoder says whether the
+     * upload has transparency; a JPEG never has. */
     if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt,
-                   tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, rows, (uint64_t)up.size, &status) < 0) {
+                   tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, rows,
+                   tiler_raster_packing(canon, in_fmt != TILER_FMT_JPEG), (uint64_t)up.size, &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }
@@ -456,8 +466,6 @@ int tiler_create_job(request_rec *r, const char *base)
             || tiler_spool_path(index, sizeof(index), c->spool_dir, hex, TILER_SPOOL_TILE_INDEX) < 0
             || tiler_tiff_out_start(tiles, index, tiler_grid_count(&grid), err, sizeof(err)) < 0)
             BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", "the result's tile files cannot be made");
-    } else if (tiler_raster_create(raster, grid.width, grid.height, err, sizeof(err)) < 0) {
-        BAIL(HTTP_INSUFFICIENT_STORAGE, "spool_error", err);
     }
     if (!(store = tiler_request_store(r))) BAIL(HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "the job store cannot be opened");
     memset(&job, 0, sizeof(job));
@@ -481,6 +489,7 @@ int tiler_create_job(request_rec *r, const char *base)
     x.job = &job;
     x.grid = &grid;
     x.id = id;
+    x.raster = out_fmt == TILER_FMT_TIFF || rows ? NULL : raster;
     received = apr_time_now();
     /* The upload decodes into a band of tile size + 2 halo rows: the
      * child's memory grows with the width, never the height. */

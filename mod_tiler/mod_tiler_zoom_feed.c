@@ -16,6 +16,7 @@
 #include "tiler_defaults.h"
 #include "tiler_id.h"
 #include "tiler_png_tile.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_strip.h"
 #include "tiler_tiff_out.h"
@@ -211,7 +212,7 @@ static void free_rows(tiler_zoom_feeds *z, const tiler_job *job, uint32_t k)
             && tiler_spool_path(index, sizeof(index), z->c->spool_dir, job->id, TILER_SPOOL_TILE_INDEX) == 0)
             rc = tiler_strip_release_tiles(path, index, job->width, enc.side, k, err, sizeof(err));
     } else if (tiler_spool_path(path, sizeof(path), z->c->spool_dir, job->id, TILER_SPOOL_RASTER) == 0) {
-        rc = tiler_raster_release_rows(path, job->width, top, n, err, sizeof(err));
+        rc = tiler_raster_release_rows(path, job->width, job->height, top, n, err, sizeof(err));
     }
     if (rc < 0) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, z->s, APLOGNO(30910) "job %s: %s", job->id, err);
 }

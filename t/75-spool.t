@@ -121,19 +121,20 @@ SKIP: {
     is($rf->{status}, 507, 'no room for the upload in a form: 507');
     is($jf->{error} // '', 'spool_error', 'spool_error');
     is(lc($rf->{headers}{connection} // ''), 'close', 'and the connection closes');
-    # Then room for the upload (about 3.6 MB) but not for the 12 MB raster
-    # and the result: refused before any work, with the numbers.
+    # Then room for the upload (about 3.6 MB) but not for the 9 MB raster
+    # (3 bytes a pixel: a JPEG has no transparency) and the result: refused
+    # before any work, with the numbers.
     unlink $fill;
     system("dd if=/dev/zero of=$fill bs=1M count=34 status=none");
     my ($r, $j) = $t->submit($big, 'invert');
     is($r->{status}, 507, 'no room for the raster and result: 507');
     is($j->{error}, 'insufficient_storage', 'insufficient_storage');
-    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 24000000 more \(raster 12000000, png result up to 12000000\)/,
+    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 18000000 more \(raster 9000000, png result up to 9000000\)/,
          "with the numbers: $j->{message}");
     # A JPEG result still has a raster.
     my ($rj, $jj) = $t->submit($big, 'invert', format => 'jpeg');
     is($rj->{status}, 507, 'a JPEG job with no room for its raster: 507');
-    like($jj->{message} // '', qr/this 2000x1500 job needs about 15000000 more \(raster 12000000, jpeg result up to 3000000\)/,
+    like($jj->{message} // '', qr/this 2000x1500 job needs about 12000000 more \(raster 9000000, jpeg result up to 3000000\)/,
          "with its own numbers: " . ($jj->{message} // ''));
     ok(!grep({ !/^(filler|tiler\.db.*|jobs|slots)$/ } map { s{.*/}{}r } glob("$spool/* $spool/jobs/*")), 'and nothing of it left in the spool');
     # A TIFF job has no raster but its padded tiles: counted as such.

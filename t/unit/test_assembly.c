@@ -21,6 +21,7 @@
 #include "tiler_metrics.h"
 #include "tiler_id.h"
 #include "tiler_msg.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 #include "tiler_tiff_out.h"
 #include <tiffio.h>
@@ -122,7 +123,7 @@ static int make_job(tiler_store *st, const char *id, uint32_t w, uint32_t h, uin
     if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_DIR) < 0 || mkdir(path, 0700) < 0) return -1;
     if (!raster) return 0;
     if (tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_RASTER) < 0) return -1;
-    return tiler_raster_create(path, w, h, err, sizeof(err));
+    return tiler_raster_create(path, w, h, TILER_PACK_GD, err, sizeof(err));
 }
 
 /* A worker's result for tile idx: its core's pixels, src = core. */
@@ -174,7 +175,7 @@ static int raster_whole(const char *id, uint32_t w, uint32_t h)
     int *px = malloc((size_t)w * h * sizeof(int)), good;
     uint32_t x, y;
     good = tiler_spool_path(path, sizeof(path), spool, id, TILER_SPOOL_RASTER) == 0
-        && tiler_raster_read_rows(path, w, 0, h, px, err, sizeof(err)) == 0;
+        && tiler_raster_read_rows(path, w, h, 0, h, px, err, sizeof(err)) == 0;
     for (y = 0; good && y < h; y++)
         for (x = 0; good && x < w; x++) good = px[(size_t)y * w + x] == pixel(x, y);
     free(px);

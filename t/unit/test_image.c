@@ -8,6 +8,7 @@
 #include "tiler_disk.h"
 #include "tiler_filter.h"
 #include "tiler_image.h"
+#include "tiler_msg.h"
 
 #define path tmpdir_path
 
@@ -271,10 +272,14 @@ int main(void)
     {
         tiler_disk_need n;
         uint64_t free_bytes = 0;
-        tiler_disk_estimate(1u << 20, 1u << 16, TILER_FMT_PNG, &n);
+        tiler_disk_estimate(1u << 20, 1u << 16, TILER_FMT_PNG, TILER_PACK_GD, &n);
         ok(n.raster == 1ull << 38 && n.result == 1ull << 38 && n.total == 1ull << 39, "a 2^36-pixel PNG job needs 2^38 + 2^38 bytes");
-        tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, &n);
+        tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, TILER_PACK_GD, &n);
         ok(n.raster == 4000000 && n.result == 1000000, "a JPEG result is estimated at a byte a pixel");
+        tiler_disk_estimate(1000, 1000, TILER_FMT_PNG, TILER_PACK_RGB, &n);
+        ok(n.raster == 3000000 && n.result == 3000000, "an RGB raster and PNG: 3 bytes a pixel each");
+        tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, TILER_PACK_GREY, &n);
+        ok(n.raster == 1000000 && n.result == 1000000, "a grey raster: a byte a pixel");
         tiler_disk_estimate_tiff(1000, 1000, 512, 0, &n);
         ok(n.raster == 4 * 16 && n.result > 4ull * 512 * 512 * 4 && n.result < 4ull * 512 * 512 * 4 * 101 / 100,
            "a TIFF job has a tile index, no raster, and a result of its padded tiles at 4 bytes a pixel and a little");

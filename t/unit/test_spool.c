@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include "tap.h"
 #include "tmpdir.h"
+#include "tiler_raster.h"
 #include "tiler_spool.h"
 
 static int fail_close, fail_ftruncate;
@@ -52,31 +53,31 @@ int main(void)
     missing = tmpdir_path("no/such/raster");
 
     MARK(err);
-    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) == 0, "a raster is created");
+    ok(tiler_raster_create(raster, 8, 4, TILER_PACK_GD, err, sizeof(err)) == 0, "a raster is created");
 
     MARK(err);
     fail_close = 1;
-    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
+    ok(tiler_raster_create(raster, 8, 4, TILER_PACK_GD, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
        "close failing on create: -1 with a message (%s)", err);
 
     MARK(err);
     fail_ftruncate = 1;
-    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) < 0 && strstr(err, "No space left"),
+    ok(tiler_raster_create(raster, 8, 4, TILER_PACK_GD, err, sizeof(err)) < 0 && strstr(err, "No space left"),
        "ftruncate failing: -1 with a message (%s)", err);
 
     MARK(err);
-    ok(tiler_raster_create(missing, 8, 4, err, sizeof(err)) < 0 && err[0], "no directory: -1 with a message (%s)", err);
+    ok(tiler_raster_create(missing, 8, 4, TILER_PACK_GD, err, sizeof(err)) < 0 && err[0], "no directory: -1 with a message (%s)", err);
 
-    ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) == 0, "the raster again");
+    ok(tiler_raster_create(raster, 8, 4, TILER_PACK_GD, err, sizeof(err)) == 0, "the raster again");
     MARK(err);
     fail_close = 1;
-    ok(tiler_raster_read_rows(raster, 8, 0, 2, px, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
+    ok(tiler_raster_read_rows(raster, 8, 4, 0, 2, px, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
        "close failing on read: -1 with a message (%s)", err);
     MARK(err);
-    ok(tiler_raster_read_rows(raster, 8, 3, 2, px, err, sizeof(err)) < 0 && err[0],
+    ok(tiler_raster_read_rows(raster, 8, 4, 3, 2, px, err, sizeof(err)) < 0 && err[0],
        "rows past the end: -1 with a message (%s)", err);
     MARK(err);
-    ok(tiler_raster_read_rows(missing, 8, 0, 2, px, err, sizeof(err)) < 0 && err[0],
+    ok(tiler_raster_read_rows(missing, 8, 4, 0, 2, px, err, sizeof(err)) < 0 && err[0],
        "no raster to read: -1 with a message (%s)", err);
 
     memset(&m, 0, sizeof(m));
@@ -85,10 +86,10 @@ int main(void)
     memset(px, 0, sizeof(px));
     MARK(err);
     fail_close = 1;
-    ok(tiler_raster_write(raster, 8, &m, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
+    ok(tiler_raster_write(raster, 8, 4, &m, err, sizeof(err)) < 0 && strstr(err, "Input/output error"),
        "close failing on write: -1 with a message (%s)", err);
     MARK(err);
-    ok(tiler_raster_write(missing, 8, &m, err, sizeof(err)) < 0 && err[0], "no raster to write: -1 with a message (%s)", err);
+    ok(tiler_raster_write(missing, 8, 4, &m, err, sizeof(err)) < 0 && err[0], "no raster to write: -1 with a message (%s)", err);
 
     {
         /* Packed results land in the raster as the gd values they pack:
@@ -100,17 +101,17 @@ int main(void)
         for (i = 0; i < 6; i++) want[(1 + i / 3) * 8 + 1 + i % 3] = grey[i] * 0x010101;
         want[3 * 8 + 5] = 0x010203;
         want[3 * 8 + 6] = 0xfedcba;
-        ok(tiler_raster_create(raster, 8, 4, err, sizeof(err)) == 0, "a fresh raster");
+        ok(tiler_raster_create(raster, 8, 4, TILER_PACK_GD, err, sizeof(err)) == 0, "a fresh raster");
         m.src.x = 1; m.src.y = 1; m.src.w = 3; m.src.h = 2;
         m.packing = TILER_PACK_GREY;
         m.pixels = grey;
         MARK(err);
-        ok(tiler_raster_write(raster, 8, &m, err, sizeof(err)) == 0, "a grey tile is written (%s)", err);
+        ok(tiler_raster_write(raster, 8, 4, &m, err, sizeof(err)) == 0, "a grey tile is written (%s)", err);
         m.src.x = 5; m.src.y = 3; m.src.w = 2; m.src.h = 1;
         m.packing = TILER_PACK_RGB;
         m.pixels = rgb;
-        ok(tiler_raster_write(raster, 8, &m, err, sizeof(err)) == 0, "an RGB tile is written (%s)", err);
-        ok(tiler_raster_read_rows(raster, 8, 0, 4, rows, err, sizeof(err)) == 0 && !memcmp(rows, want, sizeof(want)),
+        ok(tiler_raster_write(raster, 8, 4, &m, err, sizeof(err)) == 0, "an RGB tile is written (%s)", err);
+        ok(tiler_raster_read_rows(raster, 8, 4, 0, 4, rows, err, sizeof(err)) == 0 && !memcmp(rows, want, sizeof(want)),
            "and the raster holds their gd values, nothing else touched");
         m.packing = 0;
     }
@@ -118,7 +119,8 @@ int main(void)
     MARK(err);
     ok(tiler_raster_load(missing, 8, 4, err, sizeof(err)) == NULL && err[0], "no raster to load: NULL with a message (%s)", err);
     MARK(err);
-    ok(tiler_raster_load(raster, 8, 5, err, sizeof(err)) == NULL && err[0], "a short raster: NULL with a message (%s)", err);
+    ok(tiler_raster_load(raster, 8, 5, err, sizeof(err)) == NULL && strstr(err, "no layout of 8x5"),
+       "a raster of another size: NULL with a message (%s)", err);
 
     {
         /* A row of tiles per strip: a tall image with 16-pixel tiles has

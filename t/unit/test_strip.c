@@ -12,19 +12,35 @@
 #include "tmpdir.h"
 #include "tiler_defaults.h"
 #include "tiler_jpeg_out.h"
+#include "tiler_msg.h"
 #include "tiler_png.h"
 #include "tiler_strip.h"
 
-/* The image as a raster file: width x height ints, little-endian (this
- * test runs where the spool's raster is the memory layout). */
-static int write_raster(gdImagePtr im, const char *path)
+/* The image as a raster file in a layout (tiler_raster.h), written here
+ * byte by byte: gd ints, little-endian (this test runs where the spool's
+ * raster is the memory layout); R, G, B; or grey. */
+static int write_raster(gdImagePtr im, const char *path, int packing)
 {
     FILE *f = fopen(path, "wb");
-    int y, okay = f != NULL;
-    for (y = 0; okay && y < gdImageSY(im); y++)
-        okay = fwrite(im->tpixels[y], sizeof(int), (size_t)gdImageSX(im), f) == (size_t)gdImageSX(im);
+    int x, y, okay = f != NULL;
+    for (y = 0; okay && y < gdImageSY(im); y++) {
+        if (packing == TILER_PACK_GD) {
+            okay = fwrite(im->tpixels[y], sizeof(int), (size_t)gdImageSX(im), f) == (size_t)gdImageSX(im);
+            continue;
+        }
+        for (x = 0; okay && x < gdImageSX(im); x++) {
+            unsigned v = (unsigned)im->tpixels[y][x];
+            if (packing == TILER_PACK_RGB) okay = putc((int)(v >> 16 & 0xff), f) != EOF && putc((int)(v >> 8 & 0xff), f) != EOF;
+            okay = okay && putc((int)(v & 0xff), f) != EOF;
+        }
+    }
     if (f && fclose(f) != 0) okay = 0;
     return okay ? 0 : -1;
+}
+
+static const char *layout(int packing)
+{
+    return packing == TILER_PACK_GREY ? "grey" : packing == TILER_PACK_RGB ? "RGB" : "gd";
 }
 
 static int same_bytes(const char *path, const unsigned char *want, size_t n)
@@ -48,14 +64,19 @@ static int png_old(gdImagePtr im, uint32_t top, uint32_t n, int color, int last,
     return rc;
 }
 
-static void one_image(int w, int h, int alpha, uint32_t t, int jpeg)
+/* A raster in packing's layout: a grey one holds a grey image (a PNG of
+ * grey samples), the others the test image. */
+static void one_image(int w, int h, int alpha, uint32_t t, int jpeg, int packing)
 {
     gdImagePtr im = testimg_make(w, h, alpha, (uint32_t)(w * 31 + h));
     uint32_t k, nstrips = ((uint32_t)h + t - 1) / t;
-    int color = tiler_png_color(alpha, 0), all = 1, y;
+    int color = tiler_png_color(alpha, packing == TILER_PACK_GREY), all = 1, x, y;
     char err[256] = "", name[64], raster[300];
+    if (packing == TILER_PACK_GREY)
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) im->tpixels[y][x] = (int)((unsigned)(im->tpixels[y][x] >> 8 & 0xff) * 0x010101u);
     snprintf(raster, sizeof(raster), "%s", tmpdir_path("raster"));
-    if (write_raster(im, raster) < 0) { ok(0, "raster written"); gdImageDestroy(im); return; }
+    if (write_raster(im, raster, packing) < 0) { ok(0, "raster written"); gdImageDestroy(im); return; }
     for (k = 0; k < nstrips; k++) {
         uint32_t top = k * t, n = (uint32_t)h - top < t ? (uint32_t)h - top : t;
         tiler_strip_spec sp = { (uint32_t)w, (uint32_t)h, top, n, jpeg, TILER_JPEG_QUALITY, color, TILER_PNG_LEVEL };
@@ -82,8 +103,8 @@ static void one_image(int w, int h, int alpha, uint32_t t, int jpeg)
             if (!all) break;
         }
     }
-    ok(all, "%dx%d%s in %s strips of %u rows, %u rows read at a time: the whole-strip encoder's bytes %s", w, h,
-       alpha ? " with alpha" : "", jpeg ? "JPEG" : "PNG", t, (unsigned)TILER_STRIP_CHUNK_ROWS, err);
+    ok(all, "%dx%d%s from a %s raster in %s strips of %u rows, %u rows read at a time: the whole-strip encoder's bytes %s", w,
+       h, alpha ? " with alpha" : "", layout(packing), jpeg ? "JPEG" : "PNG", t, (unsigned)TILER_STRIP_CHUNK_ROWS, err);
     if (!jpeg && all) {
         /* Joined from the files a buffer at a time, as the module does. */
         char *a = NULL, *b = NULL;
@@ -116,16 +137,26 @@ int main(void)
 {
     char err[256] = "";
     if (tmpdir_make() < 0) return 1;
-    one_image(100, 200, 0, 64, 0);    /* strips of two chunks */
-    one_image(77, 150, 1, 40, 0);     /* a chunk and a part */
-    one_image(300, 70, 0, 16, 0);     /* strips shorter than a chunk */
-    one_image(33, 513, 0, 512, 0);    /* a 512-row strip and a 1-row one */
-    one_image(1500, 600, 1, 512, 0);  /* strips of many 64 KiB output buffers */
-    one_image(100, 200, 0, 64, 1);
-    one_image(77, 150, 1, 40, 1);
-    one_image(300, 70, 0, 16, 1);
-    one_image(40, 1030, 0, 512, 1);   /* restart markers wrap many times */
-    one_image(1500, 600, 0, 512, 1);
+    one_image(100, 200, 0, 64, 0, TILER_PACK_GD);    /* strips of two chunks */
+    one_image(77, 150, 1, 40, 0, TILER_PACK_GD);     /* a chunk and a part */
+    one_image(300, 70, 0, 16, 0, TILER_PACK_GD);     /* strips shorter than a chunk */
+    one_image(33, 513, 0, 512, 0, TILER_PACK_GD);    /* a 512-row strip and a 1-row one */
+    one_image(1500, 600, 1, 512, 0, TILER_PACK_GD);  /* strips of many 64 KiB output buffers */
+    one_image(100, 200, 0, 64, 1, TILER_PACK_GD);
+    one_image(77, 150, 1, 40, 1, TILER_PACK_GD);
+    one_image(300, 70, 0, 16, 1, TILER_PACK_GD);
+    one_image(40, 1030, 0, 512, 1, TILER_PACK_GD);   /* restart markers wrap many times */
+    one_image(1500, 600, 0, 512, 1, TILER_PACK_GD);
+    /* Grey and RGB rasters: PNG rows go to the deflater as read. */
+    one_image(100, 200, 0, 64, 0, TILER_PACK_RGB);
+    one_image(300, 70, 0, 16, 0, TILER_PACK_RGB);
+    one_image(1500, 600, 0, 512, 0, TILER_PACK_RGB);
+    one_image(100, 200, 0, 64, 0, TILER_PACK_GREY);
+    one_image(33, 513, 0, 512, 0, TILER_PACK_GREY);
+    one_image(1500, 600, 0, 512, 0, TILER_PACK_GREY);
+    /* JPEG strips from them (widened to gd values on the way). */
+    one_image(100, 200, 0, 64, 1, TILER_PACK_RGB);
+    one_image(40, 1030, 0, 512, 1, TILER_PACK_GREY);
     {
         /* A copy of a strip already placed: this one is dropped (1), the
          * file there is untouched. */
@@ -134,7 +165,7 @@ int main(void)
         FILE *f;
         long n;
         char *back;
-        write_raster(im, tmpdir_path("raster"));
+        write_raster(im, tmpdir_path("raster"), TILER_PACK_GD);
         f = fopen(tmpdir_path("there"), "wb");
         fputs("first", f);
         fclose(f);
