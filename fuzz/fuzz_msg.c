@@ -57,9 +57,10 @@ static void store_result(const tiler_msg *m, size_t rb)
     raster = malloc(n * 4);
     if (raster && ftruncate(fd, (off_t)(n * rb)) == 0) {
         rc = tiler_raster_write(path, m->image_w, m->image_h, m, err, sizeof(err));
-        if (rb == 1 && !grey) {
-            if (rc == 0) abort();
-        } else if (rc == 0 && pread(fd, raster, n * rb, 0) == (ssize_t)(n * rb)) {
+        /* A grey raster takes only grey pixels; any raster takes every
+         * result the decoder accepts (its rectangle is inside the image). */
+        if ((rb == 1 && !grey) != (rc != 0)) abort();
+        if (rc == 0 && pread(fd, raster, n * rb, 0) == (ssize_t)(n * rb)) {
             for (y = 0; y < m->image_h; y++)
                 for (x = 0; x < m->image_w; x++) {
                     int in = y >= m->src.y && y - m->src.y < m->src.h && x >= m->src.x && x - m->src.x < m->src.w;

@@ -57,8 +57,9 @@
 #define TILER_MAX_TILE_SIZE         2048
 #define TILER_DEFAULT_MAX_UPLOAD    (256L * 1024 * 1024)      /* bytes */
 /* An image's pixels cost memory only through a band of its width (see
- * tiler_band.h); the limit is the disk's: 4 bytes a pixel of raster. */
-#define TILER_DEFAULT_MAX_PIXELS    (1000LL * 1000 * 1000)    /* 1 GP: a 4 GB raster */
+ * tiler_band.h); the limit is the disk's: 1 to 4 bytes a pixel of raster
+ * (tiler_raster.h). */
+#define TILER_DEFAULT_MAX_PIXELS    (1000LL * 1000 * 1000)    /* 1 GP: a raster of up to 4 GB */
 #define TILER_HARD_MAX_PIXELS       (1LL << 36)               /* 68.7 GP; tile indexes stay 32-bit */
 /* Formats whose decoder holds the whole image (tiler_decodes_whole): up
  * to 4 bytes a pixel in the httpd child, hence a limit of their own. */

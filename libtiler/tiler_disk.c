@@ -11,7 +11,9 @@ void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, int raster_by
 {
     uint64_t px = (uint64_t)w * h;
     need->raster = px * (uint64_t)raster_bytes;
-    need->result = out == TILER_FMT_JPEG ? px : px * (uint64_t)raster_bytes;
+    /* A PNG: its samples, a filter byte a row, and deflate's stored
+     * blocks and the chunks' framing, well under a thousandth. */
+    need->result = out == TILER_FMT_JPEG ? px : px * (uint64_t)raster_bytes + h + (px * (uint64_t)raster_bytes + h) / 1000 + 1024;
     need->total = need->raster + need->result;
 }
 

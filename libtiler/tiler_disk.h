@@ -13,9 +13,10 @@ typedef struct {
 } tiler_disk_need;
 
 /* The raster of raster_bytes a pixel (its packing, or the most it can
- * be) is exact; the result is estimated at as many bytes a pixel for PNG
- * (samples that deflate cannot squeeze, as for noise) and 1 for JPEG:
- * above what photographs give, far above a flat image's. */
+ * be) is exact; the result is bounded for PNG (samples that deflate cannot
+ * squeeze, as for noise, a filter byte a row, deflate's and the chunks'
+ * framing) and estimated at a byte a pixel for JPEG: above what
+ * photographs give, far above a flat image's. */
 void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, int raster_bytes, tiler_disk_need *need);
 /* A TIFF job in tiles of side pixels has no raster: `raster` is then its
  * tile index (16 bytes a tile), and the result is bounded by its padded

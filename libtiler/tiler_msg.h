@@ -103,6 +103,9 @@ int tiler_pack_need(const int *src, size_t n);
 int tiler_pack_need_grey(const int *src, size_t n);
 /* n pixels to packing's bytes (which must hold them: tiler_pack_need), and back. */
 void tiler_pack_row(unsigned char *dst, const int *src, size_t n, int packing);
+/* tiler_unpack_row goes forward pixel by pixel, each read before it is
+ * written, so src may be the tail of dst's own bytes (tiler_raster_get
+ * widens in place); keep it so. */
 void tiler_unpack_row(int *dst, const unsigned char *src, size_t n, int packing);
 
 /* Pixels on the wire are gd truecolor ints stored little-endian. */

@@ -81,6 +81,12 @@ int tiler_raster_open(tiler_raster *r, const char *path, uint32_t width, uint32_
     return 0;
 }
 
+int tiler_raster_removed(const tiler_raster *r)
+{
+    struct stat st;
+    return fstat(r->fd, &st) == 0 && st.st_nlink == 0;
+}
+
 int tiler_raster_close(tiler_raster *r, char *err, size_t errlen)
 {
     int fd = r->fd;
@@ -117,10 +123,10 @@ int tiler_raster_get(const tiler_raster *r, uint32_t top, uint32_t n, int *dst, 
      * i's 4 bytes never reach the packed bytes of pixel i + 1. */
     unsigned char *at = (unsigned char *)dst + px * 4 - px * (size_t)r->packing;
     if (tiler_raster_get_packed(r, top, n, at, err, errlen) < 0) return -1;
-    if (r->packing != TILER_PACK_GD) tiler_unpack_row(dst, at, px, r->packing);
-#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-    else tiler_pixels_from_wire(dst, at, px);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (r->packing == TILER_PACK_GD) return 0;   /* at is dst: the bytes are the ints */
 #endif
+    tiler_unpack_row(dst, at, px, r->packing);
     return 0;
 }
 
@@ -141,6 +147,8 @@ int tiler_raster_put(const tiler_raster *r, const tiler_msg *m, char *err, size_
     unsigned char *out = NULL;
     int *line = NULL, rc = 0;
     uint32_t row;
+    if (pb != TILER_PACK_GREY && pb != TILER_PACK_RGB && pb != TILER_PACK_GD)
+        FAIL("tile %u comes packed at %zu bytes a pixel", m->tile_index, pb);
     if (!w || !m->src.h || m->src.x >= r->width || w > r->width - m->src.x || m->src.y >= r->height
         || m->src.h > r->height - m->src.y)
         FAIL("tile %u (%ux%u at %u,%u) is outside the %ux%u raster", m->tile_index, m->src.w, m->src.h, m->src.x, m->src.y,

@@ -23,9 +23,9 @@ typedef struct {
 } tiler_raster;
 
 /* The layout for a job's result: grey when its chain makes every pixel
- * grey (tiler_chain_gray), RGB when its upload has no transparency (as
- * the PNG result's colour type), else gd values. An unparsable chain gets
- * gd values. */
+ * grey (tiler_chain_gray), RGB when its result keeps no transparency (an
+ * upload without: as the PNG result's colour type; or a JPEG result),
+ * else gd values. An unparsable chain gets gd values. */
 int tiler_raster_packing(const char *ops, int alpha);
 
 /* Makes path a sparse raster. 0, or -1 with err. */
@@ -38,6 +38,10 @@ int tiler_raster_open(tiler_raster *r, const char *path, uint32_t width, uint32_
                       size_t errlen);
 /* The same for a raster already open as fd (which stays the caller's). */
 int tiler_raster_attach(tiler_raster *r, int fd, uint32_t width, uint32_t height, char *err, size_t errlen);
+/* 1 when the raster's file was removed since it was opened (its job ended
+ * or went): a reader holding it open would only make work nobody uses,
+ * and keep its disk. */
+int tiler_raster_removed(const tiler_raster *r);
 /* Closes an opened raster. 0, or -1 with err (a delayed write error). */
 int tiler_raster_close(tiler_raster *r, char *err, size_t errlen);
 
@@ -45,10 +49,11 @@ int tiler_raster_close(tiler_raster *r, char *err, size_t errlen);
 int tiler_raster_get(const tiler_raster *r, uint32_t top, uint32_t n, int *dst, char *err, size_t errlen);
 /* Rows [top, top + n) as they are stored: width x n x packing bytes. */
 int tiler_raster_get_packed(const tiler_raster *r, uint32_t top, uint32_t n, unsigned char *dst, char *err, size_t errlen);
-/* Places a raw result's pixels (its src rectangle, in any packing).
- * Placing the same tile twice leaves the same bytes. -1 with err when the
- * rectangle is outside the raster, or a grey raster meets a pixel that is
- * not grey. */
+/* Places a raw result's pixels (its src rectangle, in any packing), as
+ * tiler_msg_decode of a result gives them: src.w x src.h pixels of
+ * tiler_msg_pixel_bytes each. Placing the same tile twice leaves the same
+ * bytes. -1 with err when the rectangle is outside the raster, the packing
+ * is none of TILER_PACK_*, or a grey raster meets a pixel that is not grey. */
 int tiler_raster_put(const tiler_raster *r, const tiler_msg *m, char *err, size_t errlen);
 /* Frees the disk under rows [top, top + n), whose pixels are encoded and
  * will not be read again (punch-hole; they read back as zeros). Only whole

@@ -104,7 +104,12 @@ int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, co
         int ok = 1;
         for (y = 0; ok && y < sp->n; y += n) {
             n = sp->n - y < chunk ? sp->n - y : chunk;
-            if (packed)
+            /* Held open for the strip: see each time that its job is
+             * still there (a failed or deleted job unlinks it). */
+            if (tiler_raster_removed(&r)) {
+                snprintf(err, errlen, "the raster was removed at row %u (its job ended)", sp->top + y);
+                ok = 0;
+            } else if (packed)
                 ok = tiler_raster_get_packed(&r, sp->top + y, n, (unsigned char *)px, err, errlen) == 0
                      && tiler_png_strip_out_samples(e.png, (const unsigned char *)px, n, err, errlen) == 0;
             else

@@ -115,7 +115,7 @@ static int begin_job(streaming *x, int alpha, char *err, size_t errlen)
     x->job->alpha = alpha;
     /* The raster's layout follows the result's colour, known only now; no
      * result can come before the tasks go. */
-    if (x->raster && tiler_raster_create(x->raster, x->job->width, x->job->height, tiler_raster_packing(x->job->ops, alpha),
+    if (x->raster && tiler_raster_create(x->raster, x->job->width, x->job->height, tiler_raster_packing(x->job->ops, alpha && strcmp(x->job->format, "jpeg")),
                                          err, errlen) < 0)
         return stop_stream(x, HTTP_INSUFFICIENT_STORAGE, "spool_error", apr_pstrdup(r->pool, err), err, errlen);
     switch (tiler_store_create_job(x->store, x->job, x->max_jobs)) {
@@ -438,10 +438,12 @@ int tiler_create_job(request_rec *r, const char *base)
      * the encoding can say) has no raster: its tiles take its place. */
     rows = out_fmt == TILER_FMT_PNG && c->png_rows && tiler_png_tile_side_ok(grid.tile_size);
     /* The raster's layout is chosen once the decoder says whether the
-     * upload has transparency; a JPEG never has. */
+     * upload has transparency; a JPEG upload never has, and a JPEG result
+     * keeps none. */
     if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt,
                    tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, rows,
-                   tiler_raster_packing(canon, in_fmt != TILER_FMT_JPEG), (uint64_t)up.size, &status) < 0) {
+                   tiler_raster_packing(canon, in_fmt != TILER_FMT_JPEG && out_fmt != TILER_FMT_JPEG), (uint64_t)up.size,
+                   &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }

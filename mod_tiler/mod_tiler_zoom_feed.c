@@ -344,8 +344,8 @@ int tiler_zoom_feeds_may_free(tiler_zoom_feeds *z, const tiler_job *job, uint32_
     apr_thread_mutex_lock(z->lock);
     if ((e = apr_hash_get(z->jobs, job->id, APR_HASH_KEY_STRING)) && e->f) {
         may = e->give_up || tiler_zoom_feed_encoded(e->f, k);
-        if (!may && (uint64_t)tiler_zoom_feed_held_strips(e->f) * job->tile_size * job->width * 4
-                    > TILER_ZOOM_FEED_MAX_HELD_BYTES) {
+        if (!may && (uint64_t)tiler_zoom_feed_held_strips(e->f) * job->tile_size * job->width
+                            * (uint64_t)tiler_zoom_feed_held_pixel_bytes(e->f) > TILER_ZOOM_FEED_MAX_HELD_BYTES) {
             /* Too far behind (strip 0 may come last): the feed goes, and the
              * rows it held with it. A running feed gives itself up. */
             may = 1;

@@ -1,4 +1,5 @@
-# Disk use during a job: the raster (4 bytes a pixel) is freed as its rows
+# Disk use during a job: the raster (1, 3 or 4 bytes a pixel, by what the
+# result can hold: libtiler/tiler_raster.h) is freed as its rows
 # are encoded, so a running job holds its upload, the result so far and the
 # rows still being assembled; a finished job holds only its result. A PNG
 # job with TilerPngRows On has no raster: its workers deflate its rows,
@@ -33,7 +34,8 @@ sub held_job {
     $t->stop_process("worker$_") for 1, 2;
     my $marker = $t->dir . "/dropped-" . time;
     $t->start_worker($_, TILER_TEST_DROP_TILE => "$drop:$marker") for 1, 2;
-    my ($r, $j) = $t->submit($input, 'invert', %o);
+    my $ops = delete $o{ops} // 'invert';
+    my ($r, $j) = $t->submit($input, $ops, %o);
     is($r->{status}, 202, "held: job accepted") or diag($r->{content});
     my $s;
     my $deadline = time + 60;
@@ -54,6 +56,9 @@ $ENV{TILER_TEST_RESEND_HOLD} = $t->dir . '/resend-go';
 $t->start_all(workers => 0);
 # 1000 x 1200 in 128-pixel tiles: 8 x 10 tiles; tile 75 is in the last row.
 my $input = $t->make_image('tall.png', 1000, 1200, 'png', 0, 33);
+# Its PNG is RGBA (colour type 6) though opaque: from its header it may be
+# transparent, so a PNG result's raster keeps gd values, 4 bytes a pixel;
+# a JPEG result keeps no transparency: R G B, 3.
 my $full = 1000 * 1200 * 4;
 
 for my $format ('png', 'jpeg') {
@@ -78,7 +83,7 @@ for my $format ('png', 'jpeg') {
         ok(!-e "$dir/raster", 'png mid-way: no raster');
         ok($size > 79 * 1000, "png mid-way: the tiles file is as long as the 79 tiles placed ($size bytes)");
     } else {
-        is($size, $full, "$format mid-way: and keeps its size");
+        is($size, 1000 * 1200 * 3, "$format mid-way: a JPEG result's raster is R G B, 3 bytes a pixel, and keeps its size");
     }
     ok(-e "$dir/input", "$format mid-way: the upload is kept (for resends)");
     release($t);
@@ -119,12 +124,24 @@ $t->start_httpd;
     }
     ok(!-e "$dir/tiles" && $strips == 9, 'TilerPngRows Off: no tiles file, the 9 complete rows of tiles encoded as strips');
     ok($alloc >= 0 && $alloc < $full / 4, "TilerPngRows Off: the raster holds $alloc bytes of its $full (the last row of tiles)");
+    is(-s "$dir/raster", $full, 'TilerPngRows Off: an upload that may be transparent: gd values, 4 bytes a pixel');
     release($t);
     my ($f) = $t->wait_job($id, 90);
     is($f->{state}, 'done', 'TilerPngRows Off: done');
     my ($msg, $same) = $t->matches_local($id, $input, 'invert', 'png');
     ok($same, "TilerPngRows Off: local mode's pixels ($msg)");
     is(leaves($dir), 'result', 'TilerPngRows Off done: only the result is left');
+}
+{
+    # A grey result of an opaque upload: a byte a pixel, encoded as read.
+    my $grey_in = $t->make_image('tall.jpg', 1000, 1200, 'jpeg', 0, 34);
+    my ($id, $dir) = held_job($t, $grey_in, 75, 80, format => 'png', ops => 'grayscale,blur:1');
+    is(-s "$dir/raster", 1000 * 1200, 'grey: the raster of a grey result of a JPEG is a byte a pixel');
+    release($t);
+    my ($f) = $t->wait_job($id, 90);
+    is($f->{state}, 'done', 'grey: done');
+    my ($msg, $same) = $t->matches_local($id, $grey_in, 'grayscale,blur:1', 'png');
+    ok($same, "grey: local mode's pixels ($msg)");
 }
 $t->finish;
 

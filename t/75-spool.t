@@ -129,7 +129,7 @@ SKIP: {
     my ($r, $j) = $t->submit($big, 'invert');
     is($r->{status}, 507, 'no room for the raster and result: 507');
     is($j->{error}, 'insufficient_storage', 'insufficient_storage');
-    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 18000000 more \(raster 9000000, png result up to 9000000\)/,
+    like($j->{message} // '', qr/the spool has \d+ bytes free; this 2000x1500 job needs about 18011525 more \(raster 9000000, png result up to 9011525\)/,
          "with the numbers: $j->{message}");
     # A JPEG result still has a raster.
     my ($rj, $jj) = $t->submit($big, 'invert', format => 'jpeg');

@@ -9,6 +9,8 @@
 #include "tiler_filter.h"
 #include "tiler_image.h"
 #include "tiler_msg.h"
+#include "tiler_png.h"
+#include "tiler_defaults.h"
 
 #define path tmpdir_path
 
@@ -273,13 +275,37 @@ int main(void)
         tiler_disk_need n;
         uint64_t free_bytes = 0;
         tiler_disk_estimate(1u << 20, 1u << 16, TILER_FMT_PNG, TILER_PACK_GD, &n);
-        ok(n.raster == 1ull << 38 && n.result == 1ull << 38 && n.total == 1ull << 39, "a 2^36-pixel PNG job needs 2^38 + 2^38 bytes");
+        ok(n.raster == 1ull << 38 && n.result == (1ull << 38) + 65536 + ((1ull << 38) + 65536) / 1000 + 1024
+           && n.total == n.raster + n.result, "a 2^36-pixel PNG job needs 2^38 bytes of raster and as much again, a filter byte a row and a thousandth, of result");
         tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, TILER_PACK_GD, &n);
         ok(n.raster == 4000000 && n.result == 1000000, "a JPEG result is estimated at a byte a pixel");
         tiler_disk_estimate(1000, 1000, TILER_FMT_PNG, TILER_PACK_RGB, &n);
-        ok(n.raster == 3000000 && n.result == 3000000, "an RGB raster and PNG: 3 bytes a pixel each");
+        ok(n.raster == 3000000 && n.result == 3001000 + 3001 + 1024, "an RGB raster and PNG: 3 bytes a pixel each, and the PNG's framing");
         tiler_disk_estimate(1000, 1000, TILER_FMT_JPEG, TILER_PACK_GREY, &n);
         ok(n.raster == 1000000 && n.result == 1000000, "a grey raster: a byte a pixel");
+        {
+            /* The bound holds for noise: a grey PNG of random bytes. */
+            gdImagePtr noise = gdImageCreateTrueColor(64, 4000);
+            int x, y, rc;
+            char *png = NULL, e[256] = "";
+            size_t sz = 0;
+            FILE *mf = open_memstream(&png, &sz);
+            tiler_png_writer *pw = tiler_png_begin(mf, 64, 4000, TILER_PNG_GRAY);
+            tiler_png_strip s;
+            srand(3);
+            for (y = 0; y < 4000; y++)
+                for (x = 0; x < 64; x++) noise->tpixels[y][x] = (rand() & 0xff) * 0x010101;
+            rc = tiler_png_strip_encode((const int *const *)noise->tpixels, 64, 4000, TILER_PNG_GRAY, TILER_PNG_LEVEL, 1, &s, e, sizeof(e));
+            if (rc == 0) tiler_png_add(pw, &s);
+            rc |= tiler_png_end(pw, e, sizeof(e));
+            tiler_png_strip_free(&s);
+            fclose(mf);
+            tiler_disk_estimate(64, 4000, TILER_FMT_PNG, TILER_PACK_GREY, &n);
+            ok(rc == 0 && sz > 256000 && (uint64_t)sz <= n.result, "a grey noise PNG of 64x4000 (%zu bytes) is within its estimate (%llu)",
+               sz, (unsigned long long)n.result);
+            free(png);
+            gdImageDestroy(noise);
+        }
         tiler_disk_estimate_tiff(1000, 1000, 512, 0, &n);
         ok(n.raster == 4 * 16 && n.result > 4ull * 512 * 512 * 4 && n.result < 4ull * 512 * 512 * 4 * 101 / 100,
            "a TIFF job has a tile index, no raster, and a result of its padded tiles at 4 bytes a pixel and a little");

@@ -118,18 +118,37 @@ int main(void)
         m.pixels = rgb;
         ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "tile 7") && strstr(err, "not grey"),
            "colour in a grey raster: -1 (%s)", err);
+        {
+            /* A gd-valued result with colour, too. */
+            int gd[2] = { 0x202020, 0x00102030 };
+            m.packing = 0;
+            m.pixels = (const unsigned char *)gd;
+            ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "not grey"),
+               "a gd-valued pixel with colour in a grey raster: -1 (%s)", err);
+            m.packing = 2;
+            ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "packed at 2"), "a packing of 2 bytes: -1 (%s)", err);
+            m.packing = TILER_PACK_RGB;
+            m.pixels = rgb;
+        }
         /* Outside the raster, each way. */
         m.src.x = W - 1;
         ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "outside"), "past the right edge: -1 (%s)", err);
         m.src.x = 0; m.src.y = H;
         ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "outside"), "below the last row: -1 (%s)", err);
-        m.src.y = 0; m.src.x = 0xfffffffeu;
+        m.src.y = 0xfffffffeu;
+        ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "outside"), "a y that would wrap: -1 (%s)", err);
+        m.src.y = H - 1; m.src.w = 1; m.src.h = 2;
+        ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "outside"), "a tile running past the last row: -1 (%s)", err);
+        m.src.y = 0; m.src.h = 1; m.src.w = 2; m.src.x = 0xfffffffeu;
         ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0 && strstr(err, "outside"), "an x that would wrap: -1 (%s)", err);
         m.src.x = 0; m.src.w = 0;
         ok(tiler_raster_put(&r, &m, err, sizeof(err)) < 0, "an empty rectangle: -1");
     }
-    ok(tiler_raster_get(&r, H - 1, 2, (int *)err, err, sizeof(err)) < 0 && strstr(err, "past"), "rows past the end: -1 (%s)", err);
-    ok(tiler_raster_get(&r, 0, 0, (int *)err, err, sizeof(err)) < 0, "no rows: -1");
+    {
+        int rows[W * 2];
+        ok(tiler_raster_get(&r, H - 1, 2, rows, err, sizeof(err)) < 0 && strstr(err, "past"), "rows past the end: -1 (%s)", err);
+        ok(tiler_raster_get(&r, 0, 0, rows, err, sizeof(err)) < 0, "no rows: -1");
+    }
     tiler_raster_close(&r, err, sizeof(err));
 
     /* The layout comes from the size: another size is refused. */
@@ -161,6 +180,11 @@ int main(void)
         ok(tiler_raster_get(&r, 8, 4, rows, err, sizeof(err)) < 0 && strstr(err, "rows 8..11") && strstr(err, "short file"),
            "reading rows 8..11: -1 (%s)", err);
     }
+    tiler_raster_close(&r, err, sizeof(err));
+    /* Removed while open (its job ended): the holder can tell. */
+    ok(tiler_raster_create(path, W, H, TILER_PACK_GREY, err, sizeof(err)) == 0 && tiler_raster_open(&r, path, W, H, 0, err, sizeof(err)) == 0
+       && !tiler_raster_removed(&r), "an open raster is not removed");
+    ok(unlink(path) == 0 && tiler_raster_removed(&r), "once unlinked, it is");
     tiler_raster_close(&r, err, sizeof(err));
     ok(tiler_raster_open(&r, tmpdir_path("none"), W, H, 0, err, sizeof(err)) < 0 && strstr(err, "cannot open raster"),
        "no file: -1 (%s)", err);

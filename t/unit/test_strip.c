@@ -64,15 +64,24 @@ static int png_old(gdImagePtr im, uint32_t top, uint32_t n, int color, int last,
     return rc;
 }
 
+static void one_image_as(int w, int h, int alpha, uint32_t t, int jpeg, int packing, int grey);
+
 /* A raster in packing's layout: a grey one holds a grey image (a PNG of
  * grey samples), the others the test image. */
 static void one_image(int w, int h, int alpha, uint32_t t, int jpeg, int packing)
 {
+    one_image_as(w, h, alpha, t, jpeg, packing, packing == TILER_PACK_GREY);
+}
+
+/* The same, with the PNG grey or not whatever the raster's layout (grey
+ * pixels, a grey result, in a raster of another layout). */
+static void one_image_as(int w, int h, int alpha, uint32_t t, int jpeg, int packing, int grey)
+{
     gdImagePtr im = testimg_make(w, h, alpha, (uint32_t)(w * 31 + h));
     uint32_t k, nstrips = ((uint32_t)h + t - 1) / t;
-    int color = tiler_png_color(alpha, packing == TILER_PACK_GREY), all = 1, x, y;
+    int color = tiler_png_color(alpha, grey), all = 1, x, y;
     char err[256] = "", name[64], raster[300];
-    if (packing == TILER_PACK_GREY)
+    if (grey || packing == TILER_PACK_GREY)
         for (y = 0; y < h; y++)
             for (x = 0; x < w; x++) im->tpixels[y][x] = (int)((unsigned)(im->tpixels[y][x] >> 8 & 0xff) * 0x010101u);
     snprintf(raster, sizeof(raster), "%s", tmpdir_path("raster"));
@@ -103,8 +112,9 @@ static void one_image(int w, int h, int alpha, uint32_t t, int jpeg, int packing
             if (!all) break;
         }
     }
-    ok(all, "%dx%d%s from a %s raster in %s strips of %u rows, %u rows read at a time: the whole-strip encoder's bytes %s", w,
-       h, alpha ? " with alpha" : "", layout(packing), jpeg ? "JPEG" : "PNG", t, (unsigned)TILER_STRIP_CHUNK_ROWS, err);
+    ok(all, "%dx%d%s from a %s raster in %s%s strips of %u rows, %u rows read at a time: the whole-strip encoder's bytes %s", w,
+       h, alpha ? " with alpha" : "", layout(packing), grey && !jpeg ? "grey " : "", jpeg ? "JPEG" : "PNG", t,
+       (unsigned)TILER_STRIP_CHUNK_ROWS, err);
     if (!jpeg && all) {
         /* Joined from the files a buffer at a time, as the module does. */
         char *a = NULL, *b = NULL;
@@ -154,6 +164,25 @@ int main(void)
     one_image(100, 200, 0, 64, 0, TILER_PACK_GREY);
     one_image(33, 513, 0, 512, 0, TILER_PACK_GREY);
     one_image(1500, 600, 0, 512, 0, TILER_PACK_GREY);
+    /* A grey PNG from an RGB raster, an RGB one from a grey raster: the
+     * rows go through gd values (not as read). */
+    one_image_as(100, 200, 0, 64, 0, TILER_PACK_RGB, 1);
+    one_image_as(100, 200, 0, 64, 0, TILER_PACK_GREY, 0);
+    one_image_as(100, 200, 1, 64, 0, TILER_PACK_GD, 1);
+    {
+        /* Rows as samples past the strip's: refused, nothing written. */
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mf = open_memstream(&buf, &len);
+        unsigned char rows[3 * 10 * 3] = { 0 };
+        tiler_png_strip_out *o = tiler_png_strip_out_begin(mf, 10, 2, TILER_PNG_RGB, TILER_PNG_LEVEL, 1, err, sizeof(err));
+        ok(o && tiler_png_strip_out_samples(o, rows, 3, err, sizeof(err)) < 0 && strstr(err, "past"),
+           "3 rows of samples for a 2-row strip: -1 (%s)", err);
+        ok(o && tiler_png_strip_out_samples(o, rows, 2, err, sizeof(err)) == 0 && tiler_png_strip_out_end(o, err, sizeof(err)) == 0,
+           "and its 2 rows then end it");
+        fclose(mf);
+        free(buf);
+    }
     /* JPEG strips from them (widened to gd values on the way). */
     one_image(100, 200, 0, 64, 1, TILER_PACK_RGB);
     one_image(40, 1030, 0, 512, 1, TILER_PACK_GREY);
