@@ -11,9 +11,13 @@ void tiler_disk_estimate(uint32_t w, uint32_t h, tiler_format out, int raster_by
 {
     uint64_t px = (uint64_t)w * h;
     need->raster = px * (uint64_t)raster_bytes;
-    /* A PNG: its samples, a filter byte a row, and deflate's stored
-     * blocks and the chunks' framing, well under a thousandth. */
-    need->result = out == TILER_FMT_JPEG ? px : px * (uint64_t)raster_bytes + h + (px * (uint64_t)raster_bytes + h) / 1000 + 1024;
+    /* A PNG: its samples and a filter byte a row; two bytes a row more for
+     * its strips (each at least 16 rows: about 10 bytes of deflate's sync
+     * flush and a 16-byte head, on disk beside the result while they are
+     * joined); and deflate's stored blocks and the chunks' framing, well
+     * under a thousandth. */
+    uint64_t raw = px * (uint64_t)raster_bytes + h;
+    need->result = out == TILER_FMT_JPEG ? px : raw + 2ull * h + raw / 1000 + 1024;
     need->total = need->raster + need->result;
 }
 

@@ -81,10 +81,17 @@ int tiler_raster_open(tiler_raster *r, const char *path, uint32_t width, uint32_
     return 0;
 }
 
-int tiler_raster_removed(const tiler_raster *r)
+int tiler_raster_removed(const tiler_raster *r, const char *path)
 {
-    struct stat st;
-    return fstat(r->fd, &st) == 0 && st.st_nlink == 0;
+    struct stat open_st, path_st;
+    if (fstat(r->fd, &open_st) < 0) return 0;
+    if (stat(path, &path_st) < 0) return errno == ENOENT || errno == ENOTDIR;
+    return open_st.st_dev != path_st.st_dev || open_st.st_ino != path_st.st_ino;
+}
+
+int tiler_raster_packing_most(const char *ops, tiler_format in, tiler_format out)
+{
+    return tiler_raster_packing(ops, in != TILER_FMT_JPEG && out != TILER_FMT_JPEG);
 }
 
 int tiler_raster_close(tiler_raster *r, char *err, size_t errlen)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <gd.h>
+#include "tiler_image.h"
 #include "tiler_msg.h"
 
 typedef struct {
@@ -27,6 +28,10 @@ typedef struct {
  * upload without: as the PNG result's colour type; or a JPEG result),
  * else gd values. An unparsable chain gets gd values. */
 int tiler_raster_packing(const char *ops, int alpha);
+/* The most it can be before the upload decodes (for the room a job asks
+ * for): only a JPEG upload is known to have no transparency then, and a
+ * JPEG result keeps none. */
+int tiler_raster_packing_most(const char *ops, tiler_format in, tiler_format out);
 
 /* Makes path a sparse raster. 0, or -1 with err. */
 int tiler_raster_create(const char *path, uint32_t width, uint32_t height, int packing, char *err, size_t errlen);
@@ -38,10 +43,11 @@ int tiler_raster_open(tiler_raster *r, const char *path, uint32_t width, uint32_
                       size_t errlen);
 /* The same for a raster already open as fd (which stays the caller's). */
 int tiler_raster_attach(tiler_raster *r, int fd, uint32_t width, uint32_t height, char *err, size_t errlen);
-/* 1 when the raster's file was removed since it was opened (its job ended
- * or went): a reader holding it open would only make work nobody uses,
- * and keep its disk. */
-int tiler_raster_removed(const tiler_raster *r);
+/* 1 when the raster open as r is no longer the file at path (removed, or
+ * removed and made again): its job ended or went, and a reader holding it
+ * open would only make work nobody uses, and keep its disk. By path, not
+ * by the link count, which NFS keeps above 0 for a file removed while open. */
+int tiler_raster_removed(const tiler_raster *r, const char *path);
 /* Closes an opened raster. 0, or -1 with err (a delayed write error). */
 int tiler_raster_close(tiler_raster *r, char *err, size_t errlen);
 

@@ -88,7 +88,7 @@ int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, co
     tiler_raster r;
     encoder e;
     FILE *f = NULL;
-    int rc = -1, *px = NULL, packed;
+    int rc = -1, *px = NULL, packed, removed = 0;
 
     if (!sp->n || sp->top + sp->n > sp->height) { snprintf(err, errlen, "rows %u..%u are past the image", sp->top, sp->top + sp->n); return -1; }
     if (tiler_raster_open(&r, raster, sp->width, sp->height, 0, err, errlen) < 0) return -1;
@@ -106,9 +106,10 @@ int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, co
             n = sp->n - y < chunk ? sp->n - y : chunk;
             /* Held open for the strip: see each time that its job is
              * still there (a failed or deleted job unlinks it). */
-            if (tiler_raster_removed(&r)) {
+            if (tiler_raster_removed(&r, raster)) {
                 snprintf(err, errlen, "the raster was removed at row %u (its job ended)", sp->top + y);
                 ok = 0;
+                removed = 1;
             } else if (packed)
                 ok = tiler_raster_get_packed(&r, sp->top + y, n, (unsigned char *)px, err, errlen) == 0
                      && tiler_png_strip_out_samples(e.png, (const unsigned char *)px, n, err, errlen) == 0;
@@ -125,7 +126,8 @@ int tiler_strip_encode_raster(const char *raster, const tiler_strip_spec *sp, co
         snprintf(err, errlen, "cannot write a strip: %s", strerror(errno));
         rc = -1;
     }
-    return place(tmp, path, rc, err, errlen);
+    rc = place(tmp, path, rc, err, errlen);
+    return rc < 0 && removed ? -2 : rc;
 }
 
 /* The index entries of row of tiles k: cols of them. -1 when one is not

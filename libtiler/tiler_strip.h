@@ -23,7 +23,9 @@ typedef struct {
  * it into place. 0 when saved; 1 when path was there once every row had
  * been read (another copy of this strip saved it first and may since have
  * freed the raster's rows: this copy's work is dropped, the file there is
- * the good one); -1 with err. */
+ * the good one); -2 with err when the raster was removed meanwhile (its
+ * job ended or went: nothing is left of this copy, and it is no failure
+ * of the job's); -1 with err. */
 /* Rows read at a time for a strip this wide (tiler_defaults.h). */
 uint32_t tiler_strip_chunk_rows(uint32_t width);
 

@@ -180,7 +180,7 @@ uint32_t tiler_zoom_feed_held_strips(const tiler_zoom_feed *f)
 
 int tiler_zoom_feed_held_pixel_bytes(const tiler_zoom_feed *f)
 {
-    return f->index_fd >= 0 ? 4 : f->raster.packing;
+    return f->index_fd >= 0 ? (f->spp > 0 ? f->spp : 4) : f->raster.packing;
 }
 
 int tiler_zoom_feed_complete(const tiler_zoom_feed *f)

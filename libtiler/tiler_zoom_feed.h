@@ -62,7 +62,8 @@ int tiler_zoom_feed_held(const tiler_zoom_feed *f, uint32_t k);
 /* How many strips are held so. */
 uint32_t tiler_zoom_feed_held_strips(const tiler_zoom_feed *f);
 /* Bytes a pixel of what a held strip keeps on disk: its raster's layout
- * (tiler_raster.h), or 4 for tiles (at most their samples, deflated). */
+ * (tiler_raster.h), or the tiles' samples a pixel (about what they take
+ * deflated, at worst). */
 int tiler_zoom_feed_held_pixel_bytes(const tiler_zoom_feed *f);
 /* 1 when every strip is fed. */
 int tiler_zoom_feed_complete(const tiler_zoom_feed *f);

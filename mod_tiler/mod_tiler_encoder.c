@@ -182,7 +182,7 @@ int tiler_encode_strip(tiler_encoder *e, const tiler_job *job, uint32_t k, char 
     /* Freed unless the job's zoom pyramid still has to read them. */
     if ((rc = encode_and_save(job, raster, top, rows, path, err, errlen)) == 0 && tiler_zoom_feeds_may_free(e->feeds, job, k))
         release_rows(s, raster, job, top, rows);
-    return rc < 0 ? -1 : 0;
+    return rc == -2 ? -2 : rc < 0 ? -1 : 0;
 }
 
 /* A job's files can go while a task works on them: DELETE (from any
@@ -300,6 +300,7 @@ void tiler_encode_strips_result(tiler_encoder *e, tiler_store *store, const tile
     char tmp[4096], result[4096], path[4096], err[512];
     uint32_t k, n = strip_count(job), late = 0;
     apr_time_t t0 = apr_time_now();
+    int rc;
 
     if (tiler_spool_path(tmp, sizeof(tmp), c->spool_dir, job->id, TILER_SPOOL_RESULT_TMP) < 0
         || tiler_spool_path(result, sizeof(result), c->spool_dir, job->id, TILER_SPOOL_RESULT) < 0) {
@@ -313,7 +314,9 @@ void tiler_encode_strips_result(tiler_encoder *e, tiler_store *store, const tile
             return;
         }
         if (access(path, R_OK) == 0) continue;
-        if (tiler_encode_strip(e, job, k, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
+        /* -2: the raster went meanwhile, with its job: nothing to say. */
+        if ((rc = tiler_encode_strip(e, job, k, err, sizeof(err))) == -2) return;
+        if (rc < 0) { fail_result(s, store, job, err, p); return; }
         late++;
     }
     if (join_strips(c, job, tmp, err, sizeof(err)) < 0) { fail_result(s, store, job, err, p); return; }
@@ -528,9 +531,11 @@ static void encode_task_strip(task *k, tiler_store *st, const tiler_job *job, ap
          * with its result placed is being finished, and this
          * strip failed (or was made) only because it was late. */
         if (tiler_spool_strip_path(path, sizeof(path), k->e->c->spool_dir, k->id, k->strip) == 0) unlink(path);
-    } else if (rc < 0) {
+    } else if (rc < 0 && rc != -2) {
         /* A strip that cannot be written (a full disk) would fail
-         * the finish too: fail now, and free the disk now. */
+         * the finish too: fail now, and free the disk now. (-2: its
+         * raster went while it was made, with the job, which whoever
+         * removed it is failing or deleting.) */
         fail_result(k->e->s, st, job, apr_psprintf(p, "strip %u: %s", k->strip, err), p);
     }
 }

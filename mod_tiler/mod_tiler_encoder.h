@@ -28,8 +28,9 @@ void tiler_encoder_finish(tiler_encoder *e, const char *id);
 
 /* Encodes strip k of a job (PNG, or JPEG in strips) from its raster,
  * saves it to the spool and frees the strip's rows of the raster (unless
- * the job's zoom pyramid has yet to read them: mod_tiler_zoom_feed.h). 0
- * or -1 with err. */
+ * the job's zoom pyramid has yet to read them: mod_tiler_zoom_feed.h). 0,
+ * -2 with err when the raster was removed meanwhile (its job ended or
+ * went: not this strip's failure), or -1 with err. */
 int tiler_encode_strip(tiler_encoder *e, const tiler_job *job, uint32_t k, char *err, size_t errlen);
 
 /* Encodes a job's result from its strips (encoding those missing) and

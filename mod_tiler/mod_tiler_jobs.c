@@ -442,8 +442,7 @@ int tiler_create_job(request_rec *r, const char *base)
      * keeps none. */
     if (check_room(r, c, grid.width, grid.height, grid.tile_size, out_fmt,
                    tiler_tiff_out_codec(compression) == TILER_CODEC_TIFF_JPEG, rows,
-                   tiler_raster_packing(canon, in_fmt != TILER_FMT_JPEG && out_fmt != TILER_FMT_JPEG), (uint64_t)up.size,
-                   &status) < 0) {
+                   tiler_raster_packing_most(canon, in_fmt, out_fmt), (uint64_t)up.size, &status) < 0) {
         tiler_spool_remove(c->spool_dir, hex);
         return status;
     }

@@ -101,6 +101,16 @@ int main(void)
        "an upload with transparency: gd values");
     ok(tiler_raster_packing("no-such-op", 0) == TILER_PACK_GD && tiler_raster_packing(NULL, 0) == TILER_PACK_GD,
        "a chain that does not parse: gd values");
+    /* Before the upload decodes, for the room a job asks for. */
+    ok(tiler_raster_packing_most("invert", TILER_FMT_JPEG, TILER_FMT_PNG) == TILER_PACK_RGB
+       && tiler_raster_packing_most("grayscale", TILER_FMT_JPEG, TILER_FMT_PNG) == TILER_PACK_GREY,
+       "a JPEG upload has no transparency: its layout is known");
+    ok(tiler_raster_packing_most("invert", TILER_FMT_PNG, TILER_FMT_PNG) == TILER_PACK_GD
+       && tiler_raster_packing_most("grayscale", TILER_FMT_TIFF, TILER_FMT_PNG) == TILER_PACK_GD,
+       "a PNG or TIFF upload may have: gd values at most");
+    ok(tiler_raster_packing_most("invert", TILER_FMT_PNG, TILER_FMT_JPEG) == TILER_PACK_RGB
+       && tiler_raster_packing_most("grayscale", TILER_FMT_GIF, TILER_FMT_JPEG) == TILER_PACK_GREY,
+       "a JPEG result keeps no transparency, whatever the upload");
 
     for (a = 0; a < 3; a++)
         for (b = 0; b < 3; b++) place_and_read(layouts[a], layouts[b]);
@@ -183,8 +193,11 @@ int main(void)
     tiler_raster_close(&r, err, sizeof(err));
     /* Removed while open (its job ended): the holder can tell. */
     ok(tiler_raster_create(path, W, H, TILER_PACK_GREY, err, sizeof(err)) == 0 && tiler_raster_open(&r, path, W, H, 0, err, sizeof(err)) == 0
-       && !tiler_raster_removed(&r), "an open raster is not removed");
-    ok(unlink(path) == 0 && tiler_raster_removed(&r), "once unlinked, it is");
+       && !tiler_raster_removed(&r, path), "an open raster is not removed");
+    ok(unlink(path) == 0 && tiler_raster_removed(&r, path), "once unlinked, it is");
+    ok(tiler_raster_create(path, W, H, TILER_PACK_GREY, err, sizeof(err)) == 0 && tiler_raster_removed(&r, path),
+       "and still, once another file is made at its path");
+    ok(tiler_raster_removed(&r, tmpdir_path("none/raster")), "a path under no directory: removed");
     tiler_raster_close(&r, err, sizeof(err));
     ok(tiler_raster_open(&r, tmpdir_path("none"), W, H, 0, err, sizeof(err)) < 0 && strstr(err, "cannot open raster"),
        "no file: -1 (%s)", err);

@@ -4,6 +4,7 @@
  * shorter and not a multiple of the rows read at a time; a PNG joined from
  * the files a buffer at a time equals one joined from strips in memory;
  * a strip already in place is left alone. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,31 @@
 #include "tiler_msg.h"
 #include "tiler_png.h"
 #include "tiler_strip.h"
+
+/* pread is wrapped (-Wl,--wrap, Makefile.am) so that a raster can be
+ * removed in the middle of a strip, as a failed or deleted job's is. */
+static const char *unlink_on_pread;
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+    if (unlink_on_pread) {
+        unlink(unlink_on_pread);
+        unlink_on_pread = NULL;
+    }
+    return __real_pread(fd, buf, n, off);
+}
+
+/* Files in the test directory whose names start with prefix. */
+static int files_named(const char *prefix)
+{
+    DIR *d = opendir(tmpdir_name);
+    struct dirent *de;
+    int n = 0;
+    while (d && (de = readdir(d))) n += !strncmp(de->d_name, prefix, strlen(prefix));
+    if (d) closedir(d);
+    return n;
+}
 
 /* The image as a raster file in a layout (tiler_raster.h), written here
  * byte by byte: gd ints, little-endian (this test runs where the spool's
@@ -178,8 +204,11 @@ int main(void)
         tiler_png_strip_out *o = tiler_png_strip_out_begin(mf, 10, 2, TILER_PNG_RGB, TILER_PNG_LEVEL, 1, err, sizeof(err));
         ok(o && tiler_png_strip_out_samples(o, rows, 3, err, sizeof(err)) < 0 && strstr(err, "past"),
            "3 rows of samples for a 2-row strip: -1 (%s)", err);
-        ok(o && tiler_png_strip_out_samples(o, rows, 2, err, sizeof(err)) == 0 && tiler_png_strip_out_end(o, err, sizeof(err)) == 0,
-           "and its 2 rows then end it");
+        ok(o && tiler_png_strip_out_samples(o, rows, 1, err, sizeof(err)) == 0
+           && tiler_png_strip_out_samples(o, rows, 2, err, sizeof(err)) < 0 && strstr(err, "past"),
+           "one row, then two more: the two refused (%s)", err);
+        ok(o && tiler_png_strip_out_samples(o, rows, 1, err, sizeof(err)) == 0 && tiler_png_strip_out_end(o, err, sizeof(err)) == 0,
+           "and its second row then ends it");
         fclose(mf);
         free(buf);
     }
@@ -210,6 +239,20 @@ int main(void)
         ok(access(tmpdir_path("past"), F_OK) != 0, "and no file");
         unlink(tmpdir_path("there"));
         unlink(tmpdir_path("raster"));
+        gdImageDestroy(im);
+    }
+    {
+        /* The raster removed while its strip is made (its job failed or
+         * went): -2 at the next chunk of rows, and nothing written. */
+        gdImagePtr im = testimg_make(100, 200, 0, 6);
+        tiler_strip_spec sp = { 100, 200, 0, 64, 0, 0, TILER_PNG_RGB, TILER_PNG_LEVEL };
+        write_raster(im, tmpdir_path("raster"), TILER_PACK_RGB);
+        unlink_on_pread = tmpdir_path("raster");
+        err[0] = 0;
+        ok(tiler_strip_encode_raster(tmpdir_path("raster"), &sp, tmpdir_path("gone"), err, sizeof(err)) == -2
+           && strstr(err, "removed at row 32"), "the raster removed after the first of two chunks: -2 (%s)", err);
+        ok(files_named("gone") == 0, "and no strip, nor a file beside it");
+        unlink_on_pread = NULL;
         gdImageDestroy(im);
     }
     rmdir(tmpdir_name);
