@@ -115,8 +115,8 @@ static int begin_job(streaming *x, int alpha, char *err, size_t errlen)
     x->job->alpha = alpha;
     /* The raster's layout follows the result's colour, known only now; no
      * result can come before the tasks go. */
-    if (x->raster && tiler_raster_create(x->raster, x->job->width, x->job->height, tiler_raster_packing(x->job->ops, alpha && strcmp(x->job->format, "jpeg")),
-                                         err, errlen) < 0)
+    if (x->raster && tiler_raster_create(x->raster, x->job->width, x->job->height,
+                                         tiler_raster_packing(x->job->ops, alpha && strcmp(x->job->format, "jpeg")), err, errlen) < 0)
         return stop_stream(x, HTTP_INSUFFICIENT_STORAGE, "spool_error", apr_pstrdup(r->pool, err), err, errlen);
     switch (tiler_store_create_job(x->store, x->job, x->max_jobs)) {
     case 0: break;
