@@ -9,6 +9,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use POSIX ();
+use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 use TilerTest;
 
@@ -84,27 +86,40 @@ is(scalar(@alive), 2, 'the monitor on the web host hears both worker hosts');
 
 # Cut worker host 1's link mid-job: its partitions move to worker host 2.
 # The job must be in the middle when the link goes, however fast the
-# workers are (session 15's CI finished this job before the first poll
-# saw a tile): worker host 2 is paused (SIGSTOP) until worker host 1 has
-# sent a tile back, so its share of the tasks is still to do when the
-# link is cut; then it goes on. The pause is shorter than the group's
-# session timeout (6 s), so worker host 2 keeps its partitions.
+# workers are (session 15's CI saw this job done before the 202 came, so
+# before the first poll). So the upload goes from a child, and the job is
+# watched from its first rows (it is listed from then on); worker host 2 is
+# paused (SIGSTOP) until worker host 1 has sent a tile back, so that its
+# share of the tasks is still to do when the link is cut, and then goes on.
+# The pause is far shorter than the group's session timeout (6 s): worker
+# host 2 keeps its partitions.
 my $big = $t->make_image('big.jpg', 6000, 4000, 'jpeg', 0, 72);
 my $heavy = 'grayscale,blur:40';
 my $w2 = $t->{pids}{worker2};
 END { kill 'CONT', $w2 if $w2 }   # whatever stops the test before it goes on
+my %before = map { $_->{id} => 1 } @{ ($t->request('GET', '/tiler/api/jobs'))[1]{jobs} // [] };
 ok($w2 && kill('STOP', $w2), 'worker host 2 paused');
-($r, $j) = $t->submit($big, $heavy);
-my $deadline = time + 60;
+my $uploader = fork // die "fork: $!";
+if (!$uploader) {
+    local $t->{http} = HTTP::Tiny->new(timeout => 120, keep_alive => 0);
+    my ($ur) = $t->submit($big, $heavy);
+    POSIX::_exit($ur->{status} == 202 ? 0 : 1);
+}
+my ($s, $deadline) = (undef, time + 60);
 while (time < $deadline) {
-    my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+    my (undef, $list) = $t->request('GET', '/tiler/api/jobs');
+    ($s) = grep { !$before{$_->{id}} } @{ $list->{jobs} // [] };
     last if $s && $s->{tiles_done} >= 1;
     sleep 0.02;
 }
 sh("ip netns exec $sw ip link set tlr$tag-w1 down");
-my (undef, $s) = $t->request('GET', "/tiler/api/jobs/$j->{id}");
+(undef, $s) = $t->request('GET', "/tiler/api/jobs/$s->{id}") if $s;
 kill 'CONT', $w2;
-ok($s->{tiles_done} >= 1 && $s->{tiles_done} < $s->{tiles_total}, "link cut mid-job ($s->{tiles_done}/$s->{tiles_total})");
+ok($s && $s->{tiles_done} >= 1 && $s->{tiles_done} < $s->{tiles_total},
+   'link cut mid-job (' . ($s ? "$s->{tiles_done}/$s->{tiles_total}" : 'no job seen') . ')');
+waitpid($uploader, 0);
+is($?, 0, 'the upload was accepted (202)');
+$j = { id => $s ? $s->{id} : '' };
 check_job('with worker host 1 cut off', $j->{id}, $big, $heavy);
 sh("ip netns exec $sw ip link set tlr$tag-w1 up");
 
