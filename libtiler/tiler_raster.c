@@ -14,14 +14,19 @@
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+/* The layouts a raster can have (and a result's packings). */
+static int is_layout(long long bytes)
+{
+    return bytes == TILER_PACK_GREY || bytes == TILER_PACK_RGB || bytes == TILER_PACK_GD;
+}
+
 int tiler_raster_packing(const char *ops, int alpha)
 {
     tiler_chain chain;
     char err[256];
-    if (!ops || tiler_chain_parse(&chain, ops, TILER_MAX_OPS, err, sizeof(err)) < 0) return TILER_PACK_GD;
-    /* The result's PNG drops what these drop (tiler_png_color), and a
-     * JPEG has no alpha: nothing a reader of the raster uses is lost. */
-    if (alpha) return TILER_PACK_GD;
+    /* The result's PNG drops what the narrower ones drop (tiler_png_color),
+     * and a JPEG has no alpha: nothing a reader of the raster uses is lost. */
+    if (alpha || !ops || tiler_chain_parse(&chain, ops, TILER_MAX_OPS, err, sizeof(err)) < 0) return TILER_PACK_GD;
     return tiler_chain_gray(&chain) ? TILER_PACK_GREY : TILER_PACK_RGB;
 }
 
@@ -33,8 +38,7 @@ static uint64_t row_bytes(const tiler_raster *r)
 int tiler_raster_create(const char *path, uint32_t width, uint32_t height, int packing, char *err, size_t errlen)
 {
     int fd;
-    if (packing != TILER_PACK_GREY && packing != TILER_PACK_RGB && packing != TILER_PACK_GD)
-        FAIL("no raster of %d bytes a pixel", packing);
+    if (!is_layout(packing)) FAIL("no raster of %d bytes a pixel", packing);
     if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) FAIL("cannot create raster: %s", strerror(errno));
     if (ftruncate(fd, (off_t)((uint64_t)width * height * (uint64_t)packing)) < 0) {
         int e = errno;
@@ -53,13 +57,12 @@ int tiler_raster_attach(tiler_raster *r, int fd, uint32_t width, uint32_t height
     memset(r, 0, sizeof(*r));
     r->fd = -1;
     if (fstat(fd, &st) < 0) FAIL("cannot read the raster's size: %s", strerror(errno));
-    if (!px || (uint64_t)st.st_size % px || (st.st_size / (off_t)px != TILER_PACK_GREY && st.st_size / (off_t)px != TILER_PACK_RGB
-                                             && st.st_size / (off_t)px != TILER_PACK_GD))
+    if (!px || (uint64_t)st.st_size % px || !is_layout((long long)((uint64_t)st.st_size / px)))
         FAIL("the raster's %lld bytes are no layout of %ux%u pixels", (long long)st.st_size, width, height);
     r->fd = fd;
     r->width = width;
     r->height = height;
-    r->packing = (int)(st.st_size / (off_t)px);
+    r->packing = (int)((uint64_t)st.st_size / px);
     return 0;
 }
 
@@ -154,7 +157,7 @@ int tiler_raster_put(const tiler_raster *r, const tiler_msg *m, char *err, size_
     unsigned char *out = NULL;
     int *line = NULL, rc = 0;
     uint32_t row;
-    if (pb != TILER_PACK_GREY && pb != TILER_PACK_RGB && pb != TILER_PACK_GD)
+    if (!is_layout((long long)pb))
         FAIL("tile %u comes packed at %zu bytes a pixel", m->tile_index, pb);
     if (!w || !m->src.h || m->src.x >= r->width || w > r->width - m->src.x || m->src.y >= r->height
         || m->src.h > r->height - m->src.y)
